@@ -1,0 +1,79 @@
+"""Smoke-path benchmark: MQTT publish to visible in InfluxDB, one reading per Kafka message.
+
+A baseline for the later end-to-end benchmark: the smoke agent writes one point per
+message, so this measures the plumbing, not the batched design. Prints a table and saves
+JSON in bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe  # noqa: E402
+
+from sensors.mqtt_publish import publish_readings  # noqa: E402
+from stack import control  # noqa: E402
+from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings  # noqa: E402
+from zerocarbon.processes import spawn_command, stop_child, wait_for_log  # noqa: E402
+from zerocarbon.settings import Settings  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run(readings: int) -> dict[str, object]:
+    settings = Settings()
+    control.up(settings)
+    logs = settings.stack_home / "bench"
+    bridge = spawn_command(["bridge"], logs / "bridge.log")
+    worker = spawn_command(["worker"], logs / "worker.log")
+    try:
+        wait_for_log(bridge, logs / "bridge.log", BRIDGE_READY, timeout=60)
+        wait_for_log(worker, logs / "worker.log", WORKER_READY, timeout=120)
+        run_id = uuid.uuid4().hex[:8]
+        sent = demo_readings(run_id, readings)
+        t0 = time.perf_counter()
+        acked = publish_readings(settings.mqtt_host, settings.mqtt_port, settings.smoke_mqtt_topic, sent)
+        t_published = time.perf_counter() - t0
+        stored = wait_for_readings(settings, f"demo-{run_id}-", readings, timeout=600)
+        t_visible = time.perf_counter() - t0
+    finally:
+        stop_child(bridge)
+        stop_child(worker)
+    return {
+        "benchmark": "smoke_path",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": describe(),
+        "readings": readings,
+        "acknowledged_by_mqtt": acked,
+        "visible_in_influxdb": len(stored),
+        "publish_seconds": round(t_published, 3),
+        "publish_to_all_visible_seconds": round(t_visible, 3),
+        "end_to_end_readings_per_second": round(len(stored) / t_visible, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readings", type=int, default=5000)
+    args = parser.parse_args()
+    result = run(args.readings)
+    for key, value in result.items():
+        if key != "machine":
+            print(f"{key:<34} {value}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"smoke_path-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {out}")
+    return 0 if result["visible_in_influxdb"] == args.readings else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

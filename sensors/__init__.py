@@ -1,0 +1,1 @@
+"""The device side: what a sensor or meter runs to publish its readings over MQTT."""

@@ -1,0 +1,17 @@
+"""Turn events into InfluxDB points. Pure functions, so the data model is testable offline."""
+
+from __future__ import annotations
+
+from influxdb_client import Point, WritePrecision
+
+from schemas.smoke_reading import SmokeReading
+
+
+def smoke_point(measurement: str, reading: SmokeReading) -> Point:
+    """A smoke reading as one point: tag device_id, field value, time = the reading's time."""
+    return (
+        Point(measurement)
+        .tag("device_id", reading.device_id)
+        .field("value", reading.value)
+        .time(reading.time, WritePrecision.MS)
+    )

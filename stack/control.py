@@ -1,0 +1,49 @@
+"""`zerocarbon stack up | down | status`: the three local services as one unit."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from stack.influxdb_server import InfluxDBServer
+from stack.kafka_broker import KafkaBroker
+from stack.mosquitto_broker import MosquittoBroker
+from stack.service import LocalService
+from zerocarbon.settings import Settings
+
+
+def services(settings: Settings) -> list[LocalService]:
+    """The stack's services in start order (stopped in reverse)."""
+    return [MosquittoBroker(settings), InfluxDBServer(settings), KafkaBroker(settings)]
+
+
+def up(settings: Settings) -> list[dict[str, Any]]:
+    """Install what is missing, start what is not running, wait until every one serves."""
+    stack = services(settings)
+    for service in stack:
+        if service.start():
+            print(f"[stack] started {service.name} (log: {service.dirs.log_file})", flush=True)
+        else:
+            print(f"[stack] {service.name} already running", flush=True)
+    for service in stack:
+        t0 = time.monotonic()
+        service.wait_ready()
+        print(
+            f"[stack] {service.name} ready at {service.endpoint} ({time.monotonic() - t0:.1f}s)", flush=True
+        )
+    return status(settings)
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop every running service cleanly; return the names of those stopped."""
+    stopped = []
+    for service in reversed(services(settings)):
+        if service.stop():
+            stopped.append(service.name)
+    return stopped
+
+
+def status(settings: Settings) -> list[dict[str, Any]]:
+    """Each service's health, version, endpoint and log file, as plain data."""
+    return [dataclasses.asdict(service.health()) for service in services(settings)]

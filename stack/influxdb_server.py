@@ -1,0 +1,120 @@
+"""InfluxDB 2 (HTTP API v2 with Flux), built once from its Go module and run locally."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from stack.errors import StackError
+from stack.layout import service_dirs
+from stack.service import LocalService
+from zerocarbon.settings import Settings
+
+
+class InfluxDBServer(LocalService):
+    """``influxd`` on the loopback, set up with the org, bucket and token of the settings."""
+
+    name = "influxdb"
+    ready_timeout = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(service_dirs(settings, self.name, settings.influx_data_dir))
+        self.settings = settings
+        self.install_dir = settings.cache_dir / f"influxdb-{settings.influx_version}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.settings.bind_host}:{self.settings.influx_port}"
+
+    @property
+    def binary(self) -> str:
+        return str(self.install_dir / "influxd")
+
+    def install(self) -> None:
+        """Compile influxd (Go + libflux in Rust) once per version; later runs reuse it."""
+        if (self.install_dir / "influxd").exists():
+            return
+        script = resources.files("stack").joinpath("install/build_influxd.sh")
+        with resources.as_file(script) as path:
+            result = subprocess.run(
+                ["bash", str(path), self.settings.influx_version, str(self.install_dir)],
+                check=False,
+            )
+        if result.returncode != 0:
+            raise StackError(
+                f"building influxd {self.settings.influx_version} failed (exit {result.returncode}); "
+                "the output above shows the failing step. It needs go, cargo (rustup) and "
+                "network access to the Go module proxy and crates.io."
+            )
+
+    def configure(self) -> None:
+        (self.dirs.data / "engine").mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> tuple[Sequence[str], Mapping[str, str] | None]:
+        data = self.dirs.data
+        return [
+            self.binary,
+            f"--bolt-path={data / 'influxd.bolt'}",
+            f"--engine-path={data / 'engine'}",
+            f"--sqlite-path={data / 'influxd.sqlite'}",
+            f"--http-bind-address={self.settings.bind_host}:{self.settings.influx_port}",
+            "--reporting-disabled",
+            "--log-level=info",
+        ], None
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, token: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Token {self.settings.influx_token.get_secret_value()}")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def probe(self) -> tuple[bool, str | None, str]:
+        try:
+            status, health = self._request("GET", "/health")
+        except (OSError, ValueError) as exc:
+            return False, None, f"/health unreachable: {exc}"
+        ok = status == 200 and health.get("status") == "pass"
+        return ok, health.get("version"), f"/health: {health.get('status')} {health.get('message', '')}"
+
+    def after_ready(self) -> None:
+        """Run the onboarding once: user, org, bucket and the all-access token we configure."""
+        _, setup = self._request("GET", "/api/v2/setup")
+        if not setup.get("allowed"):
+            self._check_token()
+            return
+        s = self.settings
+        status, answer = self._request(
+            "POST",
+            "/api/v2/setup",
+            {
+                "username": s.influx_username,
+                "password": s.influx_password.get_secret_value(),
+                "org": s.influx_org,
+                "bucket": s.influx_bucket,
+                "token": s.influx_token.get_secret_value(),
+            },
+        )
+        if status != 201:
+            raise StackError(f"InfluxDB onboarding failed ({status}): {answer}")
+
+    def _check_token(self) -> None:
+        status, answer = self._request("GET", f"/api/v2/orgs?org={self.settings.influx_org}", token=True)
+        if status != 200 or not answer.get("orgs"):
+            raise StackError(
+                f"InfluxDB in {self.dirs.data} was set up with another token or org "
+                f"({status}: {answer.get('message', answer)}). Set ZC_INFLUX_TOKEN/ZC_INFLUX_ORG "
+                f"to match, or `zerocarbon stack down` and delete {self.dirs.data} to start afresh."
+            )

@@ -1,0 +1,1 @@
+"""Stream processing: the faust application and its agents."""

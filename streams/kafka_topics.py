@@ -1,0 +1,54 @@
+"""The Kafka topics the service uses, and their creation before anything reads or writes them.
+
+faust does not create the topics its agents read ("Ignoring missing topic"), and a topic
+auto-created later by a producer is only noticed after a rebalance; so every process
+declares the catalogue at start-up, idempotently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from zerocarbon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEEK_MS = str(7 * 86_400_000)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def catalogue(settings: Settings) -> list[TopicSpec]:
+    """Every topic of the service with its partition count and configuration."""
+    return [
+        TopicSpec(settings.smoke_kafka_topic, settings.kafka_partitions, {"retention.ms": WEEK_MS}),
+    ]
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            # If another process of ours wins the race, the topic is there, as wanted.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+                )
+            log.info("created Kafka topics %s", [s.name for s in missing])
+        return [s.name for s in missing]
+    finally:
+        await admin.close()

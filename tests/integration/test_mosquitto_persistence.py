@@ -1,0 +1,65 @@
+"""QoS 1 messages queued for a persistent MQTT 5 session survive a broker restart."""
+
+import threading
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sensors.mqtt_publish import publish_readings
+from stack.mosquitto_broker import MosquittoBroker
+from zerocarbon.settings import Settings
+
+
+def _persistent_client(client_id: str, received: list[bytes], subscribed: threading.Event) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    client.on_subscribe = lambda *_a: subscribed.set()
+    return client
+
+
+def _connect(client: mqtt.Client, settings: Settings) -> None:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    client.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
+    client.loop_start()
+
+
+def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from schemas.smoke_reading import SmokeReading
+
+    run = uuid.uuid4().hex[:8]
+    prefix = f"test/persist/{run}"
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    client = _persistent_client(f"test-persist-{run}", received, subscribed)
+    _connect(client, settings)
+    client.subscribe(f"{prefix}/+", qos=1)
+    assert subscribed.wait(10)
+    client.disconnect()
+    client.loop_stop()
+
+    readings = [SmokeReading(device_id=f"dev{k}", value=k, time=datetime.now(UTC)) for k in range(5)]
+    assert publish_readings(settings.mqtt_host, settings.mqtt_port, prefix, readings) == 5
+
+    broker = MosquittoBroker(settings)
+    assert broker.stop()
+    broker.start()
+    broker.wait_ready()
+
+    _connect(client, settings)
+    try:
+        deadline = threading.Event()
+        for _ in range(40):
+            if len(received) >= 5:
+                break
+            deadline.wait(0.25)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    values = sorted(SmokeReading.model_validate_json(p).value for p in received)
+    assert values == [0, 1, 2, 3, 4]

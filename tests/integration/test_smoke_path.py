@@ -1,0 +1,66 @@
+"""The smoke path through every real part: paho -> Mosquitto -> bridge -> Kafka -> faust -> InfluxDB.
+
+The bridge and the worker run as the operator would run them (`zerocarbon bridge`,
+`zerocarbon worker`); the test only publishes over MQTT and reads back with Flux.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sensors.mqtt_publish import publish_readings
+from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings
+from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    bridge = spawn_command(["bridge"], logs / "bridge.log")
+    worker = spawn_command(["worker"], logs / "worker.log")
+    try:
+        wait_for_log(bridge, logs / "bridge.log", BRIDGE_READY, timeout=60)
+        wait_for_log(worker, logs / "worker.log", WORKER_READY, timeout=120)
+        yield logs
+    finally:
+        assert stop_child(bridge) == 0, (logs / "bridge.log").read_text()[-3000:]
+        stop_child(worker)
+
+
+def test_readings_published_over_mqtt_are_read_back_with_flux(
+    settings: Settings, running_service: Path
+) -> None:
+    run_id = uuid.uuid4().hex[:8]
+    sent = demo_readings(run_id, 30)
+    assert publish_readings(settings.mqtt_host, settings.mqtt_port, settings.smoke_mqtt_topic, sent) == 30
+    stored = wait_for_readings(settings, f"demo-{run_id}-", expected=30, timeout=60)
+    assert sorted((r.device_id, r.time, r.value) for r in stored) == sorted(
+        (r.device_id, r.time, r.value) for r in sent
+    )
+
+
+def test_invalid_reading_is_reported_with_its_offset_and_the_rest_still_arrive(
+    settings: Settings, running_service: Path
+) -> None:
+    from sensors.mqtt_publish import device_topic
+
+    import paho.mqtt.publish as single
+
+    run_id = uuid.uuid4().hex[:8]
+    bad_device = f"demo-{run_id}-broken"
+    single.single(
+        device_topic(settings.smoke_mqtt_topic, bad_device),
+        payload=b'{"device_id": "x", "value": "NaN-ish", "time": "yesterday"}',
+        qos=1, hostname=settings.mqtt_host, port=settings.mqtt_port,
+    )  # fmt: skip
+    sent = demo_readings(run_id, 3)
+    publish_readings(settings.mqtt_host, settings.mqtt_port, settings.smoke_mqtt_topic, sent)
+    stored = wait_for_readings(settings, f"demo-{run_id}-", expected=3, timeout=60)
+    assert len(stored) == 3
+    log = (running_service / "worker.log").read_text()
+    assert "invalid smoke reading at zc.smoke.readings[" in log

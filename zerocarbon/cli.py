@@ -1,0 +1,178 @@
+"""`zerocarbon`: the single entry point of the service (stack, bridge, worker, demo, config)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from stack.errors import StackError
+from zerocarbon.settings import Settings, config_file_path
+
+DESCRIPTION = """\
+Streaming ingestion for the zero-carbon territory platform: devices publish over MQTT,
+partners over Kafka; faust agents validate, enrich and aggregate the readings and keep the
+programme's indicators up to date in InfluxDB.
+
+Configuration: defaults < TOML file ($ZC_CONFIG, else ./zerocarbon.toml) < ZC_* variables
+(e.g. ZC_KAFKA_PORT=19092). `zerocarbon config show` prints the result, secrets masked.
+"""
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from stack import control
+
+    if args.action == "up":
+        report = control.up(settings)
+        print(json.dumps(report, indent=2))
+        return 0 if all(s["healthy"] for s in report) else 1
+    if args.action == "down":
+        stopped = control.down(settings)
+        print(f"[stack] stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+        return 0
+    if args.action == "install":
+        for service in control.services(settings):
+            service.install()
+            print(f"[stack] {service.name} installed")
+        return 0
+    report = control.status(settings)
+    print(json.dumps(report, indent=2))
+    return 0 if all(s["healthy"] for s in report) else 1
+
+
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"# config file: {config_file_path()} ({'found' if config_file_path().exists() else 'absent'})")
+    print(json.dumps(settings.masked, indent=2))
+    return 0
+
+
+def _bridge(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.mqtt_to_kafka import MqttToKafkaForwarder
+    from streams.kafka_topics import catalogue, ensure_topics
+
+    forwarder = MqttToKafkaForwarder(
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        topic_filter=args.topic_filter or f"{settings.smoke_mqtt_topic}/+",
+        kafka_bootstrap=settings.kafka_bootstrap,
+        kafka_topic=args.kafka_topic or settings.smoke_kafka_topic,
+        client_id=args.client_id,
+    )
+
+    async def main() -> None:
+        await ensure_topics(settings.kafka_bootstrap, catalogue(settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await forwarder.run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from faust import Worker
+
+    from streams.app import create_app
+    from streams.kafka_topics import catalogue, ensure_topics
+    from streams.smoke_agent import register_smoke_agent
+
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
+    app = create_app(settings)
+    register_smoke_agent(app, settings)
+    Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from zerocarbon.demo import run_demo
+
+    return run_demo(settings, readings=args.readings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zerocarbon", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("ZC_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (env ZC_LOG_LEVEL; default INFO)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    stack = sub.add_parser(
+        "stack",
+        help="the embedded local stack: Kafka (KRaft), Mosquitto, InfluxDB 2",
+        description="Install on first use (cached under ZC_CACHE_DIR, keyed by version) and run "
+        "Kafka on 9092, Mosquitto on 1883 and InfluxDB on 8086 as local processes bound to "
+        "127.0.0.1. Data, logs and pid files live under ZC_STACK_HOME.",
+    )
+    stack.add_argument(
+        "action",
+        choices=["up", "down", "status", "install"],
+        help="up: install, start and wait until all serve (idempotent); down: stop all; "
+        "status: health and version of each as JSON, exit 1 if one is down; "
+        "install: only install",
+    )
+    stack.set_defaults(handler=_stack)
+
+    config = sub.add_parser("config", help="show the effective configuration (secrets masked)")
+    config.add_argument("action", choices=["show"])
+    config.set_defaults(handler=_config)
+
+    bridge = sub.add_parser(
+        "bridge",
+        help="forward MQTT readings to Kafka (QoS 1, persistent session, ack after Kafka)",
+    )
+    bridge.add_argument("--topic-filter", help="MQTT subscription (default: <smoke topic>/+)")
+    bridge.add_argument("--kafka-topic", help="destination Kafka topic")
+    bridge.add_argument(
+        "--client-id",
+        default=os.environ.get("ZC_BRIDGE_CLIENT_ID", "zerocarbon-bridge"),
+        help="MQTT client id; keep it stable so the persistent session survives restarts",
+    )
+    bridge.set_defaults(handler=_bridge)
+
+    worker = sub.add_parser("worker", help="run the faust worker (the stream processing agents)")
+    worker.set_defaults(handler=_worker)
+
+    demo = sub.add_parser(
+        "demo",
+        help="bring the stack up and send readings end to end, MQTT to InfluxDB, then print them",
+    )
+    demo.add_argument("--readings", type=int, default=12, help="how many readings to send")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"zerocarbon: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        return handler(args, settings)
+    except StackError as exc:
+        print(f"zerocarbon: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The service's configuration: one typed object read from defaults, a TOML file and ZC_* env vars.
+
+Precedence, highest first: environment variables (``ZC_KAFKA_PORT=19092``), the TOML file
+named by ``ZC_CONFIG`` (default ``./zerocarbon.toml`` when it exists), then the defaults
+below, which match the embedded local stack.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def config_file_path() -> Path:
+    """The TOML file consulted for settings: ``$ZC_CONFIG`` or ``./zerocarbon.toml``."""
+    return Path(os.environ.get("ZC_CONFIG", "zerocarbon.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything an operator may change, with defaults that run on one laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="ZC_", extra="forbid", frozen=True)
+
+    # Where the embedded stack keeps what it installs (shared by every clone of the
+    # repository, keyed by version) and what it runs (data, logs, pid files).
+    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "zerocarbon")
+    stack_home: Path = Field(
+        default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "zerocarbon" / "stack"
+    )
+    bind_host: str = Field(default="127.0.0.1", description="interface the local stack listens on")
+
+    # Where the service's own processes reach the brokers (service names under compose).
+    kafka_host: str = "127.0.0.1"
+    mqtt_host: str = "127.0.0.1"
+    influx_host: str = "127.0.0.1"
+
+    kafka_version: str = "4.1.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = Field(default="512m", description="JVM -Xmx of the local broker")
+    kafka_data_dir: Path | None = None
+    kafka_partitions: int = Field(default=4, description="default partitions of new topics")
+
+    mqtt_port: int = 1883
+    mosquitto_data_dir: Path | None = None
+
+    influx_version: str = "v2.7.12"
+    influx_port: int = 8086
+    influx_data_dir: Path | None = None
+    influx_org: str = "zerocarbon"
+    influx_bucket: str = "indicators"
+    influx_username: str = "zerocarbon"
+    influx_password: SecretStr = SecretStr("zerocarbon-dev-password")
+    influx_token: SecretStr = SecretStr("zerocarbon-dev-token-change-me-in-production")
+
+    # Smoke path (foundation issue): one MQTT topic tree, one Kafka topic, one measurement.
+    smoke_mqtt_topic: str = "zc/smoke"
+    smoke_kafka_topic: str = "zc.smoke.readings"
+    smoke_measurement: str = "smoke_reading"
+    worker_id: str = "zerocarbon-worker"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def influx_url(self) -> str:
+        return f"http://{self.influx_host}:{self.influx_port}"
+
+    @cached_property
+    def masked(self) -> dict[str, Any]:
+        """The settings as plain data with secrets hidden, for ``zerocarbon config show``."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                shown[name] = "********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        return shown
