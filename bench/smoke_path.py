@@ -15,15 +15,14 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Run as a script, so bench/ itself is on sys.path.
+from machine import describe
 
-from machine import describe  # noqa: E402
-
-from sensors.mqtt_publish import publish_readings  # noqa: E402
-from stack import control  # noqa: E402
-from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings  # noqa: E402
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log  # noqa: E402
-from zerocarbon.settings import Settings  # noqa: E402
+from sensors.mqtt_publish import publish_readings
+from stack import control
+from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings
+from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -47,9 +47,9 @@ def test_readings_published_over_mqtt_are_read_back_with_flux(
 def test_invalid_reading_is_reported_with_its_offset_and_the_rest_still_arrive(
     settings: Settings, running_service: Path
 ) -> None:
-    from sensors.mqtt_publish import device_topic
-
     import paho.mqtt.publish as single
+
+    from sensors.mqtt_publish import device_topic
 
     run_id = uuid.uuid4().hex[:8]
     bad_device = f"demo-{run_id}-broken"
