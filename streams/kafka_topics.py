@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas.catalogue import channels
 from zerocarbon.settings import Settings
 
 log = logging.getLogger(__name__)
-
-WEEK_MS = str(7 * 86_400_000)
 
 
 @dataclass(frozen=True)
@@ -29,9 +28,11 @@ class TopicSpec:
 
 
 def catalogue(settings: Settings) -> list[TopicSpec]:
-    """Every topic of the service with its partition count and configuration."""
+    """Every Kafka topic of the channel catalogue, with its partitions and configuration."""
     return [
-        TopicSpec(settings.smoke_kafka_topic, settings.kafka_partitions, {"retention.ms": WEEK_MS}),
+        TopicSpec(ch.address, ch.partitions or settings.kafka_partitions, dict(ch.config))
+        for ch in channels(settings)
+        if ch.transport == "kafka"
     ]
 
 

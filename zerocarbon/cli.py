@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -92,6 +93,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import export_contracts
+
+    for path in export_contracts(args.directory, settings):
+        print(path)
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from zerocarbon.demo import run_demo
 
@@ -145,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run the faust worker (the stream processing agents)")
     worker.set_defaults(handler=_worker)
+
+    schemas = sub.add_parser(
+        "schemas",
+        help="export the event contracts: JSON Schema per event type and the AsyncAPI 3 document",
+        description="Write <Type>.schema.json for every event type and asyncapi.json describing "
+        "every MQTT and Kafka channel (payloads, keys, partitions, producers, consumers). "
+        "Generated from the code: never edit the output by hand.",
+    )
+    schemas.add_argument("action", choices=["export"])
+    schemas.add_argument("directory", type=Path, help="folder to write into (created if missing)")
+    schemas.set_defaults(handler=_schemas)
 
     demo = sub.add_parser(
         "demo",

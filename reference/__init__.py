@@ -1,0 +1,1 @@
+"""Reference data: communes, emission factors, device registry and plausibility bounds."""

@@ -1,0 +1,120 @@
+"""The channels of the platform (MQTT topics and Kafka topics), described once.
+
+Both the Kafka topic creation (``streams/kafka_topics.py``) and the AsyncAPI document
+(``schemas/asyncapi.py``) read this catalogue, so the document cannot drift from what runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.families import FAMILIES
+from zerocarbon.settings import Settings
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Channel:
+    address: str
+    transport: str  # "kafka" or "mqtt"
+    messages: tuple[str, ...]  # names of schemas in the exported catalogue
+    description: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    key: str | None = None
+    partitions: int | None = None
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def raw_topic(family: str) -> str:
+    return f"zc.raw.{family}"
+
+
+def valid_topic(family: str) -> str:
+    return f"zc.valid.{family}"
+
+
+DEAD_LETTER_TOPIC = "zc.deadletter"
+
+FAMILY_MESSAGES = {
+    "energy": ("EnergyReading",),
+    "environment": ("EnvironmentReading",),
+    "mobility": (
+        "BikeTrip",
+        "BikeStationStatus",
+        "TransitValidation",
+        "TransitTrip",
+        "TrafficCount",
+        "ParkingOccupancy",
+        "EvChargingSession",
+        "CarsharingTrip",
+    ),
+}
+
+
+def channels(settings: Settings) -> list[Channel]:
+    """Every channel with its payloads, key, partitioning, producers and consumers."""
+    p = settings.kafka_partitions
+    out = [
+        Channel(
+            address=f"{settings.smoke_mqtt_topic}/{{device_id}}",
+            transport="mqtt",
+            messages=("SmokeReading",),
+            description="smoke readings published by devices (QoS 1)",
+            producers=("devices",),
+            consumers=("zerocarbon bridge",),
+        ),
+        Channel(
+            address=settings.smoke_kafka_topic,
+            transport="kafka",
+            messages=("SmokeReading",),
+            description="smoke readings forwarded verbatim by the bridge",
+            producers=("zerocarbon bridge",),
+            consumers=("zerocarbon worker (smoke agent)",),
+            key="device id (last level of the MQTT topic)",
+            partitions=p,
+            config={"retention.ms": str(7 * DAY_MS)},
+        ),
+    ]
+    for name, family in FAMILIES.items():
+        out.append(
+            Channel(
+                address=raw_topic(name),
+                transport="kafka",
+                messages=FAMILY_MESSAGES[name],
+                description=f"raw {family.description}, as published (JSON); not yet validated",
+                producers=("zerocarbon bridge", "partners"),
+                consumers=("zerocarbon worker (validation)",),
+                key=f"device id ({family.device_field})",
+                partitions=p,
+                config={"retention.ms": str(7 * DAY_MS)},
+            )
+        )
+        out.append(
+            Channel(
+                address=valid_topic(name),
+                transport="kafka",
+                messages=FAMILY_MESSAGES[name],
+                description=f"validated {family.description}, with ingestion_time set",
+                producers=("zerocarbon worker (validation)",),
+                consumers=("zerocarbon worker (indicators)", "downstream services"),
+                key=f"device id ({family.device_field})",
+                partitions=p,
+                config={"retention.ms": str(30 * DAY_MS)},
+            )
+        )
+    out.append(
+        Channel(
+            address=DEAD_LETTER_TOPIC,
+            transport="kafka",
+            messages=("DeadLetter",),
+            description="every payload a stage refused, verbatim, with each error and its field path",
+            producers=("zerocarbon worker (validation)",),
+            consumers=("operators", "producers' support"),
+            key="family",
+            partitions=1,
+            config={"retention.ms": str(90 * DAY_MS)},
+        )
+    )
+    return out

@@ -1,0 +1,58 @@
+"""Energy meter readings: consumption per carrier, and local production (solar PV).
+
+A reading either covers an interval (``interval_start`` .. ``event_time``) or is a
+cumulative index; indexes become consumption deltas downstream (``streams`` keeps the
+previous index per meter and reports resets and rollovers instead of negative deltas).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from schemas.envelope import Envelope, Identifier, InseeCode, UtcDatetime
+from schemas.field_error import FieldError
+from schemas.territory import Carrier, Sector
+from schemas.units import UNITS_FOR_CARRIER, EnergyUnit, to_kwh
+
+
+class EnergyReading(Envelope):
+    """One meter reading. Quantities must be finite and non-negative."""
+
+    schema_name: Literal["energy.reading"] = Field(default="energy.reading", alias="schema")
+    meter_id: Identifier
+    commune: InseeCode
+    sector: Sector
+    carrier: Carrier
+    quantity: float = Field(ge=0, allow_inf_nan=False, description="energy, in ``unit``")
+    unit: EnergyUnit
+    kind: Literal["interval", "index"] = Field(
+        description="interval: energy over [interval_start, event_time]; index: cumulative counter"
+    )
+    interval_start: UtcDatetime | None = None
+
+    model_config = Envelope.model_config | {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnergyReading:
+        allowed = UNITS_FOR_CARRIER[self.carrier.value]
+        if self.unit not in allowed:
+            raise FieldError(
+                "unit",
+                f"{self.unit.value!r} is not valid for carrier {self.carrier.value!r}; "
+                f"use one of {sorted(u.value for u in allowed)}",
+            )
+        if self.kind == "interval":
+            if self.interval_start is None:
+                raise FieldError("interval_start", "an interval reading needs interval_start")
+            if self.interval_start >= self.event_time:
+                raise FieldError("interval_start", "must be before event_time")
+        elif self.interval_start is not None:
+            raise FieldError("interval_start", "an index reading has no interval_start")
+        return self
+
+    @property
+    def quantity_kwh(self) -> float:
+        """The quantity in canonical kWh (PCS for natural gas)."""
+        return to_kwh(self.quantity, self.unit)

@@ -1,0 +1,26 @@
+"""Write the contracts to a folder: one JSON Schema per event type and the AsyncAPI document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from schemas.asyncapi import asyncapi_document
+from schemas.json_schemas import standalone_schemas
+from zerocarbon.settings import Settings
+
+
+def export_contracts(directory: Path, settings: Settings) -> list[Path]:
+    """Write ``<Type>.schema.json`` files and ``asyncapi.json``; return the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in standalone_schemas().items():
+        path = directory / f"{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    path = directory / "asyncapi.json"
+    path.write_text(
+        json.dumps(asyncapi_document(settings), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    written.append(path)
+    return written

@@ -1,0 +1,141 @@
+"""The validation stage as a pure function: raw bytes in, an accepted event or a dead letter out.
+
+Every failure is caught here and turned into a dead-letter record, because an exception
+inside a faust agent would skip the message silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from reference.loader import ReferenceData
+from schemas.dead_letter import DeadLetter, FieldProblem, Origin
+from schemas.energy import EnergyReading
+from schemas.environment import EnvironmentReading
+from schemas.families import Family
+from streams.dead_letters import dead_letter, problems_from
+from streams.deduplication import RecentEventIds
+from streams.plausibility import (
+    check_energy,
+    check_environment,
+    check_mobility,
+    check_provenance,
+    check_time,
+)
+
+STAGE = "validation"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event: BaseModel
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    producer_id: str
+    event_id: str
+
+
+Outcome = Accepted | Duplicate | DeadLetter
+
+
+@dataclass
+class ValidationCounters:
+    """received = accepted + dead_lettered + duplicates, per producer and per reason."""
+
+    received: int = 0
+    accepted: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def count(self, outcome: Outcome) -> None:
+        self.received += 1
+        if isinstance(outcome, Accepted):
+            self.accepted[str(getattr(outcome.event, "producer_id", "?"))] += 1
+        elif isinstance(outcome, Duplicate):
+            self.duplicates[outcome.producer_id] += 1
+        else:
+            self.dead_lettered[outcome.producer_id or "unknown"] += 1
+            self.reasons[outcome.errors[0].type] += 1
+
+    def balanced(self) -> bool:
+        total = sum(self.accepted.values()) + sum(self.duplicates.values()) + sum(self.dead_lettered.values())
+        return total == self.received
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "accepted": dict(self.accepted),
+            "duplicates": dict(self.duplicates),
+            "dead_lettered": dict(self.dead_lettered),
+            "reasons": dict(self.reasons),
+        }
+
+
+def plausibility(family: Family, event: BaseModel, ref: ReferenceData, now: datetime) -> list[FieldProblem]:
+    """Every plausibility problem of a schema-valid event."""
+    data = event.__dict__
+    problems = check_time(data["event_time"], ref, now)
+    problems += check_provenance(
+        family.device_field, data[family.device_field], family.name, data["commune"], ref
+    )
+    if isinstance(event, EnergyReading):
+        problems += check_energy(event, ref)
+    elif isinstance(event, EnvironmentReading):
+        problems += check_environment(event, ref)
+    else:
+        problems += check_mobility(event, ref)
+    return problems
+
+
+def validate_payload(
+    family: Family,
+    raw: bytes,
+    origin: Origin,
+    ref: ReferenceData,
+    now: datetime,
+    recent: RecentEventIds | None = None,
+    now_monotonic: float = 0.0,
+) -> Outcome:
+    """Validate one raw payload of ``family``: accepted (stamped), duplicate, or dead letter."""
+
+    def reject(problems: list[FieldProblem]) -> DeadLetter:
+        return dead_letter(
+            family=family.name, stage=STAGE, raw=raw, problems=problems, origin=origin, now=now
+        )
+
+    max_bytes = ref.bounds.payload.max_bytes
+    if len(raw) > max_bytes:
+        return reject(
+            [FieldProblem(path="", type="payload_too_large", message=f"{len(raw)} bytes exceeds {max_bytes}")]
+        )
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return reject(
+            [
+                FieldProblem(
+                    path="",
+                    type="invalid_utf8",
+                    message=f"payload is not UTF-8 JSON: {exc.reason} at byte {exc.start}",
+                )
+            ]
+        )
+    try:
+        event = family.parse_json(raw)
+    except ValidationError as exc:
+        return reject(problems_from(exc))
+    problems = plausibility(family, event, ref, now)
+    if problems:
+        return reject(problems)
+    data = event.__dict__
+    if recent is not None and recent.seen_before(data["producer_id"], data["event_id"], now_monotonic):
+        return Duplicate(data["producer_id"], data["event_id"])
+    return Accepted(event.model_copy(update={"ingestion_time": now}))
