@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from functools import cached_property
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -12,6 +15,15 @@ class _Strict(BaseModel):
 class TimeBounds(_Strict):
     max_future_seconds: float = Field(gt=0)
     max_past_days: float = Field(gt=0)
+
+    # Precomputed: the check runs once per event.
+    @cached_property
+    def max_future(self) -> timedelta:
+        return timedelta(seconds=self.max_future_seconds)
+
+    @cached_property
+    def max_past(self) -> timedelta:
+        return timedelta(days=self.max_past_days)
 
 
 class PayloadBounds(_Strict):

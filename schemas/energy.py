@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from schemas.envelope import Envelope, Identifier, InseeCode, UtcDatetime
+from schemas.envelope import Envelope, EventDatetime, Identifier, InseeCode
 from schemas.field_error import FieldError
 from schemas.territory import Carrier, Sector
 from schemas.units import UNITS_FOR_CARRIER, EnergyUnit, to_kwh
@@ -30,12 +30,12 @@ class EnergyReading(Envelope):
     kind: Literal["interval", "index"] = Field(
         description="interval: energy over [interval_start, event_time]; index: cumulative counter"
     )
-    interval_start: UtcDatetime | None = None
+    interval_start: EventDatetime | None = None
 
     model_config = Envelope.model_config | {"populate_by_name": True}
 
-    @model_validator(mode="after")
-    def _consistent(self) -> EnergyReading:
+    def check(self) -> None:
+        super().check()
         allowed = UNITS_FOR_CARRIER[self.carrier.value]
         if self.unit not in allowed:
             raise FieldError(
@@ -50,7 +50,6 @@ class EnergyReading(Envelope):
                 raise FieldError("interval_start", "must be before event_time")
         elif self.interval_start is not None:
             raise FieldError("interval_start", "an index reading has no interval_start")
-        return self
 
     @property
     def quantity_kwh(self) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.envelope import Envelope, Identifier, InseeCode
 from schemas.field_error import FieldError
@@ -59,9 +59,8 @@ class EnvironmentReading(Envelope):
     value: float = Field(allow_inf_nan=False)
     unit: str
 
-    @model_validator(mode="after")
-    def _unit_matches(self) -> EnvironmentReading:
+    def check(self) -> None:
+        super().check()
         expected = UNIT_OF[self.quantity]
         if self.unit != expected:
             raise FieldError("unit", f"{self.quantity.value} is reported in {expected!r}, not {self.unit!r}")
-        return self

@@ -9,9 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter
 
-from schemas.envelope import Envelope, Identifier, InseeCode, UtcDatetime
+from schemas.envelope import Envelope, EventDatetime, Identifier, InseeCode
 from schemas.field_error import FieldError
 
 Count = Annotated[int, Field(ge=0)]
@@ -32,14 +32,13 @@ class _Mobility(Envelope):
 
 
 class _Trip(_Mobility):
-    started_at: UtcDatetime
+    started_at: EventDatetime
     distance_km: Km
 
-    @model_validator(mode="after")
-    def _ordered(self) -> _Trip:
+    def check(self) -> None:
+        super().check()
         if self.started_at > self.event_time:
             raise FieldError("started_at", "must not be after event_time (the trip's end)")
-        return self
 
 
 class BikeTrip(_Trip):
@@ -55,11 +54,10 @@ class BikeStationStatus(_Mobility):
     free_slot_number: Count
     total_slot_number: Annotated[int, Field(ge=1)]
 
-    @model_validator(mode="after")
-    def _fits(self) -> BikeStationStatus:
+    def check(self) -> None:
+        super().check()
         if self.available_bike_number + self.free_slot_number > self.total_slot_number:
             raise FieldError("total_slot_number", "is less than available_bike_number + free_slot_number")
-        return self
 
 
 class TransitValidation(_Mobility):
@@ -69,7 +67,12 @@ class TransitValidation(_Mobility):
     mode: TransitMode
     line: Identifier
     passengers: Count
-    interval_start: UtcDatetime
+    interval_start: EventDatetime
+
+    def check(self) -> None:
+        super().check()
+        if self.interval_start >= self.event_time:
+            raise FieldError("interval_start", "must be before event_time")
 
 
 class TransitTrip(_Trip):
@@ -86,10 +89,15 @@ class TrafficCount(_Mobility):
     """Aligned with FIWARE TrafficFlowObserved (intensity = vehicles in the interval)."""
 
     kind: Literal["traffic_count"]
-    interval_start: UtcDatetime
+    interval_start: EventDatetime
     intensity: Count
     average_vehicle_speed: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] | None = None
     lane_id: int | None = None
+
+    def check(self) -> None:
+        super().check()
+        if self.interval_start >= self.event_time:
+            raise FieldError("interval_start", "must be before event_time")
 
 
 class ParkingOccupancy(_Mobility):
@@ -97,17 +105,21 @@ class ParkingOccupancy(_Mobility):
     occupied_spot_number: Count
     total_spot_number: Annotated[int, Field(ge=1)]
 
-    @model_validator(mode="after")
-    def _fits(self) -> ParkingOccupancy:
+    def check(self) -> None:
+        super().check()
         if self.occupied_spot_number > self.total_spot_number:
             raise FieldError("occupied_spot_number", "exceeds total_spot_number")
-        return self
 
 
 class EvChargingSession(_Mobility):
     kind: Literal["ev_charging_session"]
-    started_at: UtcDatetime
+    started_at: EventDatetime
     energy_kwh: Km
+
+    def check(self) -> None:
+        super().check()
+        if self.started_at > self.event_time:
+            raise FieldError("started_at", "must not be after event_time (the session's end)")
 
 
 class CarsharingTrip(_Trip):

@@ -19,9 +19,12 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.kafka_partitions,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # The operators' page (a later issue) will be served beside faust; faust's own web
-        # server, and above all its /table endpoints exposing raw state, stay off.
-        web_enabled=False,
+        # faust's web server carries only our pages (streams/worker_web.py); its built-in
+        # endpoints, and above all /table exposing raw state, stay off.
+        web_enabled=True,
+        web_bind=settings.bind_host,
+        web_port=settings.worker_web_port,
+        web_host=settings.bind_host,
         web_tables_enabled=False,
         web_graph_enabled=False,
         web_stats_enabled=False,

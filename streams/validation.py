@@ -138,4 +138,7 @@ def validate_payload(
     data = event.__dict__
     if recent is not None and recent.seen_before(data["producer_id"], data["event_id"], now_monotonic):
         return Duplicate(data["producer_id"], data["event_id"])
-    return Accepted(event.model_copy(update={"ingestion_time": now}))
+    # Stamp in place: the event was created just above and nobody else holds it yet, and a
+    # model_copy would cost a quarter of the whole validation (measured by bench/validation.py).
+    object.__setattr__(event, "ingestion_time", now)
+    return Accepted(event)

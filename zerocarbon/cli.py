@@ -82,13 +82,21 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from faust import Worker
 
+    from reference.loader import DEFAULT_DIR, ReferenceStore
     from streams.app import create_app
     from streams.kafka_topics import catalogue, ensure_topics
     from streams.smoke_agent import register_smoke_agent
+    from streams.validation import ValidationCounters
+    from streams.validation_agent import register_validation_agent
+    from streams.worker_web import register_pages
 
     asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
     app = create_app(settings)
     register_smoke_agent(app, settings)
+    counters = ValidationCounters()
+    store = ReferenceStore(settings.reference_dir or DEFAULT_DIR)
+    register_validation_agent(app, settings, store, counters)
+    register_pages(app, counters)
     Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
     return 0
 

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     smoke_kafka_topic: str = "zc.smoke.readings"
     smoke_measurement: str = "smoke_reading"
     worker_id: str = "zerocarbon-worker"
+    worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
+
+    # Event contracts and validation.
+    reference_dir: Path | None = Field(default=None, description="reference data folder (default: shipped)")
+    dedup_horizon_seconds: float = Field(default=3600.0, gt=0, description="resent event ids dropped within")
 
     @classmethod
     def settings_customise_sources(

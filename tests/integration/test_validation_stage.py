@@ -1,0 +1,161 @@
+"""The validation stage on the real broker: every raw event ends up accepted, dead-lettered or
+counted as a duplicate, and the counts balance (received = accepted + dead-lettered + duplicates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
+from zerocarbon.demo import WORKER_READY
+from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = spawn_command(["worker"], log)
+    try:
+        wait_for_log(proc, log, WORKER_READY, timeout=120)
+        yield log
+    finally:
+        stop_child(proc)
+
+
+def _energy(producer: str, event_id: str, now: datetime, **changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event_id": event_id,
+        "producer_id": producer,
+        "event_time": now.isoformat(),
+        "meter_id": "elec-17300-0001",
+        "commune": "17300",
+        "sector": "residential",
+        "carrier": "electricity",
+        "quantity": 350,
+        "unit": "Wh",
+        "kind": "interval",
+        "interval_start": (now - timedelta(minutes=15)).isoformat(),
+    }
+    payload.update(changes)
+    return payload
+
+
+def _air(producer: str, event_id: str, now: datetime, value: float) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "producer_id": producer,
+        "event_time": now.isoformat(),
+        "sensor_id": "aq-17300-0001",
+        "commune": "17300",
+        "quantity": "no2",
+        "value": value,
+        "unit": "ug/m3",
+    }
+
+
+async def _produce(bootstrap: str, records: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for topic, value in records:
+            await producer.send(topic, value, key=b"test-device")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _collect(
+    bootstrap: str, topics: list[str], marker: str, expected: int, timeout: float
+) -> list[bytes]:
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[bytes] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and len(found) < expected:
+            batches = await consumer.getmany(timeout_ms=500)
+            found += [
+                m.value for ms in batches.values() for m in ms if m.value and marker.encode() in m.value
+            ]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _counters(settings: Settings) -> dict[str, Any]:
+    with urllib.request.urlopen(
+        f"http://{settings.bind_host}:{settings.worker_web_port}/counters", timeout=5
+    ) as r:
+        counters: dict[str, Any] = json.loads(r.read())
+    return counters
+
+
+async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path) -> None:
+    run = uuid.uuid4().hex[:8]
+    producer = f"test-{run}"
+    now = datetime.now(UTC)
+    valid = [
+        (raw_topic("energy"), json.dumps(_energy(producer, f"{run}-e{k}", now)).encode()) for k in range(20)
+    ] + [
+        (raw_topic("environment"), json.dumps(_air(producer, f"{run}-a{k}", now, 20 + k)).encode())
+        for k in range(10)
+    ]
+    duplicates = valid[:5]
+    invalid = [
+        (raw_topic("energy"), json.dumps(_energy(producer, f"{run}-neg", now, quantity=-1)).encode()),
+        (raw_topic("energy"), json.dumps(_energy(producer, f"{run}-far", now, commune="75056")).encode()),
+        (raw_topic("environment"), json.dumps(_air(producer, f"{run}-abs", now, 99999)).encode()),
+        (raw_topic("mobility"), f'{{"producer_id": "{producer}", "broken": '.encode()),
+        (raw_topic("energy"), b'\xff{"producer_id": "' + producer.encode() + b'"}'),
+    ]
+    await _produce(settings.kafka_bootstrap, valid + duplicates + invalid)
+
+    accepted = await _collect(
+        settings.kafka_bootstrap,
+        [valid_topic("energy"), valid_topic("environment")],
+        producer,
+        30,
+        timeout=60,
+    )
+    dead = await _collect(settings.kafka_bootstrap, [DEAD_LETTER_TOPIC], producer, 5, timeout=30)
+    assert len(accepted) == 30
+    assert len({json.loads(v)["event_id"] for v in accepted}) == 30
+    records = [json.loads(v) for v in dead]
+    assert len(records) == 5
+    binary = next(r for r in records if r["payload_encoding"] == "base64")
+    assert base64.b64decode(binary["payload"]) == invalid[-1][1]
+    reasons = sorted(r["reason"] for r in records)
+    assert any(r.startswith("quantity:") for r in reasons)
+    assert any(r.startswith("commune:") for r in reasons)
+    assert any(r.startswith("value:") for r in reasons)
+    assert any("Invalid JSON" in r for r in reasons)
+    assert all(r["origin"]["transport"] == "kafka" and r["origin"]["offset"] is not None for r in records)
+
+    counters = _counters(settings)
+    assert counters["accepted"][producer] == 30
+    assert counters["duplicates"][producer] == 5
+    assert counters["dead_lettered"][producer] == 5
+    assert counters["balanced"] is True
+
+
+def test_worker_serves_counters_but_no_raw_tables(settings: Settings, worker: Path) -> None:
+    base = f"http://{settings.bind_host}:{settings.worker_web_port}"
+    assert "received" in _counters(settings)
+    for path in ("/table/", "/router/", "/stats/", "/graph/"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + path, timeout=5)
+        assert refused.value.code == 404, path
