@@ -7,7 +7,7 @@ a reconnection...) reuses it, and the pipeline counts and drops the second copy.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -44,11 +44,23 @@ class Envelope(BaseModel):
         default=None, description="set by the platform when the event is accepted"
     )
 
+    # Names of this model's datetime fields, computed once per class (see below).
+    _datetime_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._datetime_fields = tuple(
+            name for name, info in cls.model_fields.items() if "datetime" in str(info.annotation).lower()
+        )
+
     @model_validator(mode="after")
     def _normalise_and_check(self) -> Self:
-        for name, value in self.__dict__.items():
-            if isinstance(value, datetime):
-                object.__setattr__(self, name, value.astimezone(UTC))
+        values = self.__dict__
+        for name in self._datetime_fields:
+            value = values[name]
+            if value is not None:
+                values[name] = value.astimezone(UTC)
         self.check()
         return self
 

@@ -59,7 +59,8 @@ def register_validation_agent(
             message = event.message
             family = family_of[message.topic]
             raw = bytes(event.value or b"")
-            origin = Origin(
+            # model_construct: no validation needed for values Kafka gave us; this runs per event.
+            origin = Origin.model_construct(
                 transport="kafka",
                 topic=message.topic,
                 partition=message.partition,
