@@ -1,122 +1,326 @@
-"""Forward MQTT messages to a Kafka topic, acknowledging each to MQTT only once Kafka has it.
+"""Forward MQTT messages to Kafka without loss, packed in batch envelopes.
 
-The MQTT session is persistent (MQTT 5 clean start off, with a session expiry) and the
-subscription is QoS 1 with manual acknowledgements: if the bridge dies between the two
-brokers, Mosquitto redelivers what was not acknowledged. Kafka gets an idempotent producer
-with acks=all, keyed by device id (the last level of the MQTT topic).
+- The MQTT session is persistent (MQTT 5 clean start off, session expiry) and the
+  subscription QoS 1 with manual acknowledgements: a message is acknowledged to Mosquitto
+  only after Kafka has confirmed the record that carries it (idempotent producer,
+  acks=all). If the bridge dies in between, Mosquitto redelivers; downstream de-duplicates
+  by event id.
+- Readings arriving within ``linger`` are packed into one record per (raw topic,
+  partition), partitioned by device id with Kafka's own partitioner, so a device's
+  readings keep their order and faust sees few, large records.
+- Memory is bounded: the MQTT 5 Receive Maximum caps the messages Mosquitto sends before
+  we acknowledge; when Kafka is slow we stop acknowledging and the broker holds the rest.
+- Nothing is dropped: a message whose topic is outside the tree goes to the dead-letter
+  topic with the reason, verbatim.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bridge.status import write_status
+from bridge.topic_tree import DEVICE_FILTER, parse_device_topic
+from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
+from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
+from schemas.dead_letter import FieldProblem, Origin
+from schemas.families import FAMILIES
+from streams.dead_letters import dead_letter
+
 log = logging.getLogger(__name__)
 
-SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    mqtt_host: str
+    mqtt_port: int
+    kafka_bootstrap: str
+    client_id: str
+    smoke_prefix: str
+    smoke_kafka_topic: str
+    status_file: Path
+    shared_group: str | None = None
+    session_expiry_seconds: int = 7 * 24 * 3600
+    receive_maximum: int = 20_000
+    linger_seconds: float = 0.02
+    max_record_bytes: int = 512 * 1024
+
+    def subscriptions(self) -> list[str]:
+        filters = [DEVICE_FILTER, f"{self.smoke_prefix}/+"]
+        if self.shared_group:
+            return [f"$share/{self.shared_group}/{f}" for f in filters]
+        return filters
 
 
 @dataclass
-class ForwardCounters:
-    """What came in and what went out, so that nothing can vanish unnoticed."""
+class BridgeCounters:
+    """received = forwarded + dead_lettered + in flight, per family."""
 
-    received: int = 0
-    forwarded: int = 0
+    received: collections.Counter[str] = field(default_factory=collections.Counter)
+    forwarded: collections.Counter[str] = field(default_factory=collections.Counter)
+    dead_lettered: int = 0
+    records: int = 0
 
-    @property
     def in_flight(self) -> int:
-        return self.received - self.forwarded
+        return sum(self.received.values()) - sum(self.forwarded.values()) - self.dead_lettered
 
 
-def device_key(mqtt_topic: str) -> bytes:
-    """The Kafka key of a message: the device id, last level of its MQTT topic."""
-    return mqtt_topic.rsplit("/", 1)[-1].encode()
+@dataclass(slots=True)
+class _Routed:
+    kafka_topic: str
+    key: bytes
+    family: str
 
 
-class MqttToKafkaForwarder:
-    """One bridge process: a paho network thread feeding an asyncio Kafka producer."""
+class MqttToKafkaBridge:
+    """One bridge process: paho's network thread feeds an asyncio loop that writes to Kafka."""
 
-    def __init__(
-        self,
-        *,
-        mqtt_host: str,
-        mqtt_port: int,
-        topic_filter: str,
-        kafka_bootstrap: str,
-        kafka_topic: str,
-        client_id: str,
-    ) -> None:
-        self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
-        self.topic_filter = topic_filter
-        self.kafka_bootstrap, self.kafka_topic = kafka_bootstrap, kafka_topic
-        self.client_id = client_id
-        self.counters = ForwardCounters()
-        self._queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.counters = BridgeCounters()
+        self._inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
+        self._wake = asyncio.Event()
         self._subscribed = asyncio.Event()
+        self._mqtt_connected = False
+        self._kafka_ready = False
+        self._partitions: dict[str, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def run(self, stop: asyncio.Event) -> ForwardCounters:
+    # -- routing ---------------------------------------------------------------------
+    def route(self, topic: str) -> _Routed | None:
+        """Where an MQTT message goes in Kafka, or None if its topic is not ours."""
+        prefix = self.config.smoke_prefix + "/"
+        if topic.startswith(prefix) and "/" not in topic[len(prefix) :]:
+            return _Routed(self.config.smoke_kafka_topic, topic[len(prefix) :].encode(), "smoke")
+        parsed = parse_device_topic(topic)
+        if parsed is None or parsed.family not in FAMILIES:
+            return None
+        return _Routed(raw_topic(parsed.family), parsed.device_id.encode(), parsed.family)
+
+    def partition(self, kafka_topic: str, key: bytes) -> int:
+        """Kafka's default partitioner (murmur2), so partners and the bridge agree."""
+        return (murmur2(key) & 0x7FFFFFFF) % self._partitions[kafka_topic]
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> BridgeCounters:
         """Forward until ``stop`` is set, then close both connections cleanly."""
-        loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.kafka_bootstrap, acks="all", enable_idempotence=True
+            bootstrap_servers=self.config.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            max_request_size=DEAD_LETTER_MAX_BYTES,
+            client_id=self.config.client_id,
         )
         await producer.start()
-        client = self._mqtt_client(loop)
+        for family in FAMILIES:
+            await self._learn_partitions(producer, raw_topic(family))
+        await self._learn_partitions(producer, self.config.smoke_kafka_topic)
+        await self._learn_partitions(producer, DEAD_LETTER_TOPIC)
+        self._kafka_ready = True
+        client = self._mqtt_client()
+        client.loop_start()
+        status_task = asyncio.create_task(self._report_status())
+        pump = asyncio.create_task(self._pump(producer, client))
         try:
-            client.loop_start()
-            forwarding = asyncio.create_task(self._forward(producer, client))
             await stop.wait()
-            forwarding.cancel()
         finally:
+            pump.cancel()
+            status_task.cancel()
             client.disconnect()
             client.loop_stop()
             await producer.stop()
+            self._kafka_ready = self._mqtt_connected = False
+            self._write_status()
         log.info("bridge stopped: %s", self.counters)
         return self.counters
 
     async def wait_subscribed(self, timeout: float) -> None:
         await asyncio.wait_for(self._subscribed.wait(), timeout)
 
-    def _mqtt_client(self, loop: asyncio.AbstractEventLoop) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+    async def _learn_partitions(self, producer: AIOKafkaProducer, topic: str) -> None:
+        partitions = await producer.partitions_for(topic)
+        self._partitions[topic] = len(partitions)
 
-        def on_connect(c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
-            log.info("connected to MQTT %s:%s (%s)", self.mqtt_host, self.mqtt_port, rc)
-            c.subscribe(self.topic_filter, qos=1)
+    # -- MQTT side (paho's network thread) ----------------------------------------------
+    def _mqtt_client(self) -> mqtt.Client:
+        cfg = self.config
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        loop = self._loop
+        assert loop is not None
+
+        def on_connect(c: mqtt.Client, _u: object, flags: Any, rc: Any, _p: object) -> None:
+            log.info(
+                "connected to MQTT %s:%s (%s, session present: %s)",
+                cfg.mqtt_host, cfg.mqtt_port, rc, getattr(flags, "session_present", "?"),
+            )  # fmt: skip
+            self._mqtt_connected = not rc.is_failure
+            for topic_filter in cfg.subscriptions():
+                c.subscribe(topic_filter, qos=1)
+
+        def on_disconnect(_c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
+            self._mqtt_connected = False
+            log.warning("disconnected from MQTT (%s); paho reconnects with backoff", rc)
 
         def on_subscribe(*_args: object) -> None:
-            log.info("subscribed to %s at QoS 1", self.topic_filter)
+            log.info("subscribed to %s at QoS 1", ", ".join(cfg.subscriptions()))
             loop.call_soon_threadsafe(self._subscribed.set)
 
         def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self._queue.put_nowait, msg)
+            was_empty = not self._inbox
+            self._inbox.append(msg)
+            if was_empty:
+                loop.call_soon_threadsafe(self._wake.set)
 
         client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
         client.on_subscribe = on_subscribe
         client.on_message = on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-        client.connect(self.mqtt_host, self.mqtt_port, keepalive=30, clean_start=False, properties=props)
+        props.SessionExpiryInterval = cfg.session_expiry_seconds
+        props.ReceiveMaximum = cfg.receive_maximum
+        client.connect_async(cfg.mqtt_host, cfg.mqtt_port, keepalive=30, clean_start=False, properties=props)
         return client
 
-    async def _forward(self, producer: AIOKafkaProducer, client: mqtt.Client) -> None:
+    # -- Kafka side (asyncio) -------------------------------------------------------------
+    async def _pump(self, producer: AIOKafkaProducer, client: mqtt.Client) -> None:
         while True:
-            msg = await self._queue.get()
-            self.counters.received += 1
-            await producer.send_and_wait(self.kafka_topic, msg.payload, key=device_key(msg.topic))
-            # Only now may Mosquitto forget the message.
-            client.ack(msg.mid, msg.qos)
-            self.counters.forwarded += 1
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self.config.linger_seconds)
+            batch: list[mqtt.MQTTMessage] = []
+            while self._inbox:
+                batch.append(self._inbox.popleft())
+            if batch:
+                await self._forward(producer, batch)
+                # MQTT 5 wants PUBACKs in the order the PUBLISHes arrived: the batch is.
+                for msg in batch:
+                    client.ack(msg.mid, msg.qos)
+
+    async def _forward(self, producer: AIOKafkaProducer, batch: list[mqtt.MQTTMessage]) -> None:
+        """Send the batch to Kafka and return only once every record is confirmed."""
+        groups: dict[tuple[str, int], list[tuple[str, bytes]]] = collections.defaultdict(list)
+        singles: list[tuple[str, bytes, bytes]] = []
+        dead: list[tuple[str, bytes]] = []
+        families: dict[tuple[str, int], str] = {}
+        for msg in batch:
+            payload = bytes(msg.payload)
+            routed = self.route(msg.topic)
+            if routed is None:
+                self.counters.received["unrouted"] += 1
+                dead.append((msg.topic, payload))
+                continue
+            self.counters.received[routed.family] += 1
+            if routed.family == "smoke":
+                singles.append((routed.kafka_topic, routed.key, payload))
+                continue
+            slot = (routed.kafka_topic, self.partition(routed.kafka_topic, routed.key))
+            groups[slot].append((msg.topic, payload))
+            families[slot] = routed.family
+        records: list[tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]] = []
+        for (topic, part), items in groups.items():
+            for chunk in _chunks(items, self.config.max_record_bytes):
+                records.append(
+                    (topic, part, None, encode_frames(chunk), [(CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE)])
+                )
+        for topic, key, payload in singles:
+            records.append((topic, None, key, payload, []))
+        now = datetime.now(UTC)
+        for mqtt_topic, payload in dead:
+            problem = FieldProblem(
+                path="", type="unrouted_topic",
+                message=f"MQTT topic {mqtt_topic!r} is not zc/<commune>/<family>/<device_id> "
+                "with a known family",
+            )  # fmt: skip
+            record = dead_letter(
+                family="unknown", stage="bridge", raw=payload, problems=[problem],
+                origin=Origin(transport="mqtt", topic=mqtt_topic), now=now,
+            )  # fmt: skip
+            records.append(
+                (DEAD_LETTER_TOPIC, None, b"unknown", record.model_dump_json(by_alias=True).encode(), [])
+            )
+        await self._send_until_confirmed(producer, records)
+        self.counters.records += len(records)
+        for slot, items in groups.items():
+            self.counters.forwarded[families[slot]] += len(items)
+        self.counters.forwarded["smoke"] += len(singles)
+        self.counters.dead_lettered += len(dead)
+
+    async def _send_until_confirmed(
+        self,
+        producer: AIOKafkaProducer,
+        records: list[tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]],
+    ) -> None:
+        pending = records
+        delay = 0.5
+        while pending:
+            futures = [
+                await producer.send(topic, value, key=key, partition=part, headers=headers)
+                for topic, part, key, value, headers in pending
+            ]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [
+                rec for rec, res in zip(pending, results, strict=True) if isinstance(res, BaseException)
+            ]
+            if failed:
+                error = next(r for r in results if isinstance(r, BaseException))
+                log.warning("Kafka refused %d records (%r); retrying in %.1fs", len(failed), error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            pending = failed
+
+    # -- status ----------------------------------------------------------------------------
+    def _write_status(self) -> None:
+        c = self.counters
+        write_status(
+            self.config.status_file,
+            {
+                "client_id": self.config.client_id,
+                "pid": os.getpid(),
+                "mqtt_connected": self._mqtt_connected,
+                "kafka_ready": self._kafka_ready,
+                "subscriptions": self.config.subscriptions(),
+                "received": dict(c.received),
+                "forwarded": dict(c.forwarded),
+                "dead_lettered": c.dead_lettered,
+                "in_flight": c.in_flight() + len(self._inbox),
+                "kafka_records": c.records,
+            },
+        )
+
+    async def _report_status(self) -> None:
+        while True:
+            self._write_status()
+            await asyncio.sleep(1.0)
+
+
+def _chunks(items: list[tuple[str, bytes]], max_bytes: int) -> list[list[tuple[str, bytes]]]:
+    """Split frames so that no record exceeds ``max_bytes`` (a lone larger item stays alone)."""
+    chunks: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for topic, payload in items:
+        item_size = len(topic) + len(payload) + 6
+        if chunks[-1] and size + item_size > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((topic, payload))
+        size += item_size
+    return chunks

@@ -36,6 +36,7 @@ def valid_topic(family: str) -> str:
 
 
 DEAD_LETTER_TOPIC = "zc.deadletter"
+DEAD_LETTER_MAX_BYTES = 16 * 1024 * 1024
 
 FAMILY_MESSAGES = {
     "energy": ("EnergyReading",),
@@ -114,7 +115,9 @@ def channels(settings: Settings) -> list[Channel]:
             consumers=("operators", "producers' support"),
             key="family",
             partitions=1,
-            config={"retention.ms": str(90 * DAY_MS)},
+            # A dead letter carries its payload whole (base64 grows it by a third): allow
+            # records above the broker's 10 MiB default.
+            config={"retention.ms": str(90 * DAY_MS), "max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
         )
     )
     return out

@@ -11,7 +11,11 @@ from schemas.envelope import UtcDatetime
 
 
 class Origin(BaseModel):
-    """Where the payload came from: an MQTT topic, or a Kafka topic/partition/offset."""
+    """Where the payload came from: an MQTT topic, or a Kafka topic/partition/offset.
+
+    For a reading forwarded by the bridge, ``topic`` is its MQTT topic and partition,
+    offset and ``index`` locate it in the Kafka batch record that carried it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -20,6 +24,7 @@ class Origin(BaseModel):
     partition: int | None = None
     offset: int | None = None
     key: str | None = None
+    index: int | None = Field(default=None, description="position in its batch record")
 
 
 class FieldProblem(BaseModel):

@@ -34,7 +34,8 @@ much as one validator per field and per check (bench/validation.py).
 class Envelope(BaseModel):
     """Fields common to every event family (schema name and version are set per family)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # strict: JSON types must match the published schema (no "1.2" or true for a number).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     event_id: Identifier = Field(description="idempotency key, unique per producer and event")
     producer_id: Identifier = Field(description="who published: device maker, operator, lab...")

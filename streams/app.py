@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from schemas.catalogue import DEAD_LETTER_MAX_BYTES
 from zerocarbon.settings import Settings
 
 
@@ -19,6 +20,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.kafka_partitions,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         # faust's web server carries only our pages (streams/worker_web.py); its built-in
         # endpoints, and above all /table exposing raw state, stay off.
         web_enabled=True,

@@ -17,10 +17,14 @@ _PRODUCER = re.compile(rb'"producer_id"\s*:\s*"([A-Za-z0-9_.:\-]{1,128})"')
 
 def _path(error: ErrorDetails) -> str:
     loc = [str(part) for part in error["loc"]]
-    ctx_error = (error.get("ctx") or {}).get("error")
+    ctx = error.get("ctx") or {}
+    ctx_error = ctx.get("error")
     if isinstance(ctx_error, FieldError):
         # A cross-field check: pydantic puts it at the model; point at the field it names.
         loc.append(ctx_error.field)
+    elif error["type"] in ("union_tag_not_found", "union_tag_invalid") and "discriminator" in ctx:
+        # A missing or unknown `kind`: pydantic reports it at the union, name the tag field.
+        loc.append(str(ctx["discriminator"]).strip("'"))
     return ".".join(loc)
 
 
@@ -29,7 +33,7 @@ def problems_from(exc: ValidationError) -> list[FieldProblem]:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
         ctx_error = (error.get("ctx") or {}).get("error")
-        message = str(ctx_error) if isinstance(ctx_error, FieldError) else error["msg"]
+        message = ctx_error.message if isinstance(ctx_error, FieldError) else error["msg"]
         problems.append(FieldProblem(path=_path(error), type=error["type"], message=message))
     return problems
 

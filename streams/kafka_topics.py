@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.catalogue import channels
@@ -50,6 +51,11 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
                     [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
                 )
             log.info("created Kafka topics %s", [s.name for s in missing])
+        present = [s for s in specs if s.name in existing and s.config]
+        if present:
+            # Topics created by an older version keep up with the catalogue's configuration.
+            resources = [ConfigResource(ConfigResourceType.TOPIC, s.name, s.config) for s in present]
+            await admin.alter_configs(resources)
         return [s.name for s in missing]
     finally:
         await admin.close()

@@ -62,6 +62,12 @@ def check_provenance(
         problems.append(
             _problem(device_field, "wrong_family", f"{device_id!r} is registered as a {device.family} device")
         )
+    elif device.commune != commune and commune in ref.communes:
+        problems.append(
+            _problem(
+                "commune", "registry_mismatch", f"{device_id!r} is registered in commune {device.commune}"
+            )
+        )
     return problems
 
 
@@ -77,6 +83,14 @@ def check_energy(event: EnergyReading, ref: ReferenceData) -> list[FieldProblem]
             ]
         return []
     assert event.interval_start is not None  # guaranteed by the schema for interval readings
+    device = ref.devices.get(event.meter_id)
+    if device is not None and device.sector and device.sector != event.sector.value:
+        # The meter's category is the registry's, whatever the payload declares.
+        return [
+            _problem(
+                "sector", "registry_mismatch", f"{event.meter_id!r} is registered in sector {device.sector}"
+            )
+        ]
     hours = (event.event_time - event.interval_start).total_seconds() / 3600
     limit = bounds.power_limit_kw(event.carrier.value, event.sector.value)
     power = kwh / hours

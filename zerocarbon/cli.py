@@ -55,16 +55,30 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.mqtt_to_kafka import MqttToKafkaForwarder
+    from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
+    from bridge.status import read_statuses
     from streams.kafka_topics import catalogue, ensure_topics
 
-    forwarder = MqttToKafkaForwarder(
-        mqtt_host=settings.mqtt_host,
-        mqtt_port=settings.mqtt_port,
-        topic_filter=args.topic_filter or f"{settings.smoke_mqtt_topic}/+",
-        kafka_bootstrap=settings.kafka_bootstrap,
-        kafka_topic=args.kafka_topic or settings.smoke_kafka_topic,
-        client_id=args.client_id,
+    status_dir = settings.stack_home / "bridge"
+    if args.status:
+        statuses = read_statuses(status_dir)
+        print(json.dumps(statuses, indent=2))
+        if not statuses:
+            print(f"zerocarbon: no bridge status in {status_dir}: is a bridge running?", file=sys.stderr)
+        return 0 if statuses and all(s["ready"] for s in statuses) else 1
+    bridge = MqttToKafkaBridge(
+        BridgeConfig(
+            mqtt_host=settings.mqtt_host,
+            mqtt_port=settings.mqtt_port,
+            kafka_bootstrap=settings.kafka_bootstrap,
+            client_id=args.client_id,
+            smoke_prefix=settings.smoke_mqtt_topic,
+            smoke_kafka_topic=settings.smoke_kafka_topic,
+            status_file=status_dir / f"{args.client_id}.status.json",
+            shared_group=settings.bridge_shared_group,
+            receive_maximum=settings.bridge_receive_maximum,
+            linger_seconds=settings.bridge_linger_ms / 1000,
+        )
     )
 
     async def main() -> None:
@@ -73,7 +87,7 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await forwarder.run(stop)
+        await bridge.run(stop)
 
     asyncio.run(main())
     return 0
@@ -150,9 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     bridge = sub.add_parser(
         "bridge",
         help="forward MQTT readings to Kafka (QoS 1, persistent session, ack after Kafka)",
+        description="Subscribe to zc/<commune>/<family>/<device_id> (and the smoke topics) at QoS 1 "
+        "on a persistent MQTT 5 session, pack the readings arriving within ZC_BRIDGE_LINGER_MS "
+        "into one Kafka record per (family, partition) on zc.raw.<family>, and acknowledge each "
+        "MQTT message only once Kafka has confirmed it. Topics outside the tree go to "
+        "zc.deadletter. Start several with distinct --client-id and ZC_BRIDGE_SHARED_GROUP to "
+        "share the load.",
     )
-    bridge.add_argument("--topic-filter", help="MQTT subscription (default: <smoke topic>/+)")
-    bridge.add_argument("--kafka-topic", help="destination Kafka topic")
+    bridge.add_argument(
+        "--status",
+        action="store_true",
+        help="print every running bridge's counters (received, forwarded, in flight per family) "
+        "and exit 0 if all are connected and fresh, 1 otherwise",
+    )
     bridge.add_argument(
         "--client-id",
         default=os.environ.get("ZC_BRIDGE_CLIENT_ID", "zerocarbon-bridge"),

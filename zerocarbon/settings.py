@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     smoke_mqtt_topic: str = "zc/smoke"
     smoke_kafka_topic: str = "zc.smoke.readings"
     smoke_measurement: str = "smoke_reading"
+    bridge_linger_ms: float = Field(default=20.0, ge=0, description="readings packed per record within")
+    bridge_receive_maximum: int = Field(default=20_000, ge=1, description="unacknowledged MQTT messages")
+    bridge_shared_group: str | None = Field(default=None, description="MQTT 5 shared subscription group")
     worker_id: str = "zerocarbon-worker"
     worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
 

@@ -124,16 +124,18 @@ async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path
     ]
     await _produce(settings.kafka_bootstrap, valid + duplicates + invalid)
 
-    accepted = await _collect(
+    # Each raw record here holds one event, so each valid record (a JSON array) holds one.
+    valid_records = await _collect(
         settings.kafka_bootstrap,
         [valid_topic("energy"), valid_topic("environment")],
         producer,
         30,
         timeout=60,
     )
+    accepted = [event for record in valid_records for event in json.loads(record)]
     dead = await _collect(settings.kafka_bootstrap, [DEAD_LETTER_TOPIC], producer, 5, timeout=30)
     assert len(accepted) == 30
-    assert len({json.loads(v)["event_id"] for v in accepted}) == 30
+    assert len({event["event_id"] for event in accepted}) == 30
     records = [json.loads(v) for v in dead]
     assert len(records) == 5
     binary = next(r for r in records if r["payload_encoding"] == "base64")

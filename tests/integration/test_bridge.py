@@ -1,0 +1,218 @@
+"""The MQTT-to-Kafka bridge on the real brokers: nothing published and accepted is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from bridge.topic_tree import device_topic
+from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
+from stack.mosquitto_broker import MosquittoBroker
+from tests.integration.kafka_reading import read_payloads
+from zerocarbon.demo import BRIDGE_READY
+from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.settings import Settings
+
+RAW_TOPICS = [raw_topic(f) for f in ("energy", "environment", "mobility")]
+
+
+def _start_bridge(log: Path, client_id: str) -> tuple[subprocess.Popen[bytes], int]:
+    offset = log.stat().st_size if log.exists() else 0
+    proc = spawn_command(["bridge", "--client-id", client_id], log)
+    wait_for_log(proc, log, BRIDGE_READY, timeout=60, offset=offset)
+    return proc, offset
+
+
+@pytest.fixture
+def bridge_log(tmp_path: Path) -> Path:
+    return tmp_path / "bridge.log"
+
+
+def _reading(run: str, k: int) -> bytes:
+    return json.dumps(
+        {
+            "event_id": f"{run}-{k}",
+            "producer_id": f"test-{run}",
+            "event_time": datetime.now(UTC).isoformat(),
+            "meter_id": "elec-17300-0001",
+            "commune": "17300",
+            "sector": "residential",
+            "carrier": "electricity",
+            "quantity": k % 500,
+            "unit": "Wh",
+            "kind": "interval",
+            "interval_start": "2026-01-01T00:00:00Z",
+        }
+    ).encode()
+
+
+class Publisher:
+    """A device-side paho client on a persistent session that outlives broker restarts."""
+
+    def __init__(self, settings: Settings, client_id: str) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(1000)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        # PUBACKed message ids. MQTTMessageInfo cannot tell: a message published while the
+        # broker was down keeps rc "not connected" though paho queues it and sends it later.
+        self.acknowledged: set[int] = set()
+        self.client.on_publish = lambda _c, _u, mid, _rc, _p: self.acknowledged.add(mid)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.client.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _wait_for_status(client_id: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The bridge's status as `zerocarbon bridge --status` prints it, once ``ready`` holds."""
+    mine: dict[str, Any] = {}
+    for _ in range(20):
+        out = subprocess.run(
+            [sys.executable, "-m", "zerocarbon.cli", "bridge", "--status"], capture_output=True, text=True
+        )
+        mine = next((s for s in json.loads(out.stdout) if s["client_id"] == client_id), {})
+        if mine and ready(mine):
+            break
+        time.sleep(0.5)
+    return mine
+
+
+def _event_ids(payloads: list[tuple[str, bytes]]) -> list[str]:
+    return [json.loads(p)["event_id"] for _, p in payloads]
+
+
+async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_restart(
+    settings: Settings, bridge_log: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    total = 20_000
+    client_id = f"test-bridge-{run}"
+    bridge, _ = _start_bridge(bridge_log, client_id)
+    publisher = Publisher(settings, f"test-device-{run}")
+    topic = device_topic("17300", "energy", "elec-17300-0001")
+    infos: list[mqtt.MQTTMessageInfo] = []
+    chaos_done = threading.Event()
+
+    def chaos() -> None:
+        nonlocal bridge
+        try:
+            for _ in range(2):
+                time.sleep(1.0)
+                bridge.kill()  # SIGKILL: no clean shutdown, unacknowledged messages stay queued
+                bridge.wait()
+                time.sleep(0.5)
+                bridge, _ = _start_bridge(bridge_log, client_id)
+            time.sleep(1.0)
+            broker = MosquittoBroker(settings)
+            broker.stop()
+            broker.start()
+            broker.wait_ready()
+        finally:
+            chaos_done.set()
+
+    chaos_thread = threading.Thread(target=chaos)
+    chaos_thread.start()
+    try:
+        for k in range(total):
+            infos.append(publisher.publish(topic, _reading(run, k)))
+            if k % 500 == 0:
+                time.sleep(0.2)  # spread the load over the whole chaos (about 8 s)
+        chaos_thread.join(timeout=180)
+        assert chaos_done.is_set()
+        mids = {info.mid for info in infos}
+        assert len(mids) == total
+        deadline = time.monotonic() + 120
+        while not mids <= publisher.acknowledged and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert mids <= publisher.acknowledged, f"{len(mids - publisher.acknowledged)} never acknowledged"
+        marker = f'"test-{run}"'.encode()
+        found = await read_payloads(
+            settings.kafka_bootstrap,
+            [raw_topic("energy")],
+            keep=lambda _t, p: marker in p,
+            done=lambda got: len(set(_event_ids(got))) >= total,
+            timeout=180,
+        )
+    finally:
+        publisher.close()
+        stop_child(bridge)
+    ids = _event_ids(found)
+    unique = set(ids)
+    missing = total - len(unique)
+    assert missing == 0, f"{missing} of {total} messages never reached Kafka"
+    assert unique == {f"{run}-{k}" for k in range(total)}
+    print(
+        f"{total} published, {len(ids)} records in Kafka, {len(ids) - total} duplicates (removed by event id)"
+    )
+
+
+async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettered(
+    settings: Settings, bridge_log: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    bridge, _ = _start_bridge(bridge_log, f"test-bridge-{run}")
+    rng = random.Random(run)
+    payloads = [b"", b"\xff\xfe\x00garbage", b"{not json", os.urandom(3000), b"x" * (1 << 20)]
+    payloads += [rng.randbytes(rng.randint(1, 500)) for _ in range(50)]
+    device = f"fuzz-{run}"
+    topic = device_topic("17300", "mobility", device)
+    unrouted = f"zc/17300/unknown-family/{device}"
+    publisher = Publisher(settings, f"test-fuzzer-{run}")
+    try:
+        infos = [publisher.publish(topic, p) for p in payloads]
+        infos.append(publisher.publish(unrouted, b'{"what": "no family"}'))
+        for info in infos:
+            info.wait_for_publish(timeout=30)
+        found = await read_payloads(
+            settings.kafka_bootstrap,
+            [raw_topic("mobility")],
+            keep=lambda t, _p: t == topic,
+            done=lambda got: len(got) >= len(payloads),
+            timeout=60,
+        )
+        dead = await read_payloads(
+            settings.kafka_bootstrap,
+            [DEAD_LETTER_TOPIC],
+            keep=lambda _t, p: unrouted.encode() in p,
+            done=lambda got: len(got) >= 1,
+            timeout=30,
+        )
+        mine = _wait_for_status(f"test-bridge-{run}", lambda s: s["dead_lettered"] >= 1)
+    finally:
+        publisher.close()
+        stop_child(bridge)
+    assert [p for _, p in found] == payloads
+    record = json.loads(dead[0][1])
+    assert record["origin"] == {
+        "transport": "mqtt", "topic": unrouted, "partition": None, "offset": None, "key": None, "index": None,
+    }  # fmt: skip
+    assert record["errors"][0]["type"] == "unrouted_topic"
+    assert mine["ready"] is True
+    assert mine["received"]["mobility"] == len(payloads)
+    assert mine["forwarded"]["mobility"] == len(payloads)
+    assert mine["dead_lettered"] == 1
+    assert mine["in_flight"] == 0
