@@ -53,6 +53,7 @@ class BridgeConfig:
     smoke_kafka_topic: str
     status_file: Path
     shared_group: str | None = None
+    mqtt_version: int = 5
     session_expiry_seconds: int = 7 * 24 * 3600
     receive_maximum: int = 20_000
     linger_seconds: float = 0.02
@@ -161,7 +162,11 @@ class MqttToKafkaBridge:
     def _mqtt_client(self) -> mqtt.Client:
         cfg = self.config
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=mqtt.MQTTv5 if cfg.mqtt_version == 5 else mqtt.MQTTv311,
+            clean_session=None if cfg.mqtt_version == 5 else False,
+            manual_ack=True,
         )
         loop = self._loop
         assert loop is not None
@@ -194,10 +199,17 @@ class MqttToKafkaBridge:
         client.on_subscribe = on_subscribe
         client.on_message = on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = cfg.session_expiry_seconds
-        props.ReceiveMaximum = cfg.receive_maximum
-        client.connect_async(cfg.mqtt_host, cfg.mqtt_port, keepalive=30, clean_start=False, properties=props)
+        if cfg.mqtt_version == 5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = cfg.session_expiry_seconds
+            props.ReceiveMaximum = cfg.receive_maximum
+            client.connect_async(
+                cfg.mqtt_host, cfg.mqtt_port, keepalive=30, clean_start=False, properties=props
+            )
+        else:
+            # MQTT 3.1.1: a persistent session (clean session off) expires by the broker's
+            # persistent_client_expiration; the broker's max_inflight_messages bounds flow.
+            client.connect_async(cfg.mqtt_host, cfg.mqtt_port, keepalive=30)
         return client
 
     # -- Kafka side (asyncio) -------------------------------------------------------------

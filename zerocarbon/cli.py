@@ -60,6 +60,12 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     from streams.kafka_topics import catalogue, ensure_topics
 
     status_dir = settings.stack_home / "bridge"
+    if args.forget_session:
+        from bridge.mqtt_sessions import forget_session
+
+        done = forget_session(settings.mqtt_host, settings.mqtt_port, args.client_id)
+        print(f"[bridge] session {args.client_id!r} {'discarded' if done else 'NOT discarded (no answer)'}")
+        return 0 if done else 1
     if args.status:
         statuses = read_statuses(status_dir)
         print(json.dumps(statuses, indent=2))
@@ -76,6 +82,7 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
             smoke_kafka_topic=settings.smoke_kafka_topic,
             status_file=status_dir / f"{args.client_id}.status.json",
             shared_group=settings.bridge_shared_group,
+            mqtt_version=settings.bridge_mqtt_version,
             receive_maximum=settings.bridge_receive_maximum,
             linger_seconds=settings.bridge_linger_ms / 1000,
         )
@@ -176,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print every running bridge's counters (received, forwarded, in flight per family) "
         "and exit 0 if all are connected and fresh, 1 otherwise",
+    )
+    bridge.add_argument(
+        "--forget-session",
+        action="store_true",
+        help="retire a bridge for good: discard its persistent MQTT session (given by --client-id) "
+        "so that Mosquitto stops queueing messages for it",
     )
     bridge.add_argument(
         "--client-id",

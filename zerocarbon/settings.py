@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     smoke_measurement: str = "smoke_reading"
     bridge_linger_ms: float = Field(default=20.0, ge=0, description="readings packed per record within")
     bridge_receive_maximum: int = Field(default=20_000, ge=1, description="unacknowledged MQTT messages")
+    bridge_mqtt_version: int = Field(
+        default=5, description="5: session expiry and Receive Maximum; 311: less CPU per message"
+    )
     bridge_shared_group: str | None = Field(default=None, description="MQTT 5 shared subscription group")
     worker_id: str = "zerocarbon-worker"
     worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
@@ -80,6 +83,13 @@ class Settings(BaseSettings):
     # Event contracts and validation.
     reference_dir: Path | None = Field(default=None, description="reference data folder (default: shipped)")
     dedup_horizon_seconds: float = Field(default=3600.0, gt=0, description="resent event ids dropped within")
+
+    @field_validator("bridge_mqtt_version")
+    @classmethod
+    def _known_mqtt_version(cls, value: int) -> int:
+        if value not in (5, 311):
+            raise ValueError("the bridge speaks MQTT 5 or 3.1.1: use 5 or 311")
+        return value
 
     @classmethod
     def settings_customise_sources(

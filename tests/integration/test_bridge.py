@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bridge.mqtt_sessions import forget_session
 from bridge.topic_tree import device_topic
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
 from stack.mosquitto_broker import MosquittoBroker
@@ -160,6 +161,8 @@ async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_res
     finally:
         publisher.close()
         stop_child(bridge)
+        forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-device-{run}")
     ids = _event_ids(found)
     unique = set(ids)
     missing = total - len(unique)
@@ -205,6 +208,8 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
     finally:
         publisher.close()
         stop_child(bridge)
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-bridge-{run}")
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-fuzzer-{run}")
     assert [p for _, p in found] == payloads
     record = json.loads(dead[0][1])
     assert record["origin"] == {

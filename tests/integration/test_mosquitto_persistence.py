@@ -8,6 +8,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bridge.mqtt_sessions import forget_session
 from sensors.mqtt_publish import publish_readings
 from stack.mosquitto_broker import MosquittoBroker
 from zerocarbon.settings import Settings
@@ -61,5 +62,6 @@ def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings) -> No
     finally:
         client.disconnect()
         client.loop_stop()
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-persist-{run}")
     values = sorted(SmokeReading.model_validate_json(p).value for p in received)
     assert values == [0, 1, 2, 3, 4]

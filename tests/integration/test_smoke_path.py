@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.mqtt_sessions import forget_session
 from sensors.mqtt_publish import publish_readings
 from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
@@ -21,7 +22,8 @@ from zerocarbon.settings import Settings
 @pytest.fixture(scope="module")
 def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     logs = tmp_path_factory.mktemp("service-logs")
-    bridge = spawn_command(["bridge"], logs / "bridge.log")
+    client_id = f"test-smoke-bridge-{uuid.uuid4().hex[:8]}"
+    bridge = spawn_command(["bridge", "--client-id", client_id], logs / "bridge.log")
     worker = spawn_command(["worker"], logs / "worker.log")
     try:
         wait_for_log(bridge, logs / "bridge.log", BRIDGE_READY, timeout=60)
@@ -30,6 +32,8 @@ def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         assert stop_child(bridge) == 0, (logs / "bridge.log").read_text()[-3000:]
         stop_child(worker)
+        settings = Settings()
+        forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
 
 
 def test_readings_published_over_mqtt_are_read_back_with_flux(

@@ -1,0 +1,155 @@
+"""Bridge benchmark: sustained readings/s from MQTT publish to Kafka acknowledgement.
+
+Publishes N QoS 1 readings with bench/mqtt_load.py processes to the local Mosquitto as fast
+as they go. ``live``: with `zerocarbon bridge` running, the rate is N divided by the time
+from the first publish to the bridge reporting every reading forwarded (Kafka confirmed).
+``backlog``: the readings are queued first, then the bridge drains them (the bridge alone). Also
+reports the bridge's CPU seconds per million readings and its peak RSS. Prints a table and
+saves JSON in bench/results/. Target (bridge issue): >= 30 000 readings/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from machine import describe
+from mqtt_load import publish_qos1
+from process_stats import cpu_seconds, peak_rss_mb
+
+from bridge.mqtt_sessions import forget_session
+from bridge.status import read_statuses
+from bridge.topic_tree import device_topic
+from stack import control
+from zerocarbon.demo import BRIDGE_READY
+from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.settings import Settings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _readings(run: str, worker: int, count: int) -> list[tuple[str, bytes]]:
+    now = datetime.now(UTC)
+    start = (now - timedelta(minutes=15)).isoformat()
+    topic = device_topic("17300", "energy", "elec-17300-0001")
+    return [
+        (
+            topic,
+            (
+                f'{{"event_id":"{run}-{worker}-{k}","producer_id":"bench","event_time":"{now.isoformat()}",'
+                f'"meter_id":"elec-17300-0001","commune":"17300","sector":"residential",'
+                f'"carrier":"electricity","quantity":{k % 500},"unit":"Wh","kind":"interval",'
+                f'"interval_start":"{start}"}}'
+            ).encode(),
+        )
+        for k in range(count)
+    ]
+
+
+def _publisher(settings: Settings, run: str, worker: int, count: int) -> multiprocessing.Process:
+    messages = _readings(run, worker, count)
+    args = (settings.mqtt_host, settings.mqtt_port, f"bench-load-{run}-{worker}", messages)
+    proc = multiprocessing.Process(target=publish_qos1, args=args)
+    proc.start()
+    return proc
+
+
+def _forwarded(settings: Settings, client_id: str) -> tuple[int, int]:
+    mine = [s for s in read_statuses(settings.stack_home / "bridge") if s.get("client_id") == client_id]
+    if not mine:
+        return 0, 0
+    return int(mine[0]["forwarded"].get("energy", 0)), int(mine[0]["kafka_records"])
+
+
+def run(readings: int, publishers: int, mode: str) -> dict[str, object]:
+    """``live``: publish while the bridge runs; ``backlog``: publish first, then time the
+    bridge draining what Mosquitto queued for its session (the bridge alone)."""
+    settings = Settings()
+    control.up(settings)
+    run_id = uuid.uuid4().hex[:8]
+    client_id = "bench-bridge"
+    folder = settings.stack_home / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    per = readings // publishers
+    log = folder / "bridge-bench.log"
+    forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+
+    def start_bridge() -> subprocess.Popen[bytes]:
+        offset = log.stat().st_size if log.exists() else 0
+        proc = spawn_command(["bridge", "--client-id", client_id], log)
+        wait_for_log(proc, log, BRIDGE_READY, timeout=60, offset=offset)
+        return proc
+
+    bridge = start_bridge()
+    try:
+        if mode == "backlog":
+            stop_child(bridge)  # the session stays: Mosquitto queues for it
+            pubs = [_publisher(settings, run_id, w, per) for w in range(publishers)]
+            for p in pubs:
+                p.join()
+            t0 = time.perf_counter()
+            bridge = start_bridge()
+        else:
+            t0 = time.perf_counter()
+            pubs = [_publisher(settings, run_id, w, per) for w in range(publishers)]
+        cpu0 = cpu_seconds(bridge.pid)
+        forwarded, records = 0, 0
+        while forwarded < per * publishers and time.perf_counter() - t0 < 600:
+            time.sleep(0.1)
+            forwarded, records = _forwarded(settings, client_id)
+        elapsed = time.perf_counter() - t0
+        for p in pubs:
+            p.join()
+        cpu = cpu_seconds(bridge.pid) - cpu0
+        rss = peak_rss_mb(bridge.pid)
+    finally:
+        stop_child(bridge)
+        # A throw-away bridge: its persistent session would queue every later message.
+        forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+    total = per * publishers
+    return {
+        "benchmark": f"bridge_{mode}",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": describe(),
+        "readings": total,
+        "publishers": f"{publishers} x bench/mqtt_load.py (QoS 1, MQTT 5, raw socket)",
+        "bridge_mqtt_version": Settings().bridge_mqtt_version,
+        "forwarded": forwarded,
+        "kafka_records": records,
+        "seconds": round(elapsed, 2),
+        "readings_per_second": round(forwarded / elapsed),
+        "bridge_cpu_seconds_per_million": round(cpu / total * 1e6, 1),
+        "bridge_peak_rss_mb": round(rss, 1),
+        "note": "counted from the bridge's status file, refreshed every second",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readings", type=int, default=200_000)
+    parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--mode", choices=["live", "backlog", "both"], default="both")
+    args = parser.parse_args()
+    modes = ["live", "backlog"] if args.mode == "both" else [args.mode]
+    results = [run(args.readings, args.publishers, mode) for mode in modes]
+    for result in results:
+        for key, value in result.items():
+            if key != "machine":
+                print(f"{key:<32} {value}")
+        print()
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"bridge-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"saved {out}")
+    return 0 if all(r["forwarded"] == r["readings"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

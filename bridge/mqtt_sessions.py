@@ -1,0 +1,32 @@
+"""Retire a persistent MQTT session, so the broker stops queueing messages for it.
+
+A bridge's session outlives the process on purpose (nothing is lost while it restarts);
+the flip side is that a bridge retired for good, or a test's throw-away bridge, leaves a
+session that Mosquitto keeps filling until it expires. Connecting once with the same
+client id, clean start and a zero session expiry discards it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+def forget_session(host: str, port: int, client_id: str, timeout: float = 10.0) -> bool:
+    """Discard the broker's session of ``client_id``; True once the broker confirmed."""
+    connected = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_connect = lambda *_args: connected.set()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    client.connect(host, port, keepalive=10, clean_start=True, properties=props)
+    client.loop_start()
+    try:
+        return connected.wait(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
