@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
@@ -12,29 +13,40 @@ from schemas.smoke_reading import SmokeReading
 
 
 def device_topic(prefix: str, device_id: str) -> str:
-    """The MQTT topic a device publishes on: ``<prefix>/<device_id>``."""
+    """The MQTT topic a smoke device publishes on: ``<prefix>/<device_id>``."""
     return f"{prefix}/{device_id}"
 
 
-def publish_readings(
-    host: str, port: int, topic_prefix: str, readings: Iterable[SmokeReading], timeout: float = 30.0
+def publish_payloads(
+    host: str, port: int, messages: Iterable[tuple[str, bytes]], timeout: float = 30.0
 ) -> int:
-    """Publish each reading at QoS 1; return how many the broker acknowledged (PUBACK)."""
+    """Publish each (topic, payload) at QoS 1; return how many the broker acknowledged."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_queued_messages_set(0)
     connected = threading.Event()
+    acknowledged: set[int] = set()
     client.on_connect = lambda *_args: connected.set()
+    # Count PUBACKs ourselves: a message queued while disconnected keeps an error code in
+    # its MQTTMessageInfo even after paho has sent it.
+    client.on_publish = lambda _c, _u, mid, _rc, _p: acknowledged.add(mid)
     client.connect(host, port, keepalive=30)
     client.loop_start()
     try:
         if not connected.wait(timeout):
             raise TimeoutError(f"MQTT broker {host}:{port} did not accept the connection")
-        infos = [
-            client.publish(device_topic(topic_prefix, r.device_id), r.model_dump_json().encode(), qos=1)
-            for r in readings
-        ]
-        for info in infos:
-            info.wait_for_publish(timeout)
-        return sum(1 for info in infos if info.is_published())
+        mids = {client.publish(topic, payload, qos=1).mid for topic, payload in messages}
+        deadline = time.monotonic() + timeout
+        while not mids <= acknowledged and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(mids & acknowledged)
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def publish_readings(
+    host: str, port: int, topic_prefix: str, readings: Iterable[SmokeReading], timeout: float = 30.0
+) -> int:
+    """Publish smoke readings at QoS 1; return how many the broker acknowledged."""
+    messages = [(device_topic(topic_prefix, r.device_id), r.model_dump_json().encode()) for r in readings]
+    return publish_payloads(host, port, messages, timeout)

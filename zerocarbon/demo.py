@@ -7,12 +7,16 @@ and prints them. It grows with the service: each landed stage joins this journey
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+from bridge.topic_tree import device_topic
 from schemas.smoke_reading import SmokeReading
-from sensors.mqtt_publish import publish_readings
+from sensors.mqtt_publish import publish_payloads, publish_readings
 from sinks.influx_readback import StoredReading, read_smoke_readings
 from stack import control
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
@@ -49,6 +53,54 @@ def wait_for_readings(
     return stored
 
 
+def demo_family_events(run_id: str) -> list[tuple[str, bytes]]:
+    """Events of each family on the device topic tree, one of them broken on purpose."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    producer = f"demo-{run_id}"
+    energy = {
+        "event_id": f"{run_id}-e1", "producer_id": producer, "event_time": now.isoformat(),
+        "meter_id": "elec-17300-0001", "commune": "17300", "sector": "residential",
+        "carrier": "electricity", "quantity": 420, "unit": "Wh", "kind": "interval",
+        "interval_start": datetime.fromtimestamp(now.timestamp() - 900, UTC).isoformat(),
+    }  # fmt: skip
+    air = {
+        "event_id": f"{run_id}-a1", "producer_id": producer, "event_time": now.isoformat(),
+        "sensor_id": "aq-17300-0001", "commune": "17300", "quantity": "no2", "value": 23.5, "unit": "ug/m3",
+    }  # fmt: skip
+    parking = {
+        "event_id": f"{run_id}-p1", "producer_id": producer, "event_time": now.isoformat(),
+        "device_id": "parking-17300-0001", "commune": "17300", "kind": "parking_occupancy",
+        "occupied_spot_number": 312, "total_spot_number": 400,
+    }  # fmt: skip
+    broken = dict(energy, event_id=f"{run_id}-e2", quantity=-5)
+    return [
+        (device_topic("17300", "energy", "elec-17300-0001"), json.dumps(energy).encode()),
+        (device_topic("17300", "environment", "aq-17300-0001"), json.dumps(air).encode()),
+        (device_topic("17300", "mobility", "parking-17300-0001"), json.dumps(parking).encode()),
+        (device_topic("17300", "energy", "elec-17300-0001"), json.dumps(broken).encode()),
+    ]
+
+
+def worker_counters(settings: Settings) -> dict[str, Any]:
+    url = f"http://{settings.bind_host}:{settings.worker_web_port}/counters"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        counters: dict[str, Any] = json.loads(answer.read())
+    return counters
+
+
+def wait_for_validation(settings: Settings, producer: str, expected: int, timeout: float) -> dict[str, Any]:
+    """Poll the worker's counters until ``expected`` events of ``producer`` are accounted for."""
+    deadline = time.monotonic() + timeout
+    counters: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        counters = worker_counters(settings)
+        seen = sum(counters[k].get(producer, 0) for k in ("accepted", "duplicates", "dead_lettered"))
+        if seen >= expected:
+            break
+        time.sleep(0.5)
+    return counters
+
+
 def run_demo(settings: Settings, readings: int) -> int:
     control.up(settings)
     logs = settings.stack_home / "demo"
@@ -66,6 +118,9 @@ def run_demo(settings: Settings, readings: int) -> int:
         print(f"[demo] published {acked}/{len(sent)} readings over MQTT (QoS 1, acknowledged)")
         stored = wait_for_readings(settings, f"demo-{run_id}-", len(sent), timeout=60)
         elapsed = time.monotonic() - t0
+        events = demo_family_events(run_id)
+        publish_payloads(settings.mqtt_host, settings.mqtt_port, events)
+        counters = wait_for_validation(settings, f"demo-{run_id}", len(events), timeout=60)
     finally:
         stop_child(bridge)
         stop_child(worker)
@@ -73,5 +128,12 @@ def run_demo(settings: Settings, readings: int) -> int:
     print(f"{'device':<26} {'time (UTC)':<26} {'value':>8}")
     for r in stored:
         print(f"{r.device_id:<26} {r.time.isoformat():<26} {r.value:>8.2f}")
+    producer = f"demo-{run_id}"
+    accepted = counters.get("accepted", {}).get(producer, 0)
+    dead = counters.get("dead_lettered", {}).get(producer, 0)
+    print(
+        f"[demo] {len(events)} events on zc/<commune>/<family>/<device>: {accepted} validated onto "
+        f"zc.valid.*, {dead} dead-lettered on zc.deadletter (reasons so far: {counters.get('reasons')})"
+    )
     print(f"[demo] logs: {bridge_log} {worker_log}; stop the stack with `zerocarbon stack down`")
-    return 0 if len(stored) == len(sent) else 1
+    return 0 if len(stored) == len(sent) and accepted == len(events) - 1 and dead == 1 else 1
