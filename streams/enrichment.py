@@ -1,0 +1,166 @@
+"""Enrichment: what one validated reading contributes to the indicators, with its factor.
+
+A pure function of the event and the reference data. An event for which no emission factor
+applies is refused with that reason (it must be dead-lettered, never counted as zero).
+Formulas and units are documented in docs/indicators.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from reference.loader import ReferenceData
+from schemas.energy import EnergyReading
+from schemas.environment import EnvironmentReading
+from schemas.mobility import (
+    BikeStationStatus,
+    BikeTrip,
+    CarsharingTrip,
+    EvChargingSession,
+    ParkingOccupancy,
+    TrafficCount,
+    TransitTrip,
+    TransitValidation,
+)
+
+Dimensions = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """One term of one indicator: ``value`` added to the series (indicator, dimensions)."""
+
+    indicator: str
+    dimensions: Dimensions
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    event_id: str
+    producer_id: str
+    event_time: datetime
+    measures: tuple[Measure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoFactor:
+    """Why a reading cannot be counted: the dead-letter reason."""
+
+    path: str
+    message: str
+
+
+def _dims(**items: str) -> Dimensions:
+    return tuple(sorted(items.items()))
+
+
+def _factor(ref: ReferenceData, category: str, key: str, year: int, path: str) -> float | NoFactor:
+    factor = ref.factor(category, key, year)
+    if factor is None:
+        return NoFactor(path, f"no {category} emission factor for {key!r} valid in {year}")
+    return factor.value
+
+
+def energy_measures(event: EnergyReading, kwh: float, ref: ReferenceData) -> tuple[Measure, ...] | NoFactor:
+    """Consumption and emissions of an energy quantity already turned into kWh."""
+    carrier = event.carrier.value
+    if carrier == "solar_pv":
+        return (Measure("renewable_production_kwh", _dims(commune=event.commune), kwh),)
+    factor = _factor(ref, "energy", carrier, event.event_time.year, "carrier")
+    if isinstance(factor, NoFactor):
+        return factor
+    dims = _dims(commune=event.commune, sector=event.sector.value, carrier=carrier)
+    return (
+        Measure("energy_consumed_kwh", dims, kwh),
+        Measure("emissions_kgco2e", dims, kwh * factor),
+    )
+
+
+def _mode_measures(
+    ref: ReferenceData, commune: str, mode: str, factor_key: str, pkm: float, year: int
+) -> tuple[Measure, ...] | NoFactor:
+    factor = _factor(ref, "mobility", factor_key, year, "kind")
+    if isinstance(factor, NoFactor):
+        return factor
+    dims = _dims(commune=commune, mode=mode)
+    return (Measure("passenger_km", dims, pkm), Measure("mobility_emissions_kgco2e", dims, pkm * factor))
+
+
+def mobility_measures(event: BaseModel, ref: ReferenceData) -> tuple[Measure, ...] | NoFactor:
+    year = event.__dict__["event_time"].year
+    commune = event.__dict__["commune"]
+    if isinstance(event, BikeTrip):
+        mode = "ebike" if event.electric else "bike"
+        return _mode_measures(ref, commune, mode, mode, event.distance_km, year)
+    if isinstance(event, TransitTrip):
+        # Bus factors are per passenger-km; the sea bus (electric-solar) has no ADEME factor:
+        # its emissions come from its metered energy with the electricity factor.
+        pkm = event.distance_km * event.passengers
+        if event.mode.value == "bus":
+            return _mode_measures(ref, commune, "bus", "bus", pkm, year)
+        if event.energy_kwh is None:
+            return NoFactor(
+                "energy_kwh", "a sea-bus trip needs its metered energy_kwh to count its emissions"
+            )
+        factor = _factor(ref, "energy", "electricity", year, "energy_kwh")
+        if isinstance(factor, NoFactor):
+            return factor
+        dims = _dims(commune=commune, mode="sea_bus")
+        return (
+            Measure("passenger_km", dims, pkm),
+            Measure("mobility_emissions_kgco2e", dims, event.energy_kwh * factor),
+        )
+    if isinstance(event, CarsharingTrip):
+        key = "car_electric" if event.electric else "car_petrol"
+        return _mode_measures(ref, commune, "carsharing", key, event.distance_km, year)
+    if isinstance(event, EvChargingSession):
+        factor = _factor(ref, "energy", "electricity", year, "energy_kwh")
+        if isinstance(factor, NoFactor):
+            return factor
+        dims = _dims(commune=commune)
+        return (
+            Measure("ev_charging_kwh", dims, event.energy_kwh),
+            Measure("ev_charging_emissions_kgco2e", dims, event.energy_kwh * factor),
+        )
+    if isinstance(event, TransitValidation):
+        return (
+            Measure("transit_validations", _dims(commune=commune, mode=event.mode.value), event.passengers),
+        )
+    if isinstance(event, TrafficCount):
+        return (
+            Measure("traffic_vehicles", _dims(commune=commune, counter=event.device_id), event.intensity),
+        )
+    if isinstance(event, ParkingOccupancy):
+        ratio = event.occupied_spot_number / event.total_spot_number
+        return (Measure("parking_occupancy_ratio", _dims(commune=commune, car_park=event.device_id), ratio),)
+    if isinstance(event, BikeStationStatus):
+        ratio = event.available_bike_number / event.total_slot_number
+        return (Measure("bike_availability_ratio", _dims(commune=commune, station=event.device_id), ratio),)
+    return NoFactor("kind", f"no indicator is defined for {type(event).__name__}")
+
+
+def environment_measures(event: EnvironmentReading) -> tuple[Measure, ...]:
+    dims = _dims(commune=event.commune, station=event.sensor_id, quantity=event.quantity.value)
+    return (Measure("environment_value", dims, event.value),)
+
+
+def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Contribution | NoFactor:
+    """The measures a validated event adds; ``kwh`` is the consumption of an index reading
+    (derived upstream from successive indexes), ignored for interval readings."""
+    if isinstance(event, EnergyReading):
+        quantity = event.quantity_kwh if event.kind == "interval" else kwh
+        if quantity is None:
+            return NoFactor("quantity", "an index reading needs the previous index to give a consumption")
+        measures: tuple[Measure, ...] | NoFactor = energy_measures(event, quantity, ref)
+    elif isinstance(event, EnvironmentReading):
+        measures = environment_measures(event)
+    else:
+        measures = mobility_measures(event, ref)
+    if isinstance(measures, NoFactor):
+        return measures
+    data = event.__dict__
+    return Contribution(data["event_id"], data["producer_id"], data["event_time"], measures)

@@ -1,0 +1,145 @@
+"""Enrichment (factors, formulas) and window state (event time, lateness, duplicates), by hand."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reference.loader import load_reference
+from schemas.energy import EnergyReading
+from schemas.mobility import MOBILITY_ADAPTER
+from streams.enrichment import Contribution, Measure, NoFactor, enrich
+from streams.window_assignment import window_start
+from streams.window_state import DAY, WindowState
+
+REF = load_reference()
+T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def _meter(
+    event_id: str, at: datetime, wh: float, carrier: str = "electricity", unit: str = "Wh"
+) -> EnergyReading:
+    return EnergyReading.model_validate(
+        {
+            "event_id": event_id,
+            "producer_id": "enedis",
+            "event_time": at.isoformat(),
+            "meter_id": "elec-17300-0001",
+            "commune": "17300",
+            "sector": "residential",
+            "carrier": carrier,
+            "quantity": wh,
+            "unit": unit,
+            "kind": "interval",
+            "interval_start": (at - timedelta(minutes=15)).isoformat(),
+        },
+        strict=False,
+    )
+
+
+def test_electricity_emissions_use_the_2022_consumption_mix() -> None:
+    # 1 200 Wh = 1.2 kWh; 1.2 kWh x 0.0520 kgCO2e/kWh = 0.0624 kgCO2e.
+    out = enrich(_meter("e1", T, 1200), REF)
+    assert isinstance(out, Contribution)
+    by_name = {m.indicator: m for m in out.measures}
+    assert by_name["energy_consumed_kwh"].value == pytest.approx(1.2)
+    assert by_name["emissions_kgco2e"].value == pytest.approx(0.0624)
+    assert dict(by_name["emissions_kgco2e"].dimensions) == {
+        "carrier": "electricity", "commune": "17300", "sector": "residential",
+    }  # fmt: skip
+
+
+def test_no_factor_for_the_year_is_a_reason_not_a_zero() -> None:
+    old = _meter("e-old", datetime(2015, 1, 1, tzinfo=UTC), 1000)
+    out = enrich(old, REF)
+    assert isinstance(out, NoFactor)
+    assert "2015" in out.message and out.path == "carrier"
+
+
+def test_bus_trip_counts_passenger_km_and_their_emissions() -> None:
+    trip = MOBILITY_ADAPTER.validate_python(
+        {
+            "event_id": "b1",
+            "producer_id": "yelo",
+            "event_time": T.isoformat(),
+            "device_id": "bus-17300-0001",
+            "commune": "17300",
+            "kind": "transit_trip",
+            "mode": "bus",
+            "line": "L1",
+            "started_at": (T - timedelta(minutes=30)).isoformat(),
+            "distance_km": 12.5,
+            "passengers": 20,
+        },
+        strict=False,
+    )
+    out = enrich(trip, REF)
+    assert isinstance(out, Contribution)
+    by_name = {m.indicator: m.value for m in out.measures}
+    # 12.5 km x 20 passengers = 250 pkm; 250 x 0.1224 kgCO2e/pkm = 30.6 kgCO2e.
+    assert by_name == pytest.approx({"passenger_km": 250.0, "mobility_emissions_kgco2e": 30.6})
+
+
+def _contribution(event_id: str, at: datetime, value: float) -> Contribution:
+    return Contribution(event_id, "p", at, (Measure("energy_consumed_kwh", (("commune", "17300"),), value),))
+
+
+def _values(updates: list, size: int) -> dict[tuple[int, bool], float]:  # type: ignore[type-arg]
+    return {(u.start, u.final): u.total for u in updates if u.size == size}
+
+
+def test_out_of_order_within_grace_updates_its_window() -> None:
+    state = WindowState(sizes=(60, DAY), grace_seconds=30)
+    state.add(_contribution("a", T + timedelta(seconds=10), 1.0))
+    state.add(_contribution("b", T + timedelta(seconds=70), 2.0))  # next minute, watermark 12:01:10
+    state.add(_contribution("c", T + timedelta(seconds=20), 4.0))  # back in 12:00, within grace
+    updates = state.flush()
+    minute = int(T.timestamp())
+    assert _values(updates, 60)[(minute, False)] == 5.0  # 1 + 4
+    assert _values(updates, 60)[(minute + 60, False)] == 2.0
+
+
+def test_window_closes_on_event_time_and_late_events_go_to_the_day_and_ytd() -> None:
+    state = WindowState(sizes=(60, DAY), grace_seconds=30)
+    minute = int(T.timestamp())
+    state.add(_contribution("a", T + timedelta(seconds=10), 1.0))
+    state.add(_contribution("b", T + timedelta(seconds=95), 2.0))  # watermark 12:01:35 > 12:01:00 + 30 s
+    first = state.flush()
+    assert _values(first, 60)[(minute, True)] == 1.0  # closed, final
+    assert state.add(_contribution("late", T + timedelta(seconds=5), 8.0)) == "late"
+    second = state.flush()
+    assert (minute, False) not in _values(second, 60) and (minute, True) not in _values(second, 60)
+    day = window_start(T, DAY)
+    assert _values(second, DAY)[(day, False)] == 11.0  # 1 + 2 + 8: the day still counts it
+    ytd = [u for u in second if u.size == 0]
+    assert ytd[0].total == 11.0
+
+
+def test_late_event_after_the_day_closed_revises_the_day() -> None:
+    state = WindowState(sizes=(DAY,), grace_seconds=60)
+    day = window_start(T, DAY)
+    state.add(_contribution("a", T, 3.0))
+    state.add(_contribution("next-day", T + timedelta(days=1, minutes=5), 1.0))
+    closed = state.flush()
+    assert _values(closed, DAY)[(day, True)] == 3.0
+    state.add(_contribution("late", T + timedelta(hours=1), 0.5))
+    revised = [u for u in state.flush() if u.size == DAY and u.start == day]
+    assert revised[0].total == 3.5 and revised[0].final and revised[0].revision == 1
+
+
+def test_a_repeated_event_counts_once() -> None:
+    state = WindowState(sizes=(60,), grace_seconds=30)
+    assert state.add(_contribution("x", T, 1.0)) == "counted"
+    assert state.add(_contribution("x", T, 1.0)) == "duplicate"
+    assert _values(state.flush(), 60)[(int(T.timestamp()), False)] == 1.0
+
+
+def test_same_input_in_any_order_gives_the_same_final_day() -> None:
+    items = [_contribution(f"e{k}", T + timedelta(minutes=k), float(k)) for k in range(30)]
+    totals = []
+    for order in (items, list(reversed(items)), items[::2] + items[1::2]):
+        state = WindowState(sizes=(900, DAY), grace_seconds=3600)
+        state.add_all(order)
+        state.add(_contribution("closer", T + timedelta(days=2), 0.0))
+        updates = state.flush()
+        totals.append(_values(updates, DAY)[(window_start(T, DAY), True)])
+    assert totals == [sum(range(30))] * 3
