@@ -36,6 +36,7 @@ def valid_topic(family: str) -> str:
 
 
 DEAD_LETTER_TOPIC = "zc.deadletter"
+INDICATOR_TOPIC = "zc.indicators"
 DEAD_LETTER_MAX_BYTES = 16 * 1024 * 1024
 
 FAMILY_MESSAGES = {
@@ -105,6 +106,20 @@ def channels(settings: Settings) -> list[Channel]:
                 config={"retention.ms": str(30 * DAY_MS)},
             )
         )
+    out.append(
+        Channel(
+            address=INDICATOR_TOPIC,
+            transport="kafka",
+            messages=("IndicatorUpdate",),
+            description="the latest value of every indicator series and window; compacted, so the "
+            "topic holds the current value of each key",
+            producers=("zerocarbon worker (indicators)",),
+            consumers=("zerocarbon sinks", "downstream services"),
+            key="indicator|dimensions|window|window start",
+            partitions=p,
+            config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)},
+        )
+    )
     out.append(
         Channel(
             address=DEAD_LETTER_TOPIC,

@@ -57,6 +57,7 @@ class WindowUpdate:
 class WindowState:
     sizes: tuple[int, ...]
     grace_seconds: int
+    max_seen_ids: int = 20_000
     open: dict[WindowKey, Accumulator] = field(default_factory=dict)
     closed_days: dict[WindowKey, Accumulator] = field(default_factory=dict)
     ytd: dict[tuple[str, Dimensions, int], Accumulator] = field(default_factory=dict)
@@ -78,6 +79,8 @@ class WindowState:
             self.duplicates += 1
             return "duplicate"
         self.seen[contribution.event_id] = ts - ts % DAY
+        while len(self.seen) > self.max_seen_ids:
+            del self.seen[next(iter(self.seen))]  # the oldest arrival
         late = False
         for measure in contribution.measures:
             for size in self.sizes:
@@ -128,9 +131,6 @@ class WindowState:
             updates.append(WindowUpdate(*key, acc.total, acc.count, True, acc.revision))
             if key[2] == DAY:
                 self.closed_days[key] = acc
-        # Ids are needed only while their day can still change through a window.
-        horizon = self.watermark - DAY - self.grace_seconds - DAY
-        self.seen = {k: day for k, day in self.seen.items() if day >= horizon}
         return updates
 
 

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -105,6 +106,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from reference.loader import DEFAULT_DIR, ReferenceStore
     from streams.app import create_app
+    from streams.indicator_agent import register_indicator_agent
     from streams.kafka_topics import catalogue, ensure_topics
     from streams.smoke_agent import register_smoke_agent
     from streams.validation import ValidationCounters
@@ -117,7 +119,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     counters = ValidationCounters()
     store = ReferenceStore(settings.reference_dir or DEFAULT_DIR)
     register_validation_agent(app, settings, store, counters)
-    register_pages(app, counters)
+    indicator_counters: Counter[str] = Counter()
+    register_indicator_agent(app, settings, store, indicator_counters)
+    register_pages(app, counters, indicator_counters)
     Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
     return 0
 

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
 
     # Event contracts and validation.
     reference_dir: Path | None = Field(default=None, description="reference data folder (default: shipped)")
+    indicator_grace_seconds: int = Field(
+        default=300, ge=0, description="out-of-order events within this still update their windows"
+    )
     dedup_horizon_seconds: float = Field(default=3600.0, gt=0, description="resent event ids dropped within")
 
     @field_validator("bridge_mqtt_version")

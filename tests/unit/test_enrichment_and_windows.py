@@ -143,3 +143,32 @@ def test_same_input_in_any_order_gives_the_same_final_day() -> None:
         updates = state.flush()
         totals.append(_values(updates, DAY)[(window_start(T, DAY), True)])
     assert totals == [sum(range(30))] * 3
+
+
+def test_checkpoint_round_trip_gives_the_same_results_afterwards() -> None:
+    from streams.window_state_codec import PartitionState, decode, encode
+
+    items = [_contribution(f"e{k}", T + timedelta(minutes=7 * k), float(k)) for k in range(40)]
+    straight = WindowState(sizes=(900, DAY), grace_seconds=600)
+    straight.add_all(items)
+    expected = straight.flush()
+
+    first = WindowState(sizes=(900, DAY), grace_seconds=600)
+    first.add_all(items[:25])
+    head = first.flush()
+    restored = decode(encode(PartitionState(first, offset=24)))
+    assert restored.offset == 24
+    restored.windows.add_all(items[25:])
+    tail = restored.windows.flush()
+
+    def last(updates: list) -> dict:  # type: ignore[type-arg]
+        return {(u.indicator, u.size, u.start): (u.total, u.final) for u in updates}
+
+    assert last(head) | last(tail) == last(expected)
+
+
+def test_memory_of_event_ids_is_bounded() -> None:
+    state = WindowState(sizes=(DAY,), grace_seconds=0, max_seen_ids=100)
+    state.add_all(_contribution(f"e{k}", T, 1.0) for k in range(1000))
+    assert len(state.seen) == 100
+    assert state.add(_contribution("e999", T, 1.0)) == "duplicate"

@@ -1,0 +1,147 @@
+"""Golden figures through the real stack: raw events -> validation -> indicators on Kafka.
+
+Input (the registry's golden-tests meter, residential electricity in Aytré, factor 0.0520
+kgCO2e/kWh), sent in this order on a random past hour H. Windows close on each partition's
+event time: this meter is alone on its partition, and the test's worker starts with empty
+state, so the watermark is this test's alone.
+
+    a  ends H:05   1000 Wh   -> 15 min window [H:00, H:15)
+    b  ends H:20   2000 Wh   -> [H:15, H:30)
+    c  = a again (same event id)            -> duplicate, dropped
+    d  ends H:40    500 Wh   -> [H:30, H:45); watermark now H:40
+    e  ends H:10    300 Wh   -> late: [H:00, H:15) closed at H:15 + 5 min grace,
+                                so it counts only in the hour, the day and the year
+    f  ends H:44    250 Wh   -> out of order but within grace: [H:30, H:45)
+    g  ends H+1:30  100 Wh   -> moves the watermark past every window above
+
+Expected, by hand:
+    [H:00, H:15) = 1.0 kWh, final     [H:15, H:30) = 2.0 kWh, final
+    [H:30, H:45) = 0.5 + 0.25 = 0.75 kWh, final
+    hour H       = 1.0 + 2.0 + 0.5 + 0.3 + 0.25 = 4.05 kWh, final
+    emissions of hour H = 4.05 x 0.0520 = 0.2106 kgCO2e
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas.catalogue import INDICATOR_TOPIC, raw_topic
+from zerocarbon.demo import WORKER_READY
+from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.settings import Settings
+
+METER = "golden-17028-0008"  # partition 0 of 4; no other device of the tests hashes there
+SERIES = {"carrier": "electricity", "commune": "17028", "sector": "residential"}
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    log = tmp_path_factory.mktemp("indicator-worker") / "worker.log"
+    proc = spawn_command(["worker"], log)
+    try:
+        wait_for_log(proc, log, WORKER_READY, timeout=120)
+        yield log
+    finally:
+        stop_child(proc)
+
+
+def _reading(event_id: str, end: datetime, wh: float) -> bytes:
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "producer_id": "golden-tests",
+            "event_time": end.isoformat(),
+            "meter_id": METER,
+            "commune": "17028",
+            "sector": "residential",
+            "carrier": "electricity",
+            "quantity": wh,
+            "unit": "Wh",
+            "kind": "interval",
+            "interval_start": (end - timedelta(minutes=5)).isoformat(),
+        }
+    ).encode()
+
+
+async def _latest_updates(
+    bootstrap: str, hour: datetime, wanted: int, timeout: float
+) -> dict[tuple[str, str, int], Any]:
+    """The last update of each (indicator, window, start) of SERIES within ``hour``."""
+    consumer = AIOKafkaConsumer(INDICATOR_TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    latest: dict[tuple[str, str, int], Any] = {}
+    lo, hi = hour.timestamp(), (hour + timedelta(hours=1)).timestamp()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    update = json.loads(record.value or b"{}")
+                    start = datetime.fromisoformat(update["window_start"]).timestamp()
+                    if (
+                        update["dimensions"] == SERIES
+                        and lo <= start < hi
+                        and update["window"] in ("15m", "1h")
+                    ):
+                        latest[(update["indicator"], update["window"], int(start))] = update
+            finals = [u for u in latest.values() if u["final"] and u["indicator"] == "energy_consumed_kwh"]
+            if len(finals) >= wanted:
+                break
+    finally:
+        await consumer.stop()
+    return latest
+
+
+async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
+    settings: Settings, worker: Path
+) -> None:
+    rng = random.Random()
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=rng.randint(30, 360)
+    )
+    hour = day + timedelta(hours=rng.randint(0, 22))
+    run = uuid.uuid4().hex[:8]
+    at = lambda minutes: hour + timedelta(minutes=minutes)  # noqa: E731
+    sequence = [
+        (f"{run}-a", at(5), 1000),
+        (f"{run}-b", at(20), 2000),
+        (f"{run}-a", at(5), 1000),  # c: a resent
+        (f"{run}-d", at(40), 500),
+        (f"{run}-e", at(10), 300),
+        (f"{run}-f", at(44), 250),
+        (f"{run}-g", at(90), 100),
+    ]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        for event_id, end, wh in sequence:
+            await producer.send_and_wait(raw_topic("energy"), _reading(event_id, end, wh), key=METER.encode())
+    finally:
+        await producer.stop()
+
+    latest = await _latest_updates(settings.kafka_bootstrap, hour, wanted=4, timeout=90)
+    h = int(hour.timestamp())
+
+    def value(indicator: str, window: str, start: int) -> tuple[float, bool]:
+        update = latest[(indicator, window, start)]
+        return round(update["value"], 6), update["final"]
+
+    assert value("energy_consumed_kwh", "15m", h) == (1.0, True)
+    assert value("energy_consumed_kwh", "15m", h + 900) == (2.0, True)
+    assert value("energy_consumed_kwh", "15m", h + 1800) == (0.75, True)
+    assert value("energy_consumed_kwh", "1h", h) == (4.05, True)
+    assert value("emissions_kgco2e", "1h", h) == (0.2106, True)
