@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference.bounds import PlausibilityBounds
@@ -57,13 +57,23 @@ class ReferenceData:
     devices: dict[str, Device]
     bounds: PlausibilityBounds
     loaded_from: Path
+    # Lookups run once per reading: memoised per version of the data (a reload makes a new object).
+    _factor_cache: dict[tuple[str, str, int], EmissionFactor | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def factor(self, category: str, key: str, year: int) -> EmissionFactor | None:
         """The factor for ``key`` valid in ``year``, or None if the reference data has none."""
+        cache_key = (category, key, year)
+        if cache_key in self._factor_cache:
+            return self._factor_cache[cache_key]
+        found = None
         for f in self.factors:
             if f.category == category and f.key == key and f.valid_from_year <= year <= f.valid_to_year:
-                return f
-        return None
+                found = f
+                break
+        self._factor_cache[cache_key] = found
+        return found
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

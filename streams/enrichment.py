@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -55,7 +56,13 @@ class NoFactor:
 
 
 def _dims(**items: str) -> Dimensions:
-    return tuple(sorted(items.items()))
+    return _sorted_dims(tuple(items.items()))
+
+
+@lru_cache(maxsize=65536)
+def _sorted_dims(items: Dimensions) -> Dimensions:
+    # Few distinct dimension sets, each built once per reading: memoised.
+    return tuple(sorted(items))
 
 
 def _factor(ref: ReferenceData, category: str, key: str, year: int, path: str) -> float | NoFactor:

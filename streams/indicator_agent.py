@@ -119,6 +119,7 @@ def register_indicator_agent(
                 log.error("unreadable record at %s[%d]@%d: %s", *tp, message.offset, exc)
                 events = []
                 counters["unreadable_records"] += 1
+            contributions: list[Contribution] = []
             for index, item in enumerate(events):
                 outcome: Contribution | NoFactor | IndexAnomaly | None
                 try:
@@ -127,7 +128,7 @@ def register_indicator_agent(
                     log.exception("enrichment failed at %s[%d]@%d #%d", *tp, message.offset, index)
                     outcome = NoFactor("", f"internal error: {exc!r}")
                 if isinstance(outcome, Contribution):
-                    counters[state.windows.add(outcome)] += 1
+                    contributions.append(outcome)
                 elif outcome is None:
                     counters["index_baselines"] += 1
                 else:
@@ -148,5 +149,6 @@ def register_indicator_agent(
                     await dead_topic.send(
                         key=family.encode(), value=letter.model_dump_json(by_alias=True).encode()
                     )
+            counters.update(state.windows.add_all(contributions))
             state.offset = message.offset
             yield None

@@ -172,3 +172,34 @@ def test_memory_of_event_ids_is_bounded() -> None:
     state.add_all(_contribution(f"e{k}", T, 1.0) for k in range(1000))
     assert len(state.seen) == 100
     assert state.add(_contribution("e999", T, 1.0)) == "duplicate"
+
+
+def test_batched_counting_equals_counting_one_by_one() -> None:
+    import random
+
+    rng = random.Random(7)
+    items = [
+        _contribution(
+            f"e{rng.randint(0, 400)}", T + timedelta(seconds=rng.randint(-3000, 20000)), rng.random()
+        )
+        for _ in range(600)
+    ]
+    one_by_one = WindowState(sizes=(60, 900, 3600, DAY), grace_seconds=300)
+    batched = WindowState(sizes=(60, 900, 3600, DAY), grace_seconds=300)
+    out_single: list = []  # type: ignore[type-arg]
+    out_batched: list = []  # type: ignore[type-arg]
+    for k in range(0, len(items), 50):
+        chunk = items[k : k + 50]
+        for c in chunk:
+            one_by_one.add(c)
+        batched.add_all(chunk)
+        out_single += one_by_one.flush()
+        out_batched += batched.flush()
+
+    def final(updates: list) -> dict:  # type: ignore[type-arg]
+        return {(u.indicator, u.size, u.start): (round(u.total, 9), u.count, u.final) for u in updates}
+
+    assert final(out_batched) == final(out_single)
+    assert (batched.counted, batched.late, batched.duplicates) == (
+        one_by_one.counted, one_by_one.late, one_by_one.duplicates,
+    )  # fmt: skip
