@@ -41,7 +41,10 @@ stack-down: $(STAMP) ## stop the local stack
 stack-status: $(STAMP) ## health and version of each local service, as JSON
 	$(BIN)/zerocarbon stack status
 
-bench: $(STAMP) ## run the benchmarks in bench/ and save their figures
+bench: $(STAMP) ## run the benchmarks in bench/ and save their figures (bench/results/)
+	$(BIN)/python bench/validation_throughput.py
+	$(BIN)/python bench/indicator_throughput.py
+	$(BIN)/python bench/bridge_throughput.py
 	$(BIN)/python bench/smoke_path.py
 
 clean: ## remove the virtual environment (the stack's cache and data stay)

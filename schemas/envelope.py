@@ -27,7 +27,7 @@ EventDatetime = AwareDatetime
 
 Events are validated by the hundred thousand per second: one Python validator per event,
 doing the UTC normalisation and the family's cross-field checks together, costs half as
-much as one validator per field and per check (bench/validation.py).
+much as one validator per field and per check (bench/validation_throughput.py).
 """
 
 

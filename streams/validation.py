@@ -112,7 +112,7 @@ def validate_payload(
 ) -> Outcome:
     """Validate one raw payload of ``family``: accepted (stamped), duplicate, or dead letter.
 
-    This is the hot path (bench/validation.py): the happy path does no work that only a
+    This is the hot path (bench/validation_throughput.py): the happy path does no work that only a
     rejection needs.
     """
     max_bytes = ref.bounds.payload.max_bytes
@@ -140,6 +140,6 @@ def validate_payload(
     if recent is not None and recent.seen_before(data["producer_id"], data["event_id"], now_monotonic):
         return Duplicate(data["producer_id"], data["event_id"])
     # Stamp in place: the event was created just above and nobody else holds it yet, and a
-    # model_copy would cost a quarter of the whole validation (measured by bench/validation.py).
+    # model_copy would cost a quarter of the whole validation (measured by bench/validation_throughput.py).
     data["ingestion_time"] = now
     return Accepted(event)
