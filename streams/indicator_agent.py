@@ -29,7 +29,7 @@ from streams.dead_letters import dead_letter
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
 from streams.indicator_catalogue import series_key, to_indicator_update
-from streams.validation_agent import VALID_ARRAY
+from streams.validation_agent import VALID_ARRAY, bytes_topic
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
 from streams.window_state_codec import PartitionState
@@ -67,19 +67,9 @@ def register_indicator_agent(
     app: faust.App, settings: Settings, store: ReferenceStore, counters: Counter[str]
 ) -> None:
     """Attach the indicator agent; ``counters`` tally outcomes for the worker's /counters page."""
-    source = app.topic(
-        *[valid_topic(name) for name in FAMILIES],
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    out = app.topic(
-        INDICATOR_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    dead_topic = app.topic(
-        DEAD_LETTER_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
+    source = bytes_topic(app, *[valid_topic(name) for name in FAMILIES])
+    out = bytes_topic(app, INDICATOR_TOPIC)
+    dead_topic = bytes_topic(app, DEAD_LETTER_TOPIC)
     family_of = {valid_topic(name): name for name in FAMILIES}
     states: dict[tuple[str, int], PartitionState] = {}
 

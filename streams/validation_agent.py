@@ -41,14 +41,15 @@ VALID_ARRAY: dict[str, TypeAdapter[Any]] = {
 }
 
 
-def _bytes_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
+def bytes_topic(app: faust.App, *names: str, partitions: int | None = None) -> faust.TopicT:
+    """A topic (or several) whose keys and values we encode ourselves: faust passes bytes."""
     return app.topic(
-        name,
+        *names,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=settings.kafka_partitions,
+        partitions=partitions,
     )
 
 
@@ -101,15 +102,11 @@ def register_validation_agent(
     app: faust.App, settings: Settings, store: ReferenceStore, counters: ValidationCounters
 ) -> None:
     """Attach the validation agent to ``app``; ``counters`` are updated for every reading."""
-    source = app.topic(
-        *[raw_topic(name) for name in FAMILIES],
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    valid = {name: _bytes_topic(app, valid_topic(name), settings) for name in FAMILIES}
-    dead_topic = _bytes_topic(app, DEAD_LETTER_TOPIC, settings)
+    source = bytes_topic(app, *[raw_topic(name) for name in FAMILIES])
+    valid = {
+        name: bytes_topic(app, valid_topic(name), partitions=settings.kafka_partitions) for name in FAMILIES
+    }
+    dead_topic = bytes_topic(app, DEAD_LETTER_TOPIC)
     recent = RecentEventIds(horizon=settings.dedup_horizon_seconds)
     family_of = {raw_topic(name): family for name, family in FAMILIES.items()}
 

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     )
     bridge_shared_group: str | None = Field(default=None, description="MQTT 5 shared subscription group")
     worker_id: str = "zerocarbon-worker"
+    worker_instance_id: str | None = Field(
+        default=None,
+        description="Kafka static group membership id (default: <hostname>-<web port>, unique per worker)",
+    )
     worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
 
     # Event contracts and validation.

@@ -27,32 +27,17 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
-from zerocarbon.demo import WORKER_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
 
 METER = "golden-17028-0008"  # partition 0 of 4; no other device of the tests hashes there
 SERIES = {"carrier": "electricity", "commune": "17028", "sector": "residential"}
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    log = tmp_path_factory.mktemp("indicator-worker") / "worker.log"
-    proc = spawn_command(["worker"], log)
-    try:
-        wait_for_log(proc, log, WORKER_READY, timeout=120)
-        yield log
-    finally:
-        stop_child(proc)
 
 
 def _reading(event_id: str, end: datetime, wh: float) -> bytes:

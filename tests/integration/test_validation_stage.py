@@ -10,7 +10,6 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
-from zerocarbon.demo import WORKER_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    proc = spawn_command(["worker"], log)
-    try:
-        wait_for_log(proc, log, WORKER_READY, timeout=120)
-        yield log
-    finally:
-        stop_child(proc)
 
 
 def _energy(producer: str, event_id: str, now: datetime, **changes: Any) -> dict[str, Any]:
