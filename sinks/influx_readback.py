@@ -43,3 +43,44 @@ from(bucket: {flux_string(settings.influx_bucket)})
         for table in tables
         for record in table.records
     ]
+
+
+@dataclass(frozen=True)
+class StoredIndicator:
+    time: datetime
+    value: float
+    final: bool
+
+
+def read_indicator(
+    settings: Settings,
+    indicator: str,
+    window: str,
+    dimensions: dict[str, str],
+    start: datetime,
+    stop: datetime,
+) -> list[StoredIndicator]:
+    """The points of one indicator series and window size between ``start`` and ``stop``."""
+    tag_filters = "".join(
+        f"\n  |> filter(fn: (r) => r[{flux_string(k)}] == {flux_string(v)})"
+        for k, v in sorted(dimensions.items())
+    )
+    begin, end = (t.isoformat().replace("+00:00", "Z") for t in (start, stop))
+    query = f"""
+from(bucket: {flux_string(settings.influx_bucket)})
+  |> range(start: {begin}, stop: {end})
+  |> filter(fn: (r) => r._measurement == {flux_string(indicator)})
+  |> filter(fn: (r) => r.window == {flux_string(window)}){tag_filters}
+  |> filter(fn: (r) => r._field == "value" or r._field == "final")
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> sort(columns: ["_time"])
+"""
+    with InfluxDBClient(
+        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
+    ) as client:
+        tables = client.query_api().query(query)
+    return [
+        StoredIndicator(record.get_time(), float(record["value"]), bool(record["final"]))
+        for table in tables
+        for record in table.records
+    ]

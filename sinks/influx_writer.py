@@ -30,6 +30,10 @@ class InfluxWriter:
         )
         return self
 
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None
+
     async def __aexit__(
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:

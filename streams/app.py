@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import faust
 
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES
@@ -21,10 +19,10 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(datadir),
         topic_partitions=settings.kafka_partitions,
         consumer_auto_offset_reset="earliest",
-        # Static membership: a restarted worker takes its partitions back without a rebalance
-        # of the whole group. Two workers on one host differ by their web port.
-        consumer_group_instance_id=settings.worker_instance_id
-        or f"{socket.gethostname()}-{settings.worker_web_port}",
+        # Static membership (KIP-345) only when asked for: a static member that rejoins with
+        # another set of topics (a new version of the worker) gets its previous assignment
+        # back, and aiokafka then fails on "assignment for unsubscribed topic" (seen here).
+        consumer_group_instance_id=settings.worker_instance_id,
         producer_acks=-1,
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         # faust's web server carries only our pages (streams/worker_web.py); its built-in

@@ -1,7 +1,8 @@
 """The indicator agent: validated events in, indicator updates out on ``zc.indicators``.
 
 Per source partition, a `PartitionState` (window sums, meter indexes) is built by pure
-functions (docs/indicators.md); a one-second timer flushes what changed and what closed.
+functions (docs/indicators.md); a one-second timer flushes what changed and what closed, to
+Kafka and to InfluxDB (one idempotent point per series and window start).
 
 Not yet exact after a crash: the state lives in memory, so a restarted worker starts its
 windows afresh. The checkpoint-and-replay design that fixes this is in docs/indicators.md
@@ -25,6 +26,8 @@ from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
+from sinks.influx_points import indicator_point
+from sinks.influx_writer import InfluxWriter
 from streams.dead_letters import dead_letter
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
@@ -80,15 +83,25 @@ def register_indicator_agent(
             )
         return states[tp]
 
+    writer = InfluxWriter(settings)
+
     @app.timer(interval=FLUSH_EVERY_SECONDS)
     async def publish_indicator_updates() -> None:
         now = datetime.now(UTC)
+        points = []
         for state in list(states.values()):
             for update in state.windows.flush():
                 indicator = to_indicator_update(update, now)
                 await out.send(
                     key=series_key(indicator), value=indicator.model_dump_json(by_alias=True).encode()
                 )
+                points.append(indicator_point(indicator))
+        if points:
+            # Idempotent points (series + window start), retried while InfluxDB is away. The
+            # buffered, decoupled sink of the time-series sink issue is to replace this.
+            if not writer.is_open:
+                await writer.__aenter__()
+            await writer.write_until_accepted(points)
 
     @app.agent(source)
     async def compute_indicators(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:

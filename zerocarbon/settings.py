@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     worker_id: str = "zerocarbon-worker"
     worker_instance_id: str | None = Field(
         default=None,
-        description="Kafka static group membership id (default: <hostname>-<web port>, unique per worker)",
+        description="Kafka static group membership id, unique per worker (default: dynamic membership)",
     )
     worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
 

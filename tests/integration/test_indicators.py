@@ -34,6 +34,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
+from sinks.influx_readback import StoredIndicator, read_indicator
 from zerocarbon.settings import Settings
 
 METER = "golden-17028-0008"  # partition 0 of 4; no other device of the tests hashes there
@@ -130,3 +131,14 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     assert value("energy_consumed_kwh", "15m", h + 1800) == (0.75, True)
     assert value("energy_consumed_kwh", "1h", h) == (4.05, True)
     assert value("emissions_kgco2e", "1h", h) == (0.2106, True)
+
+    # The same figures, as operators read them: from InfluxDB through the worker's sink.
+    stored: list[StoredIndicator] = []
+    for _ in range(60):
+        stored = read_indicator(
+            settings, "energy_consumed_kwh", "1h", SERIES, hour, hour + timedelta(hours=1)
+        )
+        if stored and stored[0].final:
+            break
+        await asyncio.sleep(0.5)
+    assert [(s.time, round(s.value, 6), s.final) for s in stored] == [(hour, 4.05, True)]
