@@ -4,8 +4,9 @@ Per source partition, a `PartitionState` (window sums, meter indexes) is built b
 functions (docs/indicators.md); a one-second timer flushes what changed and what closed, to
 Kafka and to InfluxDB (one idempotent point per series and window start).
 
-Not yet exact after a crash: the state lives in memory, so a restarted worker starts its
-windows afresh. The checkpoint-and-replay design that fixes this is in docs/indicators.md
+Not yet exact across a restart, crash or not: the state lives in memory, so a restarted
+worker starts its windows afresh and its next updates overwrite the totals of the windows
+open at the restart with partial ones. The checkpoint-and-replay design that fixes this is in docs/indicators.md
 and `streams/window_state_codec.py` is its checkpoint format; wiring it here is the next
 step of the indicator-engine issue.
 """

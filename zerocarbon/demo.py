@@ -11,13 +11,13 @@ import json
 import time
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge.topic_tree import device_topic
 from schemas.smoke_reading import SmokeReading
 from sensors.mqtt_publish import publish_payloads, publish_readings
-from sinks.influx_readback import StoredReading, read_smoke_readings
+from sinks.influx_readback import StoredIndicator, StoredReading, read_indicator, read_smoke_readings
 from stack import control
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
@@ -101,6 +101,26 @@ def wait_for_validation(settings: Settings, producer: str, expected: int, timeou
     return counters
 
 
+DEMO_SERIES = {"carrier": "electricity", "commune": "17300", "sector": "residential"}
+
+
+def read_current_hour(settings: Settings, timeout: float) -> list[tuple[str, str, list[StoredIndicator]]]:
+    """This hour's energy and emissions of the demo meter's series, as InfluxDB holds them."""
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    deadline = time.monotonic() + timeout
+    out: list[tuple[str, str, list[StoredIndicator]]] = []
+    while time.monotonic() < deadline:
+        out = [
+            (name, unit, read_indicator(settings, name, "1h", DEMO_SERIES, hour, hour + timedelta(hours=1)))
+            for name, unit in (("energy_consumed_kwh", "kWh"), ("emissions_kgco2e", "kgCO2e"))
+        ]
+        if all(stored for _, _, stored in out):
+            break
+        time.sleep(1.0)
+    return out
+
+
 def run_demo(settings: Settings, readings: int) -> int:
     control.up(settings)
     logs = settings.stack_home / "demo"
@@ -121,6 +141,7 @@ def run_demo(settings: Settings, readings: int) -> int:
         events = demo_family_events(run_id)
         publish_payloads(settings.mqtt_host, settings.mqtt_port, events)
         counters = wait_for_validation(settings, f"demo-{run_id}", len(events), timeout=60)
+        hour_now = read_current_hour(settings, timeout=15)
     finally:
         stop_child(bridge)
         stop_child(worker)
@@ -135,5 +156,8 @@ def run_demo(settings: Settings, readings: int) -> int:
         f"[demo] {len(events)} events on zc/<commune>/<family>/<device>: {accepted} validated onto "
         f"zc.valid.*, {dead} dead-lettered on zc.deadletter (reasons so far: {counters.get('reasons')})"
     )
+    for name, unit, points in hour_now:
+        value = f"{points[-1].value:.4f} {unit}" if points else "(not yet flushed)"
+        print(f"[demo] InfluxDB, this hour, La Rochelle, residential electricity: {name} = {value}")
     print(f"[demo] logs: {bridge_log} {worker_log}; stop the stack with `zerocarbon stack down`")
     return 0 if len(stored) == len(sent) and accepted == len(events) - 1 and dead == 1 else 1
