@@ -8,8 +8,7 @@ Not yet exact across a restart, crash or not: the state lives in memory, so a re
 worker starts its windows afresh and its next updates overwrite the totals of the windows
 open at the restart with partial ones. The checkpoint-and-replay design that fixes this is
 in docs/indicators.md and `streams/window_state_codec.py` is its checkpoint format; wiring it
-here is the next
-step of the indicator-engine issue.
+here is the next step of the indicator-engine issue.
 """
 
 from __future__ import annotations
