@@ -33,7 +33,7 @@ from streams.dead_letters import dead_letter
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
 from streams.indicator_catalogue import series_key, to_indicator_update
-from streams.validation_agent import VALID_ARRAY, bytes_topic
+from streams.validation_agent import SOURCE_OFFSET_HEADER, VALID_ARRAY, bytes_topic
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
 from streams.window_state_codec import PartitionState
@@ -49,6 +49,14 @@ def _problem_letter(
 ) -> Any:
     raw = event.model_dump_json(by_alias=True).encode()
     return dead_letter(family=family, stage=STAGE, raw=raw, problems=[problem], origin=origin, now=now)
+
+
+def source_offset(headers: Any) -> int | None:
+    """The raw offset a valid record came from, if the validation stage stamped it."""
+    for name, value in headers or ():
+        if name == SOURCE_OFFSET_HEADER:
+            return int(value)
+    return None
 
 
 def contribute(
@@ -110,6 +118,14 @@ def register_indicator_agent(
             message = event.message
             tp = (message.topic, message.partition)
             state = state_for(tp)
+            source = source_offset(message.headers)
+            if source is not None:
+                if source <= state.source_offset:
+                    # The validation stage replayed this raw record after a crash: already counted.
+                    counters["replayed_records_skipped"] += 1
+                    yield None
+                    continue
+                state.source_offset = source
             family = family_of[message.topic]
             now = datetime.now(UTC)
             ref = store.current()

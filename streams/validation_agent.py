@@ -34,6 +34,8 @@ from zerocarbon.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SOURCE_OFFSET_HEADER = "zc-source-offset"
+
 VALID_ARRAY: dict[str, TypeAdapter[Any]] = {
     "energy": TypeAdapter(list[EnergyReading]),
     "environment": TypeAdapter(list[EnvironmentReading]),
@@ -129,6 +131,9 @@ def register_validation_agent(
                     key=message.key,
                     value=VALID_ARRAY[family.name].dump_json(accepted, by_alias=True),
                     partition=message.partition,
+                    # Same partition, so this offset grows monotonically on the valid partition:
+                    # downstream skips a record it has already counted (replay after a crash).
+                    headers={SOURCE_OFFSET_HEADER: str(message.offset).encode()},
                 )
             for letter in dead:
                 await dead_topic.send(

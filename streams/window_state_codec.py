@@ -20,6 +20,7 @@ class PartitionState:
     windows: WindowState
     indexes: dict[str, IndexState] = field(default_factory=dict)
     offset: int = -1
+    source_offset: int = -1  # highest raw offset counted (header zc-source-offset)
 
 
 def _dims(pairs: list[list[str]]) -> tuple[tuple[str, str], ...]:
@@ -34,6 +35,7 @@ def encode(state: PartitionState) -> bytes:
     doc: dict[str, Any] = {
         "format": FORMAT,
         "offset": state.offset,
+        "source_offset": state.source_offset,
         "sizes": list(w.sizes),
         "grace": w.grace_seconds,
         "watermark": w.watermark,
@@ -66,4 +68,4 @@ def decode(raw: bytes) -> PartitionState:
         w.ytd[(i, _dims(d), y)] = Accumulator(total, count)
     w.seen = {k: v for k, v in doc["seen"]}
     indexes = {m: IndexState(kwh, datetime.fromtimestamp(ts, UTC)) for m, kwh, ts in doc["indexes"]}
-    return PartitionState(w, indexes, doc["offset"])
+    return PartitionState(w, indexes, doc["offset"], doc.get("source_offset", -1))

@@ -142,3 +142,51 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
             break
         await asyncio.sleep(0.5)
     assert [(s.time, round(s.value, 6), s.final) for s in stored] == [(hour, 4.05, True)]
+
+
+async def test_a_valid_record_replayed_after_a_crash_counts_once(settings: Settings, worker: Path) -> None:
+    """A validation worker that crashes after producing replays its raw records: the valid
+    records come again with the same source offset, and must not be counted twice."""
+    from schemas.catalogue import valid_topic
+    from schemas.energy import EnergyReading
+    from streams.validation_agent import SOURCE_OFFSET_HEADER, VALID_ARRAY
+    from zerocarbon.demo import worker_counters
+
+    rng = random.Random()
+    # Yesterday: later than the golden test's hour, so the partition's watermark leaves these
+    # windows open (an earlier hour would only count in the day, through corrections).
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    hour = day + timedelta(hours=rng.randint(0, 20))
+    run = uuid.uuid4().hex[:8]
+    events = [
+        EnergyReading.model_validate_json(_reading(f"{run}-{k}", hour + timedelta(minutes=5 + 5 * k), 1000))
+        for k in range(3)
+    ]
+    closer = EnergyReading.model_validate_json(_reading(f"{run}-z", hour + timedelta(hours=2), 1))
+    # Far above any raw offset of this run's stack, so that both copies are judged on it alone.
+    source = str(10**12 + rng.randint(0, 10**9)).encode()
+    before = worker_counters(settings)["indicators"]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        record = VALID_ARRAY["energy"].dump_json(events, by_alias=True)
+        for _ in range(2):  # the original and its replay
+            await producer.send_and_wait(
+                valid_topic("energy"), record, key=METER.encode(), partition=0,
+                headers=[(SOURCE_OFFSET_HEADER, source)],
+            )  # fmt: skip
+        later = str(int(source) + 1).encode()
+        await producer.send_and_wait(
+            valid_topic("energy"), VALID_ARRAY["energy"].dump_json([closer], by_alias=True),
+            key=METER.encode(), partition=0, headers=[(SOURCE_OFFSET_HEADER, later)],
+        )  # fmt: skip
+    finally:
+        await producer.stop()
+    latest = await _latest_updates(settings.kafka_bootstrap, hour, wanted=2, timeout=60)
+    h = int(hour.timestamp())
+    update = latest[("energy_consumed_kwh", "1h", h)]
+    assert (round(update["value"], 6), update["final"]) == (3.0, True)  # 3 x 1 kWh, not 6
+    after = worker_counters(settings)["indicators"]
+    # Skipped whole by its source offset, before any event-id lookup.
+    assert after.get("replayed_records_skipped", 0) == before.get("replayed_records_skipped", 0) + 1
+    assert after.get("duplicate", 0) == before.get("duplicate", 0)
