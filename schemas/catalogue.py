@@ -37,6 +37,7 @@ def valid_topic(family: str) -> str:
 
 DEAD_LETTER_TOPIC = "zc.deadletter"
 INDICATOR_TOPIC = "zc.indicators"
+CHECKPOINT_TOPIC = "zc.indicator-checkpoints"
 DEAD_LETTER_MAX_BYTES = 16 * 1024 * 1024
 
 FAMILY_MESSAGES = {
@@ -118,6 +119,20 @@ def channels(settings: Settings) -> list[Channel]:
             key="indicator|dimensions|window|window start",
             partitions=p,
             config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)},
+        )
+    )
+    out.append(
+        Channel(
+            address=CHECKPOINT_TOPIC,
+            transport="kafka",
+            messages=(),
+            description="the indicator state of each source partition and the offset it includes "
+            "(internal: how results stay exact across restarts)",
+            producers=("zerocarbon worker (indicators)",),
+            consumers=("zerocarbon worker (indicators)",),
+            key="valid topic:partition",
+            partitions=1,
+            config={"cleanup.policy": "compact", "max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
         )
     )
     out.append(

@@ -24,6 +24,9 @@ def create_app(settings: Settings) -> faust.App:
         # back, and aiokafka then fails on "assignment for unsubscribed topic" (seen here).
         consumer_group_instance_id=settings.worker_instance_id,
         producer_acks=-1,
+        # A dead worker's partitions move after this, not after faust's 60 s default.
+        broker_session_timeout=settings.worker_session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.worker_session_timeout_seconds / 5),
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         # faust's web server carries only our pages (streams/worker_web.py); its built-in
         # endpoints, and above all /table exposing raw state, stay off.

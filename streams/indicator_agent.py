@@ -1,14 +1,13 @@
-"""The indicator agent: validated events in, indicator updates out on ``zc.indicators``.
+"""The indicator agent: validated events in, indicator updates out, exact across restarts.
 
-Per source partition, a `PartitionState` (window sums, meter indexes) is built by pure
-functions (docs/indicators.md); a one-second timer flushes what changed and what closed, to
-Kafka and to InfluxDB (one idempotent point per series and window start).
-
-Not yet exact across a restart, crash or not: the state lives in memory, so a restarted
-worker starts its windows afresh and its next updates overwrite the totals of the windows
-open at the restart with partial ones. The checkpoint-and-replay design that fixes this is
-in docs/indicators.md and `streams/window_state_codec.py` is its checkpoint format; wiring it
-here is the next step of the indicator-engine issue.
+Per source partition, a `PartitionState` (window sums, meter indexes, the last offset it
+includes, the highest raw offset counted) is built by pure functions (docs/indicators.md).
+Events are read without acknowledgement; once a second the flush sends what changed and
+what closed to ``zc.indicators`` and InfluxDB, writes the state as one checkpoint record to
+``zc.indicator-checkpoints`` and, once Kafka has it, acknowledges the events it covers, so
+the committed offset never passes the checkpoint. A restarted worker restores the
+checkpoint and skips what it includes; a valid record replayed by a restarted validation
+stage is skipped by its source offset.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import faust
 from pydantic import BaseModel
 
 from reference.loader import ReferenceData, ReferenceStore
-from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
+from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
@@ -33,10 +32,11 @@ from streams.dead_letters import dead_letter
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
 from streams.indicator_catalogue import series_key, to_indicator_update
+from streams.indicator_checkpoints import checkpoint_key, read_checkpoints
 from streams.validation_agent import SOURCE_OFFSET_HEADER, VALID_ARRAY, bytes_topic
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
-from streams.window_state_codec import PartitionState
+from streams.window_state_codec import PartitionState, decode, encode
 from zerocarbon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,31 @@ def register_indicator_agent(
     out = bytes_topic(app, INDICATOR_TOPIC)
     dead_topic = bytes_topic(app, DEAD_LETTER_TOPIC)
     family_of = {valid_topic(name): name for name in FAMILIES}
+    checkpoint_topic = bytes_topic(app, CHECKPOINT_TOPIC)
     states: dict[tuple[str, int], PartitionState] = {}
+    # Events read but not yet covered by a delivered checkpoint: acknowledged only then, so
+    # the committed offset never passes the checkpoint.
+    pending: dict[tuple[str, int], list[Any]] = {}
 
-    def state_for(tp: tuple[str, int]) -> PartitionState:
+    async def state_for(tp: tuple[str, int]) -> PartitionState:
         if tp not in states:
-            states[tp] = PartitionState(
-                WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds)
+            saved = (await read_checkpoints(settings.kafka_bootstrap)).get(checkpoint_key(*tp))
+            states[tp] = (
+                decode(saved)
+                if saved
+                else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds))
             )
+            pending[tp] = []
+            log.info("indicator state of %s[%d] restored up to offset %d", *tp, states[tp].offset)
         return states[tp]
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Another worker may take them: it restores from the last checkpoint.
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        for tp in revoked:
+            states.pop((tp.topic, tp.partition), None)
+            pending.pop((tp.topic, tp.partition), None)
 
     writer = InfluxWriter(settings)
 
@@ -98,8 +115,16 @@ def register_indicator_agent(
     async def publish_indicator_updates() -> None:
         now = datetime.now(UTC)
         points = []
-        for state in list(states.values()):
-            for update in state.windows.flush():
+        checkpoints = []
+        for tp, state in list(states.items()):
+            # Taken together, with no await in between: the updates, the state they leave
+            # and the events that state includes.
+            updates = state.windows.flush()
+            covered = pending.get(tp, [])
+            if covered:
+                pending[tp] = []
+                checkpoints.append((checkpoint_key(*tp), encode(state), covered))
+            for update in updates:
                 indicator = to_indicator_update(update, now)
                 await out.send(
                     key=series_key(indicator), value=indicator.model_dump_json(by_alias=True).encode()
@@ -111,18 +136,31 @@ def register_indicator_agent(
             if not writer.is_open:
                 await writer.__aenter__()
             await writer.write_until_accepted(points)
+        for key, blob, covered in checkpoints:
+            delivered = await checkpoint_topic.send(key=key, value=blob)
+            await delivered
+            for event in covered:
+                event.ack()
 
     @app.agent(source)
     async def compute_indicators(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
+        # noack: an event is acknowledged by the flush, once a checkpoint includes it.
+        async for event in stream.noack().events():  # type: ignore[attr-defined]
             message = event.message
             tp = (message.topic, message.partition)
-            state = state_for(tp)
+            state = await state_for(tp)
+            if message.offset <= state.offset:  # already in the restored state
+                counters["restored_records_skipped"] += 1
+                event.ack()
+                yield None
+                continue
             source = source_offset(message.headers)
             if source is not None:
                 if source <= state.source_offset:
                     # The validation stage replayed this raw record after a crash: already counted.
                     counters["replayed_records_skipped"] += 1
+                    state.offset = message.offset
+                    pending[tp].append(event)
                     yield None
                     continue
                 state.source_offset = source
@@ -171,4 +209,5 @@ def register_indicator_agent(
                     )
             counters.update(state.windows.add_all(contributions))
             state.offset = message.offset
+            pending[tp].append(event)
             yield None

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         default=None,
         description="Kafka static group membership id, unique per worker (default: dynamic membership)",
     )
+    worker_session_timeout_seconds: float = Field(
+        default=15.0, gt=2, description="a worker silent this long loses its partitions to the others"
+    )
     worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
 
     # Event contracts and validation.

@@ -31,14 +31,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from schemas.catalogue import INDICATOR_TOPIC, raw_topic
+from schemas.catalogue import CHECKPOINT_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
+from streams.indicator_checkpoints import checkpoint_key
 from zerocarbon.settings import Settings
 
 METER = "golden-17028-0008"  # partition 0 of 4; no other device of the tests hashes there
 SERIES = {"carrier": "electricity", "commune": "17028", "sector": "residential"}
+
+
+@pytest.fixture(scope="module")
+def fresh_partition(settings: Settings) -> None:
+    """Forget the indicator state of the golden meter's partition (a tombstone on its
+    checkpoint), so that this module's event times are judged against its own watermark."""
+
+    async def tombstone() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(CHECKPOINT_TOPIC, None, key=checkpoint_key(valid_topic("energy"), 0))
+        finally:
+            await producer.stop()
+
+    asyncio.run(tombstone())
 
 
 def _reading(event_id: str, end: datetime, wh: float) -> bytes:
@@ -91,7 +109,7 @@ async def _latest_updates(
 
 
 async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
-    settings: Settings, worker: Path
+    settings: Settings, fresh_partition: None, worker: Path
 ) -> None:
     rng = random.Random()
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
@@ -144,10 +162,11 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     assert [(s.time, round(s.value, 6), s.final) for s in stored] == [(hour, 4.05, True)]
 
 
-async def test_a_valid_record_replayed_after_a_crash_counts_once(settings: Settings, worker: Path) -> None:
+async def test_a_valid_record_replayed_after_a_crash_counts_once(
+    settings: Settings, fresh_partition: None, worker: Path
+) -> None:
     """A validation worker that crashes after producing replays its raw records: the valid
     records come again with the same source offset, and must not be counted twice."""
-    from schemas.catalogue import valid_topic
     from schemas.energy import EnergyReading
     from streams.validation_agent import SOURCE_OFFSET_HEADER, VALID_ARRAY
     from zerocarbon.demo import worker_counters
@@ -182,11 +201,14 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(settings: Setti
         )  # fmt: skip
     finally:
         await producer.stop()
-    latest = await _latest_updates(settings.kafka_bootstrap, hour, wanted=2, timeout=60)
+    # Final: [H:00, H:15), [H:15, H:30) and the hour.
+    latest = await _latest_updates(settings.kafka_bootstrap, hour, wanted=3, timeout=60)
     h = int(hour.timestamp())
     update = latest[("energy_consumed_kwh", "1h", h)]
     assert (round(update["value"], 6), update["final"]) == (3.0, True)  # 3 x 1 kWh, not 6
     after = worker_counters(settings)["indicators"]
-    # Skipped whole by its source offset, before any event-id lookup.
-    assert after.get("replayed_records_skipped", 0) == before.get("replayed_records_skipped", 0) + 1
+    # Skipped whole by its source offset, before any event-id lookup: its three events never
+    # reach the duplicate check. (The worker may be replaying other partitions meanwhile, so
+    # the skip counter can grow by more than one.)
+    assert after.get("replayed_records_skipped", 0) >= before.get("replayed_records_skipped", 0) + 1
     assert after.get("duplicate", 0) == before.get("duplicate", 0)
