@@ -11,6 +11,7 @@ end at exactly 60 kWh.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import uuid
@@ -72,11 +73,9 @@ async def _wait_counted(settings: Settings, at_least: int, timeout: float = 90) 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        try:
+        with contextlib.suppress(OSError):  # OSError: the worker's web server is not up yet
             if worker_counters(settings)["indicators"].get("counted", 0) >= at_least:
                 return
-        except OSError:
-            pass  # the worker's web server is not up yet
         await asyncio.sleep(0.05)
     raise TimeoutError("the worker counted nothing")
 
