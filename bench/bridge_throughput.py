@@ -11,18 +11,17 @@ saves JSON in bench/results/. Target (bridge issue): >= 30 000 readings/s on 2 c
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from machine import describe
 from mqtt_load import publish_qos1
 from process_stats import cpu_seconds, peak_rss_mb
+from results_file import save_results
 
 from bridge.mqtt_sessions import forget_session
 from bridge.status import read_statuses
@@ -31,8 +30,6 @@ from stack import control
 from zerocarbon.demo import BRIDGE_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _readings(run: str, worker: int, count: int) -> list[tuple[str, bytes]]:
@@ -144,10 +141,7 @@ def main() -> int:
             if key != "machine":
                 print(f"{key:<32} {value}")
         print()
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"bridge-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"saved {out}")
+    save_results("bridge", results)
     return 0 if all(r["forwarded"] == r["readings"] for r in results) else 1
 
 

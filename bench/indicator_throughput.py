@@ -13,9 +13,9 @@ import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from machine import describe
+from results_file import save_results
 
 from reference.loader import load_reference
 from streams.enrichment import Contribution
@@ -25,8 +25,6 @@ from streams.validation_agent import VALID_ARRAY
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
 from streams.window_state_codec import PartitionState
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def valid_records(readings: int, per_record: int) -> list[bytes]:
@@ -91,10 +89,7 @@ def main() -> int:
     for key, value in result.items():
         if key != "machine":
             print(f"{key:<24} {value}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"indicators-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {out}")
+    save_results("indicators", result)
     return 0
 
 

@@ -8,23 +8,20 @@ JSON in bench/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 # Run as a script, so bench/ itself is on sys.path.
 from machine import describe
+from results_file import save_results
 
 from sensors.mqtt_publish import publish_readings
 from stack import control
 from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run(readings: int) -> dict[str, object]:
@@ -67,10 +64,7 @@ def main() -> int:
     for key, value in result.items():
         if key != "machine":
             print(f"{key:<34} {value}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"smoke_path-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {out}")
+    save_results("smoke_path", result)
     return 0 if result["visible_in_influxdb"] == args.readings else 1
 
 

@@ -13,17 +13,15 @@ import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from machine import describe
+from results_file import save_results
 
 from reference.loader import load_reference
 from schemas.dead_letter import Origin
 from schemas.families import FAMILIES
 from streams.deduplication import RecentEventIds
 from streams.validation import ValidationCounters, validate_payload
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def sample_payloads(count: int, invalid_share: float, now: datetime) -> list[tuple[str, bytes]]:
@@ -103,10 +101,7 @@ def main() -> int:
             r["events_per_cpu_second"],
         )
         print(f"{share:>14} {events:>8} {cpu:>7} {rate:>13}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"validation-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"saved {out}")
+    save_results("validation", results)
     return 0
 
 

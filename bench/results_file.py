@@ -1,0 +1,19 @@
+"""Save a benchmark's figures as JSON in bench/results/, one file per run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def save_results(name: str, results: Any) -> Path:
+    """Write ``results`` to ``bench/results/<name>-<UTC time>.json``, print and return the path."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"saved {out}")
+    return out
