@@ -36,19 +36,20 @@ class EnergyReading(Envelope):
 
     def check(self) -> None:
         super().check()
-        allowed = UNITS_FOR_CARRIER[self.carrier.value]
+        allowed = UNITS_FOR_CARRIER[self.carrier]  # a Carrier is its str value: no `.value` per event
         if self.unit not in allowed:
             raise FieldError(
                 "unit",
                 f"{self.unit.value!r} is not valid for carrier {self.carrier.value!r}; "
                 f"use one of {sorted(u.value for u in allowed)}",
             )
+        start = self.interval_start
         if self.kind == "interval":
-            if self.interval_start is None:
+            if start is None:
                 raise FieldError("interval_start", "an interval reading needs interval_start")
-            if self.interval_start >= self.event_time:
+            if start >= self.event_time:
                 raise FieldError("interval_start", "must be before event_time")
-        elif self.interval_start is not None:
+        elif start is not None:
             raise FieldError("interval_start", "an index reading has no interval_start")
 
     @property

@@ -15,18 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from reference.loader import ReferenceData
 from schemas.dead_letter import DeadLetter, FieldProblem, Origin
-from schemas.energy import EnergyReading
-from schemas.environment import EnvironmentReading
 from schemas.families import Family
 from streams.dead_letters import dead_letter, problems_from
 from streams.deduplication import RecentEventIds
-from streams.plausibility import (
-    check_energy,
-    check_environment,
-    check_mobility,
-    check_provenance,
-    check_time,
-)
+from streams.plausibility import rules_for
 
 STAGE = "validation"
 
@@ -81,18 +73,7 @@ class ValidationCounters:
 
 def plausibility(family: Family, event: BaseModel, ref: ReferenceData, now: datetime) -> list[FieldProblem]:
     """Every plausibility problem of a schema-valid event."""
-    data = event.__dict__
-    problems = check_time(data["event_time"], ref, now)
-    problems += check_provenance(
-        family.device_field, data[family.device_field], family.name, data["commune"], ref
-    )
-    if isinstance(event, EnergyReading):
-        problems += check_energy(event, ref)
-    elif isinstance(event, EnvironmentReading):
-        problems += check_environment(event, ref)
-    else:
-        problems += check_mobility(event, ref)
-    return problems
+    return rules_for(ref).problems(event, family.name, family.device_field, now)
 
 
 def _reject(
@@ -115,14 +96,15 @@ def validate_payload(
     This is the hot path (bench/validation_throughput.py): the happy path does no work that only a
     rejection needs.
     """
-    max_bytes = ref.bounds.payload.max_bytes
+    rules = rules_for(ref)
+    max_bytes = rules.max_payload_bytes
     if len(raw) > max_bytes:
         problem = FieldProblem(
             path="", type="payload_too_large", message=f"{len(raw)} bytes exceeds {max_bytes}"
         )
         return _reject(family, raw, [problem], origin, now)
     try:
-        event = family.adapter.validate_json(raw)
+        event = family.validator.validate_json(raw)
     except ValidationError as exc:
         # pydantic reports bad UTF-8 as invalid JSON; say precisely what is wrong.
         try:
@@ -133,7 +115,7 @@ def validate_payload(
                 family, raw, [FieldProblem(path="", type="invalid_utf8", message=message)], origin, now
             )
         return _reject(family, raw, problems_from(exc), origin, now)
-    problems = plausibility(family, event, ref, now)
+    problems = rules.problems(event, family.name, family.device_field, now)
     if problems:
         return _reject(family, raw, problems, origin, now)
     data = event.__dict__
