@@ -1,7 +1,7 @@
 """Bridge benchmark: sustained readings/s from MQTT publish to Kafka acknowledgement.
 
-Publishes N QoS 1 readings with bench/mqtt_load.py processes to the local Mosquitto as fast
-as they go. ``live``: with `zerocarbon bridge` running, the rate is N divided by the time
+Publishes N QoS 1 readings with sensors/qos1_socket_publisher.py processes to the local Mosquitto
+as fast as they go. ``live``: with `zerocarbon bridge` running, the rate is N divided by the time
 from the first publish to the bridge reporting every reading forwarded (Kafka confirmed).
 ``backlog``: the readings are queued first, then the bridge drains them (the bridge alone). Also
 reports the bridge's CPU seconds per million readings and its peak RSS. Prints a table and
@@ -19,13 +19,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from machine import describe
-from mqtt_load import publish_qos1
 from process_stats import cpu_seconds, peak_rss_mb
 from results_file import save_results
 
 from bridge.mqtt_sessions import forget_session
 from bridge.status import read_statuses
 from bridge.topic_tree import device_topic
+from sensors.qos1_socket_publisher import publish_qos1
 from stack import control
 from zerocarbon.demo import BRIDGE_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
@@ -116,7 +116,7 @@ def run(readings: int, publishers: int, mode: str) -> dict[str, object]:
         "when": datetime.now(UTC).isoformat(),
         "machine": describe(),
         "readings": total,
-        "publishers": f"{publishers} x bench/mqtt_load.py (QoS 1, MQTT 5, raw socket)",
+        "publishers": f"{publishers} x sensors/qos1_socket_publisher.py (QoS 1, MQTT 5, raw socket)",
         "bridge_mqtt_version": Settings().bridge_mqtt_version,
         "forwarded": forwarded,
         "kafka_records": records,

@@ -140,6 +140,18 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, readings=args.readings)
 
 
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from sensors.simulate_command import run
+
+    return run(args, settings)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from sensors.replay_command import run
+
+    return run(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zerocarbon", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -221,6 +233,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--readings", type=int, default=12, help="how many readings to send")
     demo.set_defaults(handler=_demo)
+
+    from sensors import replay_command, simulate_command
+
+    simulate = sub.add_parser(
+        "simulate",
+        help=simulate_command.HELP,
+        description=simulate_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulate_command.add_arguments(simulate)
+    simulate.set_defaults(handler=_simulate)
+
+    replay = sub.add_parser(
+        "replay",
+        help=replay_command.HELP,
+        description=replay_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay_command.add_arguments(replay)
+    replay.set_defaults(handler=_replay)
     return parser
 
 
