@@ -10,7 +10,9 @@ reference data (``rules_for``) and a message is only formatted for an actual pro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -44,19 +46,39 @@ class PlausibilityRules:
         # The clock window of the last `now` seen: a batch shares one `now`.
         self._clock: datetime | None = None
         self._earliest = self._latest = datetime.min
+        # Event class -> its family's rules, resolved on first sight of the class.
+        self._check_of_type: dict[type[BaseModel], Callable[[Any, list[FieldProblem]], None]] = {}
 
     def problems(self, event: BaseModel, family: str, device_field: str, now: datetime) -> list[FieldProblem]:
         """Every plausibility problem of a schema-valid event of ``family``."""
         data = event.__dict__
         problems = self.check_time(data["event_time"], now)
-        self.check_provenance(device_field, data[device_field], family, data["commune"], problems)
-        if isinstance(event, EnergyReading):
-            self.check_energy(event, problems)
-        elif isinstance(event, EnvironmentReading):
-            self.check_environment(event, problems)
-        else:
-            self.check_mobility(event, problems)
+        device_id, commune = data[device_field], data["commune"]
+        device = self._devices.get(device_id)
+        # The common case, tested inline; check_provenance says what is wrong otherwise.
+        if (
+            device is None
+            or device.family != family
+            or device.commune != commune
+            or commune not in self._communes
+        ):
+            self.check_provenance(device_field, device_id, family, commune, problems)
+        check = self._check_of_type.get(type(event))
+        if check is None:
+            check = self._check_of_type[type(event)] = self._check_for(type(event))
+        check(event, problems)
         return problems
+
+    def _check_for(self, event_type: type[BaseModel]) -> Callable[[Any, list[FieldProblem]], None]:
+        if issubclass(event_type, EnergyReading):
+            return self.check_energy
+        if issubclass(event_type, EnvironmentReading):
+            return self.check_environment
+        if issubclass(
+            event_type, BikeTrip | TransitTrip | CarsharingTrip | EvChargingSession | TransitValidation
+        ):
+            return self.check_mobility
+        return _no_rules
 
     def check_time(self, event_time: datetime, now: datetime) -> list[FieldProblem]:
         """A new list, with the problem of ``event_time`` if it is outside the clock window."""
@@ -199,6 +221,10 @@ class PlausibilityRules:
                     "passengers", "beyond_device", f"{event.passengers} exceeds {b.max_passengers_per_event}"
                 )
             )
+
+
+def _no_rules(event: BaseModel, problems: list[FieldProblem]) -> None:
+    """Kinds with no plausibility bound of their own (a parking occupancy, a traffic count...)."""
 
 
 _current: list[PlausibilityRules] = []
