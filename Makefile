@@ -46,6 +46,7 @@ bench: $(STAMP) ## run the benchmarks in bench/ and save their figures (bench/re
 	$(BIN)/python bench/indicator_throughput.py
 	$(BIN)/python bench/bridge_throughput.py
 	$(BIN)/python bench/smoke_path.py
+	$(BIN)/python bench/simulator_rate.py
 
 clean: ## remove the virtual environment (the stack's cache and data stay)
 	rm -rf $(VENV)

@@ -8,6 +8,7 @@ same mix of kinds, within one device.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -115,32 +116,34 @@ def build_fleet(
         raise ValueError("the fleet needs at least one device")
     counts = kind_counts(devices, mix)
     kinds = [k for k in KINDS if counts.get(k)]
-    remaining = [counts[k] for k in kinds]
     ordered = sorted(communes, key=lambda c: c.insee)
     per_commune = apportion(devices, [c.population for c in ordered])
-    # Deal the devices commune by commune, round-robin; each commune takes the kind it lacks
-    # most relative to its fair share, so both the commune totals and the kind totals are exact.
-    assigned = [[0] * len(kinds) for _ in ordered]
-    left = list(per_commune)
+    # Controlled rounding: every (commune, kind) cell has a fair share; hand devices out one by
+    # one to the cell furthest below its share while its commune and its kind have room left.
+    # Both the commune totals and the kind totals come out exact, and each cell near its share.
+    room_in_commune = list(per_commune)
+    room_in_kind = [counts[k] for k in kinds]
+    cells = [
+        (-(per_commune[c] * counts[kind] / devices), c, k)
+        for c in range(len(ordered))
+        for k, kind in enumerate(kinds)
+    ]
+    heapq.heapify(cells)
+    assigned: list[tuple[int, int]] = []
+    while len(assigned) < devices:
+        deficit, c, k = heapq.heappop(cells)
+        if room_in_commune[c] and room_in_kind[k]:
+            room_in_commune[c] -= 1
+            room_in_kind[k] -= 1
+            assigned.append((c, k))
+            heapq.heappush(cells, (deficit + 1, c, k))
     seen = [0] * len(kinds)
     fleet = []
-    number = 0
-    while number < devices:
-        for c, commune in enumerate(ordered):
-            if not left[c]:
-                continue
-            k = max(
-                (k for k in range(len(kinds)) if remaining[k]),
-                key=lambda k: per_commune[c] * counts[kinds[k]] / devices - assigned[c][k],
-            )
-            kind = kinds[k]
-            remaining[k] -= 1
-            assigned[c][k] += 1
-            left[c] -= 1
-            number += 1
-            sector = kind.sectors[seen[k] % len(kind.sectors)]
-            seen[k] += 1
-            fleet.append(
-                DeviceSpec(f"sim-{kind.prefix}-{commune.insee}-{number:06d}", kind, commune.insee, sector)
-            )
+    for number, (c, k) in enumerate(sorted(assigned), start=1):
+        kind, commune = kinds[k], ordered[c]
+        sector = kind.sectors[seen[k] % len(kind.sectors)]
+        seen[k] += 1
+        fleet.append(
+            DeviceSpec(f"sim-{kind.prefix}-{commune.insee}-{number:06d}", kind, commune.insee, sector)
+        )
     return fleet

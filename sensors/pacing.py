@@ -46,7 +46,7 @@ def paced(
                 first = t
             due = max(due, wall0 + (t - first) / speed)
         now = monotonic()
-        if deadline is not None and min(due, now) >= deadline:
+        if deadline is not None and max(due, now) >= deadline:
             break
         if due - now > _MIN_SLEEP:
             if batch:

@@ -1,0 +1,131 @@
+"""`zerocarbon simulate` against the real Mosquitto: what its report says was sent arrived,
+family by family and fault by fault.
+
+Runs on a topic root of its own (never ``zc/``: the bridge's persistent session would keep
+the messages), so it needs Mosquitto only, not Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
+
+from schemas.families import FAMILIES
+from stack import control
+from zerocarbon.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def local_stack(settings: Settings) -> Iterator[Settings]:
+    """Only Mosquitto is needed: check it serves (start the stack if it does not)."""
+    mosquitto = [s for s in control.status(settings) if s["name"] == "mosquitto"]
+    if not (mosquitto and mosquitto[0]["healthy"]):
+        report = control.up(settings)
+        assert all(s["healthy"] for s in report if s["name"] == "mosquitto"), report
+    yield settings
+
+
+class Subscriber:
+    """A paho subscriber on ``<root>/#`` that keeps every (topic, payload) it receives."""
+
+    def __init__(self, settings: Settings, root: str) -> None:
+        self.received: list[tuple[str, bytes]] = []
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.on_connect = lambda c, *_: c.subscribe(f"{root}/#", qos=1)
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
+        self._client.connect(settings.mqtt_host, settings.mqtt_port)
+        self._client.loop_start()
+        assert self._subscribed.wait(10), "the subscription was not acknowledged"
+
+    def wait_for(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # anything beyond the report would show up now
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def _simulate(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "zerocarbon.cli", "simulate", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def _reconcile(report: dict[str, Any], received: list[tuple[str, bytes]], root: str) -> None:
+    assert len(received) == report["messages"] == report["acknowledged"]
+    per_family = Counter(topic.split("/")[2] for topic, _ in received)
+    assert per_family == {family: f["messages"] for family, f in report["per_family"].items()}
+    refused: Counter[str] = Counter()
+    event_ids: Counter[str] = Counter()
+    for topic, payload in received:
+        assert topic.startswith(f"{root}/")
+        family = topic.split("/")[2]
+        try:
+            event = FAMILIES[family].parse_json(payload)
+        except ValidationError:
+            refused[family] += 1
+            continue
+        event_ids[str(getattr(event, "event_id"))] += 1  # noqa: B009 - a field of every family
+    malformed = {family: f["faults"].get("malformed", 0) for family, f in report["per_family"].items()}
+    assert refused == +Counter(malformed)
+    assert sum(n - 1 for n in event_ids.values()) == report["per_fault"]["duplicate"]
+    expected = report["expected_at_validation"]
+    assert expected["dead_lettered"] == sum(refused.values())
+    assert expected["accepted"] == len(event_ids)
+
+
+def test_a_faulty_territory_at_high_rate_arrives_as_reported(settings: Settings) -> None:
+    root = f"zc-test-{uuid.uuid4().hex[:10]}"
+    subscriber = Subscriber(settings, root)
+    try:
+        report = _simulate(
+            "--devices", "3000", "--rate", "8000", "--count", "20000", "--seed", "11",
+            "--topic-root", root, "--publisher", "socket",
+            "--malformed", "0.02", "--duplicate", "0.02", "--out-of-order", "0.02", "--late", "0.02",
+            "--clock-skew", "0.05", "--offline", "0.001", "--index-reset", "0.01",
+        )  # fmt: skip
+        subscriber.wait_for(report["messages"], timeout=60)
+    finally:
+        subscriber.close()
+    assert report["messages"] >= 20_000
+    assert all(report["per_fault"][f] > 0 for f in ("malformed", "duplicate", "late", "clock_skew"))
+    _reconcile(report, subscriber.received, root)
+
+
+def test_the_embeddable_device_client_publishes_a_gentle_territory(settings: Settings) -> None:
+    root = f"zc-test-{uuid.uuid4().hex[:10]}"
+    subscriber = Subscriber(settings, root)
+    try:
+        report = _simulate(
+            "--devices", "200", "--rate", "400", "--count", "600", "--topic-root", root,
+            "--publisher", "paho", "--malformed", "0.05", "--duplicate", "0.05",
+        )  # fmt: skip
+        subscriber.wait_for(report["messages"], timeout=30)
+    finally:
+        subscriber.close()
+    assert report["publisher"] == "DeviceClient"
+    _reconcile(report, subscriber.received, root)
