@@ -32,13 +32,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bridge.status import write_status
 from bridge.topic_tree import DEVICE_FILTER, parse_device_topic
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.families import FAMILIES
 from streams.dead_letters import dead_letter
+from zerocarbon.status_files import write_status
 
 log = logging.getLogger(__name__)
 

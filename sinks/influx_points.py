@@ -1,10 +1,9 @@
-"""Turn events into InfluxDB points. Pure functions, so the data model is testable offline."""
+"""Smoke readings as InfluxDB points (indicators are line protocol: sinks/line_protocol.py)."""
 
 from __future__ import annotations
 
 from influxdb_client import Point, WritePrecision
 
-from schemas.indicator import IndicatorUpdate
 from schemas.smoke_reading import SmokeReading
 
 
@@ -15,19 +14,4 @@ def smoke_point(measurement: str, reading: SmokeReading) -> Point:
         .tag("device_id", reading.device_id)
         .field("value", reading.value)
         .time(reading.time, WritePrecision.MS)
-    )
-
-
-def indicator_point(update: IndicatorUpdate) -> Point:
-    """An indicator update as one point: measurement = indicator, tags = window + dimensions,
-    time = window start. Rewriting a window (a correction, a replay) overwrites the same point."""
-    point = Point(update.indicator).tag("window", update.window)
-    for name, value in sorted(update.dimensions.items()):
-        point = point.tag(name, value)
-    return (
-        point.field("value", float(update.value))
-        .field("final", update.final)
-        .field("revision", update.revision)
-        .field("unit", update.unit)
-        .time(update.window_start, WritePrecision.S)
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from influxdb_client import InfluxDBClient
 
+from sinks.influx_buckets import bucket_for_window
 from zerocarbon.settings import Settings
 
 
@@ -67,7 +68,7 @@ def read_indicator(
     )
     begin, end = (t.isoformat().replace("+00:00", "Z") for t in (start, stop))
     query = f"""
-from(bucket: {flux_string(settings.influx_bucket)})
+from(bucket: {flux_string(bucket_for_window(window, settings))})
   |> range(start: {begin}, stop: {end})
   |> filter(fn: (r) => r._measurement == {flux_string(indicator)})
   |> filter(fn: (r) => r.window == {flux_string(window)}){tag_filters}

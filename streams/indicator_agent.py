@@ -3,11 +3,11 @@
 Per source partition, a `PartitionState` (window sums, meter indexes, the last offset it
 includes, the highest raw offset counted) is built by pure functions (docs/indicators.md).
 Events are read without acknowledgement; once a second the flush sends what changed and
-what closed to ``zc.indicators`` and InfluxDB, writes the state as one checkpoint record to
-``zc.indicator-checkpoints`` and, once Kafka has it, acknowledges the events it covers, so
-the committed offset never passes the checkpoint. A restarted worker restores the
-checkpoint and skips what it includes; a valid record replayed by a restarted validation
-stage is skipped by its source offset.
+what closed to ``zc.indicators`` (which ``zerocarbon sink`` writes to InfluxDB), writes the
+state as one checkpoint record to ``zc.indicator-checkpoints`` and, once Kafka has it,
+acknowledges the events it covers, so the committed offset never passes the checkpoint. A
+restarted worker restores the checkpoint and skips what it includes; a valid record
+replayed by a restarted validation stage is skipped by its source offset.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOP
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
-from sinks.influx_points import indicator_point
-from sinks.influx_writer import InfluxWriter
 from streams.dead_letters import dead_letter
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
@@ -109,12 +107,9 @@ def register_indicator_agent(
             states.pop((tp.topic, tp.partition), None)
             pending.pop((tp.topic, tp.partition), None)
 
-    writer = InfluxWriter(settings)
-
     @app.timer(interval=FLUSH_EVERY_SECONDS)
     async def publish_indicator_updates() -> None:
         now = datetime.now(UTC)
-        points = []
         checkpoints = []
         for tp, state in list(states.items()):
             # Taken together, with no await in between: the updates, the state they leave
@@ -129,13 +124,6 @@ def register_indicator_agent(
                 await out.send(
                     key=series_key(indicator), value=indicator.model_dump_json(by_alias=True).encode()
                 )
-                points.append(indicator_point(indicator))
-        if points:
-            # Idempotent points (series + window start), retried while InfluxDB is away. The
-            # buffered, decoupled sink of the time-series sink issue is to replace this.
-            if not writer.is_open:
-                await writer.__aenter__()
-            await writer.write_until_accepted(points)
         for key, blob, covered in checkpoints:
             delivered = await checkpoint_topic.send(key=key, value=blob)
             await delivered

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -55,6 +55,15 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[object]]) -> None:
+    """Run a long-lived service until SIGINT or SIGTERM asks it to stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run(stop)
+
+
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
     from bridge.status import read_statuses
@@ -89,15 +98,8 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
 
-    async def main() -> None:
-        await ensure_topics(settings.kafka_bootstrap, catalogue(settings))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await bridge.run(stop)
-
-    asyncio.run(main())
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
+    asyncio.run(_until_signalled(bridge.run))
     return 0
 
 
@@ -123,6 +125,21 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     register_indicator_agent(app, settings, store, indicator_counters)
     register_pages(app, counters, indicator_counters)
     Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
+    return 0
+
+
+def _sink(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.indicator_sink import IndicatorSink, read_sink_statuses
+    from streams.kafka_topics import catalogue, ensure_topics
+
+    if args.status:
+        statuses = read_sink_statuses(settings)
+        print(json.dumps(statuses, indent=2))
+        if not statuses:
+            print("zerocarbon: no sink status file: is a sink running?", file=sys.stderr)
+        return 0 if statuses and all(s["fresh"] and s["kafka_ready"] for s in statuses) else 1
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
+    asyncio.run(_until_signalled(IndicatorSink(settings).run))
     return 0
 
 
@@ -215,6 +232,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run the faust worker (the stream processing agents)")
     worker.set_defaults(handler=_worker)
+
+    sink = sub.add_parser(
+        "sink",
+        help="write indicator updates from Kafka to InfluxDB, buffering through outages",
+        description="Read zc.indicators, write one point per series and window start to InfluxDB "
+        "(1-minute windows to ZC_INFLUX_MINUTE_BUCKET, the rest to ZC_INFLUX_BUCKET; buckets "
+        "created with their retention), and republish the newest window of each series as a "
+        "retained MQTT message under ZC_SINK_MQTT_TOPIC_ROOT. While InfluxDB is away, points "
+        "wait in memory up to ZC_SINK_MEMORY_LIMIT_BYTES, then on disk (ZC_SINK_SPOOL_DIR), and "
+        "are written oldest first when it returns; Kafka offsets are committed only for points "
+        "on disk or in InfluxDB. Points InfluxDB refuses (400/422) go to zc.deadletter with its "
+        "message. Run one sink per deployment.",
+    )
+    sink.add_argument(
+        "--status",
+        action="store_true",
+        help="print the sink's counters (points written, retried, buffered in memory and on disk, "
+        "rejected, write latency) and exit 0 if it is running and connected to Kafka",
+    )
+    sink.set_defaults(handler=_sink)
 
     schemas = sub.add_parser(
         "schemas",

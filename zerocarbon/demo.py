@@ -24,6 +24,7 @@ from zerocarbon.settings import Settings
 
 BRIDGE_READY = r"subscribed to .* at QoS 1"
 WORKER_READY = r"\[\^Worker\]: Ready"
+SINK_READY = r"sink ready: "
 
 
 def demo_readings(run_id: str, count: int) -> list[SmokeReading]:
@@ -124,13 +125,15 @@ def read_current_hour(settings: Settings, timeout: float) -> list[tuple[str, str
 def run_demo(settings: Settings, readings: int) -> int:
     control.up(settings)
     logs = settings.stack_home / "demo"
-    bridge_log, worker_log = logs / "bridge.log", logs / "worker.log"
-    offsets = {p: p.stat().st_size if p.exists() else 0 for p in (bridge_log, worker_log)}
+    bridge_log, worker_log, sink_log = logs / "bridge.log", logs / "worker.log", logs / "sink.log"
+    offsets = {p: p.stat().st_size if p.exists() else 0 for p in (bridge_log, worker_log, sink_log)}
     bridge = spawn_command(["bridge"], bridge_log)
     worker = spawn_command(["worker"], worker_log)
+    sink = spawn_command(["sink"], sink_log)
     try:
         wait_for_log(bridge, bridge_log, BRIDGE_READY, timeout=60, offset=offsets[bridge_log])
         wait_for_log(worker, worker_log, WORKER_READY, timeout=120, offset=offsets[worker_log])
+        wait_for_log(sink, sink_log, SINK_READY, timeout=60, offset=offsets[sink_log])
         run_id = uuid.uuid4().hex[:8]
         sent = demo_readings(run_id, readings)
         t0 = time.monotonic()
@@ -145,6 +148,7 @@ def run_demo(settings: Settings, readings: int) -> int:
     finally:
         stop_child(bridge)
         stop_child(worker)
+        stop_child(sink)
     print(f"[demo] InfluxDB returned {len(stored)}/{len(sent)} readings via Flux in {elapsed:.1f}s")
     print(f"{'device':<26} {'time (UTC)':<26} {'value':>8}")
     for r in stored:
@@ -159,5 +163,5 @@ def run_demo(settings: Settings, readings: int) -> int:
     for name, unit, points in hour_now:
         value = f"{points[-1].value:.4f} {unit}" if points else "(not yet flushed)"
         print(f"[demo] InfluxDB, this hour, La Rochelle, residential electricity: {name} = {value}")
-    print(f"[demo] logs: {bridge_log} {worker_log}; stop the stack with `zerocarbon stack down`")
+    print(f"[demo] logs: {bridge_log} {worker_log} {sink_log}; stop the stack with `zerocarbon stack down`")
     return 0 if len(stored) == len(sent) and accepted == len(events) - 1 and dead == 1 else 1

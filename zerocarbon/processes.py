@@ -6,6 +6,7 @@ The demo and the integration tests start them exactly as an operator would, with
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -13,8 +14,11 @@ import time
 from pathlib import Path
 
 
-def spawn_command(args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
-    """Start ``zerocarbon ARGS...`` with its output appended to ``log_file``."""
+def spawn_command(
+    args: list[str], log_file: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``zerocarbon ARGS...`` with its output appended to ``log_file``; ``env`` adds
+    variables (ZC_* settings) to this process's environment."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
@@ -22,6 +26,7 @@ def spawn_command(args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
 
 

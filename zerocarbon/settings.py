@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     influx_username: str = "zerocarbon"
     influx_password: SecretStr = SecretStr("zerocarbon-dev-password")
     influx_token: SecretStr = SecretStr("zerocarbon-dev-token-change-me-in-production")
+    influx_retention_days: int = Field(
+        default=0, ge=0, description="retention of `influx_bucket`; 0: forever"
+    )
+    influx_minute_bucket: str = Field(default="indicators_1m", description="bucket of the 1-minute windows")
+    influx_minute_retention_days: int = Field(
+        default=30, ge=1, description="retention of the 1-minute windows"
+    )
 
     # Smoke path (foundation issue): one MQTT topic tree, one Kafka topic, one measurement.
     smoke_mqtt_topic: str = "zc/smoke"
@@ -93,6 +100,29 @@ class Settings(BaseSettings):
         default=300, ge=0, description="out-of-order events within this still update their windows"
     )
     dedup_horizon_seconds: float = Field(default=3600.0, gt=0, description="resent event ids dropped within")
+
+    # The InfluxDB sink (sinks/README.md): zc.indicators -> InfluxDB, and retained MQTT.
+    sink_group: str = Field(default="zerocarbon-influx-sink", description="Kafka consumer group of the sink")
+    sink_batch_size: int = Field(default=5000, ge=1, description="points per InfluxDB write request")
+    sink_flush_interval_seconds: float = Field(default=1.0, gt=0, description="longest wait before a write")
+    sink_memory_limit_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=4096, description="points buffered in memory, beyond: on disk"
+    )
+    sink_spool_dir: Path | None = Field(
+        default=None, description="disk buffer (default: <stack_home>/sink/spool)"
+    )
+    sink_gzip: bool = Field(default=True, description="gzip write requests")
+    sink_request_timeout_seconds: float = Field(default=10.0, gt=0, description="one write request")
+    sink_max_backoff_seconds: float = Field(default=30.0, gt=0, description="longest wait between retries")
+    sink_mqtt_retained: bool = Field(default=True, description="republish latest indicators as retained MQTT")
+    sink_mqtt_topic_root: str = Field(default="zc-indicators", description="root of the retained topics")
+
+    @field_validator("influx_bucket", "influx_minute_bucket")
+    @classmethod
+    def _plain_bucket_name(cls, value: str) -> str:
+        if not value or "\t" in value or value.startswith("_"):
+            raise ValueError("a bucket name is not empty, has no tab and does not start with '_'")
+        return value
 
     @field_validator("bridge_mqtt_version")
     @classmethod

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from schemas.catalogue import CHECKPOINT_TOPIC, valid_topic
 from stack import control
-from zerocarbon.demo import WORKER_READY
+from streams.indicator_checkpoints import checkpoint_key
+from zerocarbon.demo import SINK_READY, WORKER_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
 
@@ -27,13 +31,40 @@ def local_stack(settings: Settings) -> Iterator[Settings]:
     yield settings
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A `zerocarbon worker` for the module's tests, started as an operator would; its log path."""
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    proc = spawn_command(["worker"], log)
+def running(command: str, ready: str, log: Path, timeout: float) -> Iterator[Path]:
+    """`zerocarbon <command>` started as an operator would, until the module is done; its log."""
+    proc = spawn_command([command], log)
     try:
-        wait_for_log(proc, log, WORKER_READY, timeout=120)
+        wait_for_log(proc, log, ready, timeout=timeout)
         yield log
     finally:
         stop_child(proc)
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A `zerocarbon worker` for the module's tests."""
+    yield from running("worker", WORKER_READY, tmp_path_factory.mktemp("worker") / "worker.log", 120)
+
+
+@pytest.fixture(scope="module")
+def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A `zerocarbon sink` (indicator updates to InfluxDB) for the module's tests."""
+    yield from running("sink", SINK_READY, tmp_path_factory.mktemp("sink") / "sink.log", 60)
+
+
+@pytest.fixture(scope="module")
+def fresh_partition(settings: Settings) -> None:
+    """Forget the indicator state of partition 0 of zc.valid.energy (a tombstone on its
+    checkpoint), where only the golden-tests meter golden-17028-0008 lands, so that a module's
+    event times are judged against its own watermark. Ask for it before ``worker``."""
+
+    async def tombstone() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(CHECKPOINT_TOPIC, None, key=checkpoint_key(valid_topic("energy"), 0))
+        finally:
+            await producer.stop()
+
+    asyncio.run(tombstone())

@@ -31,32 +31,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from schemas.catalogue import CHECKPOINT_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
-from streams.indicator_checkpoints import checkpoint_key
 from zerocarbon.settings import Settings
 
 METER = "golden-17028-0008"  # partition 0 of 4; no other device of the tests hashes there
 SERIES = {"carrier": "electricity", "commune": "17028", "sector": "residential"}
-
-
-@pytest.fixture(scope="module")
-def fresh_partition(settings: Settings) -> None:
-    """Forget the indicator state of the golden meter's partition (a tombstone on its
-    checkpoint), so that this module's event times are judged against its own watermark."""
-
-    async def tombstone() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(CHECKPOINT_TOPIC, None, key=checkpoint_key(valid_topic("energy"), 0))
-        finally:
-            await producer.stop()
-
-    asyncio.run(tombstone())
 
 
 def _reading(event_id: str, end: datetime, wh: float) -> bytes:
@@ -109,7 +91,7 @@ async def _latest_updates(
 
 
 async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
-    settings: Settings, fresh_partition: None, worker: Path
+    settings: Settings, fresh_partition: None, worker: Path, sink: Path
 ) -> None:
     rng = random.Random()
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
@@ -150,7 +132,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     assert value("energy_consumed_kwh", "1h", h) == (4.05, True)
     assert value("emissions_kgco2e", "1h", h) == (0.2106, True)
 
-    # The same figures, as operators read them: from InfluxDB through the worker's sink.
+    # The same figures, as operators read them: from InfluxDB, written by `zerocarbon sink`.
     stored: list[StoredIndicator] = []
     for _ in range(60):
         stored = read_indicator(

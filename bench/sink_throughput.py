@@ -1,0 +1,187 @@
+"""Sink benchmark: sustained points/s from Kafka into the local InfluxDB through `zerocarbon
+sink`'s code, against InfluxDB's raw line-protocol write rate with the same batches.
+
+Both write the same points (one per series and hour: 28 communes x 6 sectors x 4 carriers,
+over as many hours as needed) into fresh buckets, in chunks of ZC_SINK_BATCH_SIZE:
+- raw: the line protocol, pre-formatted, POSTed back to back with aiohttp (no Kafka, no
+  parsing, no buffering): the ceiling;
+- sink: the records on a fresh Kafka topic, read by the real IndicatorSink (parse, format,
+  buffer, write, commit) in this process, timed from its first record to its last point.
+Target (sink issue): the sink sustains at least 80 % of the raw rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from influxdb_client import InfluxDBClient
+from machine import describe
+from results_file import save_results
+
+from schemas.indicator import IndicatorUpdate
+from sinks.indicator_sink import IndicatorSink
+from sinks.line_protocol import indicator_line
+from streams.indicator_catalogue import series_key
+from zerocarbon.settings import Settings
+
+COMMUNES = [f"17{n:03d}" for n in range(28)]
+SECTORS = ["residential", "tertiary", "industry", "public", "agriculture", "transport"]
+CARRIERS = ["electricity", "natural_gas", "heat_network", "heating_oil"]
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def updates(count: int) -> list[IndicatorUpdate]:
+    series = [(c, s, k) for c in COMMUNES for s in SECTORS for k in CARRIERS]
+    now = datetime.now(UTC)
+    out = []
+    for i in range(count):
+        commune, sector, carrier = series[i % len(series)]
+        start = START + timedelta(hours=i // len(series))
+        out.append(
+            IndicatorUpdate(
+                indicator="energy_consumed_kwh", unit="kWh", window="1h", window_start=start,
+                window_end=start + timedelta(hours=1),
+                dimensions={"commune": commune, "sector": sector, "carrier": carrier},
+                value=round(0.5 + (i % 997) * 0.137, 3), final=True, updated_at=now,
+            )
+        )  # fmt: skip
+    return out
+
+
+def fresh_bucket(settings: Settings, name: str) -> None:
+    with InfluxDBClient(
+        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
+    ) as client:
+        api = client.buckets_api()
+        if (bucket := api.find_bucket_by_name(name)) is not None:
+            api.delete_bucket(bucket)
+        api.create_bucket(bucket_name=name, org=settings.influx_org)
+
+
+async def raw_rate(settings: Settings, bucket: str, lines: list[str], compress: bool) -> dict[str, float]:
+    size = settings.sink_batch_size
+    url = f"{settings.influx_url}/api/v2/write"
+    params = {"org": settings.influx_org, "bucket": bucket, "precision": "s"}
+    headers = {"Authorization": f"Token {settings.influx_token.get_secret_value()}"}
+    if compress:
+        headers["Content-Encoding"] = "gzip"
+    bodies = ["\n".join(lines[i : i + size]).encode() for i in range(0, len(lines), size)]
+    async with aiohttp.ClientSession() as session:
+        t0, cpu0 = time.monotonic(), time.process_time()
+        for body in bodies:
+            data = gzip.compress(body) if compress else body
+            async with session.post(url, params=params, data=data, headers=headers) as response:
+                if response.status != 204:
+                    raise RuntimeError(f"raw write answered {response.status}: {await response.text()}")
+        wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    return {
+        "seconds": round(wall, 3),
+        "points_per_second": round(len(lines) / wall),
+        "client_cpu_seconds": round(cpu, 3),
+    }
+
+
+async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[str, float]:
+    topic = f"zc.bench.sink-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    await admin.create_topics(
+        [NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=1)]
+    )
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20, acks="all")
+        await producer.start()
+        for u in items:
+            await producer.send(topic, u.model_dump_json(by_alias=True).encode(), key=series_key(u))
+        await producer.flush()
+        await producer.stop()
+
+        sink = IndicatorSink(settings, name="bench-sink", topic=topic)
+        stop = asyncio.Event()
+        running = asyncio.create_task(sink.run(stop))
+        while sink.counters.records == 0:
+            await asyncio.sleep(0.005)
+        t0, cpu0 = time.monotonic(), time.process_time()
+        while sink.counters.points_written < len(items):
+            if running.done():
+                running.result()
+                raise RuntimeError("the sink stopped before writing every point")
+            await asyncio.sleep(0.005)
+        wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        stop.set()
+        await running
+    finally:
+        await admin.delete_topics([topic])
+        await admin.close()
+    return {
+        "seconds": round(wall, 3),
+        "points_per_second": round(len(items) / wall),
+        "sink_cpu_seconds": round(cpu, 3),
+        "sink_cpu_seconds_per_million_points": round(cpu / len(items) * 1e6, 1),
+        "write_requests": sink.counters.write_requests,
+        "write_latency_seconds": sink.counters.latency.summary(),
+    }
+
+
+async def run(points: int, gzip_on: bool) -> dict[str, object]:
+    spool = Path(tempfile.mkdtemp(prefix="zc-bench-spool-"))
+    run_id = uuid.uuid4().hex[:6]
+    settings = Settings(
+        influx_bucket=f"bench_sink_{run_id}", influx_minute_bucket=f"bench_sink_{run_id}_1m",
+        sink_spool_dir=spool, sink_mqtt_retained=False, sink_group=f"bench-sink-{run_id}", sink_gzip=gzip_on,
+    )  # fmt: skip
+    items = updates(points)
+    lines = [indicator_line(u).line for u in items]
+    raw_bucket = f"bench_raw_{run_id}"
+    fresh_bucket(settings, raw_bucket)
+    raw = await raw_rate(settings, raw_bucket, lines, compress=gzip_on)
+    fresh_bucket(settings, settings.influx_bucket)
+    sink = await sink_rate(settings, items)
+    with InfluxDBClient(
+        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
+    ) as client:  # leave no benchmark data behind
+        api = client.buckets_api()
+        for name in (raw_bucket, settings.influx_bucket, settings.influx_minute_bucket):
+            if (bucket := api.find_bucket_by_name(name)) is not None:
+                api.delete_bucket(bucket)
+    return {
+        "benchmark": "sink",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": describe(),
+        "points": points,
+        "batch_size": settings.sink_batch_size,
+        "gzip": gzip_on,
+        "raw_line_protocol": raw,
+        "sink": sink,
+        "sink_share_of_raw": round(sink["points_per_second"] / raw["points_per_second"], 3),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--points", type=int, default=200_000)
+    parser.add_argument("--no-gzip", action="store_true", help="plain requests on both sides")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.points, gzip_on=not args.no_gzip))
+    for key, value in result.items():
+        if key != "machine":
+            print(f"{key:<22} {value}")
+    save_results("sink", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

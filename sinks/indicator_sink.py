@@ -1,0 +1,310 @@
+"""`zerocarbon sink`: indicator updates from Kafka to InfluxDB (and retained MQTT), losing none.
+
+One task, in a loop: read ``zc.indicators`` → line protocol → ``PointBuffer`` (memory, then
+disk) → write the oldest buffered points when due → commit the Kafka positions that became
+durable. While InfluxDB is away the loop keeps reading and buffering, and retries with
+backoff; a restart resumes from the disk spool and the committed positions. One sink
+process per deployment: two would race to write the same series.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
+from schemas.dead_letter import FieldProblem, Origin
+from schemas.indicator import IndicatorUpdate
+from sinks.disk_spool import DiskSpool
+from sinks.influx_buckets import bucket_for_window, ensure_buckets
+from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
+from sinks.line_protocol import IndicatorLine, indicator_line
+from sinks.mqtt_retained import RetainedPublisher, retained_topic
+from sinks.point_buffer import MemoryBatch, PointBuffer
+from sinks.write_latency import WriteLatency
+from streams.dead_letters import dead_letter, problems_from
+from zerocarbon.settings import Settings
+from zerocarbon.status_files import write_status
+
+log = logging.getLogger(__name__)
+STAGE = "sink"
+# A bucket name and a line, in memory and in spool segments: bucket names hold no tab.
+SEPARATOR = "\t"
+
+
+@dataclass
+class SinkCounters:
+    records: int = 0
+    tombstones: int = 0
+    points_in: int = 0
+    points_written: int = 0
+    write_requests: int = 0
+    retries: int = 0
+    rejected: int = 0
+    unreadable: int = 0
+    last_error: str | None = None
+    latency: WriteLatency = field(default_factory=WriteLatency)
+
+
+def bucketed(point: IndicatorLine, settings: Settings) -> IndicatorLine:
+    """The point with its bucket in front of key and line (how the buffer keeps both)."""
+    bucket = bucket_for_window(point.window, settings)
+    return IndicatorLine(bucket + SEPARATOR + point.key, bucket + SEPARATOR + point.line, point.window)
+
+
+def by_bucket(lines: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for entry in lines:
+        bucket, _, line = entry.partition(SEPARATOR)
+        out.setdefault(bucket, []).append(line)
+    return out
+
+
+class IndicatorSink:
+    def __init__(self, settings: Settings, name: str = "influx-sink", topic: str = INDICATOR_TOPIC) -> None:
+        self.settings = settings
+        self.name = name
+        self.topic = topic
+        spool_dir = settings.sink_spool_dir or settings.stack_home / "sink" / "spool"
+        self.status_path = settings.stack_home / "sink" / f"{name}.status.json"
+        self.buffer = PointBuffer(DiskSpool(spool_dir), settings.sink_memory_limit_bytes)
+        self.counters = SinkCounters()
+        self._attempt = 0
+        self._next_write_at = 0.0
+        self._last_write = time.monotonic()
+        self._influx_ok: bool | None = None
+        self._kafka_ready = False
+        self._buckets_ready = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=s.sink_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True)
+        retained = (
+            RetainedPublisher(s.mqtt_host, s.mqtt_port, s.sink_mqtt_topic_root, f"zerocarbon-{self.name}")
+            if s.sink_mqtt_retained
+            else None
+        )
+        await consumer.start()
+        await producer.start()
+        self._kafka_ready = True
+        log.info(
+            "sink ready: %s -> InfluxDB %s (spool %s, %d points on disk)",
+            self.topic, s.influx_url, self.buffer.spool.folder, self.buffer.spool.point_count,
+        )  # fmt: skip
+        try:
+            async with InfluxLineWriter(s) as writer:
+                status_at = 0.0
+                while not stop.is_set():
+                    batches = await consumer.getmany(
+                        timeout_ms=int(s.sink_flush_interval_seconds * 1000 / 2),
+                        max_records=s.sink_batch_size,
+                    )
+                    for tp, records in batches.items():
+                        latest = await self._take(tp, records, producer)
+                        if retained is not None and latest:
+                            retained.offer(latest)
+                    if self._write_due():
+                        await self._write_once(writer, producer)
+                    await self._commit(consumer)
+                    if time.monotonic() - status_at >= 1.0:
+                        status_at = time.monotonic()
+                        self._write_status(retained)
+                # Leave with as little as possible in memory: it is re-read from Kafka anyway,
+                # but one last write spares the work.
+                if self.buffer.memory and self._influx_ok:
+                    await self._write_once(writer, producer)
+                    await self._commit(consumer)
+        finally:
+            self._kafka_ready = False
+            self._write_status(retained)
+            if retained is not None:
+                retained.close()
+            await consumer.stop()
+            await producer.stop()
+
+    async def _ensure_buckets(self) -> None:
+        """Create the buckets before the first write (a sink may start while InfluxDB is away)."""
+        if self._buckets_ready:
+            return
+        try:
+            plan = await asyncio.to_thread(ensure_buckets, self.settings)
+        except Exception as exc:  # urllib3 and HTTP errors of every kind: InfluxDB is not usable
+            raise InfluxUnavailable(f"cannot prepare the InfluxDB buckets: {exc!r}") from exc
+        log.info("InfluxDB buckets ready: %s", plan)
+        self._buckets_ready = True
+
+    async def _take(
+        self, tp: TopicPartition, records: list[Any], producer: AIOKafkaProducer
+    ) -> dict[str, IndicatorUpdate]:
+        """Buffer the points of a partition's records; return the newest update per MQTT topic."""
+        latest: dict[str, IndicatorUpdate] = {}
+        lines: list[IndicatorLine] = []
+        c = self.counters
+        for record in records:
+            c.records += 1
+            if record.value is None:  # a tombstone: compaction housekeeping, nothing to write
+                c.tombstones += 1
+                continue
+            try:
+                update = IndicatorUpdate.model_validate_json(record.value)
+            except ValidationError as exc:
+                c.unreadable += 1
+                origin = Origin(
+                    transport="kafka", topic=tp.topic, partition=tp.partition, offset=record.offset
+                )
+                letter = dead_letter(
+                    family="indicators", stage=STAGE, raw=record.value, problems=problems_from(exc),
+                    origin=origin, now=datetime.now(UTC),
+                )  # fmt: skip
+                await producer.send_and_wait(
+                    DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
+                )
+                continue
+            lines.append(bucketed(indicator_line(update), self.settings))
+            if self.settings.sink_mqtt_retained:
+                latest[retained_topic(self.settings.sink_mqtt_topic_root, update)] = update
+        c.points_in += len(lines)
+        self.buffer.add(lines, tp.topic, tp.partition, records[-1].offset + 1)
+        return latest
+
+    def _write_due(self) -> bool:
+        now = time.monotonic()
+        if self.buffer.empty or now < self._next_write_at:
+            return False
+        return (
+            len(self.buffer.spool) > 0
+            or len(self.buffer.memory) >= self.settings.sink_batch_size
+            or now - self._last_write >= self.settings.sink_flush_interval_seconds
+        )
+
+    async def _write_once(self, writer: InfluxLineWriter, producer: AIOKafkaProducer) -> None:
+        """Write the oldest buffered points: a disk segment if any, else all of memory."""
+        segment = self.buffer.spool.oldest()
+        batch: MemoryBatch | None = None
+        if segment is not None:
+            lines = segment.lines
+        else:
+            batch = self.buffer.take_memory()
+            lines = list(batch.lines.values())
+        c = self.counters
+        started = time.monotonic()
+        try:
+            await self._ensure_buckets()
+            rejected: list[Rejected] = []
+            for bucket, bucket_lines in by_bucket(lines).items():
+                rejected += await writer.write(bucket, bucket_lines)
+                c.write_requests += -(-len(bucket_lines) // self.settings.sink_batch_size)
+            for refused in rejected:
+                await self._dead_letter_point(refused, producer)
+        except (InfluxUnavailable, KafkaError) as exc:
+            if batch is not None:
+                self.buffer.restore(batch)
+            retry_after = exc.retry_after if isinstance(exc, InfluxUnavailable) else None
+            delay = backoff_delay(self._attempt, 0.5, self.settings.sink_max_backoff_seconds, retry_after)
+            self._attempt += 1
+            self._next_write_at = time.monotonic() + delay
+            self._influx_ok = False
+            c.retries += 1
+            c.last_error = str(exc)
+            log.warning("%s; %d points kept, next attempt in %.1fs", exc, len(lines), delay)
+            return
+        c.latency.record(time.monotonic() - started)
+        c.points_written += len(lines) - len(rejected)
+        c.rejected += len(rejected)
+        if segment is not None:
+            self.buffer.spool.remove(segment)
+        elif batch is not None:
+            self.buffer.written(batch)
+        if self._influx_ok is False:
+            log.info(
+                "InfluxDB is back: writing what was buffered (%d points on disk)",
+                self.buffer.spool.point_count,
+            )
+        self._influx_ok = True
+        self._attempt = 0
+        self._next_write_at = 0.0
+        self._last_write = time.monotonic()
+
+    async def _dead_letter_point(self, refused: Rejected, producer: AIOKafkaProducer) -> None:
+        log.error("InfluxDB refused a point (%s %s): %s", refused.status, refused.message, refused.line)
+        letter = dead_letter(
+            family="indicators",
+            stage=STAGE,
+            raw=refused.line.encode(),
+            problems=[FieldProblem(path="line", type=f"influxdb_{refused.status}", message=refused.message)],
+            origin=Origin(transport="kafka", topic=INDICATOR_TOPIC),
+            now=datetime.now(UTC),
+        )
+        await producer.send_and_wait(
+            DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
+        )
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        positions = self.buffer.take_committable()
+        if not positions:
+            return
+        offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in positions.items()}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Not lost: the points are durable; Kafka will redeliver and they are rewritten.
+            log.warning("commit of %s failed (%r)", positions, exc)
+
+    def _write_status(self, retained: RetainedPublisher | None) -> None:
+        c, b = self.counters, self.buffer
+        write_status(
+            self.status_path,
+            {
+                "name": self.name,
+                "pid": os.getpid(),
+                "kafka_ready": self._kafka_ready,
+                "influx_ok": self._influx_ok,
+                "records": c.records,
+                "tombstones": c.tombstones,
+                "unreadable_dead_lettered": c.unreadable,
+                "points_in": c.points_in,
+                "points_written": c.points_written,
+                "write_requests": c.write_requests,
+                "retries": c.retries,
+                "rejected_dead_lettered": c.rejected,
+                "last_error": c.last_error,
+                "write_latency_seconds": c.latency.summary(),
+                "buffered_memory_points": len(b.memory),
+                "buffered_memory_bytes": b.memory_bytes,
+                "peak_memory_bytes": b.peak_memory_bytes,
+                "memory_limit_bytes": b.memory_limit_bytes,
+                "buffered_disk_points": b.spool.point_count,
+                "buffered_disk_bytes": b.spool.size_bytes,
+                "disk_segments": len(b.spool),
+                "spills": b.spills,
+                "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "mqtt_retained_published": retained.published if retained else 0,
+                "mqtt_retained_skipped": retained.skipped if retained else 0,
+                "mqtt_connected": retained.connected if retained else None,
+            },
+        )
+
+
+def read_sink_statuses(settings: Settings) -> list[dict[str, Any]]:
+    from zerocarbon.status_files import read_status_files
+
+    return read_status_files(settings.stack_home / "sink")

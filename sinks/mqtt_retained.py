@@ -1,0 +1,64 @@
+"""The latest value of each indicator series as a retained MQTT message, for light clients.
+
+A city screen subscribes to ``<root>/<indicator>/<window>/<dim>=<value>/...`` and gets the
+current value at once. Only the newest window of a series is published (a late correction
+of an older window does not replace it). Best effort by design: Kafka's compacted topic and
+InfluxDB hold the durable record; when the broker is away paho queues up to a bound and the
+rest is counted as skipped, the next update republishes the series.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from schemas.indicator import IndicatorUpdate
+
+log = logging.getLogger(__name__)
+MAX_QUEUED = 10_000
+
+
+def retained_topic(root: str, update: IndicatorUpdate) -> str:
+    """The series' topic; MQTT wildcards and separators in values are replaced by ``_``."""
+    parts = [update.indicator, update.window] + [f"{k}={v}" for k, v in sorted(update.dimensions.items())]
+    return "/".join([root, *(p.replace("/", "_").replace("+", "_").replace("#", "_") for p in parts)])
+
+
+class RetainedPublisher:
+    """One MQTT connection, publishing at QoS 1 with the retain flag."""
+
+    def __init__(self, host: str, port: int, root: str, client_id: str) -> None:
+        self.root = root
+        self.published = 0
+        self.skipped = 0
+        self._newest: dict[str, datetime] = {}
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self._client.max_queued_messages_set(MAX_QUEUED)
+        self._client.reconnect_delay_set(1, 30)
+        self._client.connect_async(host, port, keepalive=30)
+        self._client.loop_start()
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
+    def offer(self, updates: dict[str, IndicatorUpdate]) -> None:
+        """Publish each series' update if it is the newest window seen for that series."""
+        for topic, update in updates.items():
+            if update.window_start < self._newest.get(topic, update.window_start):
+                continue
+            self._newest[topic] = update.window_start
+            info = self._client.publish(
+                topic, update.model_dump_json(by_alias=True).encode(), qos=1, retain=True
+            )
+            if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                self.published += 1
+            else:
+                self.skipped += 1
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

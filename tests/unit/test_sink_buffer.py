@@ -1,0 +1,135 @@
+"""The sink's pure parts: line protocol, memory bound, disk spill order, committable positions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas.indicator import IndicatorUpdate
+from sinks.disk_spool import DiskSpool
+from sinks.influx_line_writer import backoff_delay
+from sinks.line_protocol import IndicatorLine, indicator_line
+from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, PointBuffer
+
+START = datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def update(value: float, *, revision: int = 0, commune: str = "17300", unit: str = "kWh") -> IndicatorUpdate:
+    return IndicatorUpdate(
+        indicator="energy_consumed_kwh",
+        unit=unit,
+        window="1h",
+        window_start=START,
+        window_end=START.replace(hour=11),
+        dimensions={"commune": commune, "sector": "residential", "carrier": ""},
+        value=value,
+        final=revision > 0,
+        revision=revision,
+        updated_at=START,
+    )
+
+
+def test_line_protocol_point_is_the_documented_data_model() -> None:
+    point = indicator_line(update(12.5, revision=2))
+    assert point.line == (
+        "energy_consumed_kwh,window=1h,commune=17300,sector=residential "
+        'value=12.5,final=true,revision=2i,unit="kWh" ' + str(int(START.timestamp()))
+    )
+    # Same series and window start: same key, whatever the value (the point is overwritten).
+    assert indicator_line(update(99.0)).key == point.key
+
+
+def test_line_protocol_escapes_tag_values_and_string_fields() -> None:
+    point = indicator_line(update(1.0, commune="La Rochelle,=x", unit='k"W\\h'))
+    assert r"commune=La\ Rochelle\,\=x" in point.line
+    assert r'unit="k\"W\\h"' in point.line
+
+
+def lines(n: int, prefix: str = "k") -> list[IndicatorLine]:
+    return [IndicatorLine(f"{prefix}{i}", f"m,window=1h v={i} {i}", "1h") for i in range(n)]
+
+
+def test_memory_never_exceeds_its_bound_and_spills_in_order(tmp_path: Path) -> None:
+    limit = 20 * (ENTRY_OVERHEAD_BYTES + 30)
+    buffer = PointBuffer(DiskSpool(tmp_path), limit)
+    for batch in range(10):
+        buffer.add(lines(7, prefix=f"b{batch}-"), "zc.indicators", 0, batch + 1)
+        assert buffer.memory_bytes <= limit
+    assert buffer.peak_memory_bytes <= limit
+    assert buffer.spills >= 2
+    written: list[str] = []
+    while (segment := buffer.spool.oldest()) is not None:
+        written += segment.lines
+        buffer.spool.remove(segment)
+    written += list(buffer.take_memory().lines.values())
+    assert len(written) == 70  # nothing lost, oldest first
+    assert written == [line.line for batch in range(10) for line in lines(7, prefix=f"b{batch}-")]
+
+
+def test_a_later_revision_replaces_the_buffered_one(tmp_path: Path) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add([IndicatorLine("k", "old", "1h")], "t", 0, 1)
+    buffer.add([IndicatorLine("k", "new", "1h")], "t", 0, 2)
+    assert buffer.memory == {"k": "new"}
+    assert buffer.memory_bytes == len("k") + len("new") + ENTRY_OVERHEAD_BYTES
+
+
+def test_positions_become_committable_only_when_durable(tmp_path: Path) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add(lines(3), "t", 0, 10)
+    assert buffer.take_committable() == {}  # only in memory: Kafka must redeliver it
+    batch = buffer.take_memory()
+    buffer.restore(batch)  # InfluxDB was away
+    assert buffer.take_committable() == {}
+    buffer.spill()
+    assert buffer.take_committable() == {("t", 0): 10}
+    buffer.add(lines(2, "x"), "t", 0, 12)
+    batch = buffer.take_memory()
+    buffer.written(batch)
+    assert buffer.take_committable() == {("t", 0): 12}
+
+
+def test_a_position_never_moves_back(tmp_path: Path) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add(lines(1), "t", 0, 5)
+    stale = buffer.take_memory()
+    buffer.add(lines(1, "y"), "t", 0, 9)
+    buffer.spill()
+    assert buffer.take_committable() == {("t", 0): 9}
+    buffer.written(stale)  # an older batch completing late must not rewind the group
+    assert buffer.take_committable() == {}
+
+
+def test_restore_keeps_newer_lines_that_arrived_meanwhile(tmp_path: Path) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add([IndicatorLine("k", "v1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 1)
+    batch = buffer.take_memory()
+    buffer.add([IndicatorLine("k", "v2", "1h")], "t", 0, 2)
+    buffer.restore(batch)
+    assert buffer.memory == {"k": "v2", "j": "j1"}
+
+
+def test_spool_survives_a_restart_and_ignores_half_written_segments(tmp_path: Path) -> None:
+    spool = DiskSpool(tmp_path)
+    spool.append(["a 1", "b 2"])
+    spool.append(["c 3"])
+    (tmp_path / "000000000003.tmp").write_text("half a segm")
+    reopened = DiskSpool(tmp_path)
+    assert len(reopened) == 2 and reopened.point_count == 3
+    assert not list(tmp_path.glob("*.tmp"))
+    first = reopened.oldest()
+    assert first is not None and first.lines == ["a 1", "b 2"]
+    reopened.remove(first)
+    assert reopened.append(["d 4"]).name == "000000000003.lp"  # numbering continues
+    assert reopened.point_count == 2
+
+
+@pytest.mark.parametrize("attempt", range(8))
+def test_backoff_grows_with_jitter_and_honours_retry_after(attempt: int) -> None:
+    delay = backoff_delay(attempt, 0.5, 30.0)
+    ceiling = min(30.0, 0.5 * 2**attempt)
+    assert ceiling / 2 <= delay <= ceiling
+    assert backoff_delay(attempt, 0.5, 30.0, retry_after=7) == 7
+    assert backoff_delay(attempt, 0.5, 30.0, retry_after=600) == 30.0
