@@ -4,7 +4,7 @@ sink`'s code, against InfluxDB's raw line-protocol write rate with the same batc
 Both write the same points (one per series and hour: 28 communes x 6 sectors x 4 carriers,
 over as many hours as needed) into fresh buckets, in chunks of ZC_SINK_BATCH_SIZE:
 - raw: the line protocol, pre-formatted, POSTed back to back with aiohttp (no Kafka, no
-  parsing, no buffering): the ceiling;
+  parsing, no buffering), compressed as the sink does (same gzip level): the ceiling;
 - sink: the records on a fresh Kafka topic, read by the real IndicatorSink (parse, format,
   buffer, write, commit) in this process, timed from its first record to its last point.
 Target (sink issue): the sink sustains at least 80 % of the raw rate.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from results_file import save_results
 
 from schemas.indicator import IndicatorUpdate
 from sinks.indicator_sink import IndicatorSink
+from sinks.influx_line_writer import GZIP_LEVEL, gzipped
 from sinks.line_protocol import indicator_line
 from streams.indicator_catalogue import series_key
 from zerocarbon.settings import Settings
@@ -80,7 +80,7 @@ async def raw_rate(settings: Settings, bucket: str, lines: list[str], compress: 
     async with aiohttp.ClientSession() as session:
         t0, cpu0 = time.monotonic(), time.process_time()
         for body in bodies:
-            data = gzip.compress(body) if compress else body
+            data = gzipped(body) if compress else body
             async with session.post(url, params=params, data=data, headers=headers) as response:
                 if response.status != 204:
                     raise RuntimeError(f"raw write answered {response.status}: {await response.text()}")
@@ -162,6 +162,7 @@ async def run(points: int, gzip_on: bool) -> dict[str, object]:
         "points": points,
         "batch_size": settings.sink_batch_size,
         "gzip": gzip_on,
+        "gzip_level": GZIP_LEVEL if gzip_on else None,
         "raw_line_protocol": raw,
         "sink": sink,
         "sink_share_of_raw": round(sink["points_per_second"] / raw["points_per_second"], 3),

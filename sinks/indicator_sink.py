@@ -1,10 +1,13 @@
 """`zerocarbon sink`: indicator updates from Kafka to InfluxDB (and retained MQTT), losing none.
 
-One task, in a loop: read ``zc.indicators`` → line protocol → ``PointBuffer`` (memory, then
-disk) → write the oldest buffered points when due → commit the Kafka positions that became
-durable. While InfluxDB is away the loop keeps reading and buffering, and retries with
-backoff; a restart resumes from the disk spool and the committed positions. One sink
-process per deployment: two would race to write the same series.
+One loop: read ``zc.indicators`` → line protocol → ``PointBuffer`` (memory, then disk) →
+start a write of the oldest buffered points when due → commit the Kafka positions that
+became durable. A write runs as a task while the loop keeps reading the next batch; once
+a batch's worth waits in memory behind a running write, the loop waits for that write
+(Kafka holds the rest: spilling to disk is for an absent InfluxDB, not a slow one). While
+InfluxDB is away the loop keeps reading and buffering, and retries with backoff; a restart
+resumes from the disk spool and the committed positions. One sink process per deployment:
+two would race to write the same series.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import os
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,16 +26,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.indicator import IndicatorUpdate
-from sinks.disk_spool import DiskSpool
+from sinks.disk_spool import DiskSpool, Segment
 from sinks.influx_buckets import bucket_for_window, ensure_buckets
 from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
-from sinks.line_protocol import IndicatorLine, indicator_line
+from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator_line
 from sinks.mqtt_retained import RetainedPublisher, retained_topic
-from sinks.point_buffer import MemoryBatch, PointBuffer
+from sinks.point_buffer import MemoryBatch, PointBuffer, Positions
 from sinks.write_latency import WriteLatency
 from streams.dead_letters import dead_letter, problems_from
 from zerocarbon.settings import Settings
@@ -86,6 +91,10 @@ class IndicatorSink:
         self._influx_ok: bool | None = None
         self._kafka_ready = False
         self._buckets_ready = False
+        self._caught_up = False
+        self._formatter = IndicatorLineFormatter(
+            lambda window: bucket_for_window(window, settings) + SEPARATOR
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
@@ -103,6 +112,8 @@ class IndicatorSink:
             if s.sink_mqtt_retained
             else None
         )
+        write: asyncio.Task[None] | None = None
+        commit: asyncio.Task[None] | None = None
         await consumer.start()
         await producer.start()
         self._kafka_ready = True
@@ -114,6 +125,18 @@ class IndicatorSink:
             async with InfluxLineWriter(s) as writer:
                 status_at = 0.0
                 while not stop.is_set():
+                    if write is not None and write.done():
+                        write.result()  # _write keeps InfluxDB's and Kafka's errors; others are bugs
+                        write = None
+                    if write is None and self._write_due():
+                        write = self._start_write(writer, producer)
+                        await asyncio.sleep(0)  # let it send its request before the loop parses on
+                    elif write is not None and len(self.buffer.memory) >= s.sink_batch_size:
+                        # A batch waits behind a running write: let Kafka hold the rest. A write
+                        # that outlasts the flush interval lets the loop read (and spill) again.
+                        done, _ = await asyncio.wait([write], timeout=s.sink_flush_interval_seconds)
+                        if done:
+                            continue  # start the next write before reading more
                     batches = await consumer.getmany(
                         timeout_ms=int(s.sink_flush_interval_seconds * 1000 / 2),
                         max_records=s.sink_batch_size,
@@ -122,18 +145,30 @@ class IndicatorSink:
                         latest = await self._take(tp, records, producer)
                         if retained is not None and latest:
                             retained.offer(latest)
-                    if self._write_due():
-                        await self._write_once(writer, producer)
-                    await self._commit(consumer)
+                    # Fewer records than asked: Kafka has no more for now; waiting would only add latency.
+                    self._caught_up = sum(map(len, batches.values())) < s.sink_batch_size
+                    if commit is None or commit.done():
+                        if commit is not None:
+                            commit.result()  # failures are logged there; others are bugs
+                        # One commit at a time, in the background: a round trip to the group
+                        # coordinator (10-25 ms) per batch would otherwise stall the reading.
+                        commit = self._start_commit(consumer)
                     if time.monotonic() - status_at >= 1.0:
                         status_at = time.monotonic()
                         self._write_status(retained)
+                for task in (write, commit):
+                    if task is not None:
+                        await task
+                write = commit = None
                 # Leave with as little as possible in memory: it is re-read from Kafka anyway,
                 # but one last write spares the work.
                 if self.buffer.memory and self._influx_ok:
-                    await self._write_once(writer, producer)
-                    await self._commit(consumer)
+                    await self._start_write(writer, producer)
+                await self._commit(consumer)
         finally:
+            for task in (write, commit):
+                if task is not None:  # a write's batch stays in flight, never committed: Kafka redelivers it
+                    task.cancel()
             self._kafka_ready = False
             self._write_status(retained)
             if retained is not None:
@@ -156,34 +191,60 @@ class IndicatorSink:
         self, tp: TopicPartition, records: list[Any], producer: AIOKafkaProducer
     ) -> dict[str, IndicatorUpdate]:
         """Buffer the points of a partition's records; return the newest update per MQTT topic."""
-        latest: dict[str, IndicatorUpdate] = {}
         lines: list[IndicatorLine] = []
+        retained: dict[str, bytes] = {}  # point key -> record, the newest of each point
+        keep_retained = self.settings.sink_mqtt_retained
+        line_of = self._formatter.line
         c = self.counters
+        c.records += len(records)
         for record in records:
-            c.records += 1
-            if record.value is None:  # a tombstone: compaction housekeeping, nothing to write
+            raw = record.value
+            if raw is None:  # a tombstone: compaction housekeeping, nothing to write
                 c.tombstones += 1
                 continue
             try:
-                update = IndicatorUpdate.model_validate_json(record.value)
-            except ValidationError as exc:
-                c.unreadable += 1
-                origin = Origin(
-                    transport="kafka", topic=tp.topic, partition=tp.partition, offset=record.offset
-                )
-                letter = dead_letter(
-                    family="indicators", stage=STAGE, raw=record.value, problems=problems_from(exc),
-                    origin=origin, now=datetime.now(UTC),
-                )  # fmt: skip
-                await producer.send_and_wait(
-                    DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
-                )
-                continue
-            lines.append(bucketed(indicator_line(update), self.settings))
-            if self.settings.sink_mqtt_retained:
-                latest[retained_topic(self.settings.sink_mqtt_topic_root, update)] = update
+                point = line_of(from_json(raw))
+            except ValueError:  # not JSON: the model says why, for the dead letter
+                point = None
+            if point is None:
+                # Not the shape our indicator stage writes: the model decides, as it always did.
+                point = await self._validated_line(tp, record, producer)
+                if point is None:
+                    continue
+            lines.append(point)
+            if keep_retained:
+                retained[point.key] = raw
         c.points_in += len(lines)
         self.buffer.add(lines, tp.topic, tp.partition, records[-1].offset + 1)
+        return self._newest_per_topic(retained.values()) if keep_retained else {}
+
+    async def _validated_line(
+        self, tp: TopicPartition, record: Any, producer: AIOKafkaProducer
+    ) -> IndicatorLine | None:
+        """The point of a record through the model; a record it refuses goes to the dead letters."""
+        try:
+            update = IndicatorUpdate.model_validate_json(record.value)
+        except ValidationError as exc:
+            self.counters.unreadable += 1
+            origin = Origin(transport="kafka", topic=tp.topic, partition=tp.partition, offset=record.offset)
+            letter = dead_letter(
+                family="indicators", stage=STAGE, raw=record.value, problems=problems_from(exc),
+                origin=origin, now=datetime.now(UTC),
+            )  # fmt: skip
+            await producer.send_and_wait(
+                DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
+            )
+            return None
+        return bucketed(indicator_line(update), self.settings)
+
+    def _newest_per_topic(self, records: Iterable[bytes]) -> dict[str, IndicatorUpdate]:
+        """The newest window of each retained topic among ``records`` (valid updates, in order)."""
+        latest: dict[str, IndicatorUpdate] = {}
+        for raw in records:
+            update = IndicatorUpdate.model_validate_json(raw)
+            topic = retained_topic(self.settings.sink_mqtt_topic_root, update)
+            if topic not in latest or latest[topic].window_start <= update.window_start:
+                latest[topic] = update
         return latest
 
     def _write_due(self) -> bool:
@@ -193,18 +254,30 @@ class IndicatorSink:
         return (
             len(self.buffer.spool) > 0
             or len(self.buffer.memory) >= self.settings.sink_batch_size
+            or (self._caught_up and bool(self.buffer.memory))
             or now - self._last_write >= self.settings.sink_flush_interval_seconds
         )
 
-    async def _write_once(self, writer: InfluxLineWriter, producer: AIOKafkaProducer) -> None:
-        """Write the oldest buffered points: a disk segment if any, else all of memory."""
+    def _start_write(self, writer: InfluxLineWriter, producer: AIOKafkaProducer) -> asyncio.Task[None]:
+        """A task writing the oldest buffered points: a disk segment if any, else all of memory.
+
+        What it writes is taken now, before the loop reads on, so the task's batch is fixed
+        and what the loop reads meanwhile waits in memory for the next write.
+        """
         segment = self.buffer.spool.oldest()
-        batch: MemoryBatch | None = None
-        if segment is not None:
-            lines = segment.lines
-        else:
-            batch = self.buffer.take_memory()
-            lines = list(batch.lines.values())
+        batch = self.buffer.take_memory() if segment is None else None
+        return asyncio.create_task(self._write(writer, producer, segment, batch))
+
+    async def _write(
+        self,
+        writer: InfluxLineWriter,
+        producer: AIOKafkaProducer,
+        segment: Segment | None,
+        batch: MemoryBatch | None,
+    ) -> None:
+        lines = (
+            segment.lines if segment is not None else list(batch.lines.values()) if batch is not None else []
+        )
         c = self.counters
         started = time.monotonic()
         try:
@@ -258,10 +331,16 @@ class IndicatorSink:
             DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
         )
 
-    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+    def _start_commit(self, consumer: AIOKafkaConsumer) -> asyncio.Task[None] | None:
+        """A task committing what became durable since the last commit, if anything did."""
         positions = self.buffer.take_committable()
-        if not positions:
-            return
+        return asyncio.create_task(self._commit_positions(consumer, positions)) if positions else None
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        if positions := self.buffer.take_committable():
+            await self._commit_positions(consumer, positions)
+
+    async def _commit_positions(self, consumer: AIOKafkaConsumer, positions: Positions) -> None:
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in positions.items()}
         try:
             await consumer.commit(offsets)

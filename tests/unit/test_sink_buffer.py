@@ -11,7 +11,7 @@ from schemas.indicator import IndicatorUpdate
 from sinks.disk_spool import DiskSpool
 from sinks.influx_line_writer import backoff_delay
 from sinks.line_protocol import IndicatorLine, indicator_line
-from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, PointBuffer
+from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
 
 START = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
@@ -133,3 +133,92 @@ def test_backoff_grows_with_jitter_and_honours_retry_after(attempt: int) -> None
     assert ceiling / 2 <= delay <= ceiling
     assert backoff_delay(attempt, 0.5, 30.0, retry_after=7) == 7
     assert backoff_delay(attempt, 0.5, 30.0, retry_after=600) == 30.0
+
+
+# A write of memory runs while the sink keeps reading: the interleavings of that write
+# (in flight) with new lines, spills, failures and successes.
+
+
+def spooled(spool: DiskSpool) -> list[str]:
+    """Every line on disk, oldest segment first, as a restarted sink would write them."""
+    reopened = DiskSpool(spool.folder)
+    out: list[str] = []
+    for path in sorted(reopened.folder.glob("*.lp")):
+        out += path.read_text().splitlines()
+    return out
+
+
+def test_a_spill_during_a_write_puts_the_in_flight_lines_on_disk_first(tmp_path: Path) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add([IndicatorLine("k", "k1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 10)
+    buffer.take_memory()  # the write starts
+    buffer.add([IndicatorLine("k", "k2", "1h"), IndicatorLine("m", "m1", "1h")], "t", 0, 20)
+    buffer.spill()  # the bound is reached while the write is in flight
+    # Offset 20 is committable, so every line read before it is on disk: a crash now loses nothing.
+    assert buffer.take_committable() == {("t", 0): 20}
+    assert spooled(buffer.spool) == ["k2", "j1", "m1"]  # the in-flight batch first, newer lines win
+    assert buffer.memory == {} and buffer.held_bytes == 0
+
+
+def spilled_during_a_write(tmp_path: Path) -> tuple[PointBuffer, MemoryBatch]:
+    """k1 (offset 10) in flight, j1 (offset 20) read meanwhile, then a spill: both on disk."""
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add([IndicatorLine("k", "k1", "1h")], "t", 0, 10)
+    batch = buffer.take_memory()
+    buffer.add([IndicatorLine("j", "j1", "1h")], "t", 0, 20)
+    buffer.spill()
+    return buffer, batch
+
+
+def test_a_write_failing_after_a_spill_gives_nothing_back_to_memory(tmp_path: Path) -> None:
+    buffer, batch = spilled_during_a_write(tmp_path)
+    buffer.add([IndicatorLine("j", "j2", "1h")], "t", 0, 30)
+    buffer.restore(batch)  # InfluxDB was away: the batch's lines are already on disk
+    # Putting k1 back in memory would place an older line after the disk: never.
+    assert buffer.memory == {"j": "j2"}
+    assert buffer.in_flight is None
+    assert buffer.take_committable() == {("t", 0): 20}  # 30 is only in memory
+
+
+def test_a_write_succeeding_after_a_spill_does_not_move_the_position_back(tmp_path: Path) -> None:
+    buffer, batch = spilled_during_a_write(tmp_path)
+    assert buffer.take_committable() == {("t", 0): 20}
+    buffer.written(batch)  # its positions (10) are behind what the spill made durable
+    assert buffer.take_committable() == {}
+    assert buffer.durable == {("t", 0): 20}
+
+
+def test_a_write_in_flight_keeps_its_positions_uncommitted_until_it_succeeds(tmp_path: Path) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add(lines(2), "t", 0, 10)
+    batch = buffer.take_memory()
+    buffer.add(lines(2, "x"), "t", 0, 20)  # read during the write
+    assert buffer.take_committable() == {}
+    buffer.written(batch)
+    # Only what the batch covered: offsets 10..19 are still only in memory.
+    assert buffer.take_committable() == {("t", 0): 10}
+
+
+def test_the_bound_counts_an_in_flight_batch_until_it_is_on_disk(tmp_path: Path) -> None:
+    point_bytes = ENTRY_OVERHEAD_BYTES + len("k0") + len("m,window=1h v=0 0")
+    buffer = PointBuffer(DiskSpool(tmp_path), 10 * point_bytes)
+    buffer.add(lines(6), "t", 0, 6)
+    buffer.take_memory()
+    buffer.add(lines(4, "x"), "t", 0, 10)  # 6 in flight + 4 in memory: at the bound
+    assert buffer.spills == 0 and buffer.held_bytes == 10 * point_bytes
+    buffer.add(lines(1, "y"), "t", 0, 11)  # one more: in-flight and memory go to disk
+    assert buffer.spills == 1 and len(spooled(buffer.spool)) == 10
+    assert buffer.held_bytes == point_bytes and buffer.peak_memory_bytes <= 10 * point_bytes
+    assert buffer.take_committable() == {("t", 0): 10}
+
+
+def test_only_one_memory_batch_is_in_flight(tmp_path: Path) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
+    buffer.add(lines(1), "t", 0, 1)
+    batch = buffer.take_memory()
+    with pytest.raises(RuntimeError):
+        buffer.take_memory()
+    buffer.written(batch)
+    with pytest.raises(RuntimeError):
+        buffer.written(batch)  # settled twice: a bug in the caller
+    buffer.take_memory()

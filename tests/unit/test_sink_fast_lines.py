@@ -1,0 +1,159 @@
+"""The sink's fast path (``IndicatorLineFormatter`` over ``from_json``) against the model path.
+
+For any record, either the fast path declines it, or the model accepts it and the two lines
+are byte-identical: a record the model refuses can never be written by the fast path, so it
+still reaches the dead letters with the model's reason.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from pydantic_core import from_json
+
+from schemas.indicator import IndicatorUpdate
+from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator_line
+
+BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+# Tag text with the characters line protocol escapes, so escaping is exercised often.
+TAG_TEXT = st.one_of(TEXT, st.text(st.sampled_from('ab ,=\n"\\é1_'), max_size=8))
+INSTANTS = st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=9, minutes=30))]),
+)  # fmt: skip
+
+
+@st.composite
+def updates(draw: st.DrawFn) -> IndicatorUpdate:
+    start = draw(INSTANTS)
+    return IndicatorUpdate(
+        indicator=draw(TAG_TEXT.filter(bool)),
+        unit=draw(TEXT),
+        window=draw(st.sampled_from(["1m", "15m", "1h", "1d", "ytd"]) | TAG_TEXT),
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+        dimensions=draw(st.dictionaries(TAG_TEXT.filter(bool), TAG_TEXT, max_size=4)),
+        value=draw(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6)),
+        final=draw(st.booleans()),
+        revision=draw(st.integers(0, 10**12)),
+        updated_at=draw(INSTANTS),
+    )
+
+
+def model_line(raw: bytes) -> IndicatorLine | None:
+    try:
+        return indicator_line(IndicatorUpdate.model_validate_json(raw))
+    except ValidationError:
+        return None
+
+
+def fast_line(formatter: IndicatorLineFormatter, raw: bytes) -> IndicatorLine | None:
+    try:
+        return formatter.line(from_json(raw))
+    except ValueError:
+        return None
+
+
+@BUDGET
+@given(updates())
+def test_fast_lines_are_byte_identical_to_the_model_lines(update: IndicatorUpdate) -> None:
+    raw = update.model_dump_json(by_alias=True).encode()
+    formatter = IndicatorLineFormatter()
+    expected = indicator_line(update)
+    assert fast_line(formatter, raw) == expected
+    assert fast_line(formatter, raw) == expected  # from the caches too
+
+
+# Values the fast path must judge: every JSON type, and strings shaped like instants.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+INSTANT_LIKE = st.from_regex(
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]{1,8})?(Z|z|[+-][0-9]{2}:?[0-9]{2})?\Z"
+)
+FIELDS = [
+    "schema", "schema_version", "indicator", "unit", "window", "window_start", "window_end",
+    "dimensions", "value", "final", "revision", "updated_at",
+]  # fmt: skip
+
+
+@BUDGET
+@given(
+    updates(),
+    st.sampled_from([*FIELDS, "schema_name", "extra"]),
+    st.one_of(JSON_VALUES, INSTANT_LIKE, st.just("<absent>")),
+)
+def test_a_mutated_record_is_either_declined_or_formatted_as_the_model_would(
+    update: IndicatorUpdate, field: str, value: Any
+) -> None:
+    record = json.loads(update.model_dump_json(by_alias=True))
+    if value == "<absent>":
+        record.pop(field, None)
+    else:
+        record[field] = value
+    raw = json.dumps(record).encode()
+    fast = fast_line(IndicatorLineFormatter(), raw)
+    if fast is not None:  # never a line the model would refuse, never a different one
+        assert fast == model_line(raw)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"value": "12.5"},  # lax: a number as a string
+        {"value": float("nan")},
+        {"value": 2**60},
+        {"final": 1},
+        {"revision": 1.0},
+        {"revision": -1},
+        {"window_start": 1767225600},  # a Unix timestamp
+        {"window_start": "2026-01-01T00:00:00"},  # naive
+        {"window_start": "2026-02-30T00:00:00Z"},
+        {"window_start": "2026-01-01T24:00:00Z"},
+        {"updated_at": "2026-01-01T00:00:00+05:60"},
+        {"dimensions": {"commune": 17300}},
+        {"dimensions": ["commune"]},
+        {"indicator": ""},
+        {"indicator": ["a"]},
+        {"unit": None},
+        {"schema": "indicator.other"},
+        {"schema_version": "1"},
+        {"schema_name": "indicator.update"},
+        {"extra": 1},
+    ],
+)
+def test_what_only_the_model_may_judge_is_declined(change: dict[str, Any]) -> None:
+    update = IndicatorUpdate(
+        indicator="energy_consumed_kwh", unit="kWh", window="1h",
+        window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 1, 1, 1, tzinfo=UTC),
+        dimensions={"commune": "17300"}, value=1.5, updated_at=datetime(2026, 1, 1, 2, tzinfo=UTC),
+    )  # fmt: skip
+    record = {**json.loads(update.model_dump_json(by_alias=True)), **change}
+    formatter = IndicatorLineFormatter()
+    assert (
+        fast_line(formatter, update.model_dump_json(by_alias=True).encode()) is not None
+    )  # warms the caches
+    assert formatter.line(record) is None
+
+
+def test_the_head_goes_in_front_of_key_and_line() -> None:
+    update = IndicatorUpdate(
+        indicator="emissions_kgco2e", unit="kgCO2e", window="1m",
+        window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 1, 1, 0, 1, tzinfo=UTC),
+        value=3, updated_at=datetime(2026, 1, 1, 2, tzinfo=UTC),
+    )  # fmt: skip
+    point = IndicatorLineFormatter(lambda window: f"bucket_{window}\t").line(
+        from_json(update.model_dump_json(by_alias=True))
+    )
+    plain = indicator_line(update)
+    assert point == IndicatorLine("bucket_1m\t" + plain.key, "bucket_1m\t" + plain.line, "1m")

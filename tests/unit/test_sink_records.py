@@ -1,0 +1,92 @@
+"""What the sink does with each Kafka record, without a broker: the fast path for our own
+updates, the model (and its dead letter, reason unchanged) for everything else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from schemas.catalogue import DEAD_LETTER_TOPIC
+from schemas.indicator import IndicatorUpdate
+from sinks.indicator_sink import SEPARATOR, IndicatorSink, bucketed
+from sinks.line_protocol import indicator_line
+from zerocarbon.settings import Settings
+
+TP = TopicPartition("zc.indicators", 2)
+START = datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+class Producer:
+    """Stands in for AIOKafkaProducer: keeps what would be sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self.sent.append((topic, json.loads(value)))
+
+
+def update(window: str = "1h", value: float = 2.5, commune: str = "17300") -> IndicatorUpdate:
+    return IndicatorUpdate(
+        indicator="energy_consumed_kwh", unit="kWh", window=window, window_start=START,
+        window_end=START.replace(hour=11), dimensions={"commune": commune}, value=value,
+        updated_at=START,
+    )  # fmt: skip
+
+
+def record(offset: int, value: bytes | None) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(TP.topic, TP.partition, offset, 0, 0, None, value, None, 0, 0, [])
+
+
+def take(tmp_path: Path, values: list[bytes | None]) -> tuple[IndicatorSink, Producer]:
+    settings = Settings(stack_home=tmp_path, sink_mqtt_retained=False)
+    sink, producer = IndicatorSink(settings, name="unit-sink"), Producer()
+    records = [record(100 + i, v) for i, v in enumerate(values)]
+    asyncio.run(sink._take(TP, records, producer))  # type: ignore[arg-type]
+    return sink, producer
+
+
+def test_our_updates_become_their_lines_in_their_buckets(tmp_path: Path) -> None:
+    updates = [update("1h"), update("1m", commune="17000"), update("1h", value=3.0)]
+    sink, producer = take(tmp_path, [u.model_dump_json(by_alias=True).encode() for u in updates])
+    expected = [bucketed(indicator_line(u), sink.settings) for u in updates]
+    # The third replaces the first (same point); the 1m window goes to the minute bucket.
+    assert sink.buffer.memory == {p.key: p.line for p in expected}
+    assert len(sink.buffer.memory) == 2
+    assert any(k.startswith(sink.settings.influx_minute_bucket + SEPARATOR) for k in sink.buffer.memory)
+    assert sink.buffer.consumed == {(TP.topic, TP.partition): 103}
+    assert producer.sent == [] and sink.counters.points_in == 3
+
+
+def test_other_shapes_the_model_accepts_are_written_the_same(tmp_path: Path) -> None:
+    lax = json.loads(update().model_dump_json(by_alias=True))
+    del lax["revision"], lax["final"], lax["schema"]  # defaults: valid, but not our stage's shape
+    sink, producer = take(tmp_path, [json.dumps(lax).encode()])
+    point = bucketed(indicator_line(update()), sink.settings)
+    assert sink.buffer.memory == {point.key: point.line}
+    assert producer.sent == []
+
+
+def test_what_the_model_refuses_is_dead_lettered_with_its_reason(tmp_path: Path) -> None:
+    bad_value = json.loads(update().model_dump_json(by_alias=True)) | {"value": "lots"}
+    naive = json.loads(update().model_dump_json(by_alias=True)) | {"window_start": "2026-03-01T10:00:00"}
+    sink, producer = take(
+        tmp_path, [b"not json", json.dumps(bad_value).encode(), None, json.dumps(naive).encode()]
+    )
+    assert sink.buffer.memory == {}
+    assert sink.buffer.consumed == {(TP.topic, TP.partition): 104}  # refused records are read past
+    assert [topic for topic, _ in producer.sent] == [DEAD_LETTER_TOPIC] * 3
+    letters = [letter for _, letter in producer.sent]
+    assert [letter["stage"] for letter in letters] == ["sink"] * 3
+    assert [letter["origin"]["offset"] for letter in letters] == [100, 101, 103]
+    assert letters[0]["reason"].startswith("Invalid JSON")
+    assert letters[1]["reason"].startswith("value: ")
+    assert letters[2]["reason"].startswith("window_start: ")
+    assert letters[1]["payload"] == json.dumps(bad_value)  # kept verbatim
+    assert sink.counters.unreadable == 3 and sink.counters.tombstones == 1 and sink.counters.records == 4
