@@ -47,6 +47,7 @@ bench: $(STAMP) ## run the benchmarks in bench/ and save their figures (bench/re
 	$(BIN)/python bench/bridge_throughput.py
 	$(BIN)/python bench/smoke_path.py
 	$(BIN)/python bench/simulator_rate.py
+	$(BIN)/python bench/sink_throughput.py
 
 clean: ## remove the virtual environment (the stack's cache and data stay)
 	rm -rf $(VENV)

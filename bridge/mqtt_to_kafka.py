@@ -6,8 +6,9 @@
   acks=all). If the bridge dies in between, Mosquitto redelivers; downstream de-duplicates
   by event id.
 - Readings arriving within ``linger`` are packed into one record per (raw topic,
-  partition), partitioned by device id with Kafka's own partitioner, so a device's
-  readings keep their order and faust sees few, large records.
+  partition), partitioned by the commune of the topic with Kafka's own partitioner
+  (schemas/partition_key.py), so a device's readings keep their order, a commune's
+  readings meet in one partition, and faust sees few, large records.
 - Memory is bounded: the MQTT 5 Receive Maximum caps the messages Mosquitto sends before
   we acknowledge; when Kafka is slow we stop acknowledging and the broker holds the rest.
 - Nothing is dropped: a message whose topic is outside the tree goes to the dead-letter
@@ -27,7 +28,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -37,6 +37,7 @@ from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, enc
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.families import FAMILIES
+from schemas.partition_key import commune_partition
 from streams.dead_letters import dead_letter
 from zerocarbon.status_files import write_status
 
@@ -109,11 +110,11 @@ class MqttToKafkaBridge:
         parsed = parse_device_topic(topic)
         if parsed is None or parsed.family not in FAMILIES:
             return None
-        return _Routed(raw_topic(parsed.family), parsed.device_id.encode(), parsed.family)
+        return _Routed(raw_topic(parsed.family), parsed.commune.encode(), parsed.family)
 
     def partition(self, kafka_topic: str, key: bytes) -> int:
-        """Kafka's default partitioner (murmur2), so partners and the bridge agree."""
-        return (murmur2(key) & 0x7FFFFFFF) % self._partitions[kafka_topic]
+        """Kafka's default partitioner (murmur2) on the commune, so partners and the bridge agree."""
+        return commune_partition(key.decode(), self._partitions[kafka_topic])
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> BridgeCounters:

@@ -57,6 +57,8 @@ class ReferenceData:
     devices: dict[str, Device]
     bounds: PlausibilityBounds
     loaded_from: Path
+    # WHO 2021 24-hour guideline per pollutant (who_air_quality_2021.csv), in its unit.
+    who_daily_guidelines: dict[str, float] = field(default_factory=dict)
     # Lookups run once per reading: memoised per version of the data (a reload makes a new object).
     _factor_cache: dict[tuple[str, str, int], EmissionFactor | None] = field(
         default_factory=dict, compare=False, repr=False
@@ -116,12 +118,18 @@ def load_reference(directory: Path = DEFAULT_DIR) -> ReferenceData:
         bounds = PlausibilityBounds.model_validate(
             tomllib.loads((directory / "plausibility.toml").read_text(encoding="utf-8"))
         )
+        who_file = directory / "who_air_quality_2021.csv"
+        who = (
+            {r["quantity"]: float(r["value"]) for r in _rows(who_file) if r["averaging"] == "24h"}
+            if who_file.exists()
+            else {}
+        )
     except (KeyError, ValueError, OSError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"reference data in {directory} is invalid: {exc}") from exc
     unknown = sorted({d.commune for d in devices.values()} - set(communes))
     if unknown:
         raise ValueError(f"devices.csv names communes outside the territory: {unknown}")
-    return ReferenceData(communes, factors, devices, bounds, directory)
+    return ReferenceData(communes, factors, devices, bounds, directory, who)
 
 
 class ReferenceStore:

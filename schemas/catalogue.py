@@ -89,7 +89,7 @@ def channels(settings: Settings) -> list[Channel]:
                 description=f"raw {family.description}, as published (JSON); not yet validated",
                 producers=("zerocarbon bridge", "partners"),
                 consumers=("zerocarbon worker (validation)",),
-                key=f"device id ({family.device_field})",
+                key="commune INSEE code (Kafka's default partitioner: a commune on one partition)",
                 partitions=p,
                 config={"retention.ms": str(7 * DAY_MS)},
             )
@@ -102,7 +102,7 @@ def channels(settings: Settings) -> list[Channel]:
                 description=f"validated {family.description}, with ingestion_time set",
                 producers=("zerocarbon worker (validation)",),
                 consumers=("zerocarbon worker (indicators)", "downstream services"),
-                key=f"device id ({family.device_field})",
+                key="commune INSEE code (each record on its commune's partition, whatever the raw key)",
                 partitions=p,
                 config={"retention.ms": str(30 * DAY_MS)},
             )

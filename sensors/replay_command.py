@@ -185,7 +185,7 @@ async def _to_kafka(
     sent = acknowledged = 0
     try:
         for batch in _batches(messages, speed, rate):
-            futures = [await producer.send(raw_topic(m[1]), m[4], key=m[2].encode()) for m in batch]
+            futures = [await producer.send(raw_topic(m[1]), m[4], key=m[3].encode()) for m in batch]
             sent += len(futures)
             results = await asyncio.gather(*futures, return_exceptions=True)
             acknowledged += sum(1 for r in results if not isinstance(r, BaseException))

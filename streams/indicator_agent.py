@@ -27,11 +27,12 @@ from schemas.dead_letter import FieldProblem, Origin
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
 from streams.dead_letters import dead_letter
+from streams.derived_indicators import derive
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
 from streams.indicator_catalogue import series_key, to_indicator_update
 from streams.indicator_checkpoints import checkpoint_key, read_checkpoints
-from streams.validation_agent import SOURCE_OFFSET_HEADER, VALID_ARRAY, bytes_topic
+from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY, bytes_topic
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
 from streams.window_state_codec import PartitionState, decode, encode
@@ -49,12 +50,17 @@ def _problem_letter(
     return dead_letter(family=family, stage=STAGE, raw=raw, problems=[problem], origin=origin, now=now)
 
 
-def source_offset(headers: Any) -> int | None:
-    """The raw offset a valid record came from, if the validation stage stamped it."""
-    for name, value in headers or ():
-        if name == SOURCE_OFFSET_HEADER:
-            return int(value)
-    return None
+def source_position(headers: Any, partition: int) -> tuple[int, int] | None:
+    """The raw (partition, offset) a valid record came from, if the validation stage stamped
+    it; records stamped before the partition header came from the same partition number."""
+    found = dict(headers or ())
+    if SOURCE_OFFSET_HEADER not in found:
+        return None
+    source_partition = found.get(SOURCE_PARTITION_HEADER)
+    return (
+        int(source_partition) if source_partition is not None else partition,
+        int(found[SOURCE_OFFSET_HEADER]),
+    )
 
 
 def contribute(
@@ -91,7 +97,7 @@ def register_indicator_agent(
         if tp not in states:
             saved = (await read_checkpoints(settings.kafka_bootstrap)).get(checkpoint_key(*tp))
             states[tp] = (
-                decode(saved)
+                decode(saved, tp[1])
                 if saved
                 else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds))
             )
@@ -115,6 +121,7 @@ def register_indicator_agent(
             # Taken together, with no await in between: the updates, the state they leave
             # and the events that state includes.
             updates = state.windows.flush()
+            updates += derive(updates, state.windows, store.current().who_daily_guidelines)
             covered = pending.get(tp, [])
             if covered:
                 pending[tp] = []
@@ -142,16 +149,17 @@ def register_indicator_agent(
                 event.ack()
                 yield None
                 continue
-            source = source_offset(message.headers)
+            source = source_position(message.headers, message.partition)
             if source is not None:
-                if source <= state.source_offset:
+                raw_partition, raw_offset = source
+                if raw_offset <= state.source_offsets.get(raw_partition, -1):
                     # The validation stage replayed this raw record after a crash: already counted.
                     counters["replayed_records_skipped"] += 1
                     state.offset = message.offset
                     pending[tp].append(event)
                     yield None
                     continue
-                state.source_offset = source
+                state.source_offsets[raw_partition] = raw_offset
             family = family_of[message.topic]
             now = datetime.now(UTC)
             ref = store.current()

@@ -22,6 +22,10 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "parking_occupancy_ratio": ("ratio", "mean"),
     "bike_availability_ratio": ("ratio", "mean"),
     "environment_value": ("quantity unit", "mean"),
+    # Derived at each flush (streams/derived_indicators.py): the value is the ratio itself.
+    "renewable_share_ratio": ("ratio", "sum"),
+    "modal_share_ratio": ("ratio", "sum"),
+    "who_exceedance": ("exceedance", "sum"),
 }
 
 

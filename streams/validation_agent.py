@@ -3,9 +3,10 @@
 Every reading ends in exactly one place: its family's valid topic, the dead-letter topic
 (with every reason), or the duplicate count. Nothing raises out of the agent, because
 faust would skip the message. One raw record (a batch from the bridge, a partner's array
-or a single event) gives at most one valid record, a JSON array of the accepted events,
-on the same partition, so a device's readings stay in order and faust's per-message cost
-is paid once per batch.
+or a single event) gives one valid record per commune partition it holds (one, when the
+producer keyed it by commune as documented), a JSON array of the accepted events, so a
+device's readings stay in order, a commune's readings meet on one partition
+(schemas/partition_key.py), and faust's per-message cost is paid once per batch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from schemas.energy import EnergyReading
 from schemas.environment import EnvironmentReading
 from schemas.families import FAMILIES, Family
 from schemas.mobility import MobilityEvent
+from schemas.partition_key import commune_partition
 from streams.dead_letters import dead_letter
 from streams.deduplication import RecentEventIds
 from streams.raw_records import RawRecord, Unpacked, unpack
@@ -35,6 +37,7 @@ from zerocarbon.settings import Settings
 log = logging.getLogger(__name__)
 
 SOURCE_OFFSET_HEADER = "zc-source-offset"
+SOURCE_PARTITION_HEADER = "zc-source-partition"
 
 VALID_ARRAY: dict[str, TypeAdapter[Any]] = {
     "energy": TypeAdapter(list[EnergyReading]),
@@ -100,6 +103,15 @@ def _validate_item(
         )
 
 
+def by_commune_partition(events: list[BaseModel], partitions: int) -> dict[int, list[BaseModel]]:
+    """Accepted events grouped by the partition of their commune, in arrival order."""
+    groups: dict[int, list[BaseModel]] = {}
+    for event in events:
+        commune: str = event.commune  # type: ignore[attr-defined]
+        groups.setdefault(commune_partition(commune, partitions), []).append(event)
+    return groups
+
+
 def register_validation_agent(
     app: faust.App, settings: Settings, store: ReferenceStore, counters: ValidationCounters
 ) -> None:
@@ -126,14 +138,19 @@ def register_validation_agent(
                 headers=list(message.headers or []),
             )
             accepted, dead = validate_record(family, record, store, recent, counters)
-            if accepted:
+            # The raw partition and offset: on each valid partition, the offsets coming from
+            # one raw partition grow monotonically, so downstream skips a record it has
+            # already counted (a replay after a crash).
+            source = {
+                SOURCE_OFFSET_HEADER: str(message.offset).encode(),
+                SOURCE_PARTITION_HEADER: str(message.partition).encode(),
+            }
+            for partition, events in by_commune_partition(accepted, settings.kafka_partitions).items():
                 await valid[family.name].send(
-                    key=message.key,
-                    value=VALID_ARRAY[family.name].dump_json(accepted, by_alias=True),
-                    partition=message.partition,
-                    # Same partition, so this offset grows monotonically on the valid partition:
-                    # downstream skips a record it has already counted (replay after a crash).
-                    headers={SOURCE_OFFSET_HEADER: str(message.offset).encode()},
+                    key=events[0].commune.encode(),  # type: ignore[attr-defined]
+                    value=VALID_ARRAY[family.name].dump_json(events, by_alias=True),
+                    partition=partition,
+                    headers=source,
                 )
             for letter in dead:
                 await dead_topic.send(

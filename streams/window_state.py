@@ -177,7 +177,7 @@ class WindowState:
         for ykey in sorted(self.touched_ytd):
             acc = self.ytd[ykey]
             indicator, dims, year = ykey
-            start = _year_start(year)
+            start = year_start(year)
             updates.append(WindowUpdate(indicator, dims, 0, start, acc.total, acc.count, False, 0))
         self.touched.clear()
         self.touched_ytd.clear()
@@ -189,7 +189,7 @@ class WindowState:
         return updates
 
 
-def _year_start(year: int) -> int:
+def year_start(year: int) -> int:
     from datetime import UTC, datetime
 
     return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())

@@ -10,7 +10,7 @@ from typing import Any
 from streams.index_deltas import IndexState
 from streams.window_state import Accumulator, WindowState
 
-FORMAT = 1
+FORMAT = 2  # 2: source offsets per raw partition (1: one offset, the same partition)
 
 
 @dataclass
@@ -20,7 +20,8 @@ class PartitionState:
     windows: WindowState
     indexes: dict[str, IndexState] = field(default_factory=dict)
     offset: int = -1
-    source_offset: int = -1  # highest raw offset counted (header zc-source-offset)
+    # Highest raw offset counted, per raw partition (headers zc-source-partition/-offset).
+    source_offsets: dict[int, int] = field(default_factory=dict)
 
 
 def _dims(pairs: list[list[str]]) -> tuple[tuple[str, str], ...]:
@@ -35,7 +36,7 @@ def encode(state: PartitionState) -> bytes:
     doc: dict[str, Any] = {
         "format": FORMAT,
         "offset": state.offset,
-        "source_offset": state.source_offset,
+        "source_offsets": sorted(state.source_offsets.items()),
         "sizes": list(w.sizes),
         "grace": w.grace_seconds,
         "watermark": w.watermark,
@@ -53,9 +54,11 @@ def encode(state: PartitionState) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode(raw: bytes) -> PartitionState:
+def decode(raw: bytes, partition: int) -> PartitionState:
+    """The state checkpointed for valid ``partition`` (which format 1 needs: raw and valid
+    partitions were the same then)."""
     doc = json.loads(raw)
-    if doc.get("format") != FORMAT:
+    if doc.get("format") not in (1, FORMAT):
         raise ValueError(f"unknown checkpoint format {doc.get('format')!r}")
     w = WindowState(sizes=tuple(doc["sizes"]), grace_seconds=doc["grace"])
     w.watermark = doc["watermark"]
@@ -68,4 +71,8 @@ def decode(raw: bytes) -> PartitionState:
         w.ytd[(i, _dims(d), y)] = Accumulator(total, count)
     w.seen = {k: v for k, v in doc["seen"]}
     indexes = {m: IndexState(kwh, datetime.fromtimestamp(ts, UTC)) for m, kwh, ts in doc["indexes"]}
-    return PartitionState(w, indexes, doc["offset"], doc.get("source_offset", -1))
+    if doc["format"] == 1:
+        sources = {partition: doc["source_offset"]} if doc.get("source_offset", -1) >= 0 else {}
+    else:
+        sources = {p: off for p, off in doc["source_offsets"]}
+    return PartitionState(w, indexes, doc["offset"], sources)

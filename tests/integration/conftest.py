@@ -7,11 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from schemas.catalogue import CHECKPOINT_TOPIC, valid_topic
 from stack import control
-from streams.indicator_checkpoints import checkpoint_key
+from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state
 from zerocarbon.demo import SINK_READY, WORKER_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
@@ -55,16 +53,7 @@ def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def fresh_partition(settings: Settings) -> None:
-    """Forget the indicator state of partition 0 of zc.valid.energy (a tombstone on its
-    checkpoint), where only the golden-tests meter golden-17028-0008 lands, so that a module's
-    event times are judged against its own watermark. Ask for it before ``worker``."""
-
-    async def tombstone() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(CHECKPOINT_TOPIC, None, key=checkpoint_key(valid_topic("energy"), 0))
-        finally:
-            await producer.stop()
-
-    asyncio.run(tombstone())
+    """Start afresh, at its current end, the indicator state of the partition of Aytré, the
+    commune of the golden meter golden-17028-0008, so that a module's event times are judged
+    against its own watermark. Ask for it before ``worker``."""
+    asyncio.run(forget_indicator_state(settings, [RESIDENTIAL.partition(settings)]))

@@ -35,10 +35,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
+from tests.integration.golden_meters import RESIDENTIAL
 from zerocarbon.settings import Settings
 
-METER = "golden-17028-0008"  # partition 0 of 4; no other device of the tests hashes there
-SERIES = {"carrier": "electricity", "commune": "17028", "sector": "residential"}
+METER = RESIDENTIAL.meter_id
+SERIES = RESIDENTIAL.series
 
 
 def _reading(event_id: str, end: datetime, wh: float) -> bytes:
@@ -115,7 +116,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     await producer.start()
     try:
         for event_id, end, wh in sequence:
-            await producer.send_and_wait(raw_topic("energy"), _reading(event_id, end, wh), key=METER.encode())
+            await producer.send_and_wait(raw_topic("energy"), _reading(event_id, end, wh), key=b"17028")
     finally:
         await producer.stop()
 
@@ -150,7 +151,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     """A validation worker that crashes after producing replays its raw records: the valid
     records come again with the same source offset, and must not be counted twice."""
     from schemas.energy import EnergyReading
-    from streams.validation_agent import SOURCE_OFFSET_HEADER, VALID_ARRAY
+    from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY
     from zerocarbon.demo import worker_counters
 
     rng = random.Random()
@@ -166,6 +167,9 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     closer = EnergyReading.model_validate_json(_reading(f"{run}-z", hour + timedelta(hours=2), 1))
     # Far above any raw offset of this run's stack, so that both copies are judged on it alone.
     source = str(10**12 + rng.randint(0, 10**9)).encode()
+    partition = RESIDENTIAL.partition(settings)
+    # As if from raw partition 3 (validation re-routes a record to its commune's partition).
+    origin = [(SOURCE_PARTITION_HEADER, b"3"), (SOURCE_OFFSET_HEADER, source)]
     before = worker_counters(settings)["indicators"]
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
@@ -173,13 +177,13 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
         record = VALID_ARRAY["energy"].dump_json(events, by_alias=True)
         for _ in range(2):  # the original and its replay
             await producer.send_and_wait(
-                valid_topic("energy"), record, key=METER.encode(), partition=0,
-                headers=[(SOURCE_OFFSET_HEADER, source)],
+                valid_topic("energy"), record, key=b"17028", partition=partition, headers=origin,
             )  # fmt: skip
         later = str(int(source) + 1).encode()
         await producer.send_and_wait(
             valid_topic("energy"), VALID_ARRAY["energy"].dump_json([closer], by_alias=True),
-            key=METER.encode(), partition=0, headers=[(SOURCE_OFFSET_HEADER, later)],
+            key=b"17028", partition=partition,
+            headers=[(SOURCE_PARTITION_HEADER, b"3"), (SOURCE_OFFSET_HEADER, later)],
         )  # fmt: skip
     finally:
         await producer.stop()

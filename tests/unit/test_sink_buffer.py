@@ -222,3 +222,16 @@ def test_only_one_memory_batch_is_in_flight(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         buffer.written(batch)  # settled twice: a bug in the caller
     buffer.take_memory()
+
+
+def test_points_older_than_the_bucket_retention_are_refused_without_a_request() -> None:
+    from sinks.influx_line_writer import split_by_retention
+
+    now = 1_800_000_000
+    day = 86_400
+    fresh, old = f"m,window=1m value=1.0 {now - 29 * day}", f"m,window=1m value=2.0 {now - 31 * day}"
+    kept, refused = split_by_retention("indicators_1m", [fresh, old], 30 * day, now)
+    assert kept == [fresh]
+    assert [(r.line, r.status) for r in refused] == [(old, 422)]
+    assert "30-day retention of bucket 'indicators_1m'" in refused[0].message
+    assert split_by_retention("indicators", [fresh, old], 0, now) == ([fresh, old], [])  # forever

@@ -1,0 +1,194 @@
+"""The golden-tests meters (registry: reference/data/devices.csv, producer golden-tests) and
+what the indicator tests need around them: readings with a known arithmetic, their hourly
+totals, and reading the finals back.
+
+Readings are partitioned by commune (schemas/partition_key.py). A meter whose commune's
+partition had its indicator state started afresh at the partition's end before the
+module's worker started (``forget_indicator_state``) sees only the module's event times:
+windows close on its own watermark and its totals are exactly the test's arithmetic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas.catalogue import CHECKPOINT_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.partition_key import commune_partition
+from streams.indicator_checkpoints import checkpoint_key
+from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.window_state import WindowState
+from streams.window_state_codec import PartitionState, encode
+from zerocarbon.settings import Settings
+
+
+@dataclass(frozen=True)
+class GoldenMeter:
+    meter_id: str
+    commune: str
+    sector: str
+
+    @property
+    def series(self) -> dict[str, str]:
+        return {"carrier": "electricity", "commune": self.commune, "sector": self.sector}
+
+    def partition(self, settings: Settings) -> int:
+        return commune_partition(self.commune, settings.kafka_partitions)
+
+
+# One commune per partition of 4 (Châtelaillon-Plage 0, Angoulins 1, Aytré 2, Périgny 3).
+METERS = [
+    GoldenMeter("golden-17094-0001", "17094", "industry"),
+    GoldenMeter("golden-17010-0001", "17010", "public"),
+    GoldenMeter("golden-17028-0001", "17028", "industry"),
+    GoldenMeter("golden-17274-0001", "17274", "tertiary"),
+]
+# The same series as METERS[2] (commune, sector, carrier), from another device.
+TWIN = GoldenMeter("golden-17028-0011", "17028", "industry")
+RESIDENTIAL = GoldenMeter("golden-17028-0008", "17028", "residential")
+TERTIARY = GoldenMeter("golden-17028-0002", "17028", "tertiary")
+
+
+@dataclass(frozen=True)
+class IntervalSeries:
+    """Reading k of ``meter`` ends at ``start + step * (k + 1)`` and holds ``wh(k)`` Wh."""
+
+    meter: GoldenMeter
+    run: str
+    start: datetime
+    step: timedelta
+    wh: Callable[[int], int]
+
+    def end(self, k: int) -> datetime:
+        return self.start + self.step * (k + 1)
+
+    def records(self, ks: range, per_record: int = 50) -> list[bytes]:
+        """JSON arrays of ``per_record`` readings, as a partner would publish them."""
+        events = [
+            {
+                "event_id": f"{self.run}-{self.meter.meter_id}-{k}", "producer_id": "golden-tests",
+                "event_time": self.end(k).isoformat(), "meter_id": self.meter.meter_id,
+                "commune": self.meter.commune, "sector": self.meter.sector, "carrier": "electricity",
+                "quantity": self.wh(k), "unit": "Wh", "kind": "interval",
+                "interval_start": (self.end(k) - self.step).isoformat(),
+            }
+            for k in ks
+        ]  # fmt: skip
+        return [json.dumps(events[i : i + per_record]).encode() for i in range(0, len(events), per_record)]
+
+    def closer(self, count: int) -> list[bytes]:
+        """One reading two hours after reading ``count - 1``: every hour before closes."""
+        later = IntervalSeries(
+            self.meter, self.run + "-closer", self.end(count - 1), timedelta(hours=2), self.wh
+        )
+        return later.records(range(1))
+
+    def hourly_kwh(self, count: int) -> dict[int, float]:
+        """Energy of each hour holding readings 0..count-1 (a reading counts in the hour of its
+        end), by the hour's start in epoch seconds; the closer closes the last one."""
+        totals: dict[int, float] = {}
+        for k in range(count):
+            hour = int(self.end(k).timestamp()) // 3600 * 3600
+            totals[hour] = totals.get(hour, 0.0) + self.wh(k) / 1000
+        return {hour: round(kwh, 6) for hour, kwh in totals.items()}
+
+
+def merged_records(series: list[IntervalSeries], ks: range, per_record: int = 50) -> list[bytes]:
+    """The readings of several series of one partition in event-time order, as arrays: one
+    meter's readings never fall behind the partition's watermark because of another's."""
+    events = sorted(
+        (event for s in series for record in s.records(ks, per_record=1) for event in json.loads(record)),
+        key=lambda e: (e["event_time"], e["meter_id"]),
+    )
+    return [json.dumps(events[i : i + per_record]).encode() for i in range(0, len(events), per_record)]
+
+
+async def produce_raw(settings: Settings, meter: GoldenMeter, values: Iterable[bytes]) -> None:
+    """Produce to zc.raw.energy keyed by the meter's commune, as partners are asked to."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(raw_topic("energy"), value, key=meter.commune.encode()) for value in values
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def forget_indicator_state(settings: Settings, partitions: Iterable[int]) -> None:
+    """Checkpoint an empty indicator state at the current end of these partitions of
+    zc.valid.energy (before a worker starts): the worker skips every earlier record, whatever
+    its group's committed offset, so only the module's own event times move the watermark."""
+    topic = valid_topic("energy")
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        for tp, end in ends.items():
+            empty = PartitionState(
+                WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds), offset=end - 1
+            )
+            await producer.send_and_wait(
+                CHECKPOINT_TOPIC, encode(empty), key=checkpoint_key(topic, tp.partition)
+            )
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def hourly_finals(
+    settings: Settings, expected: dict[GoldenMeter, dict[int, float]], since: datetime, timeout: float
+) -> dict[GoldenMeter, dict[int, float]]:
+    """The last final hourly energy of each meter's series over its expected hours, from Kafka,
+    published after ``since`` (earlier runs' finals for the same hours are ignored)."""
+    by_series = {tuple(sorted(m.series.items())): m for m in expected}
+    finals: dict[GoldenMeter, dict[int, float]] = {m: {} for m in expected}
+    consumer = AIOKafkaConsumer(
+        INDICATOR_TOPIC, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and any(finals[m].keys() != expected[m].keys() for m in expected):
+            for records in (await consumer.getmany(timeout_ms=500, max_records=50_000)).values():
+                for record in records:
+                    if (
+                        b'"window":"1h"' not in (record.value or b"")
+                        or b"energy_consumed_kwh" not in record.value
+                    ):
+                        continue
+                    u = json.loads(record.value)
+                    meter = by_series.get(tuple(sorted(u["dimensions"].items())))
+                    start = int(datetime.fromisoformat(u["window_start"]).timestamp())
+                    fresh = datetime.fromisoformat(u["updated_at"]) >= since
+                    if meter is not None and fresh and u["final"] and start in expected[meter]:
+                        finals[meter][start] = round(u["value"], 6)
+    finally:
+        await consumer.stop()
+    return finals
+
+
+def differences(
+    finals: dict[GoldenMeter, dict[int, float]], expected: dict[GoldenMeter, dict[int, float]]
+) -> str:
+    """What differs, per meter: hours missing, hours wrong (first few of each), for a failure message."""
+    lines = []
+    for meter, hours in expected.items():
+        got = finals.get(meter, {})
+        missing = sorted(set(hours) - set(got))
+        wrong = sorted(h for h in hours if h in got and got[h] != hours[h])
+        if missing or wrong:
+            lines.append(
+                f"{meter.meter_id}: {len(missing)}/{len(hours)} hours missing {missing[:5]}, "
+                f"{len(wrong)} wrong {[(h, got[h], hours[h]) for h in wrong[:5]]}"
+            )
+    return "; ".join(lines)
