@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "data"
 FILES = ("communes.csv", "emission_factors.csv", "devices.csv", "plausibility.toml")
+OPTIONAL_FILES = ("who_air_quality_2021.csv",)  # without it, no WHO exceedance is derived
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def load_reference(directory: Path = DEFAULT_DIR) -> ReferenceData:
         bounds = PlausibilityBounds.model_validate(
             tomllib.loads((directory / "plausibility.toml").read_text(encoding="utf-8"))
         )
-        who_file = directory / "who_air_quality_2021.csv"
+        who_file = directory / OPTIONAL_FILES[0]
         who = (
             {r["quantity"]: float(r["value"]) for r in _rows(who_file) if r["averaging"] == "24h"}
             if who_file.exists()

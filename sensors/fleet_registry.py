@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from reference.loader import FILES, Device, ReferenceData, load_reference
+from reference.loader import FILES, OPTIONAL_FILES, Device, ReferenceData, load_reference
 from sensors.fleet import DeviceSpec
 
 
@@ -46,6 +46,9 @@ def write_reference_dir(fleet: Sequence[DeviceSpec], source: Path, target: Path)
     target.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         shutil.copyfile(source / name, target / name)
+    for name in OPTIONAL_FILES:
+        if (source / name).exists():
+            shutil.copyfile(source / name, target / name)
     known = set(load_reference(source).devices)
     with (target / "devices.csv").open("a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")

@@ -1,13 +1,16 @@
-"""Read back what the bridge wrote to Kafka: every payload of every batch record."""
+"""Kafka helpers of the tests: read back what the bridge wrote (every payload of every batch
+record), and start a consumer group at the end of a topic."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, decode_frames
+from zerocarbon.settings import Settings
 
 
 async def read_payloads(
@@ -41,3 +44,18 @@ async def read_payloads(
     finally:
         await consumer.stop()
     return found
+
+
+async def start_group_at_end(settings: Settings, topic: str, group: str) -> None:
+    """Commit the end of every partition of ``topic`` for a new consumer group."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
+    finally:
+        await consumer.stop()

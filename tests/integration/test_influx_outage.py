@@ -24,13 +24,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaProducer
 
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from sinks.influx_readback import read_indicator
 from stack import control
 from tests.integration.golden_meters import RESIDENTIAL
+from tests.integration.kafka_reading import start_group_at_end
 from zerocarbon.demo import SINK_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
@@ -63,21 +63,6 @@ async def send(settings: Settings, records: list[bytes]) -> None:
             await producer.send_and_wait(raw_topic("energy"), value, key=RESIDENTIAL.commune.encode())
     finally:
         await producer.stop()
-
-
-async def start_group_at_end(settings: Settings, topic: str, group: str) -> None:
-    """Commit the end of every partition of ``topic`` for a new consumer group."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
-    finally:
-        await consumer.stop()
 
 
 def sink_status(settings: Settings) -> dict[str, Any]:
