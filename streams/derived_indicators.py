@@ -12,11 +12,14 @@ A ratio is republished whenever one of its terms changes; it is final when every
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from streams.enrichment import Dimensions
-from streams.window_state import DAY, WindowState, WindowUpdate, year_start
+from streams.window_state import DAY, WindowKey, WindowState, WindowUpdate, commune_of
+
+# The window sums the ratios are made of.
+_TERMS = frozenset({"energy_consumed_kwh", "renewable_production_kwh", "passenger_km"})
 
 
 @dataclass
@@ -31,20 +34,33 @@ class _Term:
         self.revision = max(self.revision, revision)
 
 
-def _current(updates: list[WindowUpdate], state: WindowState) -> Iterable[WindowUpdate]:
-    """Every window of the state, as the flush just left it (closed ones from ``updates``)."""
-    fresh = {(u.indicator, u.dimensions, u.size, u.start): u for u in updates}
-    for key, acc in state.open.items():
-        if key not in fresh:
-            yield WindowUpdate(*key, acc.total, acc.count, False, acc.revision)
-    for key, acc in state.closed_days.items():
-        if key not in fresh:
-            yield WindowUpdate(*key, acc.total, acc.count, True, acc.revision)
-    for (indicator, dims, year), acc in state.ytd.items():
-        start = year_start(year)
-        if (indicator, dims, 0, start) not in fresh:
-            yield WindowUpdate(indicator, dims, 0, start, acc.total, acc.count, False, 0)
-    yield from fresh.values()
+Slot = tuple[str, int, int]  # commune, size, start
+
+
+def _terms(
+    indicator: str, slot: Slot, state: WindowState, fresh: dict[WindowKey, WindowUpdate]
+) -> list[tuple[Dimensions, float, bool, int]]:
+    """(dimensions, total, final, revision) of every window of ``indicator`` in ``slot``, as the
+    flush just left them (those it emitted from ``fresh``), in the state's order then the
+    flush's: sums over them add up in the same order whatever the size of the state."""
+    commune, size, start = slot
+    key = (indicator, commune, size, start)
+    terms: list[tuple[Dimensions, float, bool, int]] = []
+    if size == 0:
+        for ykey in state.ytd_by_slot.get(key, ()):
+            if (ykey[0], ykey[1], 0, start) not in fresh:
+                acc = state.ytd[ykey]
+                terms.append((ykey[1], acc.total, False, 0))
+    else:
+        for wkey in state.open_by_slot.get(key, ()):
+            if wkey not in fresh:
+                acc = state.open[wkey]
+                terms.append((wkey[1], acc.total, False, acc.revision))
+        for wkey in state.closed_by_slot.get(key, ()):
+            if wkey not in fresh:
+                acc = state.closed_days[wkey]
+                terms.append((wkey[1], acc.total, True, acc.revision))
+    return terms
 
 
 def _dim(dims: Dimensions, name: str) -> str | None:
@@ -62,7 +78,7 @@ def derive(
     modal: set[tuple[str, int, int]] = set()
     derived: list[WindowUpdate] = []
     for u in updates:
-        commune = _dim(u.dimensions, "commune")
+        commune = commune_of(u.dimensions)
         if commune is None:
             continue
         if u.indicator in ("energy_consumed_kwh", "renewable_production_kwh"):
@@ -80,23 +96,37 @@ def derive(
                 )
     if not shares and not modal:
         return derived
-    consumed: dict[tuple[str, int, int], _Term] = {}
-    produced: dict[tuple[str, int, int], _Term] = {}
-    pkm: dict[tuple[str, int, int], dict[str, _Term]] = {}
-    for w in _current(updates, state):
-        commune = _dim(w.dimensions, "commune")
-        if commune is None:
-            continue
-        slot = (commune, w.size, w.start)
-        if slot in shares and w.indicator == "energy_consumed_kwh":
-            consumed.setdefault(slot, _Term()).add(w.total, w.final, w.revision)
-        elif slot in shares and w.indicator == "renewable_production_kwh":
-            produced.setdefault(slot, _Term()).add(w.total, w.final, w.revision)
-        elif slot in modal and w.indicator == "passenger_km":
-            mode = _dim(w.dimensions, "mode") or "unknown"
-            pkm.setdefault(slot, {}).setdefault(mode, _Term()).add(w.total, w.final, w.revision)
+    # The windows of the slots concerned: the state's (indexed by slot), then the flush's own
+    # updates, which are the newest value of what they cover (the last one per window).
+    fresh = {(u.indicator, u.dimensions, u.size, u.start): u for u in updates}
+    flushed: dict[tuple[str, Slot], list[tuple[Dimensions, float, bool, int]]] = {}
+    for u in fresh.values():
+        if u.indicator in _TERMS:
+            commune = commune_of(u.dimensions)
+            if commune is not None:
+                flushed.setdefault((u.indicator, (commune, u.size, u.start)), []).append(
+                    (u.dimensions, u.total, u.final, u.revision)
+                )
+
+    def summed(indicator: str, slot: Slot) -> _Term | None:
+        terms = _terms(indicator, slot, state, fresh) + flushed.get((indicator, slot), [])
+        if not terms:
+            return None
+        found = _Term()
+        for _, total, final, revision in terms:
+            found.add(total, final, revision)
+        return found
+
+    consumed = {slot: summed("energy_consumed_kwh", slot) for slot in shares}
+    produced = {slot: summed("renewable_production_kwh", slot) for slot in shares}
+    pkm: dict[Slot, dict[str, _Term]] = {}
+    for slot in modal:
+        terms = _terms("passenger_km", slot, state, fresh) + flushed.get(("passenger_km", slot), [])
+        for series, total, final, revision in terms:
+            mode = _dim(series, "mode") or "unknown"
+            pkm.setdefault(slot, {}).setdefault(mode, _Term()).add(total, final, revision)
     for slot in sorted(shares):
-        cons, prod = consumed.get(slot), produced.get(slot, _Term())
+        cons, prod = consumed.get(slot), produced.get(slot) or _Term()
         if cons is None or cons.total <= 0:
             continue  # no consumption measured: the share is undefined, not infinite
         commune, size, start = slot

@@ -26,6 +26,7 @@ from schemas.mobility import (
     TransitTrip,
     TransitValidation,
 )
+from schemas.units import KWH_PER_UNIT
 
 Dimensions = tuple[tuple[str, str], ...]
 
@@ -72,15 +73,59 @@ def _factor(ref: ReferenceData, category: str, key: str, year: int, path: str) -
     return factor.value
 
 
+Terms = tuple[Dimensions, float] | NoFactor  # a series' dimensions and its factor, or why not
+
+
+class _Memo:
+    """Factors and dimensions per (carrier or mode, sector, commune, year), for one version of
+    the reference data: a partition sees a handful of combinations, each reading one of them."""
+
+    def __init__(self, ref: ReferenceData | None = None) -> None:
+        self.ref = ref
+        self.energy: dict[tuple[str, str, str, int], Terms] = {}
+        self.modes: dict[tuple[str, str, str, int], Terms] = {}
+        self.solar: dict[str, Dimensions] = {}
+        self.environment: dict[tuple[str, str, str], Dimensions] = {}
+
+
+_memo = _Memo()
+
+
+def _memo_of(ref: ReferenceData) -> _Memo:
+    global _memo
+    if ref is not _memo.ref:  # new reference data: start again (the old one is released)
+        _memo = _Memo(ref)
+    return _memo
+
+
+def _energy_terms(
+    ref: ReferenceData, carrier: str, sector: str, commune: str, year: int
+) -> tuple[Dimensions, float] | NoFactor:
+    memo = _memo_of(ref).energy
+    key = (carrier, sector, commune, year)
+    found = memo.get(key)
+    if found is None:
+        carrier, sector = str(carrier), str(sector)  # the enums' values, for names and messages
+        factor = _factor(ref, "energy", carrier, year, "carrier")
+        dims = _dims(commune=commune, sector=sector, carrier=carrier)
+        found = memo[key] = factor if isinstance(factor, NoFactor) else (dims, factor)
+    return found
+
+
 def energy_measures(event: EnergyReading, kwh: float, ref: ReferenceData) -> tuple[Measure, ...] | NoFactor:
     """Consumption and emissions of an energy quantity already turned into kWh."""
-    carrier = event.carrier.value
+    data = event.__dict__
+    carrier, commune = data["carrier"], data["commune"]
     if carrier == "solar_pv":
-        return (Measure("renewable_production_kwh", _dims(commune=event.commune), kwh),)
-    factor = _factor(ref, "energy", carrier, event.event_time.year, "carrier")
-    if isinstance(factor, NoFactor):
-        return factor
-    dims = _dims(commune=event.commune, sector=event.sector.value, carrier=carrier)
+        solar = _memo_of(ref).solar
+        dims = solar.get(commune)
+        if dims is None:
+            dims = solar[commune] = _dims(commune=commune)
+        return (Measure("renewable_production_kwh", dims, kwh),)
+    terms = _energy_terms(ref, carrier, data["sector"], commune, data["event_time"].year)
+    if isinstance(terms, NoFactor):
+        return terms
+    dims, factor = terms
     return (
         Measure("energy_consumed_kwh", dims, kwh),
         Measure("emissions_kgco2e", dims, kwh * factor),
@@ -90,10 +135,17 @@ def energy_measures(event: EnergyReading, kwh: float, ref: ReferenceData) -> tup
 def _mode_measures(
     ref: ReferenceData, commune: str, mode: str, factor_key: str, pkm: float, year: int
 ) -> tuple[Measure, ...] | NoFactor:
-    factor = _factor(ref, "mobility", factor_key, year, "kind")
-    if isinstance(factor, NoFactor):
-        return factor
-    dims = _dims(commune=commune, mode=mode)
+    memo = _memo_of(ref).modes
+    key = (commune, mode, factor_key, year)
+    terms = memo.get(key)
+    if terms is None:
+        factor = _factor(ref, "mobility", factor_key, year, "kind")
+        terms = memo[key] = (
+            factor if isinstance(factor, NoFactor) else (_dims(commune=commune, mode=mode), factor)
+        )
+    if isinstance(terms, NoFactor):
+        return terms
+    dims, factor = terms
     return (Measure("passenger_km", dims, pkm), Measure("mobility_emissions_kgco2e", dims, pkm * factor))
 
 
@@ -151,15 +203,24 @@ def mobility_measures(event: BaseModel, ref: ReferenceData) -> tuple[Measure, ..
 
 
 def environment_measures(event: EnvironmentReading) -> tuple[Measure, ...]:
-    dims = _dims(commune=event.commune, station=event.sensor_id, quantity=event.quantity.value)
-    return (Measure("environment_value", dims, event.value),)
+    data = event.__dict__
+    key = (data["commune"], data["sensor_id"], data["quantity"])
+    known = _memo.environment
+    dims = known.get(key)
+    if dims is None:
+        dims = known[key] = _dims(
+            commune=event.commune, station=event.sensor_id, quantity=event.quantity.value
+        )
+    return (Measure("environment_value", dims, data["value"]),)
 
 
 def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Contribution | NoFactor:
     """The measures a validated event adds; ``kwh`` is the consumption of an index reading
     (derived upstream from successive indexes), ignored for interval readings."""
+    data = event.__dict__
     if isinstance(event, EnergyReading):
-        quantity = event.quantity_kwh if event.kind == "interval" else kwh
+        # event.quantity_kwh, without the property's two calls
+        quantity = data["quantity"] * KWH_PER_UNIT[data["unit"]] if data["kind"] == "interval" else kwh
         if quantity is None:
             return NoFactor("quantity", "an index reading needs the previous index to give a consumption")
         measures: tuple[Measure, ...] | NoFactor = energy_measures(event, quantity, ref)
@@ -169,5 +230,4 @@ def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Co
         measures = mobility_measures(event, ref)
     if isinstance(measures, NoFactor):
         return measures
-    data = event.__dict__
     return Contribution(data["event_id"], data["producer_id"], data["event_time"], measures)

@@ -10,19 +10,29 @@ checkpoint and the partition replayed from the checkpoint's offset; see docs/ind
 - An event whose sub-day windows have closed is *late*: it still counts, through the
   corrections path, in its day window (re-emitted with a higher revision if the day had
   closed) and in the year-to-date total. Nothing is dropped.
-- A repeated event id is counted once (ids are remembered until their day window closes).
+- A repeated event id is counted once (the last ``max_seen_ids`` ids are remembered).
+- Closed days are kept for corrections as long as validation accepts readings for them
+  (``CLOSED_DAYS_KEPT_SECONDS``), then forgotten.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from streams.enrichment import Contribution, Dimensions
 from streams.window_assignment import window_start
 
 DAY = 86400
+CLOSED_DAYS_KEPT_SECONDS = 402 * DAY
+"""Closed days are kept this long behind the watermark for the corrections path: validation
+refuses events more than ``max_past_days`` (400) old or ``max_future_seconds`` ahead
+(reference/data/plausibility.toml), so no accepted reading can reach an older day; two days
+of margin for clocks and validation workers. A reading for a day older than that (the
+bounds were widened) counts in its year-to-date only: its day is no longer known whole."""
 
 
 @dataclass(slots=True)
@@ -42,6 +52,8 @@ class Accumulator:
 
 SeriesKey = tuple[str, Dimensions]
 WindowKey = tuple[str, Dimensions, int, int]  # indicator, dims, size, start
+YtdKey = tuple[str, Dimensions, int]  # indicator, dims, year
+SlotKey = tuple[str, str, int, int]  # indicator, commune, size, start (as in WindowUpdate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +75,28 @@ class WindowState:
     sizes: tuple[int, ...]
     grace_seconds: int
     max_seen_ids: int = 20_000
+    # How long a closed day is kept for the corrections path (see CLOSED_DAYS_KEPT_SECONDS).
+    closed_days_kept_seconds: int = CLOSED_DAYS_KEPT_SECONDS
     open: dict[WindowKey, Accumulator] = field(default_factory=dict)
     closed_days: dict[WindowKey, Accumulator] = field(default_factory=dict)
-    ytd: dict[tuple[str, Dimensions, int], Accumulator] = field(default_factory=dict)
-    seen: dict[str, int] = field(default_factory=dict)  # event id -> its day start
+    ytd: dict[YtdKey, Accumulator] = field(default_factory=dict)
+    # event id -> its day start, in arrival order (the oldest is evicted first, in O(1)).
+    seen: OrderedDict[str, int] = field(default_factory=OrderedDict)
     watermark: int = 0
     touched: set[WindowKey] = field(default_factory=set)
-    touched_ytd: set[tuple[str, Dimensions, int]] = field(default_factory=set)
+    touched_ytd: set[YtdKey] = field(default_factory=set)
     counted: int = 0
     duplicates: int = 0
     late: int = 0
+    # Indexes over the dicts above, in their insertion order, so that a flush and the
+    # derived indicators look at the windows they need instead of scanning the state:
+    # open windows per (size, start), closed days per start, and every window per
+    # (indicator, commune, size, start), ``size`` 0 for year-to-date (start = 1 January).
+    open_by_window: dict[tuple[int, int], list[WindowKey]] = field(default_factory=dict, repr=False)
+    open_by_slot: dict[SlotKey, list[WindowKey]] = field(default_factory=dict, repr=False)
+    closed_by_slot: dict[SlotKey, list[WindowKey]] = field(default_factory=dict, repr=False)
+    ytd_by_slot: dict[SlotKey, list[YtdKey]] = field(default_factory=dict, repr=False)
+    closed_by_start: dict[int, list[WindowKey]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.sizes = tuple(sorted(self.sizes))
@@ -80,9 +104,65 @@ class WindowState:
             raise ValueError(
                 f"window sizes {self.sizes} must be multiples of the smallest, which must divide a day"
             )
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the indexes from ``open``, ``closed_days`` and ``ytd`` (after a restore)."""
+        self.open_by_window, self.open_by_slot = {}, {}
+        self.closed_by_slot, self.ytd_by_slot, self.closed_by_start = {}, {}, {}
+        for key in self.open:
+            self._index_open(key)
+        for key in self.closed_days:
+            self._index_closed(key)
+        for ykey in self.ytd:
+            self._index_ytd(ykey)
+
+    def _index_open(self, key: WindowKey) -> None:
+        indicator, dims, size, start = key
+        self.open_by_window.setdefault((size, start), []).append(key)
+        commune = commune_of(dims)
+        if commune is not None:
+            self.open_by_slot.setdefault((indicator, commune, size, start), []).append(key)
+
+    def _index_closed(self, key: WindowKey) -> None:
+        indicator, dims, size, start = key
+        self.closed_by_start.setdefault(start, []).append(key)
+        commune = commune_of(dims)
+        if commune is not None:
+            self.closed_by_slot.setdefault((indicator, commune, size, start), []).append(key)
+
+    def _index_ytd(self, ykey: YtdKey) -> None:
+        indicator, dims, year = ykey
+        commune = commune_of(dims)
+        if commune is not None:
+            self.ytd_by_slot.setdefault((indicator, commune, 0, year_start(year)), []).append(ykey)
+
+    def _open_acc(self, key: WindowKey) -> Accumulator:
+        acc = self.open.get(key)
+        if acc is None:
+            acc = self.open[key] = Accumulator()
+            self._index_open(key)
+        return acc
+
+    def _ytd_acc(self, ykey: YtdKey) -> Accumulator:
+        acc = self.ytd.get(ykey)
+        if acc is None:
+            acc = self.ytd[ykey] = Accumulator()
+            self._index_ytd(ykey)
+        return acc
 
     def _closed(self, size: int, start: int) -> bool:
         return self.watermark >= start + size + self.grace_seconds
+
+    def _forgotten(self, day_start: int) -> bool:
+        """A closed day no reading can reach any more: validation refuses events that old."""
+        return day_start + DAY <= self.watermark - self.closed_days_kept_seconds
+
+    def _remember(self, event_id: str, ts: int) -> None:
+        seen = self.seen
+        seen[event_id] = ts - ts % DAY
+        while len(seen) > self.max_seen_ids:
+            seen.popitem(last=False)  # the oldest arrival
 
     def add(self, contribution: Contribution) -> str:
         """Count one reading; returns "counted", "late" (via corrections) or "duplicate"."""
@@ -90,29 +170,30 @@ class WindowState:
         if contribution.event_id in self.seen:
             self.duplicates += 1
             return "duplicate"
-        self.seen[contribution.event_id] = ts - ts % DAY
-        while len(self.seen) > self.max_seen_ids:
-            del self.seen[next(iter(self.seen))]  # the oldest arrival
+        self._remember(contribution.event_id, ts)
         late = False
         for measure in contribution.measures:
             for size in self.sizes:
                 start = window_start(contribution.event_time, size)
                 key = (measure.indicator, measure.dimensions, size, start)
                 if not self._closed(size, start):
-                    self.open.setdefault(key, Accumulator()).add(measure.value)
+                    self._open_acc(key).add(measure.value)
                     self.touched.add(key)
-                elif size == DAY:
-                    # Corrections path: a closed day is revised, never left wrong.
-                    acc = self.closed_days.setdefault(key, Accumulator())
-                    acc.add(measure.value)
-                    acc.revision += 1
-                    self.touched.add(key)
-                    late = True
-                else:
-                    late = True
+                    continue
+                late = True
+                if size != DAY or self._forgotten(start):
+                    continue  # sub-day windows are not corrected; a forgotten day cannot be
+                # Corrections path: a closed day is revised, never left wrong.
+                acc = self.closed_days.get(key)
+                if acc is None:
+                    acc = self.closed_days[key] = Accumulator()
+                    self._index_closed(key)
+                acc.add(measure.value)
+                acc.revision += 1
+                self.touched.add(key)
             year = contribution.event_time.year
             ykey = (measure.indicator, measure.dimensions, year)
-            self.ytd.setdefault(ykey, Accumulator()).add(measure.value)
+            self._ytd_acc(ykey).add(measure.value)
             self.touched_ytd.add(ykey)
         self.watermark = max(self.watermark, ts)
         if late:
@@ -132,64 +213,111 @@ class WindowState:
         outcomes: Counter[str] = Counter()
         smallest = self.sizes[0]
         buckets: dict[tuple[str, Dimensions, int], Accumulator] = {}
-        years: dict[tuple[str, Dimensions, int], Accumulator] = {}
+        years: dict[YtdKey, Accumulator] = {}
         seen, grace = self.seen, self.grace_seconds
+        counted = 0
         for c in contributions:
             ts = int(c.event_time.timestamp())
             start = ts - ts % smallest
-            if c.event_id in seen or self.watermark >= start + smallest + grace:
+            event_id = c.event_id
+            if event_id in seen or self.watermark >= start + smallest + grace:
                 outcomes[self.add(c)] += 1  # duplicate or late: the careful path
                 continue
-            seen[c.event_id] = ts - ts % DAY
+            seen[event_id] = ts - ts % DAY
             year = c.event_time.year
             for m in c.measures:
-                bucket = buckets.get((m.indicator, m.dimensions, start))
+                bkey = (m.indicator, m.dimensions, start)
+                bucket = buckets.get(bkey)
                 if bucket is None:
-                    bucket = buckets[(m.indicator, m.dimensions, start)] = Accumulator()
-                bucket.add(m.value)
+                    bucket = buckets[bkey] = Accumulator()
+                bucket.total += m.value
+                bucket.count += 1
                 ykey = (m.indicator, m.dimensions, year)
                 yacc = years.get(ykey)
                 if yacc is None:
                     yacc = years[ykey] = Accumulator()
-                yacc.add(m.value)
+                yacc.total += m.value
+                yacc.count += 1
             if ts > self.watermark:
                 self.watermark = ts
-            self.counted += 1
-            outcomes["counted"] += 1
+            counted += 1
+        if counted:
+            self.counted += counted
+            outcomes["counted"] += counted
         while len(seen) > self.max_seen_ids:
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)
+        open_, touched, sizes = self.open, self.touched, self.sizes
         for (indicator, dims, start), bucket in buckets.items():
-            for size in self.sizes:
+            for size in sizes:
                 key = (indicator, dims, size, start - start % size)
-                self.open.setdefault(key, Accumulator()).merge(bucket.total, bucket.count)
-                self.touched.add(key)
+                acc = open_.get(key)
+                if acc is None:
+                    acc = self._open_acc(key)
+                acc.total += bucket.total
+                acc.count += bucket.count
+                touched.add(key)
         for ykey, yacc in years.items():
-            self.ytd.setdefault(ykey, Accumulator()).merge(yacc.total, yacc.count)
+            acc = self._ytd_acc(ykey)
+            acc.total += yacc.total
+            acc.count += yacc.count
             self.touched_ytd.add(ykey)
         return outcomes
 
     def flush(self) -> list[WindowUpdate]:
         """Updates for every window changed since the last flush, then close what is due."""
         updates: list[WindowUpdate] = []
+        append = updates.append
+        open_, closed_days = self.open, self.closed_days
         for key in sorted(self.touched):
-            acc = self.open.get(key) or self.closed_days[key]
-            updates.append(WindowUpdate(*key, acc.total, acc.count, key in self.closed_days, acc.revision))
+            acc = open_.get(key) or closed_days[key]
+            append(WindowUpdate(*key, acc.total, acc.count, key in closed_days, acc.revision))
         for ykey in sorted(self.touched_ytd):
             acc = self.ytd[ykey]
             indicator, dims, year = ykey
-            start = year_start(year)
-            updates.append(WindowUpdate(indicator, dims, 0, start, acc.total, acc.count, False, 0))
+            append(WindowUpdate(indicator, dims, 0, year_start(year), acc.total, acc.count, False, 0))
         self.touched.clear()
         self.touched_ytd.clear()
-        for key in sorted(k for k in self.open if self._closed(k[2], k[3])):
-            acc = self.open.pop(key)
-            updates.append(WindowUpdate(*key, acc.total, acc.count, True, acc.revision))
-            if key[2] == DAY:
-                self.closed_days[key] = acc
+        due = [window for window in self.open_by_window if self._closed(*window)]
+        closing: list[WindowKey] = []
+        for window in due:
+            closing += self.open_by_window.pop(window)
+        for key in sorted(closing):
+            indicator, dims, size, start = key
+            acc = open_.pop(key)
+            corrections = closed_days.get(key) if size == DAY else None
+            if corrections is not None:
+                # Late readings for this day came after it closed on event time but before
+                # this flush emitted it: they belong to its final value.
+                acc.merge(corrections.total, corrections.count)
+            append(WindowUpdate(indicator, dims, size, start, acc.total, acc.count, True, acc.revision))
+            commune = commune_of(dims)
+            if commune is not None:
+                self.open_by_slot.pop((indicator, commune, size, start), None)
+            if size == DAY:
+                closed_days[key] = acc
+                if corrections is None:
+                    self._index_closed(key)
+        self._forget_old_days()
         return updates
 
+    def _forget_old_days(self) -> None:
+        for start in [s for s in self.closed_by_start if self._forgotten(s)]:
+            for key in self.closed_by_start.pop(start):
+                del self.closed_days[key]
+                commune = commune_of(key[1])
+                if commune is not None:
+                    self.closed_by_slot.pop((key[0], commune, key[2], key[3]), None)
 
+
+@lru_cache(maxsize=65536)
+def commune_of(dims: Dimensions) -> str | None:
+    """The commune a series belongs to, if it has one."""
+    for name, value in dims:
+        if name == "commune":
+            return value
+    return None
+
+
+@lru_cache(maxsize=4096)
 def year_start(year: int) -> int:
-    from datetime import UTC, datetime
-
     return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())

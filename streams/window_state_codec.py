@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -69,7 +70,8 @@ def decode(raw: bytes, partition: int) -> PartitionState:
         w.closed_days[(i, _dims(d), s, st)] = Accumulator(total, count, rev)
     for i, d, y, total, count in doc["ytd"]:
         w.ytd[(i, _dims(d), y)] = Accumulator(total, count)
-    w.seen = {k: v for k, v in doc["seen"]}
+    w.seen = OrderedDict((k, v) for k, v in doc["seen"])
+    w.reindex()
     indexes = {m: IndexState(kwh, datetime.fromtimestamp(ts, UTC)) for m, kwh, ts in doc["indexes"]}
     if doc["format"] == 1:
         sources = {partition: doc["source_offset"]} if doc.get("source_offset", -1) >= 0 else {}
