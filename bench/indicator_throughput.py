@@ -30,7 +30,7 @@ from reference.loader import load_reference
 from streams.derived_indicators import derive
 from streams.enrichment import Contribution
 from streams.indicator_agent import contribute
-from streams.indicator_catalogue import to_indicator_update
+from streams.indicator_catalogue import series_key, to_indicator_update
 from streams.validation_agent import VALID_ARRAY
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
@@ -50,10 +50,14 @@ def _envelope(k: int, at: datetime, producer: str) -> dict[str, Any]:
     }
 
 
+def _record(family: str, events: list[dict[str, Any]]) -> Record:
+    """A valid record as the validation stage writes it (its adapter's canonical JSON)."""
+    adapter = VALID_ARRAY[family]
+    return family, adapter.dump_json(adapter.validate_json(json.dumps(events)), by_alias=True)
+
+
 def _pack(family: str, events: list[dict[str, Any]], per_record: int) -> list[Record]:
-    return [
-        (family, json.dumps(events[i : i + per_record]).encode()) for i in range(0, len(events), per_record)
-    ]
+    return [_record(family, events[i : i + per_record]) for i in range(0, len(events), per_record)]
 
 
 def meter_records(readings: int, per_record: int) -> list[Record]:
@@ -163,9 +167,9 @@ def mix_records(readings: int, per_record: int) -> list[Record]:
         else:
             pending[family].append(_environment(k, at, rng))
         if len(pending[family]) == per_record:
-            records.append((family, json.dumps(pending[family]).encode()))
+            records.append(_record(family, pending[family]))
             pending[family] = []
-    records += [(family, json.dumps(events).encode()) for family, events in pending.items() if events]
+    records += [_record(family, events) for family, events in pending.items() if events]
     return records
 
 
@@ -179,7 +183,7 @@ def run_once(records: list[Record], flush_every: int) -> tuple[float, int]:
     state = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, 300))
     who = ref.who_daily_guidelines
     now = datetime.now(UTC)
-    updates = 0
+    updates = sent = 0
     t0 = time.process_time()
     for n, (family, record) in enumerate(records, 1):
         contributions = [contribute(state, event, ref) for event in VALID_ARRAY[family].validate_json(record)]
@@ -187,7 +191,10 @@ def run_once(records: list[Record], flush_every: int) -> tuple[float, int]:
         if n % flush_every == 0 or n == len(records):
             flushed = state.windows.flush()
             flushed += derive(flushed, state.windows, who)
-            updates += len([to_indicator_update(u, now) for u in flushed])
+            for update in flushed:  # as the agent's flush, minus the send
+                indicator = to_indicator_update(update, now)
+                sent += len(series_key(indicator)) + len(indicator.model_dump_json(by_alias=True))
+            updates += len(flushed)
     return time.process_time() - t0, updates
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -31,8 +32,7 @@ from schemas.units import KWH_PER_UNIT
 Dimensions = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Measure:
+class Measure(NamedTuple):
     """One term of one indicator: ``value`` added to the series (indicator, dimensions)."""
 
     indicator: str
@@ -40,8 +40,10 @@ class Measure:
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
+class Contribution(NamedTuple):
+    """What one reading adds: its measures, at its event time (a tuple: one per reading, built
+    and read hundreds of thousands of times a second, cheaper than a frozen dataclass)."""
+
     event_id: str
     producer_id: str
     event_time: datetime

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from streams.enrichment import Contribution, Dimensions
 from streams.window_assignment import window_start
@@ -56,16 +57,17 @@ YtdKey = tuple[str, Dimensions, int]  # indicator, dims, year
 SlotKey = tuple[str, str, int, int]  # indicator, commune, size, start (as in WindowUpdate)
 
 
-@dataclass(frozen=True, slots=True)
-class WindowUpdate:
-    """A window's value to publish; ``size`` 0 means year-to-date (start = 1 January)."""
+class WindowUpdate(NamedTuple):
+    """A window's value to publish; ``size`` 0 means year-to-date (start = 1 January).
+
+    A tuple: thousands per flush, built at a third of a frozen dataclass's cost."""
 
     indicator: str
     dimensions: Dimensions
     size: int
     start: int
     total: float
-    count: int
+    count: int  # type: ignore[assignment]  # the field hides tuple.count, which nothing uses
     final: bool
     revision: int
 
