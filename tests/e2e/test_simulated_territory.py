@@ -100,6 +100,7 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
                 await asyncio.sleep(1)
         assert len(communes) >= 10, communes  # 300 devices spread over the 28 communes
         status = json.loads((settings.stack_home / "sink" / "influx-sink.status.json").read_text())
+        assert status["pid"] == sink.pid
         assert status["points_written"] > 0 and status["rejected_dead_lettered"] == 0, status
     finally:
         stop_child(bridge)

@@ -121,6 +121,9 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     second = None
     try:
         wait_for_log(first, log, SINK_READY, timeout=60)
+        # The status file is shared by name: wait for this sink's own (an earlier module's
+        # sink left its figures there).
+        await wait_until("the sink's status", lambda: sink_status(settings).get("pid") == first.pid, 30)
         written_before = sink_status(settings).get("points_written", 0)
         await send(settings, records[:12])
         await wait_until(
