@@ -27,10 +27,12 @@ from machine import describe
 from results_file import save_results
 
 from reference.loader import load_reference
+from schemas.families import FAMILIES
 from streams.derived_indicators import derive
 from streams.enrichment import Contribution
 from streams.indicator_agent import contribute
 from streams.indicator_catalogue import series_key, to_indicator_update
+from streams.producer_activity import ProducerActivity, registered_devices
 from streams.validation_agent import VALID_ARRAY
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
@@ -180,17 +182,22 @@ def run_once(records: list[Record], flush_every: int) -> tuple[float, int]:
     """CPU seconds and indicator updates for one pass; ``flush_every`` records between flushes
     (the agent flushes once a second, about 20 records of 500 readings at 10 000 readings/s)."""
     ref = load_reference()
-    state = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, 300))
+    state = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, 300), activity=ProducerActivity(300))
+    assert state.activity is not None
+    registered = registered_devices(ref.devices)
     who = ref.who_daily_guidelines
     now = datetime.now(UTC)
     updates = sent = 0
     t0 = time.process_time()
     for n, (family, record) in enumerate(records, 1):
-        contributions = [contribute(state, event, ref) for event in VALID_ARRAY[family].validate_json(record)]
+        events = VALID_ARRAY[family].validate_json(record)
+        state.activity.add_events(events, FAMILIES[family].device_field)
+        contributions = [contribute(state, event, ref) for event in events]
         state.windows.add_all(c for c in contributions if isinstance(c, Contribution))
         if n % flush_every == 0 or n == len(records):
             flushed = state.windows.flush()
             flushed += derive(flushed, state.windows, who)
+            flushed += state.activity.flush(registered)
             for update in flushed:  # as the agent's flush, minus the send
                 indicator = to_indicator_update(update, now)
                 sent += len(series_key(indicator)) + len(indicator.model_dump_json(by_alias=True))

@@ -32,6 +32,7 @@ from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
 from streams.indicator_catalogue import series_key, to_indicator_update
 from streams.indicator_checkpoints import checkpoint_key, read_checkpoints
+from streams.producer_activity import ProducerActivity, registered_devices
 from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY, bytes_topic
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
@@ -101,6 +102,8 @@ def register_indicator_agent(
                 if saved
                 else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds))
             )
+            if states[tp].activity is None:
+                states[tp].activity = ProducerActivity(settings.indicator_grace_seconds)
             pending[tp] = []
             log.info("indicator state of %s[%d] restored up to offset %d", *tp, states[tp].offset)
         return states[tp]
@@ -113,6 +116,15 @@ def register_indicator_agent(
             states.pop((tp.topic, tp.partition), None)
             pending.pop((tp.topic, tp.partition), None)
 
+    registered: dict[int, dict[tuple[str, str], int]] = {}
+
+    def registered_for(ref: ReferenceData) -> dict[tuple[str, str], int]:
+        """Devices per (producer, commune), computed once per version of the reference data."""
+        if id(ref) not in registered:
+            registered.clear()
+            registered[id(ref)] = registered_devices(ref.devices)
+        return registered[id(ref)]
+
     @app.timer(interval=FLUSH_EVERY_SECONDS)
     async def publish_indicator_updates() -> None:
         now = datetime.now(UTC)
@@ -121,7 +133,10 @@ def register_indicator_agent(
             # Taken together, with no await in between: the updates, the state they leave
             # and the events that state includes.
             updates = state.windows.flush()
-            updates += derive(updates, state.windows, store.current().who_daily_guidelines)
+            ref = store.current()
+            updates += derive(updates, state.windows, ref.who_daily_guidelines)
+            if state.activity is not None:
+                updates += state.activity.flush(registered_for(ref))
             covered = pending.get(tp, [])
             if covered:
                 pending[tp] = []
@@ -174,6 +189,8 @@ def register_indicator_agent(
                 events = []
                 counters["unreadable_records"] += 1
             contributions: list[Contribution] = []
+            if state.activity is not None:
+                state.activity.add_events(events, FAMILIES[family].device_field)
             for index, item in enumerate(events):
                 outcome: Contribution | NoFactor | IndexAnomaly | None
                 try:

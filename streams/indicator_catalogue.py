@@ -29,6 +29,9 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "renewable_share_ratio": ("ratio", "sum"),
     "modal_share_ratio": ("ratio", "sum"),
     "who_exceedance": ("exceedance", "sum"),
+    # Per producer and commune (streams/producer_activity.py).
+    "producer_last_event_time": ("epoch seconds", "sum"),
+    "producer_completeness_ratio": ("ratio", "sum"),
 }
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.index_deltas import IndexState
+from streams.producer_activity import ProducerActivity
 from streams.window_state import Accumulator, WindowState
 
 FORMAT = 2  # 2: source offsets per raw partition (1: one offset, the same partition)
@@ -23,6 +24,8 @@ class PartitionState:
     offset: int = -1
     # Highest raw offset counted, per raw partition (headers zc-source-partition/-offset).
     source_offsets: dict[int, int] = field(default_factory=dict)
+    # Freshness and completeness per producer and commune (None: not tracked).
+    activity: ProducerActivity | None = None
 
 
 def _dims(pairs: list[list[str]]) -> tuple[tuple[str, str], ...]:
@@ -52,6 +55,8 @@ def encode(state: PartitionState) -> bytes:
         "seen": list(w.seen.items()),  # in arrival order: the oldest is evicted first
         "indexes": sorted((m, s.index_kwh, s.at.timestamp()) for m, s in state.indexes.items()),
     }
+    if state.activity is not None:
+        doc["activity"] = state.activity.to_doc()
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -77,4 +82,5 @@ def decode(raw: bytes, partition: int) -> PartitionState:
         sources = {partition: doc["source_offset"]} if doc.get("source_offset", -1) >= 0 else {}
     else:
         sources = {p: off for p, off in doc["source_offsets"]}
-    return PartitionState(w, indexes, doc["offset"], sources)
+    activity = ProducerActivity.from_doc(doc.get("activity"), doc["grace"])
+    return PartitionState(w, indexes, doc["offset"], sources, activity)

@@ -99,6 +99,17 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
                     break
                 await asyncio.sleep(1)
         assert len(communes) >= 10, communes  # 300 devices spread over the 28 communes
+        # Freshness and completeness per producer and commune, for the simulated producers.
+        producers_query = f'''from(bucket: "{settings.influx_bucket}") |> range(start: -1d)
+  |> filter(fn: (r) => r._measurement == "producer_completeness_ratio" and r._field == "value")
+  |> filter(fn: (r) => r._value > 0.0 and r._value <= 1.0)
+  |> keep(columns: ["producer"]) |> distinct(column: "producer")'''
+        with InfluxDBClient(
+            url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
+        ) as client:
+            tables = client.query_api().query(producers_query)
+        producers = {str(r.get_value()) for t in tables for r in t.records}
+        assert len(producers) >= 3, producers
         status = json.loads((settings.stack_home / "sink" / "influx-sink.status.json").read_text())
         assert status["pid"] == sink.pid
         assert status["points_written"] > 0 and status["rejected_dead_lettered"] == 0, status
