@@ -26,6 +26,9 @@ Times are moved by whole weeks so that the file's last row falls within the past
 (--shift weeks, the default): weekdays and hours keep their meaning, and validation, which
 refuses readings older than 400 days, accepts them. --shift none keeps the original times.
 
+Event ids come from the producer, the device and the row's original time: replaying the same
+rows again gives duplicates that validation drops. --id-suffix RUN makes them new events.
+
 Shipped mappings (--mapping NAME) for the files in ../shared/data: household-power-sceaux,
 air-quality-openaq, larochelle-parking; each names its file, so FILE may be omitted.
 
@@ -57,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="weeks",
         help="'weeks' (default): move times by whole weeks to end in the past week; 'none': keep "
         "them; or an ISO 8601 time with offset for the first event",
+    )
+    parser.add_argument(
+        "--id-suffix",
+        default="",
+        help="append this to every event id: the replay's events are new ones, not duplicates of an "
+        "earlier replay of the same rows (a test run, a repeated demo); default: none",
     )
     parser.add_argument("--to", choices=["mqtt", "kafka"], default="mqtt", help="default mqtt")
     parser.add_argument("--topic-root", default="zc", help="MQTT topic root (default zc)")
@@ -117,7 +126,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (ValueError, OSError) as exc:
         print(f"zerocarbon replay: {exc}", file=sys.stderr)
         return 2
-    messages = [(e.time + shift, e.family, e.device_id, e.commune, _encode(e.payload(shift))) for e in events]
+    messages = [
+        (e.time + shift, e.family, e.device_id, e.commune, _encode(e.payload(shift, args.id_suffix)))
+        for e in events
+    ]
     report: dict[str, Any] = {
         "file": str(path),
         "mapping": mapping.name,

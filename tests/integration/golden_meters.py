@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -121,11 +122,13 @@ async def produce_raw(settings: Settings, meter: GoldenMeter, values: Iterable[b
         await producer.stop()
 
 
-async def forget_indicator_state(settings: Settings, partitions: Iterable[int]) -> None:
+async def forget_indicator_state(
+    settings: Settings, partitions: Iterable[int], family: str = "energy"
+) -> None:
     """Checkpoint an empty indicator state at the current end of these partitions of
-    zc.valid.energy (before a worker starts): the worker skips every earlier record, whatever
+    zc.valid.<family> (before a worker starts): the worker skips every earlier record, whatever
     its group's committed offset, so only the module's own event times move the watermark."""
-    topic = valid_topic("energy")
+    topic = valid_topic(family)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await consumer.start()
@@ -144,51 +147,105 @@ async def forget_indicator_state(settings: Settings, partitions: Iterable[int]) 
         await consumer.stop()
 
 
-async def hourly_finals(
-    settings: Settings, expected: dict[GoldenMeter, dict[int, float]], since: datetime, timeout: float
-) -> dict[GoldenMeter, dict[int, float]]:
-    """The last final hourly energy of each meter's series over its expected hours, from Kafka,
-    published after ``since`` (earlier runs' finals for the same hours are ignored)."""
-    by_series = {tuple(sorted(m.series.items())): m for m in expected}
-    finals: dict[GoldenMeter, dict[int, float]] = {m: {} for m in expected}
+K = TypeVar("K")
+Series = tuple[tuple[str, str], ...]
+"""A series of an indicator: its dimensions as sorted (name, value) pairs."""
+
+
+def series_of(dimensions: Mapping[str, str]) -> Series:
+    return tuple(sorted(dimensions.items()))
+
+
+async def indicator_offsets(settings: Settings) -> dict[TopicPartition, int]:
+    """The current end of zc.indicators, to read only what is published after."""
+    consumer = AIOKafkaConsumer(INDICATOR_TOPIC, bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()  # without a group, a subscriber is assigned every partition
+    try:
+        return await consumer.end_offsets(list(consumer.assignment()))
+    finally:
+        await consumer.stop()
+
+
+async def indicator_finals(
+    settings: Settings,
+    indicator: str,
+    window: str,
+    expected: Mapping[Series, Iterable[int]],
+    since: datetime,
+    timeout: float,
+    offsets: Mapping[TopicPartition, int] | None = None,
+) -> dict[Series, dict[int, float]]:
+    """The last final value (6 decimals) of each series of ``indicator`` over its expected window
+    starts (epoch seconds), published after ``since`` (earlier runs' finals for the same windows
+    are ignored), read from ``offsets`` (default: the topic's beginning) until all are there."""
+    wanted = {series: set(starts) for series, starts in expected.items()}
+    finals: dict[Series, dict[int, float]] = {series: {} for series in wanted}
+    window_marker, indicator_marker = f'"window":"{window}"'.encode(), f'"{indicator}"'.encode()
     consumer = AIOKafkaConsumer(
         INDICATOR_TOPIC, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
+        for tp in consumer.assignment():
+            if offsets is not None and tp in offsets:
+                consumer.seek(tp, offsets[tp])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline and any(finals[m].keys() != expected[m].keys() for m in expected):
+        while loop.time() < deadline and any(finals[s].keys() != wanted[s] for s in wanted):
             for records in (await consumer.getmany(timeout_ms=500, max_records=50_000)).values():
                 for record in records:
-                    if (
-                        b'"window":"1h"' not in (record.value or b"")
-                        or b"energy_consumed_kwh" not in record.value
-                    ):
+                    # Byte tests first: most updates are of other windows and indicators.
+                    if window_marker not in (record.value or b"") or indicator_marker not in record.value:
                         continue
                     u = json.loads(record.value)
-                    meter = by_series.get(tuple(sorted(u["dimensions"].items())))
+                    if u["indicator"] != indicator or u["window"] != window or not u["final"]:
+                        continue
+                    series = series_of(u["dimensions"])
                     start = int(datetime.fromisoformat(u["window_start"]).timestamp())
                     fresh = datetime.fromisoformat(u["updated_at"]) >= since
-                    if meter is not None and fresh and u["final"] and start in expected[meter]:
-                        finals[meter][start] = round(u["value"], 6)
+                    if fresh and start in wanted.get(series, ()):
+                        finals[series][start] = round(u["value"], 6)
     finally:
         await consumer.stop()
     return finals
+
+
+async def hourly_finals(
+    settings: Settings, expected: dict[GoldenMeter, dict[int, float]], since: datetime, timeout: float
+) -> dict[GoldenMeter, dict[int, float]]:
+    """The last final hourly energy of each meter's series over its expected hours, from Kafka,
+    published after ``since`` (earlier runs' finals for the same hours are ignored)."""
+    finals = await indicator_finals(
+        settings,
+        "energy_consumed_kwh",
+        "1h",
+        {series_of(m.series): hours for m, hours in expected.items()},
+        since,
+        timeout,
+    )
+    return {m: finals[series_of(m.series)] for m in expected}
 
 
 def differences(
     finals: dict[GoldenMeter, dict[int, float]], expected: dict[GoldenMeter, dict[int, float]]
 ) -> str:
     """What differs, per meter: hours missing, hours wrong (first few of each), for a failure message."""
+    return window_differences(finals, expected, lambda meter: meter.meter_id)
+
+
+def window_differences(
+    finals: Mapping[K, dict[int, float]], expected: Mapping[K, dict[int, float]], name: Callable[[K], str]
+) -> str:
+    """What differs, per series: windows missing, windows wrong (first few of each, as
+    (start, got, expected)), for a failure message."""
     lines = []
-    for meter, hours in expected.items():
-        got = finals.get(meter, {})
+    for key, hours in expected.items():
+        got = finals.get(key, {})
         missing = sorted(set(hours) - set(got))
         wrong = sorted(h for h in hours if h in got and got[h] != hours[h])
         if missing or wrong:
             lines.append(
-                f"{meter.meter_id}: {len(missing)}/{len(hours)} hours missing {missing[:5]}, "
+                f"{name(key)}: {len(missing)}/{len(hours)} hours missing {missing[:5]}, "
                 f"{len(wrong)} wrong {[(h, got[h], hours[h]) for h in wrong[:5]]}"
             )
     return "; ".join(lines)
