@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "data"
 FILES = ("communes.csv", "emission_factors.csv", "devices.csv", "plausibility.toml")
-OPTIONAL_FILES = ("who_air_quality_2021.csv",)  # without it, no WHO exceedance is derived
+# Without them, no WHO exceedance is derived, no territory trajectory computed.
+OPTIONAL_FILES = ("who_air_quality_2021.csv", "trajectory.csv")
 
 
 @dataclass(frozen=True)

@@ -134,8 +134,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
+    from reference.loader import DEFAULT_DIR
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
     from streams.kafka_topics import catalogue, ensure_topics
+    from streams.territory_rollup import Trajectory, run_territory_rollup
 
     if args.status:
         statuses = read_sink_statuses(settings)
@@ -144,7 +146,20 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
             print("zerocarbon: no sink status file: is a sink running?", file=sys.stderr)
         return 0 if statuses and all(s["fresh"] and s["kafka_ready"] for s in statuses) else 1
     asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
-    asyncio.run(_until_signalled(IndicatorSink(settings).run))
+    sink = IndicatorSink(settings)
+    # The one process that reads every partition of zc.indicators also sums the territory.
+    path = (settings.reference_dir or DEFAULT_DIR) / "trajectory.csv"
+    trajectory = Trajectory.load(path) if path.exists() else None
+    if trajectory is None:
+        logging.getLogger("zerocarbon.sink").warning(
+            "no %s: the territory's trajectory is not computed", path
+        )
+
+    async def both(stop: asyncio.Event) -> None:
+        rollup = [run_territory_rollup(settings, stop, trajectory)] if trajectory else []
+        await asyncio.gather(sink.run(stop), *rollup)
+
+    asyncio.run(_until_signalled(both))
     return 0
 
 
@@ -248,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         "wait in memory up to ZC_SINK_MEMORY_LIMIT_BYTES, then on disk (ZC_SINK_SPOOL_DIR), and "
         "are written oldest first when it returns; Kafka offsets are committed only for points "
         "on disk or in InfluxDB. Points InfluxDB refuses (400/422) go to zc.deadletter with its "
-        "message. Run one sink per deployment.",
+        "message. Being the one reader of every partition, it also publishes the territory's "
+        "year-to-date emissions against its trajectory (reference/data/trajectory.csv). "
+        "Run one sink per deployment.",
     )
     sink.add_argument(
         "--status",

@@ -1,8 +1,9 @@
 """`zerocarbon demo`: the whole path on the real local stack, with a result one can see.
 
-Brings the stack up, starts the bridge and the faust worker, publishes readings over MQTT
-as devices would, waits until InfluxDB returns every one of them through a Flux query,
-and prints them. It grows with the service: each landed stage joins this journey.
+Brings the stack up, starts the bridge, the faust worker and the sink, publishes readings
+over MQTT as devices would, waits until InfluxDB returns every one of them through a Flux
+query, and prints them; then a simulated territory publishes for a few seconds and the
+demo prints what validation made of it and today's emissions per commune.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from schemas.smoke_reading import SmokeReading
 from sensors.mqtt_publish import publish_payloads, publish_readings
 from sinks.influx_readback import StoredIndicator, StoredReading, read_indicator, read_smoke_readings
 from stack import control
+from zerocarbon.demo_territory import (
+    registry_for_demo,
+    simulate_territory,
+    today_by_commune,
+    wait_until_counted,
+)
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
 
@@ -127,8 +134,10 @@ def run_demo(settings: Settings, readings: int) -> int:
     logs = settings.stack_home / "demo"
     bridge_log, worker_log, sink_log = logs / "bridge.log", logs / "worker.log", logs / "sink.log"
     offsets = {p: p.stat().st_size if p.exists() else 0 for p in (bridge_log, worker_log, sink_log)}
+    # The worker knows the simulated fleet: a copy of the reference data with it registered.
+    registry = registry_for_demo(settings, logs / "reference")
     bridge = spawn_command(["bridge"], bridge_log)
-    worker = spawn_command(["worker"], worker_log)
+    worker = spawn_command(["worker"], worker_log, {"ZC_REFERENCE_DIR": str(registry)})
     sink = spawn_command(["sink"], sink_log)
     try:
         wait_for_log(bridge, bridge_log, BRIDGE_READY, timeout=60, offset=offsets[bridge_log])
@@ -145,6 +154,10 @@ def run_demo(settings: Settings, readings: int) -> int:
         publish_payloads(settings.mqtt_host, settings.mqtt_port, events)
         counters = wait_for_validation(settings, f"demo-{run_id}", len(events), timeout=60)
         hour_now = read_current_hour(settings, timeout=15)
+        before = worker_counters(settings)["received"]
+        report = simulate_territory(settings, seed=int(time.time()))
+        territory = wait_until_counted(lambda: worker_counters(settings), before, report["messages"], 60)
+        by_commune = today_by_commune(settings, timeout=20)
     finally:
         stop_child(bridge)
         stop_child(worker)
@@ -163,5 +176,24 @@ def run_demo(settings: Settings, readings: int) -> int:
     for name, unit, points in hour_now:
         value = f"{points[-1].value:.4f} {unit}" if points else "(not yet flushed)"
         print(f"[demo] InfluxDB, this hour, La Rochelle, residential electricity: {name} = {value}")
+    expected = report["expected_at_validation"]
+    families = ", ".join(f"{family} {sent['messages']}" for family, sent in report["per_family"].items())
+    print(
+        f"[demo] simulated territory: {report['devices']} devices in the 28 communes sent "
+        f"{report['messages']} readings in {report['publish_seconds']} s "
+        f"({families}), with "
+        f"{report['per_fault']['malformed']} malformed, {report['per_fault']['duplicate']} duplicated, "
+        f"{report['per_fault']['late']} late"
+    )
+    print(f"[demo] the simulator expects at validation: {expected}")
+    print(f"[demo] the worker counted so far (all producers): received {territory['received']}, "
+          f"reasons {territory['reasons']}")  # fmt: skip
+    print("[demo] today by commune, from InfluxDB (1-day windows):")
+    print(f"[demo]   {'commune':<8} {'kgCO2e':>12} {'renewable share':>16}")
+    for commune, emissions, share in by_commune[:10]:
+        shown = f"{share:.1%}" if share is not None else "—"
+        print(f"[demo]   {commune:<8} {emissions:>12.1f} {shown:>16}")
     print(f"[demo] logs: {bridge_log} {worker_log} {sink_log}; stop the stack with `zerocarbon stack down`")
-    return 0 if len(stored) == len(sent) and accepted == len(events) - 1 and dead == 1 else 1
+    smoke_ok = len(stored) == len(sent) and accepted == len(events) - 1 and dead == 1
+    territory_ok = territory["received"] - before >= report["messages"] and bool(by_commune)
+    return 0 if smoke_ok and territory_ok else 1

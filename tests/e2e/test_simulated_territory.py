@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,24 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
             tables = client.query_api().query(producers_query)
         producers = {str(r.get_value()) for t in tables for r in t.records}
         assert len(producers) >= 3, producers
+        # The territory's year to date against its trajectory, summed by the sink process.
+        year = datetime.now(UTC).year
+        territory_query = f'''from(bucket: "{settings.influx_bucket}") |> range(start: {year}-01-01T00:00:00Z)
+  |> filter(fn: (r) => r._measurement =~ /^territory_/ and r._field == "value") |> last()'''
+        territory: dict[str, float] = {}
+        for _ in range(30):
+            with InfluxDBClient(
+                url=settings.influx_url,
+                token=settings.influx_token.get_secret_value(),
+                org=settings.influx_org,
+            ) as client:
+                tables = client.query_api().query(territory_query)
+            territory = {r.get_measurement(): float(r.get_value()) for t in tables for r in t.records}
+            if len(territory) == 3:
+                break
+            await asyncio.sleep(1)
+        assert territory.get("territory_emissions_kgco2e", 0) > 0, territory
+        assert territory["territory_trajectory_target_kgco2e"] > 0
         status = json.loads((settings.stack_home / "sink" / "influx-sink.status.json").read_text())
         assert status["pid"] == sink.pid
         assert status["points_written"] > 0 and status["rejected_dead_lettered"] == 0, status

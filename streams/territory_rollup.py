@@ -1,0 +1,132 @@
+"""The territory's year-to-date emissions against its trajectory (baseline and -30 % path).
+
+Partitions hold communes whole, so the territory is the sum over every series of the
+latest year-to-date emissions its partition published. This fold keeps that latest value
+per series (a later update of a series replaces it, so replays and repeats do no harm)
+and gives, per year:
+- ``territory_emissions_kgco2e`` (ytd): Σ ``emissions_kgco2e`` + ``mobility_emissions_kgco2e``
+  + ``ev_charging_emissions_kgco2e``;
+- ``territory_trajectory_target_kgco2e`` (ytd): the path's value for the year (linear from the
+  baseline to the milestone, reference/data/trajectory.csv) times the share of the year
+  elapsed at ``now``;
+- ``territory_trajectory_ratio`` (ytd): emissions / target (below 1: on track).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas.catalogue import INDICATOR_TOPIC
+from schemas.indicator import IndicatorUpdate
+from streams.indicator_catalogue import series_key
+from zerocarbon.settings import Settings
+
+EMISSIONS = ("emissions_kgco2e", "mobility_emissions_kgco2e", "ev_charging_emissions_kgco2e")
+OURS = ("territory_emissions_kgco2e", "territory_trajectory_target_kgco2e", "territory_trajectory_ratio")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    baseline_year: int
+    baseline_kgco2e: float
+    milestone_year: int
+    milestone_ratio: float
+
+    def annual_target(self, year: int) -> float:
+        """The path's emissions for ``year``: linear from the baseline to the milestone, flat after."""
+        progress = min(max(year - self.baseline_year, 0) / (self.milestone_year - self.baseline_year), 1.0)
+        return self.baseline_kgco2e * (1 - (1 - self.milestone_ratio) * progress)
+
+    @classmethod
+    def load(cls, path: Path) -> Trajectory:
+        with path.open(encoding="utf-8", newline="") as handle:
+            row = next(csv.DictReader(handle))
+        return cls(
+            int(row["baseline_year"]), float(row["baseline_kgco2e"]),
+            int(row["milestone_year"]), float(row["milestone_ratio"]),
+        )  # fmt: skip
+
+
+def year_fraction(now: datetime) -> float:
+    start = datetime(now.year, 1, 1, tzinfo=UTC)
+    end = datetime(now.year + 1, 1, 1, tzinfo=UTC)
+    return (now - start) / (end - start)
+
+
+@dataclass
+class TerritoryRollup:
+    trajectory: Trajectory
+    latest: dict[bytes, tuple[int, float]] = field(default_factory=dict)  # series key -> (year, value)
+    changed: set[int] = field(default_factory=set)
+
+    def offer(self, key: bytes, value: bytes) -> None:
+        """One record of zc.indicators; only year-to-date emissions of a series matter."""
+        if b'"window":"ytd"' not in value or not any(name.encode() in value for name in EMISSIONS):
+            return
+        update = json.loads(value)
+        if update["indicator"] not in EMISSIONS:
+            return
+        year = int(update["window_start"][:4])
+        if self.latest.get(key) != (year, update["value"]):
+            self.latest[key] = (year, update["value"])
+            self.changed.add(year)
+
+    def updates(self, now: datetime) -> list[IndicatorUpdate]:
+        """The territory's figures of every year that changed since the last call."""
+        out = []
+        for year in sorted(self.changed):
+            total = sum(v for y, v in self.latest.values() if y == year)
+            elapsed = 1.0 if year < now.year else year_fraction(now)
+            target = self.trajectory.annual_target(year) * elapsed
+            start, end = datetime(year, 1, 1, tzinfo=UTC), min(now, datetime(year + 1, 1, 1, tzinfo=UTC))
+            for name, unit, value in (
+                (OURS[0], "kgCO2e", total),
+                (OURS[1], "kgCO2e", target),
+                (OURS[2], "ratio", total / target if target else 0.0),
+            ):
+                out.append(
+                    IndicatorUpdate(
+                        indicator=name, unit=unit, window="ytd", window_start=start, window_end=end,
+                        dimensions={}, value=value, final=year < now.year, updated_at=now,
+                    )
+                )  # fmt: skip
+        self.changed.clear()
+        return out
+
+
+async def run_territory_rollup(settings: Settings, stop: asyncio.Event, trajectory: Trajectory) -> None:
+    """Fold every partition of zc.indicators from its beginning (the compacted topic keeps the
+    latest update of each series) and publish the territory's figures once a second."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
+    await consumer.start()
+    await producer.start()
+    try:
+        partitions = [
+            TopicPartition(INDICATOR_TOPIC, p) for p in sorted(await producer.partitions_for(INDICATOR_TOPIC))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        rollup = TerritoryRollup(trajectory)
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=1000, max_records=50_000)
+            for records in batches.values():
+                for record in records:
+                    if record.value is not None and record.key is not None:
+                        rollup.offer(record.key, record.value)
+            for update in rollup.updates(datetime.now(UTC)):
+                await producer.send(
+                    INDICATOR_TOPIC, update.model_dump_json(by_alias=True).encode(), key=series_key(update)
+                )
+    finally:
+        await consumer.stop()
+        await producer.stop()

@@ -1,0 +1,117 @@
+"""The Grafana dashboards ask only for what the service really writes to InfluxDB.
+
+What is written is computed, not listed: the contract samples of every family go through
+the indicator engine's own functions (enrichment, windows, derived ratios, producer
+activity, the territory rollup) and the sink's line protocol; every measurement, tag, field,
+window and bucket a dashboard query names must be among what came out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.families import FAMILIES, Family
+from sinks.influx_buckets import bucket_for_window
+from sinks.line_protocol import indicator_line
+from streams.derived_indicators import derive
+from streams.enrichment import Contribution
+from streams.indicator_agent import contribute
+from streams.indicator_catalogue import to_indicator_update
+from streams.producer_activity import ProducerActivity, registered_devices
+from streams.territory_rollup import OURS
+from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.window_state import WindowState
+from streams.window_state_codec import PartitionState
+from tests.contract.samples import REFERENCE, VALID
+from zerocarbon.settings import Settings
+
+DASHBOARDS = sorted(
+    (Path(__file__).resolve().parents[2] / "docker" / "grafana" / "dashboards").glob("*.json")
+)
+FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
+
+
+def written() -> dict[str, set[str]]:
+    """Measurements, tags, fields, windows and buckets the engine and the sink produce."""
+    state = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, 300), activity=ProducerActivity(300))
+    assert state.activity is not None
+    for family in FAMILIES.values():
+        events = [e for ps in VALID.values() for p in ps if (e := _as(family, p)) is not None]
+        state.activity.add_events(events, family.device_field)
+        outcomes = [contribute(state, event, REFERENCE) for event in events]
+        state.windows.add_all(c for c in outcomes if isinstance(c, Contribution))
+    updates = state.windows.flush()
+    updates += derive(updates, state.windows, REFERENCE.who_daily_guidelines)
+    updates += state.activity.flush(registered_devices(REFERENCE.devices))
+    now = datetime.now(UTC)
+    out: dict[str, set[str]] = {k: set() for k in ("measurements", "tags", "fields", "windows", "buckets")}
+    settings = Settings()
+    for update in updates:
+        indicator = to_indicator_update(update, now)
+        line = indicator_line(indicator).line
+        series, rest = line.split(" ", 1)  # our tag values hold no space
+        fields = rest.rsplit(" ", 1)[0]
+        out["measurements"].add(indicator.indicator)
+        out["tags"] |= {pair.split("=")[0] for pair in series.split(",")[1:]}
+        out["fields"] |= {pair.split("=")[0] for pair in fields.split(",")}
+        out["windows"].add(indicator.window)
+        out["buckets"].add(bucket_for_window(indicator.window, settings))
+    out["measurements"] |= set(OURS)  # the territory rollup, run by the sink process
+    return out
+
+
+def _as(family: Family, payload: dict[str, Any]) -> Any:
+    """The sample as an event of ``family``, or None if it is another family's."""
+    try:
+        return family.adapter.validate_json(json.dumps(payload))
+    except ValidationError:
+        return None
+
+
+def queries(path: Path) -> list[str]:
+    dashboard = json.loads(path.read_text())
+    return [target["query"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def test_the_engine_writes_what_the_check_relies_on() -> None:
+    seen = written()
+    # If the samples stopped reaching the engine, every dashboard would pass for nothing.
+    assert {"energy_consumed_kwh", "emissions_kgco2e", "passenger_km", "environment_value"} <= seen[
+        "measurements"
+    ]
+    assert {"renewable_share_ratio", "producer_completeness_ratio"} <= seen["measurements"]
+    assert {"commune", "sector", "carrier", "mode", "station", "quantity", "producer", "window"} <= seen[
+        "tags"
+    ]
+    assert seen["fields"] == {"value", "final", "revision", "unit"}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_query_names_what_the_sink_writes(path: Path) -> None:
+    seen = written()
+    assert queries(path), "a dashboard without queries"
+    for query in queries(path):
+        for bucket in re.findall(r'from\(bucket: "([^"]+)"\)', query):
+            assert bucket in seen["buckets"], (bucket, query)
+        for name in re.findall(r'r\._measurement == "([^"]+)"', query):
+            assert name in seen["measurements"], (name, query)
+        for name in re.findall(r'r\._field == "([^"]+)"', query):
+            assert name in seen["fields"], (name, query)
+        for window in re.findall(r'r\.window == "([^"]+)"', query):
+            assert window in seen["windows"], (window, query)
+            assert (window == "1m") == ("indicators_1m" in query), (
+                "1-minute windows live in their own bucket",
+                query,
+            )
+        for tag in re.findall(r"r\.([a-z_]+) ==", query):
+            assert tag in seen["tags"] | {"_measurement", "_field"}, (tag, query)
+        for columns in re.findall(r"group\(columns: \[([^\]]*)\]\)", query):
+            for tag in re.findall(r'"([^"]+)"', columns):
+                assert tag in seen["tags"] | FLUX_COLUMNS, (tag, query)
