@@ -220,9 +220,14 @@ def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Co
     """The measures a validated event adds; ``kwh`` is the consumption of an index reading
     (derived upstream from successive indexes), ignored for interval readings."""
     data = event.__dict__
+    at = data["event_time"]
     if isinstance(event, EnergyReading):
         # event.quantity_kwh, without the property's two calls
         quantity = data["quantity"] * KWH_PER_UNIT[data["unit"]] if data["kind"] == "interval" else kwh
+        if data["kind"] == "interval" and data["interval_start"] is not None:
+            # Consumed over [interval_start, event_time): it belongs to the window where the
+            # interval starts (the hour 00:45-01:00 is hour 00, not 01).
+            at = data["interval_start"]
         if quantity is None:
             return NoFactor("quantity", "an index reading needs the previous index to give a consumption")
         measures: tuple[Measure, ...] | NoFactor = energy_measures(event, quantity, ref)
@@ -232,4 +237,4 @@ def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Co
         measures = mobility_measures(event, ref)
     if isinstance(measures, NoFactor):
         return measures
-    return Contribution(data["event_id"], data["producer_id"], data["event_time"], measures)
+    return Contribution(data["event_id"], data["producer_id"], at, measures)

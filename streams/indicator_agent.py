@@ -12,6 +12,7 @@ replayed by a restarted validation stage is skipped by its source offset.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -129,6 +130,7 @@ def register_indicator_agent(
     async def publish_indicator_updates() -> None:
         now = datetime.now(UTC)
         checkpoints = []
+        sent: list[Any] = []
         for tp, state in list(states.items()):
             # Taken together, with no await in between: the updates, the state they leave
             # and the events that state includes.
@@ -143,9 +145,14 @@ def register_indicator_agent(
                 checkpoints.append((checkpoint_key(*tp), encode(state), covered))
             for update in updates:
                 indicator = to_indicator_update(update, now)
-                await out.send(
-                    key=series_key(indicator), value=indicator.model_dump_json(by_alias=True).encode()
+                sent.append(
+                    await out.send(
+                        key=series_key(indicator), value=indicator.model_dump_json(by_alias=True).encode()
+                    )
                 )
+        # The updates must be in Kafka before the checkpoint that says they were published: a
+        # crash in between would otherwise restore a state whose closed windows nobody sees.
+        await asyncio.gather(*sent)
         for key, blob, covered in checkpoints:
             delivered = await checkpoint_topic.send(key=key, value=blob)
             await delivered

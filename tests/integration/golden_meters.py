@@ -83,18 +83,19 @@ class IntervalSeries:
         return [json.dumps(events[i : i + per_record]).encode() for i in range(0, len(events), per_record)]
 
     def closer(self, count: int) -> list[bytes]:
-        """One reading two hours after reading ``count - 1``: every hour before closes."""
+        """One reading starting two hours after reading ``count - 1`` ends (a reading is placed
+        where its interval starts): every hour before closes."""
         later = IntervalSeries(
-            self.meter, self.run + "-closer", self.end(count - 1), timedelta(hours=2), self.wh
+            self.meter, self.run + "-closer", self.end(count - 1) + timedelta(hours=2), self.step, self.wh
         )
         return later.records(range(1))
 
     def hourly_kwh(self, count: int) -> dict[int, float]:
-        """Energy of each hour holding readings 0..count-1 (a reading counts in the hour of its
-        end), by the hour's start in epoch seconds; the closer closes the last one."""
+        """Energy of each hour holding readings 0..count-1 (an interval reading counts in the
+        hour where it starts), by the hour's start in epoch seconds; the closer closes the last."""
         totals: dict[int, float] = {}
         for k in range(count):
-            hour = int(self.end(k).timestamp()) // 3600 * 3600
+            hour = int((self.end(k) - self.step).timestamp()) // 3600 * 3600
             totals[hour] = totals.get(hour, 0.0) + self.wh(k) / 1000
         return {hour: round(kwh, 6) for hour, kwh in totals.items()}
 
@@ -158,12 +159,18 @@ def series_of(dimensions: Mapping[str, str]) -> Series:
 
 async def indicator_offsets(settings: Settings) -> dict[TopicPartition, int]:
     """The current end of zc.indicators, to read only what is published after."""
-    consumer = AIOKafkaConsumer(INDICATOR_TOPIC, bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()  # without a group, a subscriber is assigned every partition
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
     try:
-        return await consumer.end_offsets(list(consumer.assignment()))
+        return await consumer.end_offsets(indicator_partitions(settings))
     finally:
         await consumer.stop()
+
+
+def indicator_partitions(settings: Settings) -> list[TopicPartition]:
+    """Every partition of zc.indicators, named explicitly: a subscription's assignment is not
+    there yet right after start(), and a reader that missed it would read from the beginning."""
+    return [TopicPartition(INDICATOR_TOPIC, p) for p in range(settings.kafka_partitions)]
 
 
 async def indicator_finals(
@@ -181,12 +188,12 @@ async def indicator_finals(
     wanted = {series: set(starts) for series, starts in expected.items()}
     finals: dict[Series, dict[int, float]] = {series: {} for series in wanted}
     window_marker, indicator_marker = f'"window":"{window}"'.encode(), f'"{indicator}"'.encode()
-    consumer = AIOKafkaConsumer(
-        INDICATOR_TOPIC, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        for tp in consumer.assignment():
+        partitions = indicator_partitions(settings)
+        consumer.assign(partitions)
+        for tp in partitions:
             if offsets is not None and tp in offsets:
                 consumer.seek(tp, offsets[tp])
         loop = asyncio.get_running_loop()
@@ -211,10 +218,16 @@ async def indicator_finals(
 
 
 async def hourly_finals(
-    settings: Settings, expected: dict[GoldenMeter, dict[int, float]], since: datetime, timeout: float
+    settings: Settings,
+    expected: dict[GoldenMeter, dict[int, float]],
+    since: datetime,
+    timeout: float,
+    offsets: Mapping[TopicPartition, int] | None = None,
 ) -> dict[GoldenMeter, dict[int, float]]:
     """The last final hourly energy of each meter's series over its expected hours, from Kafka,
-    published after ``since`` (earlier runs' finals for the same hours are ignored)."""
+    published after ``since`` (earlier runs' finals for the same hours are ignored), read from
+    ``offsets`` (take them with ``indicator_offsets`` when the test starts: the topic holds
+    millions of records of earlier runs)."""
     finals = await indicator_finals(
         settings,
         "energy_consumed_kwh",
@@ -222,6 +235,7 @@ async def hourly_finals(
         {series_of(m.series): hours for m, hours in expected.items()},
         since,
         timeout,
+        offsets,
     )
     return {m: finals[series_of(m.series)] for m in expected}
 

@@ -27,6 +27,7 @@ from tests.integration.golden_meters import (
     differences,
     forget_indicator_state,
     hourly_finals,
+    indicator_offsets,
     merged_records,
     produce_raw,
 )
@@ -49,7 +50,7 @@ async def test_hourly_totals_are_exact_after_three_random_sigkills(
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
-    since = datetime.now(UTC)
+    since, offsets = datetime.now(UTC), await indicator_offsets(settings)
     start = recent_midnight(20)
     series = [
         IntervalSeries(METERS[0], run, start, timedelta(seconds=30), lambda k: 100 + 10 * (k % 37)),
@@ -73,7 +74,7 @@ async def test_hourly_totals_are_exact_after_three_random_sigkills(
                 worker = start_worker(log)
         await asyncio.gather(*(produce_raw(settings, s.meter, s.closer(READINGS_PER_METER)) for s in series))
         expected = {s.meter: s.hourly_kwh(READINGS_PER_METER) for s in series}
-        finals = await hourly_finals(settings, expected, since, timeout=300)
+        finals = await hourly_finals(settings, expected, since, timeout=300, offsets=offsets)
     finally:
         stop_child(worker)
     for meter in expected:
@@ -83,7 +84,7 @@ async def test_hourly_totals_are_exact_after_three_random_sigkills(
 
 async def test_two_workers_give_the_figures_of_one(settings: Settings, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:8]
-    since = datetime.now(UTC)
+    since, offsets = datetime.now(UTC), await indicator_offsets(settings)
     start = recent_midnight(14)  # 250 hours of readings, all in the past
     readings = 3000
     series = [
@@ -107,7 +108,7 @@ async def test_two_workers_give_the_figures_of_one(settings: Settings, tmp_path:
         expected = {s.meter: s.hourly_kwh(readings) for s in series}
         twin_hours = twin.hourly_kwh(readings)
         expected[shared.meter] = {h: round(v + twin_hours[h], 6) for h, v in expected[shared.meter].items()}
-        finals = await hourly_finals(settings, expected, since, timeout=180)
+        finals = await hourly_finals(settings, expected, since, timeout=180, offsets=offsets)
         counted = []
         for port in (settings.worker_web_port, second_port):
             with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ from tests.integration.golden_meters import (
     IntervalSeries,
     forget_indicator_state,
     hourly_finals,
+    indicator_offsets,
     produce_raw,
 )
 from tests.integration.worker_runs import start_worker, wait_counted
@@ -30,7 +31,7 @@ READINGS = 2000
 
 
 async def test_hourly_totals_are_exact_across_two_sigkills(settings: Settings, tmp_path: Path) -> None:
-    since = datetime.now(UTC)
+    since, offsets = datetime.now(UTC), await indicator_offsets(settings)
     day = since.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     meter = TERTIARY
     series = IntervalSeries(meter, uuid.uuid4().hex[:8], day, timedelta(seconds=30), lambda k: 500)
@@ -51,7 +52,7 @@ async def test_hourly_totals_are_exact_across_two_sigkills(settings: Settings, t
         await produce_raw(settings, meter, series.records(range(1600, READINGS)))
         await produce_raw(settings, meter, series.closer(READINGS))
         expected = {meter: series.hourly_kwh(READINGS)}
-        finals = await hourly_finals(settings, expected, since, timeout=120)
+        finals = await hourly_finals(settings, expected, since, timeout=120, offsets=offsets)
     finally:
         stop_child(worker)
     assert sum(v == 60.0 for v in expected[meter].values()) >= 15  # the full hours

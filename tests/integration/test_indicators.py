@@ -31,11 +31,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.catalogue import raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
-from tests.integration.golden_meters import RESIDENTIAL
+from tests.integration.golden_meters import RESIDENTIAL, indicator_offsets
 from zerocarbon.settings import Settings
 
 METER = RESIDENTIAL.meter_id
@@ -61,11 +61,15 @@ def _reading(event_id: str, end: datetime, wh: float) -> bytes:
 
 
 async def _latest_updates(
-    bootstrap: str, hour: datetime, wanted: int, timeout: float
+    settings: Settings, offsets: dict[TopicPartition, int], hour: datetime, wanted: int, timeout: float
 ) -> dict[tuple[str, str, int], Any]:
-    """The last update of each (indicator, window, start) of SERIES within ``hour``."""
-    consumer = AIOKafkaConsumer(INDICATOR_TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    """The last update of each (indicator, window, start) of SERIES within ``hour``, published
+    after ``offsets`` (taken when the test started)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await consumer.start()
+    consumer.assign(list(offsets))
+    for tp, offset in offsets.items():
+        consumer.seek(tp, offset)
     latest: dict[tuple[str, str, int], Any] = {}
     lo, hi = hour.timestamp(), (hour + timedelta(hours=1)).timestamp()
     try:
@@ -95,6 +99,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     settings: Settings, fresh_partition: None, worker: Path, sink: Path
 ) -> None:
     rng = random.Random()
+    offsets = await indicator_offsets(settings)
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
         days=rng.randint(30, 360)
     )
@@ -120,7 +125,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     finally:
         await producer.stop()
 
-    latest = await _latest_updates(settings.kafka_bootstrap, hour, wanted=4, timeout=90)
+    latest = await _latest_updates(settings, offsets, hour, wanted=4, timeout=90)
     h = int(hour.timestamp())
 
     def value(indicator: str, window: str, start: int) -> tuple[float, bool]:
@@ -155,6 +160,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     from zerocarbon.demo import worker_counters
 
     rng = random.Random()
+    offsets = await indicator_offsets(settings)
     # Yesterday: later than the golden test's hour, so the partition's watermark leaves these
     # windows open (an earlier hour would only count in the day, through corrections).
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
@@ -188,7 +194,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     finally:
         await producer.stop()
     # Final: [H:00, H:15), [H:15, H:30) and the hour.
-    latest = await _latest_updates(settings.kafka_bootstrap, hour, wanted=3, timeout=60)
+    latest = await _latest_updates(settings, offsets, hour, wanted=3, timeout=60)
     h = int(hour.timestamp())
     update = latest[("energy_consumed_kwh", "1h", h)]
     assert (round(update["value"], 6), update["final"]) == (3.0, True)  # 3 x 1 kWh, not 6

@@ -4,8 +4,9 @@ memory stayed under its configured bound.
 
 Input: the golden-tests meter (residential electricity in Aytré, 0.0520 kgCO2e/kWh), one
 interval reading every 5 minutes over three hours H, H+1, H+2 of a random recent day, reading
-i ending at H + 2.5 min + 5 min x i with 100 + 7 i Wh, then one reading at H+4:02.5 that
-moves the watermark past every window. Expected, by arithmetic on that list:
+i covering [H + 5 i min, H + 5 (i + 1) min) with 100 + 7 i Wh (a reading counts in the window
+where its interval starts), then one reading at H+4:02.5 that moves the watermark past
+every window. Expected, by arithmetic on that list:
     1m window of reading i            = (100 + 7 i) / 1000 kWh
     15m window q (readings 3q..3q+2)  = sum of their Wh / 1000
     hour k (readings 12k..12k+11)     = sum of their Wh / 1000; emissions = that x 0.0520
@@ -101,7 +102,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     )
     hour = day + timedelta(hours=rng.randint(0, 19))
     run = uuid.uuid4().hex[:8]
-    ends = [hour + timedelta(minutes=2.5 + 5 * i) for i in range(36)]
+    ends = [hour + timedelta(minutes=5 * (i + 1)) for i in range(36)]
     wh = [100 + 7 * i for i in range(36)]
     records = [reading(f"{run}-{i}", end, w) for i, (end, w) in enumerate(zip(ends, wh, strict=True))]
     closer = reading(f"{run}-closer", hour + timedelta(hours=4, minutes=2.5), 1)
@@ -176,7 +177,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
         points = read_indicator(settings, indicator, window, SERIES, hour, hour + timedelta(hours=3))
         return {p.time: (round(p.value, 6), p.final) for p in points}
 
-    minute = {end.replace(second=0): (round(w / 1000, 6), True) for end, w in zip(ends, wh, strict=True)}
+    minute = {end - timedelta(minutes=5): (round(w / 1000, 6), True) for end, w in zip(ends, wh, strict=True)}
     quarter = {
         hour + timedelta(minutes=15 * q): (round(sum(wh[3 * q : 3 * q + 3]) / 1000, 6), True)
         for q in range(12)

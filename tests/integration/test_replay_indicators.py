@@ -86,8 +86,9 @@ class HandReading:
 
 def household_power(path: Path) -> HandReading:
     """Sceaux minutes as meter elec-17094-0101 (residential, Châtelaillon-Plage 17094): kWh =
-    mean kW / 60; d/m/yyyy and the minute's start on Paris wall clock; the reading's time is
-    the minute's end; NA rows give no reading."""
+    mean kW / 60; d/m/yyyy and the minute's start on Paris wall clock; an interval reading
+    counts in the window where it starts, so the reading's time is the minute's start; NA
+    rows give no reading."""
     series = series_of({"carrier": "electricity", "commune": "17094", "sector": "residential"})
     readings, skipped = [], 0
     with path.open(newline="") as handle:
@@ -97,8 +98,8 @@ def household_power(path: Path) -> HandReading:
                 skipped += 1
                 continue
             start = datetime.strptime(f"{row['date']} {row['time']}", "%d/%m/%Y %H:%M:%S")
-            end = int(start.replace(tzinfo=PARIS).timestamp()) + 60
-            readings.append(Reading(series, "17094", end, Fraction(kw) / 60))
+            begins = int(start.replace(tzinfo=PARIS).timestamp())
+            readings.append(Reading(series, "17094", begins, Fraction(kw) / 60))
     return HandReading(readings, skipped)
 
 
@@ -273,14 +274,13 @@ async def test_household_power_gives_the_hourly_kwh_of_the_file(
 ) -> None:
     """21-23 February 2007 (4 320 minutes): 71 hourly kWh of one residential series, each the
     sum of the hour's minutes (mean kW / 60). The two NA minutes (22/2 22:58-22:59) are
-    skipped by replay and by hand, so that hour sums 58 minutes; the last two hours stay open.
+    skipped by replay and by hand, so that hour sums 58 minutes; the last hour stays open.
 
-    A minute counts in the hour holding its end, the time its event carries (event_time is
-    the interval's end, and windows are assigned on event time): hour [H, H+1) holds the
-    minutes starting at H-1 min .. H+58 min, not the clock hour's 60 minutes.
+    A minute counts in the hour where it starts (an interval reading's window is that of its
+    interval_start): hour [H, H+1) holds the clock hour's 60 minutes.
     """
     counted = await replayed_hours_match_the_file(settings, HOUSEHOLD, tmp_path)
-    assert list(counted.values()) == [3 * 24 + 1 - 2]
+    assert list(counted.values()) == [3 * 24 - 1]
 
 
 async def test_openaq_gives_the_hourly_means_of_the_file(
