@@ -20,8 +20,9 @@ from typing import Any
 
 from influxdb_client import InfluxDBClient
 
-from schemas.catalogue import INDICATOR_TOPIC
-from tests.integration.kafka_reading import start_group_at_end
+from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
+from schemas.families import FAMILIES
+from tests.integration.kafka_reading import records_after, start_group_at_end, topic_ends
 from tests.integration.worker_runs import start_worker
 from zerocarbon.demo import BRIDGE_READY, SINK_READY, worker_counters
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
@@ -61,6 +62,8 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
         wait_for_log(bridge, bridge_log, BRIDGE_READY, timeout=60)
         wait_for_log(sink, sink_log, SINK_READY, timeout=60)
         before = totals(worker_counters(settings))
+        valid_topics = [valid_topic(name) for name in FAMILIES]
+        starts = await topic_ends(settings, [*valid_topics, DEAD_LETTER_TOPIC])
         report = await asyncio.to_thread(
             zerocarbon,
             "simulate", "--devices", "300", "--count", str(MESSAGES), "--rate", "2000",
@@ -83,6 +86,14 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
         counted = {name: value - before[name] for name, value in totals(after).items()}
         assert counted == expected, f"report {report['per_fault']}"
         assert after["balanced"]
+        # The same, as it reached the topics: events on the typed topics (one JSON array per
+        # record), dead letters of the validation stage with the malformed payloads.
+        written = await records_after(settings, starts)
+        typed = sum(len(json.loads(value)) for topic, value in written if topic in valid_topics)
+        letters = [json.loads(value) for topic, value in written if topic == DEAD_LETTER_TOPIC]
+        refused = [letter for letter in letters if letter["stage"] == "validation"]
+        assert typed == expected["accepted"], (typed, expected)
+        assert len(refused) == expected["dead_lettered"] == report["per_fault"]["malformed"]
 
         # The indicators reach InfluxDB through the sink (a group of its own, from the end of
         # zc.indicators: what it writes is this run's): the hours just simulated, by commune.

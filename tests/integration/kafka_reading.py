@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, decode_frames
@@ -59,3 +59,38 @@ async def start_group_at_end(settings: Settings, topic: str, group: str) -> None
         await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
     finally:
         await consumer.stop()
+
+
+async def topic_ends(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
+    """The current end of every partition of ``topics`` (to count only what comes after)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
+        return await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def records_after(settings: Settings, offsets: dict[TopicPartition, int]) -> list[tuple[str, bytes]]:
+    """Every (topic, value) written after ``offsets``, up to the ends at the time of the call."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    out: list[tuple[str, bytes]] = []
+    try:
+        consumer.assign(list(offsets))
+        ends = await consumer.end_offsets(list(offsets))
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        remaining = {tp for tp in offsets if ends[tp] > offsets[tp]}
+        while remaining:
+            for tp, records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).items():
+                out += [(tp.topic, r.value or b"") for r in records if r.offset < ends[tp]]
+                if records and records[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return out
