@@ -9,6 +9,7 @@ Powers stay within the plausibility bounds (36 kW for a home, reference/data/pla
 from __future__ import annotations
 
 import random
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 from sensors.load_shapes import LocalClock, heating_need, occupancy, outdoor_temperature, sun_height
@@ -34,8 +35,9 @@ class _Meter(SimulatedDevice):
         self.index = 0.0
         self.unit = "kWh"
 
+    @abstractmethod
     def power_kw(self, clock: LocalClock, rng: random.Random) -> float:
-        raise NotImplementedError
+        """Mean power drawn (or produced) now, in kW: the meter kind's load shape."""
 
     def fields(self, t: float, device_t: float, clock: LocalClock, rng: random.Random) -> dict[str, Any]:
         kwh = max(0.0, self.power_kw(clock, rng)) * self.interval_s / 3600

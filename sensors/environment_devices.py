@@ -8,6 +8,7 @@ ozone the sun; indoor CO2 follows the occupancy of public buildings.
 from __future__ import annotations
 
 import random
+from abc import abstractmethod
 from typing import Any
 
 from schemas.environment import UNIT_OF, EnvQuantity
@@ -22,8 +23,9 @@ class _CyclingSensor(SimulatedDevice):
         self.turn = rng.randrange(len(self.quantities))
         self.exposure = rng.uniform(0.7, 1.4)  # a kerbside station sees more than a park one
 
+    @abstractmethod
     def value(self, quantity: EnvQuantity, t: float, clock: LocalClock, rng: random.Random) -> float:
-        raise NotImplementedError
+        """The measured value of ``quantity`` at true time ``t``: the sensor kind's model."""
 
     def fields(self, t: float, device_t: float, clock: LocalClock, rng: random.Random) -> dict[str, Any]:
         quantity = self.quantities[self.turn]

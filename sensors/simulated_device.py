@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +33,7 @@ def iso_utc(t: float) -> str:
     return text
 
 
-class SimulatedDevice:
+class SimulatedDevice(ABC):
     """A device of one kind: builds the payload of one reading at a given time."""
 
     def __init__(self, spec: DeviceSpec, rng: random.Random) -> None:
@@ -48,12 +49,12 @@ class SimulatedDevice:
         self._prefix = _ENCODER.encode(self.envelope)[:-1].encode() + b","
         self.setup(rng)
 
-    def setup(self, rng: random.Random) -> None:
+    def setup(self, rng: random.Random) -> None:  # noqa: B027 - optional hook, nothing by default
         """Draw the device's own characteristics (size, capacity...) once, from the seed."""
 
+    @abstractmethod
     def fields(self, t: float, device_t: float, clock: LocalClock, rng: random.Random) -> dict[str, Any]:
         """The family fields of the reading at true time ``t``, stamped by the device at ``device_t``."""
-        raise NotImplementedError
 
     def payload(self, t: float, device_t: float, clock: LocalClock, rng: random.Random) -> bytes:
         """The whole event as JSON: envelope and fields; the event id is the device id and its clock."""
@@ -66,5 +67,5 @@ class SimulatedDevice:
         # (this is the simulator's hot path, bench/simulator_rate.py).
         return self._prefix + _ENCODER.encode(fields)[1:].encode()
 
-    def reset_index(self) -> None:
+    def reset_index(self) -> None:  # noqa: B027 - optional hook: only index meters have one
         """Set a cumulative index back to zero, as a replaced or reset meter does."""
