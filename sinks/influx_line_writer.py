@@ -13,7 +13,9 @@ body about a quarter larger (bench/README.md, "Sink"). Failures split in two:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import random
 import time
 import zlib
@@ -25,6 +27,7 @@ import aiohttp
 from sinks.influx_buckets import retention_plan
 from zerocarbon.settings import Settings
 
+log = logging.getLogger(__name__)
 REFUSED_STATUSES = frozenset({400, 413, 422})
 # Level 1: most of level 9's size gain (a 5 000-point body: 696 kB -> 40 kB, level 9: 31 kB)
 # at a seventh of its CPU, which the sink shares with parsing on one core.
@@ -76,13 +79,16 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+PER_SECOND = {"s": 1, "ms": 1_000}
+
+
 def split_by_retention(
-    bucket: str, lines: list[str], retention_seconds: int, now: float
+    bucket: str, lines: list[str], retention_seconds: int, now: float, precision: str = "s"
 ) -> tuple[list[str], list[Rejected]]:
     """The lines a bucket with this retention keeps, and the others refused with the reason."""
     if not retention_seconds:
         return lines, []
-    oldest = now - retention_seconds
+    oldest = (now - retention_seconds) * PER_SECOND[precision]
     kept: list[str] = []
     refused: list[Rejected] = []
     for line in lines:
@@ -96,10 +102,13 @@ def split_by_retention(
 
 
 class InfluxLineWriter:
-    """Writes chunks of line protocol (precision: seconds); use as ``async with``."""
+    """Writes chunks of line protocol (timestamps in ``precision``: s or ms); use as ``async with``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, precision: str = "s") -> None:
+        if precision not in PER_SECOND:
+            raise ValueError(f"precision {precision!r}: use one of {sorted(PER_SECOND)}")
         self.settings = settings
+        self.precision = precision
         self._session: aiohttp.ClientSession | None = None
         self._url = f"{settings.influx_url}/api/v2/write"
         self._headers = {
@@ -127,7 +136,7 @@ class InfluxLineWriter:
         Points older than the bucket's retention are refused here, without a request: InfluxDB
         would refuse each (422) and bisecting a batch of them costs two requests per point."""
         lines, rejected = split_by_retention(
-            bucket, lines, retention_plan(self.settings).get(bucket, 0), time.time()
+            bucket, lines, retention_plan(self.settings).get(bucket, 0), time.time(), self.precision
         )
         size = self.settings.sink_batch_size
         for start in range(0, len(lines), size):
@@ -138,7 +147,7 @@ class InfluxLineWriter:
         if self._session is None:
             raise RuntimeError("InfluxLineWriter used outside `async with`")
         body = "\n".join(lines).encode()
-        params = {"org": self.settings.influx_org, "bucket": bucket, "precision": "s"}
+        params = {"org": self.settings.influx_org, "bucket": bucket, "precision": self.precision}
         try:
             async with self._session.post(
                 self._url, params=params, data=gzipped(body) if self.settings.sink_gzip else body
@@ -163,3 +172,21 @@ class InfluxLineWriter:
         return await self._write_chunk(bucket, lines[:middle]) + await self._write_chunk(
             bucket, lines[middle:]
         )
+
+
+async def write_until_taken(
+    writer: InfluxLineWriter, bucket: str, lines: list[str], max_delay: float = 30.0
+) -> list[Rejected]:
+    """Write, waiting with backoff while InfluxDB is away; the lines it refused, if any.
+
+    For a caller without a buffer of its own (the smoke path): waiting holds its stream back,
+    so Kafka offsets do not pass points that are not in InfluxDB yet."""
+    attempt = 0
+    while True:
+        try:
+            return await writer.write(bucket, lines)
+        except InfluxUnavailable as exc:
+            delay = backoff_delay(attempt, 0.5, max_delay, exc.retry_after)
+            log.warning("%s; retrying in %.1fs", exc.reason, delay)
+            attempt += 1
+            await asyncio.sleep(delay)

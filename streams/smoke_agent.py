@@ -9,8 +9,8 @@ import faust
 from pydantic import ValidationError
 
 from schemas.smoke_reading import SmokeReading
+from sinks.influx_line_writer import InfluxLineWriter, write_until_taken
 from sinks.influx_points import smoke_point
-from sinks.influx_writer import InfluxWriter
 from zerocarbon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def register_smoke_agent(app: faust.App, settings: Settings) -> None:
 
     @app.agent(topic)
     async def write_smoke_readings(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async with InfluxWriter(settings) as writer:
+        async with InfluxLineWriter(settings, precision="ms") as writer:
             async for event in stream.events():
                 # faust skips a message whose handler raises: catch everything ourselves.
                 try:
@@ -40,5 +40,9 @@ def register_smoke_agent(app: faust.App, settings: Settings) -> None:
                         exc.errors(include_url=False),
                     )  # fmt: skip
                     continue
-                await writer.write_until_accepted([smoke_point(settings.smoke_measurement, reading)])
+                line = smoke_point(settings.smoke_measurement, reading).to_line_protocol()
+                for refused in await write_until_taken(writer, settings.influx_bucket, [line]):
+                    log.error(
+                        "InfluxDB refused a smoke point (%s %s): %s", refused.status, refused.message, line
+                    )
                 yield None

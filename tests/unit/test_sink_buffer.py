@@ -235,3 +235,13 @@ def test_points_older_than_the_bucket_retention_are_refused_without_a_request() 
     assert [(r.line, r.status) for r in refused] == [(old, 422)]
     assert "30-day retention of bucket 'indicators_1m'" in refused[0].message
     assert split_by_retention("indicators", [fresh, old], 0, now) == ([fresh, old], [])  # forever
+
+
+def test_retention_reads_millisecond_timestamps_in_milliseconds() -> None:
+    from sinks.influx_line_writer import split_by_retention
+
+    now, day = 1_800_000_000, 86_400
+    fresh = f"smoke_reading,device_id=a value=1.0 {(now - day) * 1000}"
+    old = f"smoke_reading,device_id=a value=1.0 {(now - 40 * day) * 1000}"
+    kept, refused = split_by_retention("b", [fresh, old], 30 * day, now, precision="ms")
+    assert kept == [fresh] and [r.line for r in refused] == [old]
