@@ -177,18 +177,6 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, readings=args.readings)
 
 
-def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from sensors.simulate_command import run
-
-    return run(args, settings)
-
-
-def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from sensors.replay_command import run
-
-    return run(args, settings)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zerocarbon", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -295,23 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     from sensors import replay_command, simulate_command
 
-    simulate = sub.add_parser(
-        "simulate",
-        help=simulate_command.HELP,
-        description=simulate_command.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    simulate_command.add_arguments(simulate)
-    simulate.set_defaults(handler=_simulate)
-
-    replay = sub.add_parser(
-        "replay",
-        help=replay_command.HELP,
-        description=replay_command.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    replay_command.add_arguments(replay)
-    replay.set_defaults(handler=_replay)
+    for name, command in (("simulate", simulate_command), ("replay", replay_command)):
+        device_side = sub.add_parser(
+            name,
+            help=command.HELP,
+            description=command.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_arguments(device_side)
+        device_side.set_defaults(handler=command.run)
     return parser
 
 
