@@ -60,7 +60,9 @@ class Envelope(BaseModel):
         values = self.__dict__
         for name in self._datetime_fields:
             value = values[name]
-            if value is not None:
+            # A zero offset already is UTC and stays as parsed: converting it anyway was a sixth of
+            # the validation of an event (bench/validation_throughput.py).
+            if value is not None and value.utcoffset():
                 values[name] = value.astimezone(UTC)
         self.check()
         return self

@@ -45,8 +45,32 @@ def _problem(loc: tuple[int | str, ...], kind: str, msg: str, hint: Hint) -> Fie
     return FieldProblem(path=path, type=kind, message=message)
 
 
+# Whole error lists already turned into problems, by pydantic's JSON of the errors (without
+# inputs): a broken producer sends the same mistakes again and again, and that JSON costs a
+# third of walking ``errors()`` (bench/validation_throughput.py). Bounded like _MEMO. Not for
+# errors carrying an exception (``"ctx":{"error":...}``): the JSON has only its text, and a
+# FieldError's class, not its text, decides the path.
+_LISTS: dict[str, tuple[FieldProblem, ...]] = {}
+_LISTS_ENTRIES = 1024
+_LISTS_CHARS = 2048
+
+
 def problems_from(exc: ValidationError) -> list[FieldProblem]:
     """Every error of a pydantic validation, with a dotted field path."""
+    errors_json = exc.json(include_url=False, include_input=False)
+    known = _LISTS.get(errors_json)
+    if known is not None:
+        return list(known)
+    problems = _problems(exc)
+    # In JSON text, `"error":` unescaped can only be a key: an exception in a ctx.
+    if len(errors_json) <= _LISTS_CHARS and '"error":' not in errors_json:
+        if len(_LISTS) >= _LISTS_ENTRIES:
+            _LISTS.clear()
+        _LISTS[errors_json] = tuple(problems)
+    return problems
+
+
+def _problems(exc: ValidationError) -> list[FieldProblem]:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
         kind = error["type"]

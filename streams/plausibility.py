@@ -11,7 +11,7 @@ reference data (``rules_for``) and a message is only formatted for an actual pro
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,8 +43,11 @@ class PlausibilityRules:
         self._devices = ref.devices
         # (carrier, sector) -> kW, filled on first sight: a handful of pairs exist.
         self._power_limits: dict[tuple[str, str], float] = {}
-        # The clock window of the last `now` seen: a batch shares one `now`.
+        # The clock window of the last `now` seen (a batch shares one `now`), expressed in the tzinfo
+        # of the last event checked: a UTC time parsed by pydantic keeps pydantic's own UTC tzinfo,
+        # and comparing datetimes of one tzinfo object skips two utcoffset() calls per comparison.
         self._clock: datetime | None = None
+        self._clock_tz: tzinfo | None = None
         self._earliest = self._latest = datetime.min
         # Event class -> its family's rules, resolved on first sight of the class.
         self._check_of_type: dict[type[BaseModel], Callable[[Any, list[FieldProblem]], None]] = {}
@@ -82,9 +85,11 @@ class PlausibilityRules:
 
     def check_time(self, event_time: datetime, now: datetime) -> list[FieldProblem]:
         """A new list, with the problem of ``event_time`` if it is outside the clock window."""
-        if now is not self._clock:
-            self._earliest, self._latest = now - self._time.max_past, now + self._time.max_future
-            self._clock = now
+        tz = event_time.tzinfo
+        if now is not self._clock or tz is not self._clock_tz:
+            earliest, latest = now - self._time.max_past, now + self._time.max_future
+            self._earliest, self._latest = earliest.astimezone(tz), latest.astimezone(tz)
+            self._clock, self._clock_tz = now, tz
         if self._earliest <= event_time <= self._latest:
             return []
         bounds = self._time

@@ -46,6 +46,7 @@ def test_memoised_problems_are_those_a_fresh_derivation_gives(data: st.DataObjec
     except ValidationError as exc:
         warm = as_tuples(problems_from(exc))
         dead_letters._MEMO.clear()
+        dead_letters._LISTS.clear()
         assert as_tuples(problems_from(exc)) == warm  # cold
         assert as_tuples(problems_from(exc)) == warm  # memoised
 
@@ -76,17 +77,20 @@ def test_a_plain_value_error_is_not_taken_for_a_field_error_with_the_same_text()
 
 def test_a_producer_s_long_unknown_key_is_reported_whole_but_not_memoised() -> None:
     dead_letters._MEMO.clear()
+    dead_letters._LISTS.clear()
     key = "k" * 10_000
     payload = {"event_id": "e1", "producer_id": "enedis", key: 1}
     problems = problems_from(schema_error("energy", json.dumps(payload).encode()))
     assert (key, "extra_forbidden", "Extra inputs are not permitted") in as_tuples(problems)
     assert all(len(str(part)) < 10_000 for loc, *_ in dead_letters._MEMO for part in loc)
+    assert all(len(errors_json) <= dead_letters._LISTS_CHARS for errors_json in dead_letters._LISTS)
 
 
 def test_the_memo_stays_bounded() -> None:
     for n in range(dead_letters._MEMO_ENTRIES + 10):
         problems_from(schema_error("energy", json.dumps({f"unknown_{n}": 1}).encode()))
         assert len(dead_letters._MEMO) <= dead_letters._MEMO_ENTRIES
+        assert len(dead_letters._LISTS) <= dead_letters._LISTS_ENTRIES
 
 
 @pytest.mark.parametrize("raw", [b'{"producer_id": "enedis", "quantity": -1}', b'{"producer_id":"caf\xe9"}'])
