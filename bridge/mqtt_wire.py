@@ -1,0 +1,297 @@
+"""The few MQTT 5 / 3.1.1 packets a QoS 1 subscriber needs, as bytes, and back.
+
+The bridge reads MQTT itself instead of through paho's network thread: paho builds a message
+object, parses its properties and crosses a thread per message, which was 71 % of the
+bridge's time and capped it near 8 000 readings/s (bench/bridge_throughput.py). Here a
+chunk of the socket is cut into packets in one pass, a PUBLISH becomes a plain tuple, and a
+batch of PUBACKs is one write. Only what a subscriber sends or receives is covered:
+CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH (QoS 0 and 1), PUBACK, PINGREQ/PINGRESP and
+DISCONNECT (OASIS MQTT 5.0 and 3.1.1, sections 2 and 3).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import NamedTuple
+
+MQTT_311 = 4
+MQTT_5 = 5
+
+CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
+SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
+
+PINGREQ_PACKET = b"\xc0\x00"
+DISCONNECT_PACKET = b"\xe0\x00"  # MQTT 5: no reason code = 0x00, normal disconnection
+
+# MQTT 5 property identifiers used here (section 2.2.2.2).
+SESSION_EXPIRY_INTERVAL = 0x11
+RECEIVE_MAXIMUM = 0x21
+SERVER_KEEP_ALIVE = 0x13
+REASON_STRING = 0x1F
+
+_PUBACK = struct.Struct(">BBH")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+# Value types of every MQTT 5 property, to skip or read any property a broker sends.
+_BYTE_PROPS = frozenset((0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A))
+_U16_PROPS = frozenset((0x13, 0x21, 0x22, 0x23))
+_U32_PROPS = frozenset((0x02, 0x11, 0x18, 0x27))
+_STRING_PROPS = frozenset((0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F))
+_BINARY_PROPS = frozenset((0x09, 0x16))
+_VARINT_PROPS = frozenset((0x0B,))
+_PAIR_PROPS = frozenset((0x26,))
+
+
+class MqttProtocolError(Exception):
+    """The broker sent bytes that are not the MQTT we speak; the connection must be dropped."""
+
+
+class Publish(NamedTuple):
+    """One received PUBLISH: its topic, its payload, and the packet id to acknowledge (0: QoS 0)."""
+
+    topic: str
+    payload: bytes
+    packet_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPacket:
+    """Any other packet from the broker: its type, its flags and its body."""
+
+    kind: int
+    flags: int
+    body: bytes
+
+
+# -- encoding -------------------------------------------------------------------------------
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | 0x80 if value else byte)
+        if not value:
+            return bytes(out)
+
+
+def _string(text: str) -> bytes:
+    raw = text.encode()
+    if len(raw) > 0xFFFF:
+        raise ValueError(f"an MQTT string holds at most 65 535 bytes, not {len(raw)}")
+    return _U16.pack(len(raw)) + raw
+
+
+def _packet(first_byte: int, body: bytes) -> bytes:
+    return bytes((first_byte,)) + _varint(len(body)) + body
+
+
+def encode_connect(
+    client_id: str,
+    *,
+    version: int,
+    keepalive: int,
+    clean_start: bool,
+    session_expiry: int = 0,
+    receive_maximum: int = 0,
+    username: str | None = None,
+    password: str | None = None,
+) -> bytes:
+    """CONNECT; with MQTT 5, the session expiry and receive maximum as properties."""
+    flags = (0x02 if clean_start else 0) | (0x80 if username is not None else 0)
+    flags |= 0x40 if password is not None else 0
+    body = _string("MQTT") + bytes((version, flags)) + _U16.pack(keepalive)
+    if version == MQTT_5:
+        props = bytes((SESSION_EXPIRY_INTERVAL,)) + _U32.pack(session_expiry)
+        if receive_maximum:
+            props += bytes((RECEIVE_MAXIMUM,)) + _U16.pack(min(receive_maximum, 0xFFFF))
+        body += _varint(len(props)) + props
+    body += _string(client_id)
+    if username is not None:
+        body += _string(username)
+    if password is not None:
+        body += _string(password)
+    return _packet(CONNECT << 4, body)
+
+
+def encode_subscribe(packet_id: int, filters: list[str], *, version: int) -> bytes:
+    """SUBSCRIBE at QoS 1 to every filter. With MQTT 5, retained messages are sent only for a
+    subscription that did not exist yet (retain handling 1): resubscribing after a reconnect
+    does not replay them."""
+    body = _U16.pack(packet_id)
+    options = 0x01 | (0x10 if version == MQTT_5 else 0)
+    if version == MQTT_5:
+        body += b"\x00"  # no properties
+    for topic_filter in filters:
+        body += _string(topic_filter) + bytes((options,))
+    return _packet(SUBSCRIBE << 4 | 0x02, body)
+
+
+def encode_pubacks(packet_ids: list[int]) -> bytes:
+    """PUBACKs in the given order (success: the reason code may be omitted in MQTT 5)."""
+    pack = _PUBACK.pack
+    return b"".join([pack(0x40, 2, pid) for pid in packet_ids])
+
+
+def encode_publish(topic: str, payload: bytes, packet_id: int, *, version: int) -> bytes:
+    """A QoS 1 PUBLISH (QoS 0 when ``packet_id`` is 0): what a device sends; for tests and tools."""
+    body = _string(topic)
+    first = PUBLISH << 4
+    if packet_id:
+        first |= 0x02
+        body += _U16.pack(packet_id)
+    if version == MQTT_5:
+        body += b"\x00"
+    return _packet(first, body + payload)
+
+
+# -- decoding -------------------------------------------------------------------------------
+def split_packets(data: bytes, version: int) -> tuple[list[Publish], list[ControlPacket], int]:
+    """Cut ``data`` into whole packets: the PUBLISHes, the other packets, and how many bytes were
+    used (the rest is the start of a packet still to come)."""
+    publishes: list[Publish] = []
+    others: list[ControlPacket] = []
+    size = len(data)
+    v5 = version == MQTT_5
+    i = 0
+    while size - i >= 2:
+        first = data[i]
+        j = i + 1
+        length = 0
+        shift = 0
+        while True:
+            if j >= size:
+                return publishes, others, i
+            byte = data[j]
+            j += 1
+            length |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise MqttProtocolError("a remaining length longer than 4 bytes")
+        end = j + length
+        if end > size:
+            return publishes, others, i
+        if first >> 4 == PUBLISH:
+            publishes.append(_publish(data, first, j, end, v5))
+        else:
+            others.append(ControlPacket(first >> 4, first & 0x0F, data[j:end]))
+        i = end
+    return publishes, others, i
+
+
+def _publish(data: bytes, first: int, start: int, end: int, v5: bool) -> Publish:
+    try:
+        return _publish_fields(data, first, start, end, v5)
+    except IndexError as exc:  # a length field pointing past the bytes received
+        raise MqttProtocolError("a PUBLISH whose lengths overrun the packet") from exc
+
+
+def _publish_fields(data: bytes, first: int, start: int, end: int, v5: bool) -> Publish:
+    qos = (first >> 1) & 0x03
+    if qos > 1:
+        raise MqttProtocolError(f"a QoS {qos} PUBLISH on a QoS 1 subscription")
+    if end - start < 2:
+        raise MqttProtocolError("a PUBLISH too short for its topic length")
+    k = start + 2 + ((data[start] << 8) | data[start + 1])
+    try:
+        topic = data[start + 2 : k].decode()
+    except UnicodeDecodeError as exc:
+        raise MqttProtocolError(f"a PUBLISH topic that is not UTF-8: {exc}") from exc
+    packet_id = 0
+    if qos:
+        packet_id = (data[k] << 8) | data[k + 1]
+        k += 2
+    if v5:
+        props, k = _read_varint(data, k)
+        k += props  # the properties of a delivered message are not needed downstream
+    if k > end:
+        raise MqttProtocolError(f"a PUBLISH on {topic!r} shorter than its own header")
+    return Publish(topic, data[k:end], packet_id)
+
+
+def _read_varint(data: bytes, k: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[k]
+        k += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, k
+        shift += 7
+        if shift > 21:
+            raise MqttProtocolError("a variable byte integer longer than 4 bytes")
+
+
+def read_properties(body: bytes, k: int) -> tuple[dict[int, object], int]:
+    """The MQTT 5 properties starting at ``k``, by identifier, and the offset after them."""
+    length, k = _read_varint(body, k)
+    end = k + length
+    props: dict[int, object] = {}
+    while k < end:
+        ident = body[k]
+        k += 1
+        value: object
+        if ident in _BYTE_PROPS:
+            value, k = body[k], k + 1
+        elif ident in _U16_PROPS:
+            value, k = _U16.unpack_from(body, k)[0], k + 2
+        elif ident in _U32_PROPS:
+            value, k = _U32.unpack_from(body, k)[0], k + 4
+        elif ident in _VARINT_PROPS:
+            value, k = _read_varint(body, k)
+        elif ident in _STRING_PROPS or ident in _BINARY_PROPS:
+            n = _U16.unpack_from(body, k)[0]
+            raw = body[k + 2 : k + 2 + n]
+            value, k = (raw.decode(errors="replace") if ident in _STRING_PROPS else raw), k + 2 + n
+        elif ident in _PAIR_PROPS:
+            n = _U16.unpack_from(body, k)[0]
+            m = _U16.unpack_from(body, k + 2 + n)[0]
+            value, k = (body[k + 2 : k + 2 + n], body[k + 4 + n : k + 4 + n + m]), k + 4 + n + m
+        else:
+            raise MqttProtocolError(f"unknown MQTT 5 property 0x{ident:02x}")
+        props[ident] = value
+    if k != end:
+        raise MqttProtocolError("MQTT 5 properties overrun their length")
+    return props, end
+
+
+class Connack(NamedTuple):
+    session_present: bool
+    reason_code: int
+    properties: dict[int, object]
+
+    @property
+    def refused(self) -> bool:
+        return self.reason_code != 0
+
+
+def decode_connack(body: bytes, version: int) -> Connack:
+    """CONNACK: session present, reason (MQTT 5) or return code (3.1.1), properties."""
+    if len(body) < 2:
+        raise MqttProtocolError("a CONNACK shorter than 2 bytes")
+    props: dict[int, object] = {}
+    if version == MQTT_5 and len(body) > 2:
+        props, _ = read_properties(body, 2)
+    return Connack(bool(body[0] & 0x01), body[1], props)
+
+
+def decode_suback(body: bytes, version: int) -> tuple[int, list[int]]:
+    """SUBACK: its packet id and one granted QoS or failure code (>= 0x80) per filter."""
+    packet_id = _U16.unpack_from(body, 0)[0]
+    k = 2
+    if version == MQTT_5:
+        _, k = read_properties(body, k)
+    return packet_id, list(body[k:])
+
+
+def decode_disconnect(body: bytes) -> tuple[int, str]:
+    """A broker's MQTT 5 DISCONNECT: its reason code and reason string, if any."""
+    if not body:
+        return 0, ""
+    reason = ""
+    if len(body) > 1:
+        props, _ = read_properties(body, 1)
+        reason = str(props.get(REASON_STRING, ""))
+    return body[0], reason
