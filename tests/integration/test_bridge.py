@@ -221,3 +221,43 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
     assert mine["forwarded"]["mobility"] == len(payloads)
     assert mine["dead_lettered"] == 1
     assert mine["in_flight"] == 0
+
+
+async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    total = 4_000
+    client_ids = [f"test-shared-{run}-{n}" for n in range(2)]
+    env = {"ZC_BRIDGE_SHARED_GROUP": f"test-{run}"}
+    bridges = []
+    for client_id in client_ids:
+        log = tmp_path / f"{client_id}.log"
+        bridges.append(spawn_command(["bridge", "--client-id", client_id], log, env))
+        wait_for_log(bridges[-1], log, BRIDGE_READY, timeout=60)
+    publisher = Publisher(settings, f"test-device-{run}")
+    topic = device_topic("17300", "energy", "elec-17300-0001")
+    try:
+        infos = [publisher.publish(topic, _reading(run, k)) for k in range(total)]
+        for info in infos:
+            info.wait_for_publish(timeout=60)
+        marker = f'"test-{run}"'.encode()
+        found = await read_payloads(
+            settings.kafka_bootstrap,
+            [raw_topic("energy")],
+            keep=lambda _t, p: marker in p,
+            done=lambda got: len(set(_event_ids(got))) >= total,
+            timeout=120,
+        )
+        statuses = [_wait_for_status(c, lambda s: s["in_flight"] == 0) for c in client_ids]
+    finally:
+        publisher.close()
+        for bridge in bridges:
+            stop_child(bridge)
+        for client_id in [*client_ids, f"test-device-{run}"]:
+            forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+    assert set(_event_ids(found)) == {f"{run}-{k}" for k in range(total)}
+    forwarded = [s["forwarded"].get("energy", 0) for s in statuses]
+    assert all(n > 0 for n in forwarded), f"one bridge took no share: {forwarded}"
+    assert sum(forwarded) >= total
+    assert all(s["subscriptions"][0].startswith(f"$share/test-{run}/") for s in statuses)
