@@ -24,15 +24,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from machine import describe
+from pydantic_core import to_json
 from results_file import save_results
 
 from reference.loader import load_reference
 from schemas.families import FAMILIES
+from schemas.indicator import IndicatorUpdate
 from streams.derived_indicators import derive
 from streams.enrichment import Contribution
 from streams.indicator_agent import contribute
-from streams.indicator_catalogue import series_key, to_indicator_update
+from streams.indicator_catalogue import indicator_record, to_indicator_update
 from streams.producer_activity import ProducerActivity, registered_devices
+from streams.valid_record_parsing import VALID_RECORD_PARSERS
 from streams.validation_agent import VALID_ARRAY
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
@@ -178,9 +181,12 @@ def mix_records(readings: int, per_record: int) -> list[Record]:
 WORKLOADS: dict[str, Callable[[int, int], list[Record]]] = {"meter": meter_records, "mix": mix_records}
 
 
-def run_once(records: list[Record], flush_every: int) -> tuple[float, int]:
+def run_once(
+    records: list[Record], flush_every: int, collect: list[IndicatorUpdate] | None = None
+) -> tuple[float, int]:
     """CPU seconds and indicator updates for one pass; ``flush_every`` records between flushes
-    (the agent flushes once a second, about 20 records of 500 readings at 10 000 readings/s)."""
+    (the agent flushes once a second, about 20 records of 500 readings at 10 000 readings/s);
+    the updates are appended to ``collect`` when given (what the agent would send)."""
     ref = load_reference()
     state = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, 300), activity=ProducerActivity(300))
     assert state.activity is not None
@@ -190,7 +196,7 @@ def run_once(records: list[Record], flush_every: int) -> tuple[float, int]:
     updates = sent = 0
     t0 = time.process_time()
     for n, (family, record) in enumerate(records, 1):
-        events = VALID_ARRAY[family].validate_json(record)
+        events = VALID_RECORD_PARSERS[family].validate_json(record)
         state.activity.add_events(events, FAMILIES[family].device_field)
         contributions = [contribute(state, event, ref) for event in events]
         state.windows.add_all(c for c in contributions if isinstance(c, Contribution))
@@ -198,9 +204,12 @@ def run_once(records: list[Record], flush_every: int) -> tuple[float, int]:
             flushed = state.windows.flush()
             flushed += derive(flushed, state.windows, who)
             flushed += state.activity.flush(registered)
+            now_json = to_json(now)
             for update in flushed:  # as the agent's flush, minus the send
-                indicator = to_indicator_update(update, now)
-                sent += len(series_key(indicator)) + len(indicator.model_dump_json(by_alias=True))
+                key, value = indicator_record(update, now, now_json)
+                sent += len(key) + len(value)
+                if collect is not None:
+                    collect.append(to_indicator_update(update, now))
             updates += len(flushed)
     return time.process_time() - t0, updates
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from reference.loader import ReferenceData, ReferenceStore
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
@@ -31,10 +32,11 @@ from streams.dead_letters import dead_letter
 from streams.derived_indicators import derive
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
-from streams.indicator_catalogue import series_key, to_indicator_update
+from streams.indicator_catalogue import indicator_record
 from streams.indicator_checkpoints import checkpoint_key, read_checkpoints
 from streams.producer_activity import ProducerActivity, registered_devices
-from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY, bytes_topic
+from streams.valid_record_parsing import VALID_RECORD_PARSERS
+from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, bytes_topic
 from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.window_state import WindowState
 from streams.window_state_codec import PartitionState, decode, encode
@@ -129,6 +131,7 @@ def register_indicator_agent(
     @app.timer(interval=FLUSH_EVERY_SECONDS)
     async def publish_indicator_updates() -> None:
         now = datetime.now(UTC)
+        now_json = to_json(now)
         checkpoints = []
         sent: list[Any] = []
         for tp, state in list(states.items()):
@@ -144,12 +147,8 @@ def register_indicator_agent(
                 pending[tp] = []
                 checkpoints.append((checkpoint_key(*tp), encode(state), covered))
             for update in updates:
-                indicator = to_indicator_update(update, now)
-                sent.append(
-                    await out.send(
-                        key=series_key(indicator), value=indicator.model_dump_json(by_alias=True).encode()
-                    )
-                )
+                key, value = indicator_record(update, now, now_json)
+                sent.append(await out.send(key=key, value=value))
         # The updates must be in Kafka before the checkpoint that says they were published: a
         # crash in between would otherwise restore a state whose closed windows nobody sees.
         await asyncio.gather(*sent)
@@ -190,7 +189,7 @@ def register_indicator_agent(
                 if value.lstrip()[:1] == b"{":  # a single event, as written before batching
                     events = [FAMILIES[family].adapter.validate_json(value)]
                 else:
-                    events = VALID_ARRAY[family].validate_json(value)
+                    events = VALID_RECORD_PARSERS[family].validate_json(value)
             except ValueError as exc:  # not ours: validation writes these records
                 log.error("unreadable record at %s[%d]@%d: %s", *tp, message.offset, exc)
                 events = []
