@@ -18,6 +18,9 @@ fault                     what the device does                                  
 ``offline_backlog``       readings kept while offline, flushed on reconnection   accepted
 ``index_reset``           a cumulative index falls back to zero                  accepted (indicators flag it)
 ========================  =====================================================  ==========================
+
+A message can carry several faults (a skewed device's late reading); a duplicated message's
+copy carries its original's faults as well as ``duplicate``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ CLOCK_SKEW = "clock_skew"
 OFFLINE_BACKLOG = "offline_backlog"
 INDEX_RESET = "index_reset"
 FAULTS = (MALFORMED, DUPLICATE, OUT_OF_ORDER, LATE, CLOCK_SKEW, OFFLINE_BACKLOG, INDEX_RESET)
+
+ACCEPTED = "accepted"
+DEAD_LETTERED = "dead_lettered"
+DUPLICATE_DROPPED = "duplicate"
+"""Where validation should put a message (``expected_at_validation``), with a registered fleet."""
 
 MAX_SKEW_AHEAD_S = 240.0
 """Below validation's 300 s tolerance for clocks ahead, so a skewed reading is still accepted."""
@@ -63,6 +71,15 @@ class FaultRates:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+def expected_at_validation(faults: tuple[str, ...]) -> str:
+    """The validation outcome of a message carrying ``faults`` (the module's table)."""
+    if MALFORMED in faults:
+        return DEAD_LETTERED
+    if DUPLICATE in faults:
+        return DUPLICATE_DROPPED
+    return ACCEPTED
 
 
 def clock_skew_s(rng: random.Random) -> float:

@@ -21,7 +21,9 @@ buses, sea buses, traffic counters, car parks, charging points, shared cars), pl
 28 communes in proportion to their population, and publish their readings at QoS 1 on
 <topic-root>/<commune>/<family>/<device_id>. The same --seed (and --start) gives the same
 messages. At the end, print a JSON report: messages per family and per injected fault, and
-what validation should accept, dead-letter and count as duplicates.
+what validation should accept, dead-letter and count as duplicates. --report-events FILE also
+writes which messages carry which fault (event id, event time, topic, payload digest), to
+reconcile each one with the typed and dead-letter topics (docs/devices.md).
 
 Validation accepts only devices in the registry: write one for the fleet with
 --write-registry DIR and start the worker with ZC_REFERENCE_DIR=DIR (docs/devices.md).
@@ -30,6 +32,7 @@ Examples:
   zerocarbon simulate --devices 2000 --rate 500 --duration 60
   zerocarbon simulate --devices 20000 --rate 50000 --count 1000000 --topic-root zc-load
   zerocarbon simulate --devices 500 --speedup 60 --duration 600 --malformed 0.01 --late 0.02
+  zerocarbon simulate --devices 300 --count 3000 --rate 2000 --late 0.03 --report-events faults.json
 """
 
 
@@ -99,6 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write a reference data folder with the fleet in its device registry to DIR and "
         "exit (start the worker with ZC_REFERENCE_DIR=DIR)",
     )
+    reporting = parser.add_argument_group("what to report")
+    reporting.add_argument(
+        "--report-events",
+        type=Path,
+        metavar="FILE",
+        help="also write to FILE (JSON) every message that carries a fault, listed per fault: "
+        "event id, event time, topic, payload digest (the printed report keeps the counts)",
+    )
     faults = parser.add_argument_group("faults, each a rate between 0 and 1 (default 0)")
     for name, text in (
         ("malformed", "share of readings sent as broken payloads (dead-lettered)"),
@@ -130,11 +141,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps({"reference_dir": str(out), "devices_added": len(fleet)}))
             return 0
         plan = _plan(args, mix)
+        if args.report_events is not None and not args.report_events.parent.is_dir():
+            # Said before publishing, not after a run whose details could not be kept.
+            raise ValueError(f"--report-events: no folder {args.report_events.parent}")
     except ValueError as exc:
         print(f"zerocarbon simulate: {exc}", file=sys.stderr)
         return 2
     target = MqttTarget(settings.mqtt_host, settings.mqtt_port, args.username, args.password)
-    report = run_simulation(plan, reference, target)
+    report = run_simulation(plan, reference, target, args.report_events)
     print(json.dumps(report, indent=2))
     return 0 if report["acknowledged"] == report["messages"] else 1
 

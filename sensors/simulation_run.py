@@ -6,11 +6,13 @@ Everything decided here is about the wall clock and the broker; what is sent is 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from reference.loader import ReferenceData
@@ -18,7 +20,7 @@ from sensors.faults import FaultRates
 from sensors.fleet import DEFAULT_MIX, DeviceSpec, build_fleet
 from sensors.mqtt_publishers import MqttTarget, open_publisher
 from sensors.pacing import paced
-from sensors.send_tally import SendTally
+from sensors.send_tally import FaultInstances, SendTally
 from sensors.territory_stream import Emission, TerritoryStream
 
 ASSUMED_FAST_RATE = 50_000.0  # readings/s assumed when nothing paces the run, to place its start
@@ -70,14 +72,21 @@ def default_start(plan: SimulationPlan, fleet: list[DeviceSpec], now: float) -> 
     return now - readings / per_sim_second - longest
 
 
-def run_simulation(plan: SimulationPlan, reference: ReferenceData, target: MqttTarget) -> dict[str, Any]:
-    """Publish the simulated territory as planned; the report of what was sent."""
+def run_simulation(
+    plan: SimulationPlan, reference: ReferenceData, target: MqttTarget, events_file: Path | None = None
+) -> dict[str, Any]:
+    """Publish the simulated territory as planned; the report of what was sent.
+
+    With ``events_file``, also write there which messages carry which fault (``FaultInstances``),
+    for a fault-by-fault reconciliation; without, the publish loop does no per-message work for it.
+    """
     fleet = build_fleet(plan.devices, list(reference.communes.values()), plan.mix)
     start = plan.start if plan.start is not None else default_start(plan, fleet, time.time())
     stream = TerritoryStream(fleet, start, plan.seed, plan.faults, plan.topic_root)
     emissions: Iterable[Emission] = stream if plan.count is None else islice(stream, plan.count)
     publisher = open_publisher(plan.publisher, plan.rate, target)
     tally = SendTally()
+    instances = FaultInstances(stream.clock_skews()) if events_file is not None else None
     wall0 = time.monotonic()
     last_clock = start
     try:
@@ -88,6 +97,8 @@ def run_simulation(plan: SimulationPlan, reference: ReferenceData, target: MqttT
             publisher.publish_many((e.topic, e.payload) for e in batch)
             for e in batch:
                 tally.count(e.family, e.faults)
+            if instances is not None:
+                instances.add(batch)
             last_clock = batch[-1].clock
         # What devices still hold (late, out-of-order, offline backlogs) is sent before stopping,
         # so that every reading counted in the report was published.
@@ -95,12 +106,14 @@ def run_simulation(plan: SimulationPlan, reference: ReferenceData, target: MqttT
         publisher.publish_many((e.topic, e.payload) for e in rest)
         for e in rest:
             tally.count(e.family, e.faults)
+        if instances is not None:
+            instances.add(rest)
         publish_seconds = time.monotonic() - wall0
         acknowledged = publisher.wait_acknowledged()
     finally:
         publisher.close()
     wall = time.monotonic() - wall0
-    return {
+    run = {
         "topic_root": plan.topic_root,
         "seed": plan.seed,
         "devices": len(fleet),
@@ -108,6 +121,12 @@ def run_simulation(plan: SimulationPlan, reference: ReferenceData, target: MqttT
         "fault_rates": plan.faults.as_dict(),
         "simulated_start": _iso(start),
         "simulated_end": _iso(last_clock),
+    }
+    if instances is not None and events_file is not None:
+        events_file.write_text(json.dumps({**run, **instances.report()}) + "\n")
+        run["report_events"] = str(events_file)
+    return {
+        **run,
         "readings": stream.readings,
         **tally.report(),
         "acknowledged": acknowledged,

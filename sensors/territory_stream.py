@@ -124,6 +124,10 @@ class TerritoryStream(Iterator[Emission]):
             self._take(i, t)
         return self._ready.popleft()
 
+    def clock_skews(self) -> dict[str, float]:
+        """The clock offset in seconds of each device whose clock is off, by MQTT topic."""
+        return {device.topic: device.skew for device in self.devices if device.skew}
+
     def drain(self) -> list[Emission]:
         """Everything still held back (out of order, late, offline backlogs), to send before stopping."""
         out = list(self._ready)

@@ -41,9 +41,18 @@ ROLLOVER_MARGIN = 0.9
 """A fall is a rollover only if the previous index was in the top 10 % of its counter range."""
 
 
+SMALLEST_REGISTER_KWH = 10_000.0
+"""Where the smallest real register wraps (four digits of kWh). Without this floor, a meter
+reset to 0 that reached 9.6 kWh and was reset again read as a 10 kWh counter that wrapped,
+and 5.1 kWh were counted instead of a reset reported (found by
+tests/e2e/test_fault_reconciliation.py)."""
+
+
 def counter_capacity(index: float) -> float:
-    """The smallest power of ten above ``index``: where a decimal counter wraps."""
-    return 10.0 ** math.floor(math.log10(index) + 1) if index >= 1 else 10.0
+    """Where a decimal counter holding ``index`` wraps: the power of ten above it, at least
+    ``SMALLEST_REGISTER_KWH``."""
+    power = 10.0 ** math.floor(math.log10(index) + 1) if index >= 1 else 10.0
+    return max(power, SMALLEST_REGISTER_KWH)
 
 
 def index_delta(

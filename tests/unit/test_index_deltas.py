@@ -45,7 +45,19 @@ def test_index_not_after_the_previous_one_is_out_of_order() -> None:
     assert isinstance(out, IndexAnomaly) and out.kind == "out_of_order"
 
 
-def test_counter_capacity_is_the_next_power_of_ten() -> None:
+def test_counter_capacity_is_the_next_power_of_ten_and_at_least_a_four_digit_register() -> None:
     assert counter_capacity(999_998) == 1_000_000
     assert counter_capacity(1_000_000) == 10_000_000
-    assert counter_capacity(0.5) == 10.0
+    assert counter_capacity(9_600) == 10_000
+    assert counter_capacity(9.6) == 10_000
+    assert counter_capacity(0.5) == 10_000
+
+
+def test_a_reset_soon_after_a_reset_is_a_reset_not_a_wrap() -> None:
+    out = index_delta(IndexState(9.6, T0), 4.7, T0 + HOUR, max_power_kw=36)
+    assert isinstance(out, IndexAnomaly) and out.kind == "reset"
+
+
+def test_a_four_digit_register_wraps() -> None:
+    out = index_delta(IndexState(9_998.0, T0), 3.0, T0 + HOUR, max_power_kw=36)
+    assert isinstance(out, Consumption) and out.rolled_over and out.kwh == 5.0
