@@ -177,6 +177,13 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, readings=args.readings)
 
 
+def _view(args: argparse.Namespace, settings: Settings) -> int:
+    from operators_view.server import serve
+
+    asyncio.run(_until_signalled(lambda stop: serve(settings, stop)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zerocarbon", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -280,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--readings", type=int, default=12, help="how many readings to send")
     demo.set_defaults(handler=_demo)
+
+    view = sub.add_parser(
+        "view",
+        help="serve the operators' live web page (figures and platform health, read-only)",
+        description="Serve the operators' page on http://ZC_VIEW_HOST:ZC_VIEW_PORT/ (default "
+        "127.0.0.1:8088): emissions and energy now and today by commune and sector, the year to "
+        "date against the -30 % trajectory, mobility by mode, air quality against the WHO "
+        "guidelines, and the platform's health (readings/s per producer, dead-letter rate and "
+        "latest reasons, consumer lag, freshness, the sink's buffer). Figures update live over "
+        "server-sent events every ZC_VIEW_REFRESH_SECONDS, and the sources (InfluxDB, Kafka, the "
+        "worker's /counters, the status files) are polled only while a browser is connected. "
+        "French and English; no asset from the internet. See docs/operators-view.md.",
+    )
+    view.set_defaults(handler=_view)
 
     from sensors import replay_command, simulate_command
 

@@ -1,18 +1,21 @@
 """`zerocarbon demo`: the whole path on the real local stack, with a result one can see.
 
-Brings the stack up, starts the bridge, the faust worker and the sink, publishes readings
-over MQTT as devices would, waits until InfluxDB returns every one of them through a Flux
-query, and prints them; then a simulated territory publishes for a few seconds and the
-demo prints what validation made of it and today's emissions per commune.
+Brings the stack up, starts the bridge, the faust worker, the sink and the operators' page
+(`zerocarbon view`, whose URL it prints first), publishes readings over MQTT as devices
+would, waits until InfluxDB returns every one of them through a Flux query, and prints them;
+then a simulated territory publishes for a few seconds and the demo prints what validation
+made of it and today's emissions per commune.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bridge.topic_tree import device_topic
@@ -32,6 +35,7 @@ from zerocarbon.settings import Settings
 BRIDGE_READY = r"subscribed to .* at QoS 1"
 WORKER_READY = r"\[\^Worker\]: Ready"
 SINK_READY = r"sink ready: "
+VIEW_READY = r"operators' view ready: "
 
 
 def demo_readings(run_id: str, count: int) -> list[SmokeReading]:
@@ -129,17 +133,33 @@ def read_current_hour(settings: Settings, timeout: float) -> list[tuple[str, str
     return out
 
 
+def start_view(settings: Settings, view: subprocess.Popen[bytes], log: Path, offset: int) -> None:
+    """Wait for the operators' page and print its URL (there is no browser to open here: the
+    URL is how the demo opens it). The page is a window on the demo, not part of what it
+    checks: if it does not start (its port taken...), the demo says so and goes on."""
+    url = f"http://{settings.view_host}:{settings.view_port}/"
+    try:
+        wait_for_log(view, log, VIEW_READY, timeout=30, offset=offset)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"[demo] the operators' view did not start ({str(exc).splitlines()[0]}); see {log}")
+        return
+    print(f"[demo] operators' live view: {url} (open it in a browser while the demo runs)", flush=True)
+
+
 def run_demo(settings: Settings, readings: int) -> int:
     control.up(settings)
     logs = settings.stack_home / "demo"
     bridge_log, worker_log, sink_log = logs / "bridge.log", logs / "worker.log", logs / "sink.log"
-    offsets = {p: p.stat().st_size if p.exists() else 0 for p in (bridge_log, worker_log, sink_log)}
+    view_log = logs / "view.log"
+    offsets = {p: p.stat().st_size if p.exists() else 0 for p in (bridge_log, worker_log, sink_log, view_log)}
     # The worker knows the simulated fleet: a copy of the reference data with it registered.
     registry = registry_for_demo(settings, logs / "reference")
     bridge = spawn_command(["bridge"], bridge_log)
     worker = spawn_command(["worker"], worker_log, {"ZC_REFERENCE_DIR": str(registry)})
     sink = spawn_command(["sink"], sink_log)
+    view = spawn_command(["view"], view_log)
     try:
+        start_view(settings, view, view_log, offsets[view_log])
         wait_for_log(bridge, bridge_log, BRIDGE_READY, timeout=60, offset=offsets[bridge_log])
         wait_for_log(worker, worker_log, WORKER_READY, timeout=120, offset=offsets[worker_log])
         wait_for_log(sink, sink_log, SINK_READY, timeout=60, offset=offsets[sink_log])
@@ -162,6 +182,7 @@ def run_demo(settings: Settings, readings: int) -> int:
         stop_child(bridge)
         stop_child(worker)
         stop_child(sink)
+        stop_child(view)
     print(f"[demo] InfluxDB returned {len(stored)}/{len(sent)} readings via Flux in {elapsed:.1f}s")
     print(f"{'device':<26} {'time (UTC)':<26} {'value':>8}")
     for r in stored:
@@ -193,7 +214,14 @@ def run_demo(settings: Settings, readings: int) -> int:
     for commune, emissions, share in by_commune[:10]:
         shown = f"{share:.1%}" if share is not None else "—"
         print(f"[demo]   {commune:<8} {emissions:>12.1f} {shown:>16}")
-    print(f"[demo] logs: {bridge_log} {worker_log} {sink_log}; stop the stack with `zerocarbon stack down`")
+    print(
+        f"[demo] logs: {bridge_log} {worker_log} {sink_log} {view_log}; "
+        "stop the stack with `zerocarbon stack down`"
+    )
+    print(
+        "[demo] to watch the territory again: run `zerocarbon bridge`, `worker`, `sink` and `view` "
+        "(docs/operators-view.md)"
+    )
     smoke_ok = len(stored) == len(sent) and accepted == len(events) - 1 and dead == 1
     territory_ok = territory["received"] - before >= report["messages"] and bool(by_commune)
     return 0 if smoke_ok and territory_ok else 1

@@ -117,6 +117,17 @@ class Settings(BaseSettings):
     sink_mqtt_retained: bool = Field(default=True, description="republish latest indicators as retained MQTT")
     sink_mqtt_topic_root: str = Field(default="zc-indicators", description="root of the retained topics")
 
+    # The operators' live web page (operators_view/, docs/operators-view.md): read-only, polls
+    # its sources only while a browser is connected.
+    view_host: str = Field(default="127.0.0.1", description="interface the operators' page listens on")
+    view_port: int = Field(default=8088, ge=1, le=65535, description="HTTP port of the operators' page")
+    view_refresh_seconds: float = Field(
+        default=2.0, ge=0.5, description="how often the page's figures are refreshed while someone watches"
+    )
+    view_dead_letters_kept: int = Field(
+        default=20, ge=1, le=500, description="latest dead-letter reasons the page shows"
+    )
+
     @field_validator("influx_bucket", "influx_minute_bucket")
     @classmethod
     def _plain_bucket_name(cls, value: str) -> str:
