@@ -41,13 +41,8 @@ stack-down: $(STAMP) ## stop the local stack
 stack-status: $(STAMP) ## health and version of each local service, as JSON
 	$(BIN)/zerocarbon stack status
 
-bench: $(STAMP) ## run the benchmarks in bench/ and save their figures (bench/results/)
-	$(BIN)/python bench/validation_throughput.py
-	$(BIN)/python bench/indicator_throughput.py
-	$(BIN)/python bench/bridge_throughput.py
-	$(BIN)/python bench/smoke_path.py
-	$(BIN)/python bench/simulator_rate.py
-	$(BIN)/python bench/sink_throughput.py
+bench: $(STAMP) ## the benchmark suite on the local stack: tables printed, JSON in bench/results/ (~10 min)
+	$(BIN)/python bench/suite.py
 
 clean: ## remove the virtual environment (the stack's cache and data stay)
 	rm -rf $(VENV)

@@ -10,10 +10,11 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def save_results(name: str, results: Any) -> Path:
-    """Write ``results`` to ``bench/results/<name>-<UTC time>.json``, print and return the path."""
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+def save_results(name: str, results: Any, folder: Path = RESULTS) -> Path:
+    """Write ``results`` to ``<folder>/<name>-<UTC time>.json`` (default folder: bench/results/),
+    print and return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"saved {out}")
     return out

@@ -1,0 +1,196 @@
+"""The suite's own Kafka topics and consumer groups: create, fill, start at the end, delete.
+
+Bench topics are named ``zc.bench.*`` and deleted after use. Our worker runs under a group of
+its own (``BENCH_WORKER_ID``), started at the current end of every topic it reads, so
+neither the service's group nor anybody's backlog is touched; the indicator state of the
+valid partitions is started afresh (an empty checkpoint at their end, as the integration
+tests do), so that the workload's event times are judged against their own watermark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import OffsetAndMetadata
+
+from schemas.catalogue import CHECKPOINT_TOPIC, raw_topic, valid_topic
+from schemas.families import FAMILIES
+from streams.indicator_checkpoints import checkpoint_key
+from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.window_state import WindowState
+from streams.window_state_codec import PartitionState, encode
+from zerocarbon.settings import Settings
+
+BENCH_WORKER_ID = "zc-bench-worker"
+Headers = Sequence[tuple[str, bytes]]
+
+
+def worker_topics(settings: Settings) -> list[str]:
+    """Every topic `zerocarbon worker` reads."""
+    return [
+        *(raw_topic(name) for name in FAMILIES),
+        *(valid_topic(name) for name in FAMILIES),
+        settings.smoke_kafka_topic,
+    ]
+
+
+async def create_topic(settings: Settings, name: str, partitions: int | None = None) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions or settings.kafka_partitions, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: Settings, prefixes: Iterable[str]) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes``; the names deleted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        wanted = tuple(prefixes)
+        names = [t for t in await admin.list_topics() if t.startswith(wanted)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
+async def produce(
+    settings: Settings, topic: str, messages: Iterable[tuple[int, bytes | None, bytes]], headers: Headers = ()
+) -> int:
+    """Write (partition, key, value) messages, each acknowledged by Kafka; the count."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, max_batch_size=1 << 20,
+        max_request_size=8 << 20,
+    )  # fmt: skip
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(topic, value, key=key, partition=partition, headers=list(headers))
+            for partition, key, value in messages
+        ]
+        await asyncio.gather(*sent)
+        return len(sent)
+    finally:
+        await producer.stop()
+
+
+async def topic_ends(settings: Settings, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    """The current end of every partition of ``topics``."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    await consumer.start()
+    try:
+        # The producer waits for a topic's metadata; the consumer's cache may not have it yet.
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
+        return await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def start_group_at_end(settings: Settings, group: str, topics: Sequence[str]) -> None:
+    """Commit the current end of every partition of ``topics`` for ``group``."""
+    ends = await topic_ends(settings, topics)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+async def forget_indicator_state(settings: Settings, family: str = "energy") -> None:
+    """Checkpoint an empty indicator state at the end of every partition of zc.valid.<family>:
+    the next worker counts only what comes after, against its own watermark."""
+    topic = valid_topic(family)
+    ends = await topic_ends(settings, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for tp, end in ends.items():
+            empty = PartitionState(
+                WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds), offset=end - 1
+            )
+            await producer.send_and_wait(
+                CHECKPOINT_TOPIC, encode(empty), key=checkpoint_key(topic, tp.partition)
+            )
+    finally:
+        await producer.stop()
+
+
+async def read_after(
+    settings: Settings, offsets: dict[TopicPartition, int], idle_seconds: float = 2.0
+) -> list[bytes]:
+    """Every value written after ``offsets``, up to the ends at the time of the call."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    out: list[bytes] = []
+    try:
+        consumer.assign(list(offsets))
+        ends = await consumer.end_offsets(list(offsets))
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        remaining = {tp for tp in offsets if ends[tp] > offsets[tp]}
+        while remaining:
+            batches = await consumer.getmany(timeout_ms=int(idle_seconds * 1000), max_records=50_000)
+            if not batches:
+                raise TimeoutError(f"no record for {idle_seconds}s with {remaining} not read to their end")
+            for tp, records in batches.items():
+                out += [r.value or b"" for r in records if r.offset < ends[tp]]
+                if records and records[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def committed_offsets(settings: Settings, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+    finally:
+        await admin.close()
+
+
+async def skip_suite_records(
+    settings: Settings,
+    group: str,
+    committed_before: dict[TopicPartition, int],
+    ends_before: dict[TopicPartition, int],
+) -> list[str]:
+    """Move ``group`` past what the suite wrote, on the partitions where it had read everything
+    when the suite started and has not moved since: the service's worker and sink would
+    otherwise process hundreds of thousands of benchmark records at their next start. Returns
+    the partitions moved; partitions that had a backlog of their own are left as they were."""
+    now = await committed_offsets(settings, group)
+    moved = [
+        tp
+        for tp, offset in committed_before.items()
+        if tp in ends_before and offset >= ends_before[tp] and now.get(tp) == offset
+    ]
+    if not moved:
+        return []
+    ends = await topic_ends(settings, sorted({tp.topic for tp in moved}))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(moved)
+        await consumer.commit({tp: OffsetAndMetadata(ends[tp], "") for tp in moved})
+    finally:
+        await consumer.stop()
+    return [f"{tp.topic}:{tp.partition}" for tp in moved if ends[tp] > committed_before[tp]]
