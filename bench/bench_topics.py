@@ -16,12 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
-from schemas.catalogue import CHECKPOINT_TOPIC, raw_topic, valid_topic
+from schemas.catalogue import raw_topic, valid_topic
 from schemas.families import FAMILIES
-from streams.indicator_checkpoints import checkpoint_key
-from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.window_state import WindowState
-from streams.window_state_codec import PartitionState, encode
+from streams import kafka_topics
+from streams.indicator_checkpoints import start_afresh
 from zerocarbon.settings import Settings
 
 BENCH_WORKER_ID = "zc-bench-worker"
@@ -84,17 +82,7 @@ async def produce(
 
 async def topic_ends(settings: Settings, topics: Sequence[str]) -> dict[TopicPartition, int]:
     """The current end of every partition of ``topics``."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    await consumer.start()
-    try:
-        # The producer waits for a topic's metadata; the consumer's cache may not have it yet.
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
-        return await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-        await producer.stop()
+    return await kafka_topics.topic_ends(settings.kafka_bootstrap, topics)
 
 
 async def start_group_at_end(settings: Settings, group: str, topics: Sequence[str]) -> None:
@@ -114,20 +102,7 @@ async def start_group_at_end(settings: Settings, group: str, topics: Sequence[st
 async def forget_indicator_state(settings: Settings, family: str = "energy") -> None:
     """Checkpoint an empty indicator state at the end of every partition of zc.valid.<family>:
     the next worker counts only what comes after, against its own watermark."""
-    topic = valid_topic(family)
-    ends = await topic_ends(settings, [topic])
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for tp, end in ends.items():
-            empty = PartitionState(
-                WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds), offset=end - 1
-            )
-            await producer.send_and_wait(
-                CHECKPOINT_TOPIC, encode(empty), key=checkpoint_key(topic, tp.partition)
-            )
-    finally:
-        await producer.stop()
+    await start_afresh(settings.kafka_bootstrap, family, settings.indicator_grace_seconds)
 
 
 async def read_after(

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from energy_workload import INTERVAL_SECONDS, EnergyWorkload, iso
-from expiring_publisher import ExpiringQos1Publisher
+from expiring_publisher import EXPIRY_SECONDS
 
 from sensors.pacing import paced
+from sensors.qos1_socket_publisher import Qos1SocketPublisher
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,13 @@ def publish_load(
 ) -> LoadReport:
     """Publish the plan's readings and markers; wall-clock instants are ``time.time()``."""
     workload = EnergyWorkload(communes, partitions)
-    publisher = ExpiringQos1Publisher(host, port, f"zc-bench-load-{plan.run}-{plan.first}", window=1000)
+    publisher = Qos1SocketPublisher(
+        host,
+        port,
+        f"zc-bench-load-{plan.run}-{plan.first}",
+        window=1000,
+        message_expiry_seconds=EXPIRY_SECONDS,
+    )
     report = LoadReport()
     marker = plan.first_marker
     next_marker = 0.0

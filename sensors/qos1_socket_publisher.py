@@ -99,8 +99,16 @@ class Qos1SocketPublisher:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 30.0,
+        message_expiry_seconds: int | None = None,
     ) -> None:
         self.window = window
+        # PUBLISH properties: none, or an MQTT 5 Message Expiry Interval (0x02, four bytes), after
+        # which the broker discards a message no session has taken (a load nobody must replay).
+        self._properties = (
+            b"\x00"
+            if message_expiry_seconds is None
+            else b"\x05\x02" + message_expiry_seconds.to_bytes(4, "big")
+        )
         self.timeout = timeout
         self.sent = 0
         self.acknowledged = 0
@@ -139,6 +147,7 @@ class Qos1SocketPublisher:
     def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
         """Send every (topic, payload); block only while ``window`` messages await their PUBACK."""
         pending = bytearray()
+        properties = self._properties
         for topic, payload in messages:
             if self.sent - self.acknowledged >= self.window:
                 if pending:
@@ -153,10 +162,10 @@ class Qos1SocketPublisher:
                 if len(self._topics) > 100_000:
                     self._topics.clear()
                 name = self._topics[topic] = _string(topic)
-            size = len(name) + 3 + len(payload)
+            size = len(name) + 2 + len(properties) + len(payload)
             pending += b"\x32" + (bytes((size,)) if size < 128 else _varint(size))
             pending += name
-            pending += ((self.sent % 65535) + 1).to_bytes(2, "big") + b"\x00"
+            pending += ((self.sent % 65535) + 1).to_bytes(2, "big") + properties
             pending += payload
         if pending:
             self._sock.sendall(pending)
@@ -177,10 +186,17 @@ class Qos1SocketPublisher:
 
 
 def publish_qos1(
-    host: str, port: int, client_id: str, messages: Iterable[tuple[str, bytes]], window: int = 500
+    host: str,
+    port: int,
+    client_id: str,
+    messages: Iterable[tuple[str, bytes]],
+    window: int = 500,
+    message_expiry_seconds: int | None = None,
 ) -> int:
     """Publish every (topic, payload) at QoS 1; return how many the broker acknowledged."""
-    publisher = Qos1SocketPublisher(host, port, client_id, window)
+    publisher = Qos1SocketPublisher(
+        host, port, client_id, window, message_expiry_seconds=message_expiry_seconds
+    )
     try:
         publisher.publish_many(messages)
         return publisher.wait_acknowledged()

@@ -7,10 +7,16 @@ when a worker first meets a partition.
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from schemas.catalogue import CHECKPOINT_TOPIC
+from schemas.catalogue import CHECKPOINT_TOPIC, valid_topic
+from streams.kafka_topics import topic_ends
+from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.window_state import WindowState
+from streams.window_state_codec import PartitionState, encode
 
 
 def checkpoint_key(topic: str, partition: int) -> bytes:
@@ -41,3 +47,26 @@ async def read_checkpoints(bootstrap: str) -> dict[bytes, bytes]:
     finally:
         await consumer.stop()
     return latest
+
+
+async def start_afresh(
+    bootstrap: str, family: str, grace_seconds: int, partitions: Iterable[int] | None = None
+) -> None:
+    """Checkpoint an empty indicator state at the current end of ``zc.valid.<family>`` (every
+    partition, or those given): a worker then counts only what comes after, against a watermark
+    of its own. For tests, benchmarks and an operator who must restart a partition's figures."""
+    topic = valid_topic(family)
+    ends = await topic_ends(bootstrap, [topic])
+    wanted = None if partitions is None else set(partitions)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for tp, end in ends.items():
+            if wanted is not None and tp.partition not in wanted:
+                continue
+            empty = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, grace_seconds), offset=end - 1)
+            await producer.send_and_wait(
+                CHECKPOINT_TOPIC, encode(empty), key=checkpoint_key(topic, tp.partition)
+            )
+    finally:
+        await producer.stop()

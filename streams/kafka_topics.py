@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 
 from schemas.catalogue import channels
 from zerocarbon.settings import Settings
@@ -59,3 +62,18 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
         return [s.name for s in missing]
     finally:
         await admin.close()
+
+
+async def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    """The current end offset of every partition of ``topics`` (to count only what comes after)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await producer.start()
+    await consumer.start()
+    try:
+        # The producer waits for a topic's metadata; a fresh consumer's cache may not have it yet.
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
+        return await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+        await producer.stop()

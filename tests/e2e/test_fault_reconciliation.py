@@ -28,27 +28,30 @@ it fixed; the reconciliation still accounts for a genuine wrap by the engine's r
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import subprocess
 import sys
 import time
 import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reference.loader import load_reference
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.dead_letter import DeadLetter
-from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
-from schemas.partition_key import commune_partition
 from sensors import faults
-from streams.index_deltas import ROLLOVER_MARGIN, counter_capacity
-from streams.validation_agent import VALID_ARRAY
+from tests.e2e.fault_checks import (
+    Findings,
+    check_consumption,
+    check_duplicates,
+    check_index_resets,
+    check_indicator_counts,
+    check_malformed,
+    check_typed,
+)
+from tests.e2e.fault_expectations import expected_indicator_stage, typed_events
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state, produce_raw
 from tests.integration.kafka_reading import records_after, topic_ends
 from tests.integration.worker_runs import start_worker
@@ -67,13 +70,11 @@ FAULT_RATES = {
     "--offline": 0.003,
     "--index-reset": 0.08,
 }
-SMALLEST_WINDOW_S = 60
 # Where the indicator stage puts each typed event: every one ends in exactly one of these.
 INDICATOR_OUTCOMES = (
     "counted", "late", "duplicate", "index_baselines", "index_reset", "index_out_of_order", "index_jump",
     "no_emission_factor",
 )  # fmt: skip
-SHOWN = 8  # failing instances listed per check
 
 
 def simulate(*args: str) -> dict[str, Any]:
@@ -87,367 +88,6 @@ def simulate(*args: str) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr[-3000:]
     report: dict[str, Any] = json.loads(done.stdout)
     return report
-
-
-@dataclass(frozen=True)
-class Typed:
-    """An event as it reached its typed topic; a list of them keeps each partition's order."""
-
-    family: str
-    partition: int
-    event: Any  # the family's pydantic model, as the indicator stage reads it
-
-    @property
-    def event_id(self) -> str:
-        return str(self.event.event_id)
-
-    @property
-    def device_id(self) -> str:
-        return str(getattr(self.event, FAMILIES[self.family].device_field))
-
-
-def typed_events(written: list[tuple[str, bytes]], partitions: int) -> list[Typed]:
-    """The events of the typed topics, in the order of each partition (the partition is the
-    commune's: validation routes every event there)."""
-    family_of = {valid_topic(name): name for name in FAMILIES}
-    out = []
-    for topic, value in written:
-        family = family_of.get(topic)
-        if family is not None:
-            for event in VALID_ARRAY[family].validate_json(value):
-                out.append(Typed(family, commune_partition(event.commune, partitions), event))
-    return out
-
-
-def instance_time(record: dict[str, Any]) -> datetime:
-    """The event time the device stamped; for a malformed payload without one, its event id's."""
-    if record["event_time"] is not None:
-        return datetime.fromisoformat(record["event_time"])
-    if record["event_id"] is not None:
-        return datetime.fromtimestamp(int(record["event_id"].rsplit("-", 1)[1]), UTC)
-    # Cut before its event id: a malformed message is never held back, so it was stamped when
-    # sent, by the device's clock.
-    sent = datetime.fromisoformat(record["sent_at"]).timestamp()
-    return datetime.fromtimestamp(sent + (record.get("clock_skew_s") or 0), UTC)
-
-
-@dataclass
-class IndicatorStage:
-    """What the indicator stage must make of the typed events it reads, by the rules of
-    docs/indicators.md applied to the order they arrived in, from an empty state:
-
-    - a meter's first index is a baseline; an index not after the meter's last is out of order;
-      an index below the last one is a reset (the simulated counters are far from wrapping),
-      except a wrap: the last index in the top tenth of its register (``counter_capacity``)
-      and the wrap within the meter's power (``rollovers``: counted);
-      anything else contributes, an interval reading where its interval starts;
-    - a contribution is late when its partition's watermark (the highest contribution time
-      before it) is at or past its 1-minute window's end plus the grace; exactly at it is
-      counted as either (``late_max``), in case the boundary were taken the other way.
-    """
-
-    late_min: int = 0
-    late_max: int = 0
-    contributions: int = 0
-    baselines: int = 0
-    falls: list[tuple[Typed, Typed]] = field(default_factory=list)  # (last index, the lower one)
-    rollovers: list[tuple[Typed, Typed]] = field(default_factory=list)  # falls counted as a wrap
-    out_of_order: list[str] = field(default_factory=list)  # event ids of index readings
-    verdicts: dict[str, str] = field(default_factory=dict)  # event id -> what happened to it
-    # (commune, sector, carrier, year) -> kWh
-    consumed_kwh: defaultdict[tuple[str, str, str, int], float] = field(
-        default_factory=lambda: defaultdict(float)
-    )
-
-
-def wrapped_kwh(previous: EnergyReading, lower: EnergyReading, max_power_kw: float) -> float | None:
-    """The consumption the engine derives from a fall it takes for a wrapped counter
-    (streams/index_deltas.py: capacity guessed from the last index), else None."""
-    capacity = counter_capacity(previous.quantity_kwh)
-    wrapped = capacity - previous.quantity_kwh + lower.quantity_kwh
-    hours = (lower.event_time - previous.event_time).total_seconds() / 3600
-    if previous.quantity_kwh >= ROLLOVER_MARGIN * capacity and wrapped <= max_power_kw * hours:
-        return wrapped
-    return None
-
-
-def expected_indicator_stage(
-    typed: list[Typed], no_factor: set[str], grace: int, registry: Path
-) -> IndicatorStage:
-    bounds = load_reference(registry).bounds.energy
-    stage = IndicatorStage()
-    watermarks: dict[tuple[str, int], int] = {}
-    last_index: dict[str, Typed] = {}
-    for t in typed:
-        e = t.event
-        at: datetime = e.event_time
-        kwh: float = 0.0
-        if isinstance(e, EnergyReading) and e.kind == "index":
-            previous = last_index.get(e.meter_id)
-            if previous is None:
-                last_index[e.meter_id] = t
-                stage.baselines += 1
-                stage.verdicts[t.event_id] = "index baseline"
-                continue
-            if e.event_time <= previous.event.event_time:
-                stage.out_of_order.append(t.event_id)
-                stage.verdicts[t.event_id] = "index out of order"
-                continue
-            last_index[e.meter_id] = t
-            if e.quantity_kwh < previous.event.quantity_kwh:
-                limit = bounds.power_limit_kw(str(e.carrier), str(e.sector))
-                wrapped = wrapped_kwh(previous.event, e, limit)
-                if wrapped is None:
-                    stage.falls.append((previous, t))
-                    stage.verdicts[t.event_id] = "index reset"
-                    continue
-                stage.rollovers.append((previous, t))
-                kwh = wrapped
-            else:
-                kwh = e.quantity_kwh - previous.event.quantity_kwh
-        elif isinstance(e, EnergyReading):
-            kwh = e.quantity_kwh
-            at = e.interval_start or at
-        if t.event_id in no_factor:
-            stage.verdicts[t.event_id] = "no emission factor"
-            continue
-        ts = int(at.timestamp())
-        closes = ts - ts % SMALLEST_WINDOW_S + SMALLEST_WINDOW_S + grace
-        watermark = watermarks.get((t.family, t.partition), 0)
-        if watermark > closes:
-            stage.late_min += 1
-            stage.late_max += 1
-            stage.verdicts[t.event_id] = "late"
-        elif watermark == closes:
-            stage.late_max += 1
-            stage.verdicts[t.event_id] = "late or on time (at the boundary)"
-        else:
-            stage.verdicts[t.event_id] = "on time"
-        watermarks[(t.family, t.partition)] = max(watermark, ts)
-        stage.contributions += 1
-        if isinstance(e, EnergyReading) and e.carrier != "solar_pv":
-            stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), at.year)] += kwh
-    return stage
-
-
-class Findings:
-    """Failures per check, each naming the instance at fault."""
-
-    def __init__(self) -> None:
-        self.failures: dict[str, list[str]] = defaultdict(list)
-        self.summary: list[str] = []
-
-    def fail(self, check: str, what: str) -> None:
-        self.failures[check].append(what)
-
-    def expect(self, check: str, ok: bool, what: str) -> None:
-        if not ok:
-            self.fail(check, what)
-
-    def report(self) -> str:
-        lines = [*self.summary, ""]
-        for check, failed in self.failures.items():
-            lines.append(f"{check}: {len(failed)} failed")
-            lines += [f"  - {what}" for what in failed[:SHOWN]]
-            if len(failed) > SHOWN:
-                lines.append(f"  ... and {len(failed) - SHOWN} more")
-        return "\n".join(lines)
-
-
-def describe(record: dict[str, Any]) -> str:
-    return f"#{record['sequence']} {record['event_id'] or '(no event id)'} on {record['topic']}"
-
-
-def check_malformed(findings: Findings, instances: list[dict[str, Any]], letters: list[DeadLetter]) -> None:
-    refused: Counter[tuple[str, str, bytes]] = Counter(
-        (letter.origin.transport, letter.origin.topic, letter.original_payload())
-        for letter in letters
-        if letter.stage == "validation"
-    )
-    for record in instances:
-        key = ("mqtt", record["topic"], base64.b64decode(record["payload_base64"]))
-        if refused[key] > 0:
-            refused[key] -= 1
-        else:
-            same_bytes = [k for k, n in refused.items() if n and k[2] == key[2]]
-            findings.fail(
-                "malformed: on zc.deadletter with its MQTT topic and its bytes",
-                f"{describe(record)}: "
-                + (f"dead-lettered with origin {same_bytes[0][:2]}" if same_bytes else "no such dead letter"),
-            )
-    for (transport, topic, payload), n in (+refused).items():
-        findings.fail(
-            "validation dead letters: only the malformed payloads",
-            f"{n} x {payload[:80]!r} from {transport} {topic}",
-        )
-
-
-def check_typed(findings: Findings, report: dict[str, Any], typed: list[Typed]) -> None:
-    by_id: dict[str, list[Typed]] = defaultdict(list)
-    for t in typed:
-        by_id[t.event_id].append(t)
-    for fault, instances in report["per_fault"].items():
-        check = f"{fault}: once on zc.valid.<family> with the event time the device stamped"
-        for record in instances:
-            found = by_id.get(record["event_id"], [])
-            if record["expected_at_validation"] == faults.DEAD_LETTERED:
-                findings.expect(check, not found, f"{describe(record)}: malformed, yet on the typed topic")
-                continue
-            if len(found) != 1:
-                findings.fail(check, f"{describe(record)}: {len(found)} times on the typed topic")
-                continue
-            event = found[0].event
-            commune = record["topic"].split("/")[1]
-            sent = datetime.fromisoformat(record["event_time"])
-            findings.expect(
-                check,
-                (found[0].family, found[0].device_id, event.commune)
-                == (record["family"], record["device_id"], commune),
-                f"{describe(record)}: arrived as {found[0].family} {found[0].device_id} in {event.commune}",
-            )
-            findings.expect(
-                check,
-                event.event_time == sent,
-                f"{describe(record)}: event time {event.event_time.isoformat()}, "
-                f"sent as {record['event_time']}",
-            )
-    repeated = {event_id: len(ts) for event_id, ts in by_id.items() if len(ts) > 1}
-    findings.expect(
-        "typed topics: every event id once", not repeated, f"repeated: {list(repeated.items())[:SHOWN]}"
-    )
-
-
-def check_duplicates(
-    findings: Findings, instances: list[dict[str, Any]], before: dict[str, Any], after: dict[str, Any]
-) -> None:
-    injected = Counter(str(record["producer_id"]) for record in instances)
-    counted = Counter(after["duplicates"]) - Counter(before["duplicates"])
-    findings.expect(
-        "duplicate: each copy counted by validation as a duplicate, per producer",
-        counted == injected,
-        f"counted {dict(counted)}, injected {dict(injected)}",
-    )
-
-
-def check_index_resets(
-    findings: Findings,
-    instances: list[dict[str, Any]],
-    typed: list[Typed],
-    stage: IndicatorStage,
-    letters: list[DeadLetter],
-) -> dict[str, int]:
-    """Resets against the indicator stage's dead letters; how many were reported and why others
-    could not be (for the summary)."""
-    indexes: dict[str, list[Typed]] = defaultdict(list)
-    for t in typed:
-        if isinstance(t.event, EnergyReading) and t.event.kind == "index":
-            indexes[t.event.meter_id].append(t)
-    reported = Counter(
-        json.loads(letter.payload)["event_id"]
-        for letter in letters
-        if letter.stage == "indicators" and letter.errors[0].type == "index_reset"
-    )
-    named = {
-        json.loads(letter.payload)["event_id"]: json.loads(letter.payload)["meter_id"]
-        for letter in letters
-        if letter.stage == "indicators" and letter.errors[0].type == "index_reset"
-    }
-    fell = Counter(f.event_id for _, f in stage.falls)
-    findings.expect(
-        "index_reset: a dead letter for each index that fell, and only those",
-        reported == fell,
-        f"dead letters without a fall {dict(reported - fell)}, "
-        f"falls without a dead letter {dict(fell - reported)}",
-    )
-    for previous, lower in stage.falls:
-        findings.expect(
-            "index_reset: the dead letter names the meter",
-            named.get(lower.event_id) == lower.event.meter_id,
-            f"{lower.event_id} named {named.get(lower.event_id)}",
-        )
-        explained = any(
-            record["device_id"] == lower.event.meter_id
-            and previous.event.event_time < instance_time(record) <= lower.event.event_time
-            for record in instances
-        )
-        findings.expect(
-            "index_reset: every fall comes from an injected reset",
-            explained,
-            f"{lower.event.meter_id}: {previous.event.quantity_kwh:g} kWh at {previous.event.event_time} "
-            f"fell to {lower.event.quantity_kwh:g} kWh at {lower.event.event_time} with no reset injected",
-        )
-    outcome: Counter[str] = Counter()
-    for record in instances:
-        if faults.DUPLICATE in record["faults"]:
-            continue  # the copy of a reset reading: the same reset, already looked at
-        at = instance_time(record)
-        last: Typed | None = None
-        for t in indexes.get(record["device_id"], []):
-            if last is not None and t.event.event_time <= last.event.event_time:
-                continue  # out of order: never compared
-            if t.event.event_time >= at:
-                if last is None:
-                    outcome["not visible: the meter's first reading in the run (a baseline)"] += 1
-                elif any(lower is t for _, lower in stage.rollovers):
-                    outcome["taken for a wrapped counter and counted (its register's top tenth)"] += 1
-                elif t.event.quantity_kwh < last.event.quantity_kwh:
-                    outcome["reported"] += 1
-                    findings.expect(
-                        "index_reset: each injected reset reported on the first reading that shows it",
-                        reported[t.event_id] > 0,
-                        f"{describe(record)}: no index_reset dead letter for {t.event_id}",
-                    )
-                else:
-                    outcome["not visible: the index did not fall (reset again right after a reset)"] += 1
-                break
-            last = t
-        else:
-            outcome["not visible: no later reading of the meter was accepted"] += 1
-    return dict(outcome)
-
-
-def check_consumption(findings: Findings, stage: IndicatorStage, updates: list[dict[str, Any]]) -> None:
-    consumed = [u for u in updates if u["indicator"] == "energy_consumed_kwh"]
-    negative = [u for u in consumed if u["value"] < 0]
-    findings.expect("consumption: never negative", not negative, f"{negative[:SHOWN]}")
-    ytd: dict[tuple[str, str, str, int], float] = {}
-    for u in consumed:
-        if u["window"] == "ytd":
-            d, year = u["dimensions"], datetime.fromisoformat(u["window_start"]).year
-            ytd[(d["commune"], d["sector"], d["carrier"], year)] = u["value"]  # the latest one wins
-    for series in sorted(set(ytd) | set(stage.consumed_kwh)):
-        expected, published = stage.consumed_kwh.get(series, 0.0), ytd.get(series)
-        findings.expect(
-            "consumption: each series' year to date is what its readings carry (no huge delta)",
-            published is not None and abs(published - expected) <= 1e-6 * max(1.0, expected),
-            f"{series}: {published} kWh published, {expected:.6f} kWh in the readings",
-        )
-
-
-def check_indicator_counts(
-    findings: Findings, stage: IndicatorStage, before: dict[str, int], after: dict[str, int]
-) -> None:
-    delta = Counter(after) - Counter(before)
-    findings.expect(
-        "late beyond the grace: counted late (corrections path), exactly those",
-        stage.late_min <= delta["late"] <= stage.late_max,
-        f"{delta['late']} counted late, {stage.late_min}..{stage.late_max} arrived after their window closed",
-    )
-    findings.expect(
-        "on time: counted",
-        delta["counted"] == stage.contributions - delta["late"],
-        f"{delta['counted']} counted on time of {stage.contributions} contributions, {delta['late']} late",
-    )
-    for name, expected in (
-        ("duplicate", 0),
-        ("index_baselines", stage.baselines),
-        ("index_reset", len(stage.falls)),
-        ("index_out_of_order", len(stage.out_of_order)),
-        ("index_jump", 0),
-    ):
-        findings.expect(
-            f"indicator counter {name}", delta[name] == expected, f"{delta[name]}, expected {expected}"
-        )
 
 
 def outcomes_of(counters: dict[str, Any]) -> int:

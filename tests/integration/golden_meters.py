@@ -19,12 +19,9 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas.catalogue import CHECKPOINT_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from schemas.partition_key import commune_partition
-from streams.indicator_checkpoints import checkpoint_key
-from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.window_state import WindowState
-from streams.window_state_codec import PartitionState, encode
+from streams.indicator_checkpoints import start_afresh
 from zerocarbon.settings import Settings
 
 
@@ -129,23 +126,7 @@ async def forget_indicator_state(
     """Checkpoint an empty indicator state at the current end of these partitions of
     zc.valid.<family> (before a worker starts): the worker skips every earlier record, whatever
     its group's committed offset, so only the module's own event times move the watermark."""
-    topic = valid_topic(family)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await consumer.start()
-    await producer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        for tp, end in ends.items():
-            empty = PartitionState(
-                WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds), offset=end - 1
-            )
-            await producer.send_and_wait(
-                CHECKPOINT_TOPIC, encode(empty), key=checkpoint_key(topic, tp.partition)
-            )
-    finally:
-        await producer.stop()
-        await consumer.stop()
+    await start_afresh(settings.kafka_bootstrap, family, settings.indicator_grace_seconds, partitions)
 
 
 K = TypeVar("K")

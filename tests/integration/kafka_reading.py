@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, decode_frames
+from streams import kafka_topics
 from zerocarbon.settings import Settings
 
 
@@ -63,16 +64,7 @@ async def start_group_at_end(settings: Settings, topic: str, group: str) -> None
 
 async def topic_ends(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
     """The current end of every partition of ``topics`` (to count only what comes after)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
-        return await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-        await producer.stop()
+    return await kafka_topics.topic_ends(settings.kafka_bootstrap, topics)
 
 
 async def records_after(settings: Settings, offsets: dict[TopicPartition, int]) -> list[tuple[str, bytes]]:
