@@ -9,8 +9,11 @@
   partition), partitioned by the commune of the topic with Kafka's own partitioner
   (schemas/partition_key.py), so a device's readings keep their order, a commune's
   readings meet in one partition, and faust sees few, large records.
-- Memory is bounded: the MQTT 5 Receive Maximum caps the messages Mosquitto sends before
-  we acknowledge; when Kafka is slow we stop acknowledging and the broker holds the rest.
+- Memory is bounded: the MQTT 5 Receive Maximum asks Mosquitto to send no more messages
+  than that before we acknowledge, and since Mosquitto 2.0 was seen sending a resumed
+  session's whole backlog anyway, the bridge also stops reading its socket when it holds
+  that many (TCP then holds the broker back). When Kafka is slow we stop acknowledging and
+  the broker keeps the rest.
 - MQTT is read on the asyncio loop by bridge/mqtt_subscriber.py (not paho's network thread,
   which was 71 % of the bridge's time): one pass over each socket read, one write per batch
   of acknowledgements.
@@ -101,6 +104,10 @@ class MqttToKafkaBridge:
         # What each socket read delivered, with its connection generation, in arrival order.
         self._inbox: collections.deque[tuple[int, list[Publish]]] = collections.deque()
         self._inbox_messages = 0
+        # Messages read and not yet acknowledged (inbox and the batch Kafka is confirming):
+        # reading stops at the Receive Maximum and resumes at half of it.
+        self._held = 0
+        self._reading_held = False
         self._wake = asyncio.Event()
         self._kafka_ready = False
         self._partitions: dict[str, int] = {}
@@ -117,6 +124,11 @@ class MqttToKafkaBridge:
             ),
             self._received,
         )
+
+    @property
+    def held_messages(self) -> int:
+        """Messages read from MQTT and not yet acknowledged: what this process holds."""
+        return self._held
 
     # -- routing ---------------------------------------------------------------------
     def route(self, topic: str) -> _Routed | None:
@@ -192,6 +204,10 @@ class MqttToKafkaBridge:
             self._wake.set()
         self._inbox.append((generation, messages))
         self._inbox_messages += len(messages)
+        self._held += len(messages)
+        if self._held >= self.config.receive_maximum and not self._reading_held:
+            self._reading_held = True
+            self._mqtt.hold(True)
 
     # -- Kafka side ------------------------------------------------------------------------
     async def _pump(self, producer: AIOKafkaProducer) -> None:
@@ -215,6 +231,10 @@ class MqttToKafkaBridge:
                     generation, ids = gen, []
                 ids.extend([msg.packet_id for msg in messages])
             self._mqtt.ack(ids, generation)
+            self._held -= len(batch)
+            if self._reading_held and self._held < self.config.receive_maximum // 2:
+                self._reading_held = False
+                self._mqtt.hold(False)
 
     async def _forward(self, producer: AIOKafkaProducer, batch: list[Publish]) -> None:
         """Send the batch to Kafka and return only once every record is confirmed."""

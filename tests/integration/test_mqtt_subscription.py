@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import paho.mqtt.publish as mqtt_publish
 import pytest
 
 from bridge.mqtt_sessions import forget_session
 from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
+from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
 from bridge.mqtt_wire import MQTT_5, MQTT_311, Publish
+from bridge.topic_tree import device_topic
+from sensors.qos1_socket_publisher import publish_qos1
 from zerocarbon.settings import Settings
 
 
@@ -84,3 +89,56 @@ async def test_unacknowledged_messages_come_back_in_order_and_acknowledged_ones_
             assert third.received == []
     finally:
         await asyncio.to_thread(forget_session, settings.mqtt_host, settings.mqtt_port, client_id)
+
+
+async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_a_backlog(
+    settings: Settings, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    client_id, limit, total = f"test-held-{run}", 500, 10_000
+    config = BridgeConfig(
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        kafka_bootstrap=settings.kafka_bootstrap,
+        client_id=client_id,
+        smoke_prefix=settings.smoke_mqtt_topic,
+        smoke_kafka_topic=settings.smoke_kafka_topic,
+        status_file=tmp_path / "bridge.status.json",
+        receive_maximum=limit,
+    )
+    topic = device_topic("17300", "energy", f"held-{run}")
+    payloads = [(topic, f'{{"event_id":"held-{run}-{k}"}}'.encode()) for k in range(total)]
+    try:
+        await _bridge_for(MqttToKafkaBridge(config), lambda _b: asyncio.sleep(0))  # the session exists
+        published = await asyncio.to_thread(
+            publish_qos1, settings.mqtt_host, settings.mqtt_port, f"test-held-pub-{run}", payloads
+        )
+        assert published == total
+        bridge, most = MqttToKafkaBridge(config), 0
+
+        async def drain(b: MqttToKafkaBridge) -> None:
+            nonlocal most
+            deadline = asyncio.get_running_loop().time() + 60
+            while b.counters.forwarded["energy"] < total and asyncio.get_running_loop().time() < deadline:
+                most = max(most, b.held_messages)
+                await asyncio.sleep(0.001)
+
+        await _bridge_for(bridge, drain)
+    finally:
+        await asyncio.to_thread(forget_session, settings.mqtt_host, settings.mqtt_port, client_id)
+    assert bridge.counters.forwarded["energy"] == total
+    # One socket read may cross the bound before reading stops: 256 KiB, here under 6 000 messages.
+    assert 0 < most <= limit + 6_000, most
+
+
+async def _bridge_for(
+    bridge: MqttToKafkaBridge, during: Callable[[MqttToKafkaBridge], Awaitable[None]]
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        await bridge.wait_subscribed(30)
+        await during(bridge)
+    finally:
+        stop.set()
+        await task
