@@ -109,26 +109,8 @@ async def read_after(
     settings: Settings, offsets: dict[TopicPartition, int], idle_seconds: float = 2.0
 ) -> list[bytes]:
     """Every value written after ``offsets``, up to the ends at the time of the call."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, max_partition_fetch_bytes=8 << 20)
-    await consumer.start()
-    out: list[bytes] = []
-    try:
-        consumer.assign(list(offsets))
-        ends = await consumer.end_offsets(list(offsets))
-        for tp, offset in offsets.items():
-            consumer.seek(tp, offset)
-        remaining = {tp for tp in offsets if ends[tp] > offsets[tp]}
-        while remaining:
-            batches = await consumer.getmany(timeout_ms=int(idle_seconds * 1000), max_records=50_000)
-            if not batches:
-                raise TimeoutError(f"no record for {idle_seconds}s with {remaining} not read to their end")
-            for tp, records in batches.items():
-                out += [r.value or b"" for r in records if r.offset < ends[tp]]
-                if records and records[-1].offset >= ends[tp] - 1:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
+    written = await kafka_topics.records_after(settings.kafka_bootstrap, offsets, idle_seconds)
+    return [value for _, value in written]
 
 
 async def committed_offsets(settings: Settings, group: str) -> dict[TopicPartition, int]:

@@ -77,3 +77,30 @@ async def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartiti
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+async def records_after(
+    bootstrap: str, offsets: dict[TopicPartition, int], idle_seconds: float = 5.0
+) -> list[tuple[str, bytes]]:
+    """Every (topic, value) written after ``offsets``, up to the ends at the time of the call;
+    TimeoutError if a partition gives nothing for ``idle_seconds`` before its end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    out: list[tuple[str, bytes]] = []
+    try:
+        consumer.assign(list(offsets))
+        ends = await consumer.end_offsets(list(offsets))
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        remaining = {tp for tp in offsets if ends[tp] > offsets[tp]}
+        while remaining:
+            batches = await consumer.getmany(timeout_ms=int(idle_seconds * 1000), max_records=50_000)
+            if not batches:
+                raise TimeoutError(f"no record for {idle_seconds}s with {remaining} not read to their end")
+            for tp, records in batches.items():
+                out += [(tp.topic, r.value or b"") for r in records if r.offset < ends[tp]]
+                if records and records[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return out

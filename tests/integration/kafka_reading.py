@@ -69,20 +69,4 @@ async def topic_ends(settings: Settings, topics: list[str]) -> dict[TopicPartiti
 
 async def records_after(settings: Settings, offsets: dict[TopicPartition, int]) -> list[tuple[str, bytes]]:
     """Every (topic, value) written after ``offsets``, up to the ends at the time of the call."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
-    out: list[tuple[str, bytes]] = []
-    try:
-        consumer.assign(list(offsets))
-        ends = await consumer.end_offsets(list(offsets))
-        for tp, offset in offsets.items():
-            consumer.seek(tp, offset)
-        remaining = {tp for tp in offsets if ends[tp] > offsets[tp]}
-        while remaining:
-            for tp, records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).items():
-                out += [(tp.topic, r.value or b"") for r in records if r.offset < ends[tp]]
-                if records and records[-1].offset >= ends[tp] - 1:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
+    return await kafka_topics.records_after(settings.kafka_bootstrap, offsets)

@@ -10,14 +10,13 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reference.loader import load_reference
-from schemas.dead_letter import DeadLetter, Origin
+from schemas.dead_letter import DeadLetter
 from schemas.families import FAMILIES
 from sensors import faults, simulate_command, simulation_run
 from sensors.faults import FaultRates
@@ -28,26 +27,10 @@ from sensors.send_tally import FaultInstances, SendTally
 from sensors.territory_stream import Emission, TerritoryStream
 from streams.deduplication import RecentEventIds
 from streams.validation import Accepted, Duplicate, validate_payload
+from tests.unit.simulated_territory_samples import COMMUNES, NOW, ORIGIN, REFERENCE, START, every_fault, take
 from zerocarbon.settings import Settings
 
-REFERENCE = load_reference()
-COMMUNES = list(REFERENCE.communes.values())
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-START = NOW.timestamp() - 3 * 86400
-ORIGIN = Origin(transport="mqtt", topic="zc-test")
-EVERY_FAULT = FaultRates(
-    malformed=0.03,
-    duplicate=0.03,
-    out_of_order=0.03,
-    late=0.03,
-    clock_skew=0.1,
-    offline=0.002,
-    index_reset=0.05,
-)
-
-
-def _emissions(stream: TerritoryStream, n: int) -> list[Emission]:
-    return [next(stream) for _ in range(n)] + stream.drain()
+EVERY_FAULT = every_fault(index_reset=0.05)
 
 
 def _listed(stream: TerritoryStream, emissions: list[Emission], batch: int = 700) -> FaultInstances:
@@ -60,7 +43,7 @@ def _listed(stream: TerritoryStream, emissions: list[Emission], batch: int = 700
 
 def test_each_faulty_message_is_listed_under_each_of_its_faults_in_send_order() -> None:
     stream = TerritoryStream(build_fleet(400, COMMUNES), START, 3, EVERY_FAULT)
-    emissions = _emissions(stream, 15_000)
+    emissions = take(stream, 15_000)
     report = _listed(stream, emissions).report()
     tally = SendTally()
     for e in emissions:
@@ -87,7 +70,7 @@ def test_each_record_says_where_validation_puts_the_message_and_names_its_event(
     fleet = build_fleet(500, COMMUNES)
     reference = with_fleet(REFERENCE, fleet)
     stream = TerritoryStream(fleet, START, 7, EVERY_FAULT)
-    emissions = _emissions(stream, 10_000)
+    emissions = take(stream, 10_000)
     records = {r["sequence"]: r for r in _listed(stream, emissions).records}
     recent = RecentEventIds(horizon=3600)
     seen: Counter[str] = Counter()
@@ -114,7 +97,7 @@ def test_each_record_says_where_validation_puts_the_message_and_names_its_event(
 
 def test_a_cut_off_malformed_payload_is_kept_whole_and_says_what_it_still_can() -> None:
     stream = TerritoryStream(build_fleet(300, COMMUNES), START, 5, FaultRates(malformed=0.2))
-    emissions = _emissions(stream, 3000)
+    emissions = take(stream, 3000)
     records = _listed(stream, emissions).per_fault()[faults.MALFORMED]
     truncated = [r for r in records if not emissions[r["sequence"]].payload.endswith(b"}")]
     assert truncated and len(truncated) < len(records)
@@ -134,8 +117,8 @@ def test_a_skewed_device_record_gives_the_offset_of_its_clock() -> None:
     # Values and schedule do not depend on the fault rates: the same seed without skew gives the
     # same readings, stamped by true clocks.
     skewed_stream = TerritoryStream(fleet, START, 9, FaultRates(clock_skew=0.3))
-    skewed = _emissions(skewed_stream, 3000)
-    true_clocks = _emissions(TerritoryStream(fleet, START, 9), 3000)
+    skewed = take(skewed_stream, 3000)
+    true_clocks = take(TerritoryStream(fleet, START, 9), 3000)
     records = _listed(skewed_stream, skewed).per_fault()[faults.CLOCK_SKEW]
     assert {r["clock_skew_s"] > 0 for r in records} == {True, False}
     for record in records:
@@ -150,7 +133,7 @@ def test_a_duplicated_reset_is_listed_twice_once_as_the_copy() -> None:
     stream = TerritoryStream(
         build_fleet(400, COMMUNES), START, 11, FaultRates(duplicate=0.3, index_reset=0.3)
     )
-    per_fault = _listed(stream, _emissions(stream, 6000)).per_fault()
+    per_fault = _listed(stream, take(stream, 6000)).per_fault()
     copies = [r for r in per_fault[faults.INDEX_RESET] if faults.DUPLICATE in r["faults"]]
     originals = {r["event_id"] for r in per_fault[faults.INDEX_RESET] if faults.DUPLICATE not in r["faults"]}
     assert copies and {r["event_id"] for r in copies} <= originals

@@ -5,43 +5,26 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reference.loader import load_reference
-from schemas.dead_letter import DeadLetter, Origin
+from schemas.dead_letter import DeadLetter
 from schemas.families import FAMILIES
 from sensors import faults
-from sensors.faults import FaultRates
 from sensors.fleet import DEFAULT_MIX, KINDS, apportion, build_fleet, kind_counts, parse_mix
 from sensors.fleet_registry import with_fleet, write_reference_dir
 from sensors.load_shapes import heating_need, local_clock, outdoor_temperature, sun_height, traffic
 from sensors.send_tally import SendTally
-from sensors.territory_stream import Emission, TerritoryStream
+from sensors.territory_stream import TerritoryStream
 from streams.deduplication import RecentEventIds
 from streams.validation import Accepted, Duplicate, validate_payload
+from tests.unit.simulated_territory_samples import COMMUNES, NOW, ORIGIN, REFERENCE, START, every_fault, take
 
-REFERENCE = load_reference()
-COMMUNES = list(REFERENCE.communes.values())
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-START = NOW.timestamp() - 3 * 86400
-ORIGIN = Origin(transport="mqtt", topic="zc-test")
-FAULTY = FaultRates(
-    malformed=0.03,
-    duplicate=0.03,
-    out_of_order=0.03,
-    late=0.03,
-    clock_skew=0.1,
-    offline=0.002,
-    index_reset=0.02,
-)
-
-
-def _take(stream: TerritoryStream, n: int) -> list[Emission]:
-    return [next(stream) for _ in range(n)] + stream.drain()
+FAULTY = every_fault(index_reset=0.02)
 
 
 @given(st.integers(0, 5000), st.lists(st.floats(0.01, 1000), min_size=1, max_size=30))
@@ -82,16 +65,16 @@ def test_a_bad_mix_is_refused_with_the_entry_at_fault() -> None:
 
 def test_the_same_seed_gives_the_same_messages_and_another_seed_others() -> None:
     fleet = build_fleet(300, COMMUNES)
-    first = _take(TerritoryStream(fleet, START, 42, FAULTY), 3000)
-    again = _take(TerritoryStream(fleet, START, 42, FAULTY), 3000)
-    other = _take(TerritoryStream(fleet, START, 43, FAULTY), 3000)
+    first = take(TerritoryStream(fleet, START, 42, FAULTY), 3000)
+    again = take(TerritoryStream(fleet, START, 42, FAULTY), 3000)
+    other = take(TerritoryStream(fleet, START, 43, FAULTY), 3000)
     assert first == again
     assert [e.payload for e in first] != [e.payload for e in other]
 
 
 def test_messages_come_in_simulated_time_order_on_the_topic_tree() -> None:
     fleet = build_fleet(200, COMMUNES)
-    emissions = _take(TerritoryStream(fleet, START, 1, topic_root="zc-x"), 2000)
+    emissions = take(TerritoryStream(fleet, START, 1, topic_root="zc-x"), 2000)
     clocks = [e.clock for e in emissions]
     assert clocks == sorted(clocks)
     for e in emissions[:200]:
@@ -105,7 +88,7 @@ def test_every_clean_payload_is_accepted_by_validation_and_every_malformed_one_r
     fleet = build_fleet(600, COMMUNES)
     reference = with_fleet(REFERENCE, fleet)
     recent = RecentEventIds(horizon=3600)
-    emissions = _take(TerritoryStream(fleet, START, 7, FAULTY), 12_000)
+    emissions = take(TerritoryStream(fleet, START, 7, FAULTY), 12_000)
     outcomes: Counter[str] = Counter()
     kinds_seen: set[str] = set()
     for e in emissions:
@@ -145,7 +128,7 @@ def test_the_written_registry_lets_the_fleet_in(tmp_path) -> None:  # type: igno
 
 def test_fault_tallies_match_the_messages_that_carry_them() -> None:
     fleet = build_fleet(400, COMMUNES)
-    emissions = _take(TerritoryStream(fleet, START, 3, FAULTY), 20_000)
+    emissions = take(TerritoryStream(fleet, START, 3, FAULTY), 20_000)
     tally = SendTally()
     for e in emissions:
         tally.count(e.family, e.faults)
