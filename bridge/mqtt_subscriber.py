@@ -146,7 +146,13 @@ class QoS1Subscription:
         20 000 (bench/bridge_throughput.py), so the caller bounds what it holds itself."""
         self._holding = held
         wire = self._wire
-        if wire is not None and wire.transport is not None and not wire.transport.is_closing():
+        # Not during the handshake: reading must go on until SUBACK (applied after it).
+        if (
+            self.connected
+            and wire is not None
+            and wire.transport is not None
+            and not wire.transport.is_closing()
+        ):
             if held:
                 wire.transport.pause_reading()
             else:
@@ -177,11 +183,14 @@ class QoS1Subscription:
         wire = _Wire(cfg.version, self.generation, self.on_messages)
         await asyncio.wait_for(loop.create_connection(lambda: wire, cfg.host, cfg.port), cfg.connect_timeout)
         try:
-            keepalive = await self._handshake(wire)
+            # Acknowledgements must reach this connection even before SUBACK: a resumed session's
+            # backlog arrives right after CONNACK, and acknowledgements dropped then would leave
+            # the broker's Receive Maximum exhausted, the session stalled (seen in CI).
             self._wire = wire
+            keepalive = await self._handshake(wire)
+            self.connected = True
             if self._holding:
                 self.hold(True)
-            self.connected = True
             self.subscribed.set()
             pinger = asyncio.create_task(self._keep_alive(wire, keepalive))
             stopping = asyncio.create_task(stop.wait())
