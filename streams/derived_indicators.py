@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 from streams.enrichment import Dimensions
 from streams.window_state import DAY, WindowKey, WindowState, WindowUpdate, commune_of
@@ -37,15 +38,23 @@ class _Term:
 Slot = tuple[str, int, int]  # commune, size, start
 
 
+Term = tuple[Dimensions, float, bool, int]  # a window's dimensions, total, final, revision
+
+
 def _terms(
-    indicator: str, slot: Slot, state: WindowState, fresh: dict[WindowKey, WindowUpdate]
-) -> list[tuple[Dimensions, float, bool, int]]:
+    indicator: str,
+    slot: Slot,
+    state: WindowState,
+    fresh: dict[WindowKey, WindowUpdate],
+    flushed: dict[tuple[str, Slot], list[Term]],
+) -> list[Term]:
     """(dimensions, total, final, revision) of every window of ``indicator`` in ``slot``, as the
-    flush just left them (those it emitted from ``fresh``), in the state's order then the
-    flush's: sums over them add up in the same order whatever the size of the state."""
+    flush just left them (the state's, and those the flush emitted from ``fresh``), sorted
+    by dimensions: a float sum over them adds up in one order, whatever the order in which
+    the state met its windows."""
     commune, size, start = slot
     key = (indicator, commune, size, start)
-    terms: list[tuple[Dimensions, float, bool, int]] = []
+    terms = flushed.get((indicator, slot), [])[:]
     if size == 0:
         for ykey in state.ytd_by_slot.get(key, ()):
             if (ykey[0], ykey[1], 0, start) not in fresh:
@@ -60,6 +69,7 @@ def _terms(
             if wkey not in fresh:
                 acc = state.closed_days[wkey]
                 terms.append((wkey[1], acc.total, True, acc.revision))
+    terms.sort(key=itemgetter(0))
     return terms
 
 
@@ -99,7 +109,7 @@ def derive(
     # The windows of the slots concerned: the state's (indexed by slot), then the flush's own
     # updates, which are the newest value of what they cover (the last one per window).
     fresh = {(u.indicator, u.dimensions, u.size, u.start): u for u in updates}
-    flushed: dict[tuple[str, Slot], list[tuple[Dimensions, float, bool, int]]] = {}
+    flushed: dict[tuple[str, Slot], list[Term]] = {}
     for u in fresh.values():
         if u.indicator in _TERMS:
             commune = commune_of(u.dimensions)
@@ -109,7 +119,7 @@ def derive(
                 )
 
     def summed(indicator: str, slot: Slot) -> _Term | None:
-        terms = _terms(indicator, slot, state, fresh) + flushed.get((indicator, slot), [])
+        terms = _terms(indicator, slot, state, fresh, flushed)
         if not terms:
             return None
         found = _Term()
@@ -121,7 +131,7 @@ def derive(
     produced = {slot: summed("renewable_production_kwh", slot) for slot in shares}
     pkm: dict[Slot, dict[str, _Term]] = {}
     for slot in modal:
-        terms = _terms("passenger_km", slot, state, fresh) + flushed.get(("passenger_km", slot), [])
+        terms = _terms("passenger_km", slot, state, fresh, flushed)
         for series, total, final, revision in terms:
             mode = _dim(series, "mode") or "unknown"
             pkm.setdefault(slot, {}).setdefault(mode, _Term()).add(total, final, revision)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.window_assignment import epoch_seconds
 from streams.window_state import WindowUpdate, year_start
 
 HOUR = 3600
@@ -56,7 +57,7 @@ class ProducerActivity:
     def add_events(self, events: Iterable[Any], device_field: str) -> None:
         """Validated events of one family (``device_field`` names their device id)."""
         for e in events:
-            self.add(e.producer_id, e.commune, getattr(e, device_field), int(e.event_time.timestamp()))
+            self.add(e.producer_id, e.commune, getattr(e, device_field), epoch_seconds(e.event_time))
 
     def flush(self, registered: Mapping[Source, int]) -> list[WindowUpdate]:
         """Updates of what changed, and the final completeness of the hours that closed."""

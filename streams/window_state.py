@@ -3,6 +3,10 @@
 Pure and replayable: the same contributions in the same order give the same state and the
 same updates, which is what makes results exact after a crash (state is restored from a
 checkpoint and the partition replayed from the checkpoint's offset; see docs/indicators.md).
+Sums are exact: each value is counted in billionths of its unit, as an integer
+(``NANOS_PER_UNIT``), so a window's total does not depend on the order of its readings nor
+on how they were grouped between flushes, which lets on-time readings wait, summed per
+smallest window, until the flush adds them to every window size at once.
 
 - Windows are tumbling, per size; a window closes when the partition's watermark (highest
   event time seen) passes its end plus the grace period, and its value is emitted final.
@@ -25,7 +29,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from streams.enrichment import Contribution, Dimensions
-from streams.window_assignment import window_start
+from streams.window_assignment import epoch_seconds
 
 DAY = 86400
 CLOSED_DAYS_KEPT_SECONDS = 402 * DAY
@@ -36,18 +40,32 @@ of margin for clocks and validation workers. A reading for a day older than that
 bounds were widened) counts in its year-to-date only: its day is no longer known whole."""
 
 
+NANOS_PER_UNIT = 1_000_000_000
+"""Values are summed as integers of this fraction of their unit (a microgram of CO2e, a
+microwatt-hour): integer sums are exact, so independent of order and grouping, where float
+sums are not. Rounding each value to 1e-9 of its unit is far below any reading's precision."""
+
+
+def to_nanos(value: float) -> int:
+    return round(value * NANOS_PER_UNIT)
+
+
 @dataclass(slots=True)
 class Accumulator:
-    total: float = 0.0
+    nanos: int = 0  # the sum, in billionths of the indicator's unit
     count: int = 0
     revision: int = 0
 
+    @property
+    def total(self) -> float:
+        return self.nanos / NANOS_PER_UNIT  # int / int: correctly rounded
+
     def add(self, value: float) -> None:
-        self.total += value
+        self.nanos += to_nanos(value)
         self.count += 1
 
-    def merge(self, total: float, count: int) -> None:
-        self.total += total
+    def merge(self, nanos: int, count: int) -> None:
+        self.nanos += nanos
         self.count += count
 
 
@@ -87,6 +105,9 @@ class WindowState:
     watermark: int = 0
     touched: set[WindowKey] = field(default_factory=set)
     touched_ytd: set[YtdKey] = field(default_factory=set)
+    # On-time readings since the last flush, summed per smallest window: (indicator, dims,
+    # start) -> [nanos, count]. The flush adds each to every window size (``settle``).
+    pending: dict[tuple[str, Dimensions, int], list[int]] = field(default_factory=dict)
     counted: int = 0
     duplicates: int = 0
     late: int = 0
@@ -168,7 +189,7 @@ class WindowState:
 
     def add(self, contribution: Contribution) -> str:
         """Count one reading; returns "counted", "late" (via corrections) or "duplicate"."""
-        ts = int(contribution.event_time.timestamp())
+        ts = epoch_seconds(contribution.event_time)
         if contribution.event_id in self.seen:
             self.duplicates += 1
             return "duplicate"
@@ -176,7 +197,7 @@ class WindowState:
         late = False
         for measure in contribution.measures:
             for size in self.sizes:
-                start = window_start(contribution.event_time, size)
+                start = ts - ts % size
                 key = (measure.indicator, measure.dimensions, size, start)
                 if not self._closed(size, start):
                     self._open_acc(key).add(measure.value)
@@ -209,64 +230,66 @@ class WindowState:
 
         A reading that is on time for the smallest window is on time for every window
         (larger windows holding it end later), so on-time readings are summed per smallest
-        window first, then each sum is added once to each window size; only late readings
-        take the per-reading path.
+        window in ``pending`` until the flush adds each sum once to each window size; only
+        duplicates and late readings take the per-reading path.
         """
         outcomes: Counter[str] = Counter()
         smallest = self.sizes[0]
-        buckets: dict[tuple[str, Dimensions, int], Accumulator] = {}
-        years: dict[YtdKey, Accumulator] = {}
-        seen, grace = self.seen, self.grace_seconds
+        pending, seen, grace = self.pending, self.seen, self.grace_seconds
+        watermark = self.watermark
         counted = 0
         for c in contributions:
-            ts = int(c.event_time.timestamp())
+            ts = epoch_seconds(c.event_time)
             start = ts - ts % smallest
             event_id = c.event_id
-            if event_id in seen or self.watermark >= start + smallest + grace:
+            if event_id in seen or watermark >= start + smallest + grace:
                 outcomes[self.add(c)] += 1  # duplicate or late: the careful path
+                watermark = self.watermark
                 continue
             seen[event_id] = ts - ts % DAY
-            year = c.event_time.year
-            for m in c.measures:
-                bkey = (m.indicator, m.dimensions, start)
-                bucket = buckets.get(bkey)
+            for indicator, dims, value in c.measures:
+                bkey = (indicator, dims, start)
+                nanos = round(value * NANOS_PER_UNIT)
+                bucket = pending.get(bkey)
                 if bucket is None:
-                    bucket = buckets[bkey] = Accumulator()
-                bucket.total += m.value
-                bucket.count += 1
-                ykey = (m.indicator, m.dimensions, year)
-                yacc = years.get(ykey)
-                if yacc is None:
-                    yacc = years[ykey] = Accumulator()
-                yacc.total += m.value
-                yacc.count += 1
-            if ts > self.watermark:
-                self.watermark = ts
+                    pending[bkey] = [nanos, 1]
+                else:
+                    bucket[0] += nanos
+                    bucket[1] += 1
+            if ts > watermark:
+                self.watermark = watermark = ts
             counted += 1
         if counted:
             self.counted += counted
             outcomes["counted"] += counted
         while len(seen) > self.max_seen_ids:
             seen.popitem(last=False)
-        open_, touched, sizes = self.open, self.touched, self.sizes
-        for (indicator, dims, start), bucket in buckets.items():
+        return outcomes
+
+    def settle(self) -> None:
+        """Add the pending on-time sums to their windows of every size and to year-to-date."""
+        open_, touched, touched_ytd, sizes = self.open, self.touched, self.touched_ytd, self.sizes
+        for (indicator, dims, start), (nanos, count) in self.pending.items():
             for size in sizes:
                 key = (indicator, dims, size, start - start % size)
                 acc = open_.get(key)
                 if acc is None:
                     acc = self._open_acc(key)
-                acc.total += bucket.total
-                acc.count += bucket.count
+                acc.nanos += nanos
+                acc.count += count
                 touched.add(key)
-        for ykey, yacc in years.items():
-            acc = self._ytd_acc(ykey)
-            acc.total += yacc.total
-            acc.count += yacc.count
-            self.touched_ytd.add(ykey)
-        return outcomes
+            ykey = (indicator, dims, year_of_day(start - start % DAY))
+            yacc = self.ytd.get(ykey)
+            if yacc is None:
+                yacc = self._ytd_acc(ykey)
+            yacc.nanos += nanos
+            yacc.count += count
+            touched_ytd.add(ykey)
+        self.pending.clear()
 
     def flush(self) -> list[WindowUpdate]:
         """Updates for every window changed since the last flush, then close what is due."""
+        self.settle()
         updates: list[WindowUpdate] = []
         append = updates.append
         open_, closed_days = self.open, self.closed_days
@@ -290,7 +313,7 @@ class WindowState:
             if corrections is not None:
                 # Late readings for this day came after it closed on event time but before
                 # this flush emitted it: they belong to its final value.
-                acc.merge(corrections.total, corrections.count)
+                acc.merge(corrections.nanos, corrections.count)
             append(WindowUpdate(indicator, dims, size, start, acc.total, acc.count, True, acc.revision))
             commune = commune_of(dims)
             if commune is not None:
@@ -323,3 +346,8 @@ def commune_of(dims: Dimensions) -> str | None:
 @lru_cache(maxsize=4096)
 def year_start(year: int) -> int:
     return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+
+
+@lru_cache(maxsize=4096)
+def year_of_day(day_start: int) -> int:
+    return datetime.fromtimestamp(day_start, UTC).year

@@ -10,9 +10,11 @@ from typing import Any
 
 from streams.index_deltas import IndexState
 from streams.producer_activity import ProducerActivity
-from streams.window_state import Accumulator, WindowState
+from streams.window_state import Accumulator, WindowState, to_nanos
 
-FORMAT = 2  # 2: source offsets per raw partition (1: one offset, the same partition)
+# 3: sums as integer billionths of their unit; 2: float sums, source offsets per raw
+# partition; 1: float sums, one source offset (the same partition).
+FORMAT = 3
 
 
 @dataclass
@@ -35,7 +37,7 @@ def _dims(pairs: list[list[str]]) -> tuple[tuple[str, str], ...]:
 def encode(state: PartitionState) -> bytes:
     """Serialise; the window state must have been flushed (nothing pending emission)."""
     w = state.windows
-    if w.touched or w.touched_ytd:
+    if w.touched or w.touched_ytd or w.pending:
         raise ValueError("flush the window state before checkpointing it")
     doc: dict[str, Any] = {
         "format": FORMAT,
@@ -47,11 +49,11 @@ def encode(state: PartitionState) -> bytes:
         "counted": w.counted,
         "duplicates": w.duplicates,
         "late": w.late,
-        "open": [[i, d, s, st, a.total, a.count, a.revision] for (i, d, s, st), a in sorted(w.open.items())],
+        "open": [[i, d, s, st, a.nanos, a.count, a.revision] for (i, d, s, st), a in sorted(w.open.items())],
         "closed_days": [
-            [i, d, s, st, a.total, a.count, a.revision] for (i, d, s, st), a in sorted(w.closed_days.items())
+            [i, d, s, st, a.nanos, a.count, a.revision] for (i, d, s, st), a in sorted(w.closed_days.items())
         ],
-        "ytd": [[i, d, y, a.total, a.count] for (i, d, y), a in sorted(w.ytd.items())],
+        "ytd": [[i, d, y, a.nanos, a.count] for (i, d, y), a in sorted(w.ytd.items())],
         "seen": list(w.seen.items()),  # in arrival order: the oldest is evicted first
         "indexes": sorted((m, s.index_kwh, s.at.timestamp()) for m, s in state.indexes.items()),
     }
@@ -64,17 +66,19 @@ def decode(raw: bytes, partition: int) -> PartitionState:
     """The state checkpointed for valid ``partition`` (which format 1 needs: raw and valid
     partitions were the same then)."""
     doc = json.loads(raw)
-    if doc.get("format") not in (1, FORMAT):
+    if doc.get("format") not in (1, 2, FORMAT):
         raise ValueError(f"unknown checkpoint format {doc.get('format')!r}")
+    # Float sums before format 3: counted on from their nearest billionth.
+    nanos = to_nanos if doc["format"] < 3 else int
     w = WindowState(sizes=tuple(doc["sizes"]), grace_seconds=doc["grace"])
     w.watermark = doc["watermark"]
     w.counted, w.duplicates, w.late = doc["counted"], doc["duplicates"], doc["late"]
     for i, d, s, st, total, count, rev in doc["open"]:
-        w.open[(i, _dims(d), s, st)] = Accumulator(total, count, rev)
+        w.open[(i, _dims(d), s, st)] = Accumulator(nanos(total), count, rev)
     for i, d, s, st, total, count, rev in doc["closed_days"]:
-        w.closed_days[(i, _dims(d), s, st)] = Accumulator(total, count, rev)
+        w.closed_days[(i, _dims(d), s, st)] = Accumulator(nanos(total), count, rev)
     for i, d, y, total, count in doc["ytd"]:
-        w.ytd[(i, _dims(d), y)] = Accumulator(total, count)
+        w.ytd[(i, _dims(d), y)] = Accumulator(nanos(total), count)
     w.seen = OrderedDict((k, v) for k, v in doc["seen"])
     w.reindex()
     indexes = {m: IndexState(kwh, datetime.fromtimestamp(ts, UTC)) for m, kwh, ts in doc["indexes"]}

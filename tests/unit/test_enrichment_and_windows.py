@@ -1,14 +1,17 @@
 """Enrichment (factors, formulas) and window state (event time, lateness, duplicates), by hand."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from reference.loader import load_reference
 from schemas.energy import EnergyReading
 from schemas.mobility import MOBILITY_ADAPTER
 from streams.enrichment import Contribution, Measure, NoFactor, enrich
-from streams.window_assignment import window_start
+from streams.window_assignment import epoch_seconds, window_start
 from streams.window_state import DAY, WindowState
 
 REF = load_reference()
@@ -203,3 +206,19 @@ def test_batched_counting_equals_counting_one_by_one() -> None:
     assert (batched.counted, batched.late, batched.duplicates) == (
         one_by_one.counted, one_by_one.late, one_by_one.duplicates,
     )  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1960, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(0))]),
+    )
+)
+def test_epoch_seconds_are_those_of_timestamp_for_every_instant(at: datetime) -> None:
+    # The fast path reads the fields of UTC instants, as pydantic parses them and as Python
+    # builds them; every other one goes through timestamp().
+    parsed = TypeAdapter(datetime).validate_json(f'"{at.isoformat()}"'.replace("+00:00", "Z"))
+    assert epoch_seconds(at) == int(at.timestamp())
+    assert epoch_seconds(parsed) == int(parsed.timestamp())

@@ -3,8 +3,8 @@
 `WindowState` keeps indexes (open windows per window, windows per commune slot, closed days
 per start) so that a flush and the derived indicators look only at what they need. The
 oracle here is what they replaced: scan every open window, closed day and year-to-date
-entry, in the state's own order, at each flush. Same values bit for bit (sums of floats
-depend on their order), same order of updates, for random event sequences with late,
+entry, at each flush. Same values bit for bit (the ratios' float sums taken over their terms
+sorted by dimensions, as derive() does), same order of updates, for random event sequences with late,
 out-of-order and repeated readings, flushes at random points and checkpoint restores.
 """
 
@@ -42,6 +42,7 @@ def _scanned(updates: list[WindowUpdate], state: WindowState) -> Iterator[Window
 
 def _scanning_flush(state: WindowState) -> list[WindowUpdate]:
     """The flush as a full scan of the open windows (the implementation before the indexes)."""
+    state.settle()
     updates = []
     for key in sorted(state.touched):
         acc = state.open.get(key) or state.closed_days[key]
@@ -54,7 +55,7 @@ def _scanning_flush(state: WindowState) -> list[WindowUpdate]:
     for key in sorted(k for k in state.open if state.watermark >= k[3] + k[2] + state.grace_seconds):
         acc = state.open.pop(key)
         if key[2] == DAY and key in state.closed_days:  # the one change: late readings kept
-            acc.merge(state.closed_days[key].total, state.closed_days[key].count)
+            acc.merge(state.closed_days[key].nanos, state.closed_days[key].count)
         updates.append(WindowUpdate(*key, acc.total, acc.count, True, acc.revision))
         if key[2] == DAY:
             state.closed_days[key] = acc
@@ -64,7 +65,7 @@ def _scanning_flush(state: WindowState) -> list[WindowUpdate]:
 def _scanning_derive(updates: list[WindowUpdate], state: WindowState) -> list[WindowUpdate]:
     """The derived indicators from a full scan, by their formulas (docs/indicators.md)."""
     sums: dict[tuple[str, str, int, int, str], list] = {}  # type: ignore[type-arg]
-    for w in _scanned(updates, state):
+    for w in sorted(_scanned(updates, state), key=lambda w: w.dimensions):
         commune = commune_of(w.dimensions)
         mode = dict(w.dimensions).get("mode", "") if w.indicator == "passenger_km" else ""
         if commune is not None:

@@ -68,7 +68,7 @@ def test_a_late_reading_between_the_close_of_its_day_and_the_flush_is_in_the_fin
     assert (revised.total, revised.count, revised.revision) == (7.0, 3, 1)
 
 
-def test_a_checkpoint_of_the_current_format_2_is_read_with_its_indexes() -> None:
+def test_a_checkpoint_of_format_2_is_read_with_its_indexes() -> None:
     start = int(T.timestamp()) // DAY * DAY
     dims = [list(pair) for pair in DIMS]
     blob = {
