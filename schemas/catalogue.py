@@ -132,7 +132,15 @@ def channels(settings: Settings) -> list[Channel]:
             consumers=("zerocarbon worker (indicators)",),
             key="valid topic:partition",
             partitions=1,
-            config={"cleanup.policy": "compact", "max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
+            # A checkpoint a second per partition supersedes the last one: segments roll at
+            # 64 MB or 10 minutes, so compaction keeps what a restarted worker reads small
+            # (a broker's default segment of 1 GB is never compacted while it is active).
+            config={
+                "cleanup.policy": "compact",
+                "max.message.bytes": str(DEAD_LETTER_MAX_BYTES),
+                "segment.bytes": str(64 * 1024 * 1024),
+                "segment.ms": str(600_000),
+            },
         )
     )
     out.append(

@@ -33,7 +33,7 @@ from streams.derived_indicators import derive
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
 from streams.indicator_catalogue import indicator_record
-from streams.indicator_checkpoints import checkpoint_key, read_checkpoints
+from streams.indicator_checkpoints import CheckpointReader, checkpoint_key
 from streams.producer_activity import ProducerActivity, registered_devices
 from streams.valid_record_parsing import VALID_RECORD_PARSERS
 from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, bytes_topic
@@ -96,10 +96,11 @@ def register_indicator_agent(
     # Events read but not yet covered by a delivered checkpoint: acknowledged only then, so
     # the committed offset never passes the checkpoint.
     pending: dict[tuple[str, int], list[Any]] = {}
+    checkpoints = CheckpointReader(settings.kafka_bootstrap)
 
     async def state_for(tp: tuple[str, int]) -> PartitionState:
         if tp not in states:
-            saved = (await read_checkpoints(settings.kafka_bootstrap)).get(checkpoint_key(*tp))
+            saved = (await checkpoints.read()).get(checkpoint_key(*tp))
             states[tp] = (
                 decode(saved, tp[1])
                 if saved

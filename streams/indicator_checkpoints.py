@@ -23,30 +23,45 @@ def checkpoint_key(topic: str, partition: int) -> bytes:
     return f"{topic}:{partition}".encode()
 
 
-async def read_checkpoints(bootstrap: str) -> dict[bytes, bytes]:
-    """The latest checkpoint of every source partition (the topic's last value per key)."""
-    tp = TopicPartition(CHECKPOINT_TOPIC, 0)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=16 << 20
-    )
-    await consumer.start()
-    latest: dict[bytes, bytes] = {}
-    try:
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        while await consumer.position(tp) < end:
-            batches = await consumer.getmany(tp, timeout_ms=1000)
-            for record in batches.get(tp, []):
-                if record.key is None:
-                    continue
-                if record.value is None:  # a tombstone: that partition's state was reset
-                    latest.pop(record.key, None)
-                else:
-                    latest[record.key] = record.value
-    finally:
-        await consumer.stop()
-    return latest
+class CheckpointReader:
+    """The latest checkpoint of every source partition, read forward from where the last
+    read stopped: a worker meets its partitions one by one (a dozen at start-up), and
+    reading the whole topic each time cost a dozen reads of up to a segment of superseded
+    checkpoints (0.8 s each at 220 MB)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.latest: dict[bytes, bytes] = {}
+        self.position = 0  # the next offset to read
+
+    async def read(self) -> dict[bytes, bytes]:
+        """Every checkpoint key's last value, as of the topic's current end."""
+        tp = TopicPartition(CHECKPOINT_TOPIC, 0)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=16 << 20
+        )
+        await consumer.start()
+        latest = self.latest
+        try:
+            consumer.assign([tp])
+            start = (await consumer.beginning_offsets([tp]))[tp]
+            if start > self.position:  # deleted before we read it: compaction kept the latest anyway
+                self.position = start
+            consumer.seek(tp, self.position)
+            end = (await consumer.end_offsets([tp]))[tp]
+            while (position := await consumer.position(tp)) < end:
+                batches = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batches.get(tp, []):
+                    if record.key is None:
+                        continue
+                    if record.value is None:  # a tombstone: that partition's state was reset
+                        latest.pop(record.key, None)
+                    else:
+                        latest[record.key] = record.value
+            self.position = position
+        finally:
+            await consumer.stop()
+        return latest
 
 
 async def start_afresh(

@@ -1,0 +1,44 @@
+"""A worker reads the checkpoint topic forward from where it stopped, and knows what a whole
+read knows: the latest checkpoint of each key, none for a key reset by a tombstone."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaProducer
+
+from schemas.catalogue import CHECKPOINT_TOPIC
+from streams.indicator_checkpoints import CheckpointReader
+from streams.kafka_topics import catalogue, ensure_topics
+from zerocarbon.settings import Settings
+
+
+async def _write(settings: Settings, records: list[tuple[bytes, bytes | None]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(CHECKPOINT_TOPIC, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_reading_forward_gives_what_a_whole_read_gives(settings: Settings) -> None:
+    await ensure_topics(settings.kafka_bootstrap, catalogue(settings))
+    run = uuid.uuid4().hex[:8]
+    a, b, c = (f"test.reader-{run}:{n}".encode() for n in range(3))
+    await _write(settings, [(a, b"a1"), (b, b"b1")])
+    reader = CheckpointReader(settings.kafka_bootstrap)
+    first = await reader.read()
+    assert (first[a], first[b]) == (b"a1", b"b1")
+    position = reader.position
+
+    await _write(settings, [(a, b"a2"), (c, b"c1"), (b, None)])  # b reset by a tombstone
+    again = await reader.read()
+    assert reader.position >= position + 3
+    assert (again[a], again[c], b in again) == (b"a2", b"c1", False)
+
+    whole = await CheckpointReader(settings.kafka_bootstrap).read()
+    mine = {k: v for k, v in whole.items() if k.startswith(f"test.reader-{run}".encode())}
+    assert mine == {k: v for k, v in again.items() if k.startswith(f"test.reader-{run}".encode())}
+    assert mine == {a: b"a2", c: b"c1"}
