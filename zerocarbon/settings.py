@@ -100,6 +100,9 @@ class Settings(BaseSettings):
         default=300, ge=0, description="out-of-order events within this still update their windows"
     )
     dedup_horizon_seconds: float = Field(default=3600.0, gt=0, description="resent event ids dropped within")
+    indicator_checkpoint_seconds: float = Field(
+        default=5.0, gt=0, description="a partition's indicator state is checkpointed at most this often"
+    )
 
     # The InfluxDB sink (sinks/README.md): zc.indicators -> InfluxDB, and retained MQTT.
     sink_group: str = Field(default="zerocarbon-influx-sink", description="Kafka consumer group of the sink")

@@ -37,18 +37,19 @@ async def test_hourly_totals_are_exact_across_two_sigkills(settings: Settings, t
     series = IntervalSeries(meter, uuid.uuid4().hex[:8], day, timedelta(seconds=30), lambda k: 500)
     await forget_indicator_state(settings, [meter.partition(settings)])
     log = tmp_path / "worker.log"
-    worker = start_worker(log)
+    every_second = {"ZC_INDICATOR_CHECKPOINT_SECONDS": "1"}  # so the first kill comes after a checkpoint
+    worker = start_worker(log, every_second)
     try:
         await produce_raw(settings, meter, series.records(range(0, 800)))
         await asyncio.sleep(1.5)
         worker.kill()  # SIGKILL: no commit, no flush
         worker.wait()
-        worker = start_worker(log)
+        worker = start_worker(log, every_second)
         await produce_raw(settings, meter, series.records(range(800, 1600)))
         await wait_counted(settings, at_least=1)  # this worker has counted some of them...
         worker.kill()  # ...and dies before checkpointing them (the flush runs once a second)
         worker.wait()
-        worker = start_worker(log)
+        worker = start_worker(log, every_second)
         await produce_raw(settings, meter, series.records(range(1600, READINGS)))
         await produce_raw(settings, meter, series.closer(READINGS))
         expected = {meter: series.hourly_kwh(READINGS)}
