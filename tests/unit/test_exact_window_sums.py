@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -91,16 +92,23 @@ def test_a_window_sums_to_the_nearest_billionth_of_its_unit() -> None:
     assert state.open[(minute.indicator, minute.dimensions, 60, minute.start)].nanos == 300_000_000
 
 
-def test_a_checkpoint_keeps_the_integer_sums_and_reads_the_float_sums_of_format_2() -> None:
+def test_a_checkpoint_keeps_the_integer_sums_and_reads_those_of_earlier_formats() -> None:
     state = WindowState(SIZES, grace_seconds=300)
     state.add_all([_reading(0, 1, 0, 1 / 3), _reading(1, 2, 0, 2 / 3)])
     state.flush()
-    doc = json.loads(encode(PartitionState(state)))
-    assert doc["format"] == 3
+    blob = encode(PartitionState(state))
+    doc = json.loads(zlib.decompress(blob))
+    assert doc["format"] == 4
     assert {row[4] for row in doc["open"]} == {333_333_333 + 666_666_667}
-    assert decode(json.dumps(doc).encode(), 0).windows.open == state.open
+    restored = decode(blob, 0).windows
+    assert (restored.open, restored.ytd, list(restored.seen.items())) == (
+        state.open, state.ytd, list(state.seen.items()),
+    )  # fmt: skip
 
-    doc["format"] = 2  # the same state as format 2 wrote it: float sums
+    doc["format"] = 3  # plain JSON, the event ids and their days in pairs
+    doc["seen"] = [list(pair) for pair in zip(*doc["seen"], strict=True)]
+    assert decode(json.dumps(doc).encode(), 0).windows.seen == state.seen
+    doc["format"] = 2  # and float sums
     for row in doc["open"]:
         row[4] = row[4] / NANOS_PER_UNIT
     for row in doc["ytd"]:
