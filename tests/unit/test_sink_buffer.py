@@ -47,6 +47,13 @@ def test_line_protocol_escapes_tag_values_and_string_fields() -> None:
     assert r'unit="k\"W\\h"' in point.line
 
 
+def take_memory(buffer: PointBuffer) -> MemoryBatch:
+    """What a write takes when there is nothing on disk: all of memory."""
+    taken = buffer.take_write()
+    assert isinstance(taken, MemoryBatch)
+    return taken
+
+
 def lines(n: int, prefix: str = "k") -> list[IndicatorLine]:
     return [IndicatorLine(f"{prefix}{i}", f"m,window=1h v={i} {i}", "1h") for i in range(n)]
 
@@ -63,7 +70,7 @@ def test_memory_never_exceeds_its_bound_and_spills_in_order(tmp_path: Path) -> N
     while (segment := buffer.spool.oldest()) is not None:
         written += segment.lines
         buffer.spool.remove(segment)
-    written += list(buffer.take_memory().lines.values())
+    written += list(take_memory(buffer).lines.values())
     assert len(written) == 70  # nothing lost, oldest first
     assert written == [line.line for batch in range(10) for line in lines(7, prefix=f"b{batch}-")]
 
@@ -80,13 +87,16 @@ def test_positions_become_committable_only_when_durable(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(3), "t", 0, 10)
     assert buffer.take_committable() == {}  # only in memory: Kafka must redeliver it
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.restore(batch)  # InfluxDB was away
     assert buffer.take_committable() == {}
     buffer.spill()
     assert buffer.take_committable() == {("t", 0): 10}
+    segment = buffer.take_write()
+    assert segment is not None
+    buffer.written(segment)
     buffer.add(lines(2, "x"), "t", 0, 12)
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.written(batch)
     assert buffer.take_committable() == {("t", 0): 12}
 
@@ -94,7 +104,7 @@ def test_positions_become_committable_only_when_durable(tmp_path: Path) -> None:
 def test_a_position_never_moves_back(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(1), "t", 0, 5)
-    stale = buffer.take_memory()
+    stale = take_memory(buffer)
     buffer.add(lines(1, "y"), "t", 0, 9)
     buffer.spill()
     assert buffer.take_committable() == {("t", 0): 9}
@@ -105,7 +115,7 @@ def test_a_position_never_moves_back(tmp_path: Path) -> None:
 def test_restore_keeps_newer_lines_that_arrived_meanwhile(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add([IndicatorLine("k", "v1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 1)
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.add([IndicatorLine("k", "v2", "1h")], "t", 0, 2)
     buffer.restore(batch)
     assert buffer.memory == {"k": "v2", "j": "j1"}
@@ -151,7 +161,7 @@ def spooled(spool: DiskSpool) -> list[str]:
 def test_a_spill_during_a_write_puts_the_in_flight_lines_on_disk_first(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add([IndicatorLine("k", "k1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 10)
-    buffer.take_memory()  # the write starts
+    take_memory(buffer)  # the write starts
     buffer.add([IndicatorLine("k", "k2", "1h"), IndicatorLine("m", "m1", "1h")], "t", 0, 20)
     buffer.spill()  # the bound is reached while the write is in flight
     # Offset 20 is committable, so every line read before it is on disk: a crash now loses nothing.
@@ -164,7 +174,7 @@ def spilled_during_a_write(tmp_path: Path) -> tuple[PointBuffer, MemoryBatch]:
     """k1 (offset 10) in flight, j1 (offset 20) read meanwhile, then a spill: both on disk."""
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add([IndicatorLine("k", "k1", "1h")], "t", 0, 10)
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.add([IndicatorLine("j", "j1", "1h")], "t", 0, 20)
     buffer.spill()
     return buffer, batch
@@ -176,7 +186,7 @@ def test_a_write_failing_after_a_spill_gives_nothing_back_to_memory(tmp_path: Pa
     buffer.restore(batch)  # InfluxDB was away: the batch's lines are already on disk
     # Putting k1 back in memory would place an older line after the disk: never.
     assert buffer.memory == {"j": "j2"}
-    assert buffer.in_flight is None
+    assert buffer.in_flight == []
     assert buffer.take_committable() == {("t", 0): 20}  # 30 is only in memory
 
 
@@ -191,7 +201,7 @@ def test_a_write_succeeding_after_a_spill_does_not_move_the_position_back(tmp_pa
 def test_a_write_in_flight_keeps_its_positions_uncommitted_until_it_succeeds(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(2), "t", 0, 10)
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.add(lines(2, "x"), "t", 0, 20)  # read during the write
     assert buffer.take_committable() == {}
     buffer.written(batch)
@@ -203,7 +213,7 @@ def test_the_bound_counts_an_in_flight_batch_until_it_is_on_disk(tmp_path: Path)
     point_bytes = ENTRY_OVERHEAD_BYTES + len("k0") + len("m,window=1h v=0 0")
     buffer = PointBuffer(DiskSpool(tmp_path), 10 * point_bytes)
     buffer.add(lines(6), "t", 0, 6)
-    buffer.take_memory()
+    take_memory(buffer)
     buffer.add(lines(4, "x"), "t", 0, 10)  # 6 in flight + 4 in memory: at the bound
     assert buffer.spills == 0 and buffer.held_bytes == 10 * point_bytes
     buffer.add(lines(1, "y"), "t", 0, 11)  # one more: in-flight and memory go to disk
@@ -212,16 +222,15 @@ def test_the_bound_counts_an_in_flight_batch_until_it_is_on_disk(tmp_path: Path)
     assert buffer.take_committable() == {("t", 0): 10}
 
 
-def test_only_one_memory_batch_is_in_flight(tmp_path: Path) -> None:
+def test_a_batch_is_settled_once(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(1), "t", 0, 1)
-    batch = buffer.take_memory()
-    with pytest.raises(RuntimeError):
-        buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.written(batch)
     with pytest.raises(RuntimeError):
         buffer.written(batch)  # settled twice: a bug in the caller
-    buffer.take_memory()
+    with pytest.raises(RuntimeError):
+        buffer.restore(batch)
 
 
 def test_points_older_than_the_bucket_retention_are_refused_without_a_request() -> None:
