@@ -95,6 +95,9 @@ class IndicatorSink:
         self._influx_ok: bool | None = None
         self._kafka_ready = False
         self._buckets_ready = False
+        # Two writes may start together: one prepares the buckets, the other waits for it
+        # (both creating a bucket: InfluxDB refuses the second, a needless retry).
+        self._buckets_lock = asyncio.Lock()
         self._caught_up = False
         self._formatter = IndicatorLineFormatter(
             lambda window: bucket_for_window(window, settings) + SEPARATOR
@@ -138,9 +141,13 @@ class IndicatorSink:
                     if started is not None:
                         writes.append(started)
                         await asyncio.sleep(0)  # let it send its request before the loop parses on
-                    elif writes and len(self.buffer.memory) >= s.sink_batch_size:
-                        # A batch waits and no write may start: let Kafka hold the rest. Writes
-                        # that outlast the flush interval let the loop read (and spill) again.
+                    elif writes and (
+                        len(self.buffer.memory) >= s.sink_batch_size
+                        or (self._caught_up and self.buffer.memory)
+                    ):
+                        # A batch waits and no write may start: let Kafka hold the rest. Caught
+                        # up, points wait for a write to end rather than for getmany's timeout.
+                        # Writes that outlast the flush interval let the loop read (and spill) again.
                         done, _ = await asyncio.wait(
                             writes, timeout=s.sink_flush_interval_seconds, return_when=asyncio.FIRST_COMPLETED
                         )
@@ -187,14 +194,15 @@ class IndicatorSink:
 
     async def _ensure_buckets(self) -> None:
         """Create the buckets before the first write (a sink may start while InfluxDB is away)."""
-        if self._buckets_ready:
-            return
-        try:
-            plan = await asyncio.to_thread(ensure_buckets, self.settings)
-        except Exception as exc:  # urllib3 and HTTP errors of every kind: InfluxDB is not usable
-            raise InfluxUnavailable(f"cannot prepare the InfluxDB buckets: {exc!r}") from exc
-        log.info("InfluxDB buckets ready: %s", plan)
-        self._buckets_ready = True
+        async with self._buckets_lock:
+            if self._buckets_ready:
+                return
+            try:
+                plan = await asyncio.to_thread(ensure_buckets, self.settings)
+            except Exception as exc:  # urllib3 and HTTP errors of every kind: InfluxDB is not usable
+                raise InfluxUnavailable(f"cannot prepare the InfluxDB buckets: {exc!r}") from exc
+            log.info("InfluxDB buckets ready: %s", plan)
+            self._buckets_ready = True
 
     async def _take(
         self, tp: TopicPartition, records: list[Any], producer: AIOKafkaProducer

@@ -1,18 +1,24 @@
 """Two writes at once: which batch may start beside a running one, and what becomes
-committable when requests land out of order. InfluxDB applies whichever lands last, so a
-later revision of a point must never share the road with an older one."""
+committable when requests land out of order (InfluxDB applies whichever lands last, so a
+later revision of a point must never share the road with an older one), and the buckets
+both prepare."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sinks import indicator_sink
 from sinks.disk_spool import DiskSpool, Segment
 from sinks.line_protocol import IndicatorLine
 from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
+from zerocarbon.settings import Settings
 
 
 def point(key: str, revision: int) -> list[IndicatorLine]:
@@ -144,3 +150,21 @@ def test_no_interleaving_lands_an_older_revision_after_a_newer_one(steps: list[t
             land(taken)
         newest = {key: revision for key, revision in records}
         assert influx == newest
+
+
+def test_two_first_writes_prepare_the_buckets_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def ensure_buckets(settings: Settings) -> dict[str, int]:
+        calls.append(settings.influx_bucket)
+        time.sleep(0.05)  # both writes are waiting by now
+        return {}
+
+    monkeypatch.setattr(indicator_sink, "ensure_buckets", ensure_buckets)
+    sink = indicator_sink.IndicatorSink(Settings(stack_home=tmp_path, sink_mqtt_retained=False))
+
+    async def two_writes() -> None:
+        await asyncio.gather(sink._ensure_buckets(), sink._ensure_buckets())
+
+    asyncio.run(two_writes())
+    assert len(calls) == 1  # a second creation would be refused by InfluxDB: a needless retry
