@@ -32,6 +32,7 @@ from pydantic_core import from_json
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.indicator import IndicatorUpdate
+from sinks.collector_pacing import paced_collector
 from sinks.disk_spool import DiskSpool, Segment
 from sinks.influx_buckets import bucket_for_window, ensure_buckets
 from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
@@ -104,6 +105,11 @@ class IndicatorSink:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Read, buffer, write and commit until ``stop`` is set (collector paced for records)."""
+        with paced_collector():
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
             self.topic,
