@@ -214,31 +214,35 @@ class IndicatorSink:
         self, tp: TopicPartition, records: list[Any], producer: AIOKafkaProducer
     ) -> dict[str, IndicatorUpdate]:
         """Buffer the points of a partition's records; return the newest update per MQTT topic."""
-        lines: list[IndicatorLine] = []
+        points: dict[str, str] = {}  # key -> line, the newest of each point
         retained: dict[str, bytes] = {}  # point key -> record, the newest of each point
         keep_retained = self.settings.sink_mqtt_retained
-        line_of = self._formatter.line
+        into = self._formatter.into
         c = self.counters
         c.records += len(records)
+        skipped = 0
         for record in records:
             raw = record.value
             if raw is None:  # a tombstone: compaction housekeeping, nothing to write
                 c.tombstones += 1
+                skipped += 1
                 continue
             try:
-                point = line_of(from_json(raw))
+                key = into(from_json(raw), points)
             except ValueError:  # not JSON: the model says why, for the dead letter
-                point = None
-            if point is None:
+                key = None
+            if key is None:
                 # Not the shape our indicator stage writes: the model decides, as it always did.
                 point = await self._validated_line(tp, record, producer)
                 if point is None:
+                    skipped += 1
                     continue
-            lines.append(point)
+                key = point.key
+                points[key] = point.line
             if keep_retained:
-                retained[point.key] = raw
-        c.points_in += len(lines)
-        self.buffer.add(lines, tp.topic, tp.partition, records[-1].offset + 1)
+                retained[key] = raw
+        c.points_in += len(records) - skipped
+        self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
         return self._newest_per_topic(retained.values()) if keep_retained else {}
 
     async def _validated_line(

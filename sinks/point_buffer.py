@@ -24,11 +24,9 @@ a batch's positions become committable only once every older batch is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sinks.disk_spool import DiskSpool, Segment
-from sinks.line_protocol import IndicatorLine
 
 # Accounted per point beside its characters: two str headers and a dict slot. An estimate
 # of CPython's cost, so the bound holds for the process, not only for the text.
@@ -71,11 +69,27 @@ class PointBuffer:
     # revision would be read again and overwrite a newer point.
     durable: Positions = field(default_factory=dict)
 
-    def add(self, lines: Iterable[IndicatorLine], topic: str, partition: int, next_offset: int) -> None:
-        """Buffer the lines of one Kafka record (or several of one partition)."""
+    def add(self, points: dict[str, str], topic: str, partition: int, next_offset: int) -> None:
+        """Buffer the points (key -> line) of one Kafka record, or of several of one partition."""
+        cost = sum(map(len, points)) + sum(map(len, points.values())) + len(points) * ENTRY_OVERHEAD_BYTES
+        if replaced := self.memory.keys() & points.keys():
+            cost -= sum(len(k) + len(self.memory[k]) + ENTRY_OVERHEAD_BYTES for k in replaced)
+        if self.held_bytes + cost <= self.memory_limit_bytes:
+            # All of it fits: one C-level update instead of a Python step per point (0.2 µs).
+            self.memory.update(points)
+            self.memory_bytes += cost
+        else:
+            self._add_until_full(points)
+        held = self.held_bytes
+        if held > self.peak_memory_bytes:
+            self.peak_memory_bytes = held
+        self.consumed[(topic, partition)] = next_offset
+
+    def _add_until_full(self, points: dict[str, str]) -> None:
+        """Point by point: before one would cross the bound, spill."""
         memory = self.memory
         room = self.memory_limit_bytes - self.in_flight_bytes  # what memory itself may hold now
-        for key, line, _ in lines:
+        for key, line in points.items():
             cost = len(key) + len(line) + ENTRY_OVERHEAD_BYTES
             previous = memory.get(key)
             if previous is not None:
@@ -86,10 +100,6 @@ class PointBuffer:
                 memory, room = self.memory, self.memory_limit_bytes
             memory[key] = line
             self.memory_bytes += cost
-        held = self.held_bytes
-        if held > self.peak_memory_bytes:
-            self.peak_memory_bytes = held
-        self.consumed[(topic, partition)] = next_offset
 
     @property
     def in_flight_bytes(self) -> int:

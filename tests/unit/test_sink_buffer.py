@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.indicator import IndicatorUpdate
 from sinks.disk_spool import DiskSpool
 from sinks.influx_line_writer import backoff_delay
-from sinks.line_protocol import IndicatorLine, indicator_line
+from sinks.line_protocol import indicator_line
 from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
 
 START = datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -54,8 +57,8 @@ def take_memory(buffer: PointBuffer) -> MemoryBatch:
     return taken
 
 
-def lines(n: int, prefix: str = "k") -> list[IndicatorLine]:
-    return [IndicatorLine(f"{prefix}{i}", f"m,window=1h v={i} {i}", "1h") for i in range(n)]
+def lines(n: int, prefix: str = "k") -> dict[str, str]:
+    return {f"{prefix}{i}": f"m,window=1h v={i} {i}" for i in range(n)}
 
 
 def test_memory_never_exceeds_its_bound_and_spills_in_order(tmp_path: Path) -> None:
@@ -72,13 +75,13 @@ def test_memory_never_exceeds_its_bound_and_spills_in_order(tmp_path: Path) -> N
         buffer.spool.remove(segment)
     written += list(take_memory(buffer).lines.values())
     assert len(written) == 70  # nothing lost, oldest first
-    assert written == [line.line for batch in range(10) for line in lines(7, prefix=f"b{batch}-")]
+    assert written == [line for batch in range(10) for line in lines(7, prefix=f"b{batch}-").values()]
 
 
 def test_a_later_revision_replaces_the_buffered_one(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "old", "1h")], "t", 0, 1)
-    buffer.add([IndicatorLine("k", "new", "1h")], "t", 0, 2)
+    buffer.add({"k": "old"}, "t", 0, 1)
+    buffer.add({"k": "new"}, "t", 0, 2)
     assert buffer.memory == {"k": "new"}
     assert buffer.memory_bytes == len("k") + len("new") + ENTRY_OVERHEAD_BYTES
 
@@ -114,9 +117,9 @@ def test_a_position_never_moves_back(tmp_path: Path) -> None:
 
 def test_restore_keeps_newer_lines_that_arrived_meanwhile(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "v1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 1)
+    buffer.add({"k": "v1", "j": "j1"}, "t", 0, 1)
     batch = take_memory(buffer)
-    buffer.add([IndicatorLine("k", "v2", "1h")], "t", 0, 2)
+    buffer.add({"k": "v2"}, "t", 0, 2)
     buffer.restore(batch)
     assert buffer.memory == {"k": "v2", "j": "j1"}
 
@@ -160,9 +163,9 @@ def spooled(spool: DiskSpool) -> list[str]:
 
 def test_a_spill_during_a_write_puts_the_in_flight_lines_on_disk_first(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "k1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 10)
+    buffer.add({"k": "k1", "j": "j1"}, "t", 0, 10)
     take_memory(buffer)  # the write starts
-    buffer.add([IndicatorLine("k", "k2", "1h"), IndicatorLine("m", "m1", "1h")], "t", 0, 20)
+    buffer.add({"k": "k2", "m": "m1"}, "t", 0, 20)
     buffer.spill()  # the bound is reached while the write is in flight
     # Offset 20 is committable, so every line read before it is on disk: a crash now loses nothing.
     assert buffer.take_committable() == {("t", 0): 20}
@@ -173,16 +176,16 @@ def test_a_spill_during_a_write_puts_the_in_flight_lines_on_disk_first(tmp_path:
 def spilled_during_a_write(tmp_path: Path) -> tuple[PointBuffer, MemoryBatch]:
     """k1 (offset 10) in flight, j1 (offset 20) read meanwhile, then a spill: both on disk."""
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "k1", "1h")], "t", 0, 10)
+    buffer.add({"k": "k1"}, "t", 0, 10)
     batch = take_memory(buffer)
-    buffer.add([IndicatorLine("j", "j1", "1h")], "t", 0, 20)
+    buffer.add({"j": "j1"}, "t", 0, 20)
     buffer.spill()
     return buffer, batch
 
 
 def test_a_write_failing_after_a_spill_gives_nothing_back_to_memory(tmp_path: Path) -> None:
     buffer, batch = spilled_during_a_write(tmp_path)
-    buffer.add([IndicatorLine("j", "j2", "1h")], "t", 0, 30)
+    buffer.add({"j": "j2"}, "t", 0, 30)
     buffer.restore(batch)  # InfluxDB was away: the batch's lines are already on disk
     # Putting k1 back in memory would place an older line after the disk: never.
     assert buffer.memory == {"j": "j2"}
@@ -254,3 +257,20 @@ def test_retention_reads_millisecond_timestamps_in_milliseconds() -> None:
     old = f"smoke_reading,device_id=a value=1.0 {(now - 40 * day) * 1000}"
     kept, refused = split_by_retention("b", [fresh, old], 30 * day, now, precision="ms")
     assert kept == [fresh] and [r.line for r in refused] == [old]
+
+
+@given(st.lists(st.dictionaries(st.sampled_from("abcdef"), st.text(max_size=5), max_size=4), max_size=6))
+def test_a_batch_added_at_once_is_accounted_as_its_points_one_by_one(batches: list[dict[str, str]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        at_once = PointBuffer(DiskSpool(Path(folder) / "a"), 1 << 20)
+        one_by_one = PointBuffer(DiskSpool(Path(folder) / "b"), 1 << 20)
+        for offset, points in enumerate(batches):
+            at_once.add(points, "t", 0, offset)
+            for key, line in points.items():
+                one_by_one.add({key: line}, "t", 0, offset)
+        assert list(at_once.memory.items()) == list(one_by_one.memory.items())
+        assert (
+            at_once.memory_bytes
+            == one_by_one.memory_bytes
+            == sum(len(k) + len(v) + ENTRY_OVERHEAD_BYTES for k, v in one_by_one.memory.items())
+        )

@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 
 from sinks import indicator_sink
 from sinks.disk_spool import DiskSpool, Segment
-from sinks.line_protocol import IndicatorLine
 from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
 from zerocarbon.settings import Settings
 
 
-def point(key: str, revision: int) -> list[IndicatorLine]:
-    return [IndicatorLine(key, f"{key}@{revision}", "1h")]
+def point(key: str, revision: int) -> dict[str, str]:
+    return {key: f"{key}@{revision}"}
 
 
 def take_memory(buffer: PointBuffer) -> MemoryBatch:
@@ -33,7 +32,7 @@ def take_memory(buffer: PointBuffer) -> MemoryBatch:
 
 def test_a_second_write_starts_only_with_points_the_running_one_does_not_hold(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add(point("k", 1) + point("j", 1), "t", 0, 1)
+    buffer.add(point("k", 1) | point("j", 1), "t", 0, 1)
     first = take_memory(buffer)
     buffer.add(point("m", 1), "t", 0, 2)
     second = take_memory(buffer)  # disjoint: both in flight
