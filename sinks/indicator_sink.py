@@ -14,6 +14,7 @@ two would race to write the same series.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -127,6 +128,9 @@ class IndicatorSink:
         )
         writes: list[asyncio.Task[None]] = []
         commit: asyncio.Task[None] | None = None
+        # Prepared while Kafka connects: the first preparation imports influxdb_client and
+        # connects (70 ms the first write waited for). Failing, it is the first write's job again.
+        preparing = asyncio.create_task(self._prepare_buckets_early())
         await consumer.start()
         await producer.start()
         self._kafka_ready = True
@@ -188,6 +192,7 @@ class IndicatorSink:
                     await last
                 await self._commit(consumer)
         finally:
+            preparing.cancel()
             for task in [*writes, commit]:
                 if task is not None:  # a write's batch stays in flight, never committed: Kafka redelivers it
                     task.cancel()
@@ -197,6 +202,10 @@ class IndicatorSink:
                 retained.close()
             await consumer.stop()
             await producer.stop()
+
+    async def _prepare_buckets_early(self) -> None:
+        with contextlib.suppress(InfluxUnavailable):
+            await self._ensure_buckets()
 
     async def _ensure_buckets(self) -> None:
         """Create the buckets before the first write (a sink may start while InfluxDB is away)."""
