@@ -115,9 +115,7 @@ async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[st
         t0, cpu0 = time.monotonic(), time.process_time()
         # Done when every record is read and every point is in InfluxDB: the sink keeps only
         # the newest revision of a point, so points written can be fewer than records.
-        while not (
-            sink.counters.records >= len(items) and sink.buffer.empty and sink.buffer.in_flight is None
-        ):
+        while not (sink.counters.records >= len(items) and sink.buffer.empty and not sink.buffer.writing):
             if running.done():
                 running.result()
                 raise RuntimeError("the sink stopped before writing every point")

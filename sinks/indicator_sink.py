@@ -2,9 +2,10 @@
 
 One loop: read ``zc.indicators`` → line protocol → ``PointBuffer`` (memory, then disk) →
 start a write of the oldest buffered points when due → commit the Kafka positions that
-became durable. A write runs as a task while the loop keeps reading the next batch; once
-a batch's worth waits in memory behind a running write, the loop waits for that write
-(Kafka holds the rest: spilling to disk is for an absent InfluxDB, not a slow one). While
+became durable. Writes run as tasks while the loop keeps reading the next batch, up to
+``WRITES_IN_FLIGHT`` at once (the buffer keeps their points disjoint); once a batch's worth
+waits in memory and no write may start, the loop waits for a write to end (Kafka holds
+the rest: spilling to disk is for an absent InfluxDB, not a slow one). While
 InfluxDB is away the loop keeps reading and buffering, and retries with backoff; a restart
 resumes from the disk spool and the committed positions. One sink process per deployment:
 two would race to write the same series.
@@ -13,6 +14,7 @@ two would race to write the same series.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -31,6 +33,7 @@ from pydantic_core import from_json
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.indicator import IndicatorUpdate
+from sinks.collector_pacing import paced_collector
 from sinks.disk_spool import DiskSpool, Segment
 from sinks.influx_buckets import bucket_for_window, ensure_buckets
 from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
@@ -46,6 +49,9 @@ log = logging.getLogger(__name__)
 STAGE = "sink"
 # A bucket name and a line, in memory and in spool segments: bucket names hold no tab.
 SEPARATOR = "\t"
+# Two requests at once keep InfluxDB busy while the sink parses and a response waits for
+# the loop; serial writes left the sink at 42-48 % of InfluxDB's raw rate (bench/README.md).
+WRITES_IN_FLIGHT = 2
 
 
 @dataclass
@@ -91,12 +97,20 @@ class IndicatorSink:
         self._influx_ok: bool | None = None
         self._kafka_ready = False
         self._buckets_ready = False
+        # Two writes may start together: one prepares the buckets, the other waits for it
+        # (both creating a bucket: InfluxDB refuses the second, a needless retry).
+        self._buckets_lock = asyncio.Lock()
         self._caught_up = False
         self._formatter = IndicatorLineFormatter(
             lambda window: bucket_for_window(window, settings) + SEPARATOR
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Read, buffer, write and commit until ``stop`` is set (collector paced for records)."""
+        with paced_collector():
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
             self.topic,
@@ -112,8 +126,11 @@ class IndicatorSink:
             if s.sink_mqtt_retained
             else None
         )
-        write: asyncio.Task[None] | None = None
+        writes: list[asyncio.Task[None]] = []
         commit: asyncio.Task[None] | None = None
+        # Prepared while Kafka connects: the first preparation imports influxdb_client and
+        # connects (70 ms the first write waited for). Failing, it is the first write's job again.
+        preparing = asyncio.create_task(self._prepare_buckets_early())
         await consumer.start()
         await producer.start()
         self._kafka_ready = True
@@ -125,16 +142,25 @@ class IndicatorSink:
             async with InfluxLineWriter(s) as writer:
                 status_at = 0.0
                 while not stop.is_set():
-                    if write is not None and write.done():
+                    for write in [w for w in writes if w.done()]:
                         write.result()  # _write keeps InfluxDB's and Kafka's errors; others are bugs
-                        write = None
-                    if write is None and self._write_due():
-                        write = self._start_write(writer, producer)
+                        writes.remove(write)
+                    started = None
+                    if len(writes) < WRITES_IN_FLIGHT and self._write_due():
+                        started = self._start_write(writer, producer)
+                    if started is not None:
+                        writes.append(started)
                         await asyncio.sleep(0)  # let it send its request before the loop parses on
-                    elif write is not None and len(self.buffer.memory) >= s.sink_batch_size:
-                        # A batch waits behind a running write: let Kafka hold the rest. A write
-                        # that outlasts the flush interval lets the loop read (and spill) again.
-                        done, _ = await asyncio.wait([write], timeout=s.sink_flush_interval_seconds)
+                    elif writes and (
+                        len(self.buffer.memory) >= s.sink_batch_size
+                        or (self._caught_up and self.buffer.memory)
+                    ):
+                        # A batch waits and no write may start: let Kafka hold the rest. Caught
+                        # up, points wait for a write to end rather than for getmany's timeout.
+                        # Writes that outlast the flush interval let the loop read (and spill) again.
+                        done, _ = await asyncio.wait(
+                            writes, timeout=s.sink_flush_interval_seconds, return_when=asyncio.FIRST_COMPLETED
+                        )
                         if done:
                             continue  # start the next write before reading more
                     batches = await consumer.getmany(
@@ -156,17 +182,18 @@ class IndicatorSink:
                     if time.monotonic() - status_at >= 1.0:
                         status_at = time.monotonic()
                         self._write_status(retained)
-                for task in (write, commit):
+                for task in [*writes, commit]:
                     if task is not None:
                         await task
-                write = commit = None
+                writes, commit = [], None
                 # Leave with as little as possible in memory: it is re-read from Kafka anyway,
                 # but one last write spares the work.
-                if self.buffer.memory and self._influx_ok:
-                    await self._start_write(writer, producer)
+                if self.buffer.memory and self._influx_ok and (last := self._start_write(writer, producer)):
+                    await last
                 await self._commit(consumer)
         finally:
-            for task in (write, commit):
+            preparing.cancel()
+            for task in [*writes, commit]:
                 if task is not None:  # a write's batch stays in flight, never committed: Kafka redelivers it
                     task.cancel()
             self._kafka_ready = False
@@ -176,46 +203,55 @@ class IndicatorSink:
             await consumer.stop()
             await producer.stop()
 
+    async def _prepare_buckets_early(self) -> None:
+        with contextlib.suppress(InfluxUnavailable):
+            await self._ensure_buckets()
+
     async def _ensure_buckets(self) -> None:
         """Create the buckets before the first write (a sink may start while InfluxDB is away)."""
-        if self._buckets_ready:
-            return
-        try:
-            plan = await asyncio.to_thread(ensure_buckets, self.settings)
-        except Exception as exc:  # urllib3 and HTTP errors of every kind: InfluxDB is not usable
-            raise InfluxUnavailable(f"cannot prepare the InfluxDB buckets: {exc!r}") from exc
-        log.info("InfluxDB buckets ready: %s", plan)
-        self._buckets_ready = True
+        async with self._buckets_lock:
+            if self._buckets_ready:
+                return
+            try:
+                plan = await asyncio.to_thread(ensure_buckets, self.settings)
+            except Exception as exc:  # urllib3 and HTTP errors of every kind: InfluxDB is not usable
+                raise InfluxUnavailable(f"cannot prepare the InfluxDB buckets: {exc!r}") from exc
+            log.info("InfluxDB buckets ready: %s", plan)
+            self._buckets_ready = True
 
     async def _take(
         self, tp: TopicPartition, records: list[Any], producer: AIOKafkaProducer
     ) -> dict[str, IndicatorUpdate]:
         """Buffer the points of a partition's records; return the newest update per MQTT topic."""
-        lines: list[IndicatorLine] = []
+        points: dict[str, str] = {}  # key -> line, the newest of each point
         retained: dict[str, bytes] = {}  # point key -> record, the newest of each point
         keep_retained = self.settings.sink_mqtt_retained
-        line_of = self._formatter.line
+        into = self._formatter.into
         c = self.counters
         c.records += len(records)
+        skipped = 0
         for record in records:
             raw = record.value
             if raw is None:  # a tombstone: compaction housekeeping, nothing to write
                 c.tombstones += 1
+                skipped += 1
                 continue
             try:
-                point = line_of(from_json(raw))
+                key = into(from_json(raw), points)
             except ValueError:  # not JSON: the model says why, for the dead letter
-                point = None
-            if point is None:
+                key = None
+            if key is None:
                 # Not the shape our indicator stage writes: the model decides, as it always did.
                 point = await self._validated_line(tp, record, producer)
                 if point is None:
+                    skipped += 1
                     continue
-            lines.append(point)
+                key = point.key
+                points[key] = point.line
             if keep_retained:
-                retained[point.key] = raw
-        c.points_in += len(lines)
-        self.buffer.add(lines, tp.topic, tp.partition, records[-1].offset + 1)
+                retained[key] = raw
+        c.points_in += len(records) - skipped
+        self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
         return self._newest_per_topic(retained.values()) if keep_retained else {}
 
     async def _validated_line(
@@ -258,26 +294,19 @@ class IndicatorSink:
             or now - self._last_write >= self.settings.sink_flush_interval_seconds
         )
 
-    def _start_write(self, writer: InfluxLineWriter, producer: AIOKafkaProducer) -> asyncio.Task[None]:
-        """A task writing the oldest buffered points: a disk segment if any, else all of memory.
+    def _start_write(self, writer: InfluxLineWriter, producer: AIOKafkaProducer) -> asyncio.Task[None] | None:
+        """A task writing the oldest buffered points the buffer lets go now (``take_write``), if any.
 
         What it writes is taken now, before the loop reads on, so the task's batch is fixed
         and what the loop reads meanwhile waits in memory for the next write.
         """
-        segment = self.buffer.spool.oldest()
-        batch = self.buffer.take_memory() if segment is None else None
-        return asyncio.create_task(self._write(writer, producer, segment, batch))
+        taken = self.buffer.take_write()
+        return asyncio.create_task(self._write(writer, producer, taken)) if taken is not None else None
 
     async def _write(
-        self,
-        writer: InfluxLineWriter,
-        producer: AIOKafkaProducer,
-        segment: Segment | None,
-        batch: MemoryBatch | None,
+        self, writer: InfluxLineWriter, producer: AIOKafkaProducer, taken: Segment | MemoryBatch
     ) -> None:
-        lines = (
-            segment.lines if segment is not None else list(batch.lines.values()) if batch is not None else []
-        )
+        lines = taken.lines if isinstance(taken, Segment) else list(taken.lines.values())
         c = self.counters
         started = time.monotonic()
         try:
@@ -289,8 +318,7 @@ class IndicatorSink:
             for refused in rejected:
                 await self._dead_letter_point(refused, producer)
         except (InfluxUnavailable, KafkaError) as exc:
-            if batch is not None:
-                self.buffer.restore(batch)
+            self.buffer.restore(taken)
             retry_after = exc.retry_after if isinstance(exc, InfluxUnavailable) else None
             delay = backoff_delay(self._attempt, 0.5, self.settings.sink_max_backoff_seconds, retry_after)
             self._attempt += 1
@@ -303,10 +331,7 @@ class IndicatorSink:
         c.latency.record(time.monotonic() - started)
         c.points_written += len(lines) - len(rejected)
         c.rejected += len(rejected)
-        if segment is not None:
-            self.buffer.spool.remove(segment)
-        elif batch is not None:
-            self.buffer.written(batch)
+        self.buffer.written(taken)
         if self._influx_ok is False:
             log.info(
                 "InfluxDB is back: writing what was buffered (%d points on disk)",

@@ -62,8 +62,6 @@ _UPDATE_KEYS = frozenset(
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)")
 _EXACT_FLOAT_INTS = 2**53
 _isfinite = math.isfinite
-# IndicatorLine(...) goes through namedtuple's Python __new__: a third of a microsecond more per point.
-_new_line = tuple.__new__
 _CACHE_BOUND = 1 << 16  # series, instants and units; past it a cache starts again (never wrong, only slower)
 
 
@@ -82,6 +80,9 @@ def _epoch_seconds(text: str) -> int | None:
 class IndicatorLineFormatter:
     """Lines straight from a parsed indicator-update record, byte-identical to ``indicator_line``.
 
+    Each goes straight into the caller's ``key -> line`` dict: no ``IndicatorLine`` per point
+    to build, then unpack (0.4 µs per point with the buffer's loop over them, measured offline).
+
     Costs a dict lookup per series, instant and unit instead of a validated model: the
     prefix ``measurement,tags`` of each series, the seconds of each instant and the escaped
     unit are kept. ``head(window)`` goes in front of key and line (the sink's bucket).
@@ -93,15 +94,18 @@ class IndicatorLineFormatter:
         self._times: dict[str, str] = {}  # instant -> " <seconds>"
         self._units: dict[str, str] = {}
 
-    def line(self, record: Any) -> IndicatorLine | None:
-        """The point of ``record`` (a ``from_json`` result), or None when only the model may judge it."""
+    def into(self, record: Any, points: dict[str, str]) -> str | None:
+        """Put the point of ``record`` (a ``from_json`` result) in ``points`` (key -> line, a later
+        line of a key replaces it) and return its key; None: only the model may judge it."""
         try:
-            return self._line(record)
-        except TypeError:  # a list or an object where a string belongs: unhashable, the model's job
+            return self._into(record, points)
+        except (TypeError, KeyError):  # unhashable where a string belongs, or not our keys: the model's job
             return None
 
-    def _line(self, record: Any) -> IndicatorLine | None:
-        if type(record) is not dict or record.keys() != _UPDATE_KEYS:
+    def _into(self, record: Any, points: dict[str, str]) -> str | None:
+        # Every key of _UPDATE_KEYS is read below (a missing one: KeyError), so a record with
+        # as many keys has exactly those; cheaper than comparing key sets (0.2 µs).
+        if type(record) is not dict or len(record) != len(_UPDATE_KEYS):
             return None
         window, dimensions, value, revision = (
             record["window"], record["dimensions"], record["value"], record["revision"]
@@ -148,10 +152,9 @@ class IndicatorLineFormatter:
                 self._units.clear()
             unit = self._units[record["unit"]] = _string_field(record["unit"])
         flag = ",final=true,revision=" if final else ",final=false,revision="
-        return _new_line(
-            IndicatorLine,
-            (series + time, f"{series} value={value!r}{flag}{revision}i,unit={unit}{time}", window),
-        )
+        key = series + time
+        points[key] = f"{series} value={value!r}{flag}{revision}i,unit={unit}{time}"
+        return key
 
     def _new_series(
         self, key: tuple[Any, ...], indicator: Any, window: Any, dimensions: dict[Any, Any]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.indicator import IndicatorUpdate
 from sinks.disk_spool import DiskSpool
 from sinks.influx_line_writer import backoff_delay
-from sinks.line_protocol import IndicatorLine, indicator_line
+from sinks.line_protocol import indicator_line
 from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
 
 START = datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -47,8 +50,15 @@ def test_line_protocol_escapes_tag_values_and_string_fields() -> None:
     assert r'unit="k\"W\\h"' in point.line
 
 
-def lines(n: int, prefix: str = "k") -> list[IndicatorLine]:
-    return [IndicatorLine(f"{prefix}{i}", f"m,window=1h v={i} {i}", "1h") for i in range(n)]
+def take_memory(buffer: PointBuffer) -> MemoryBatch:
+    """What a write takes when there is nothing on disk: all of memory."""
+    taken = buffer.take_write()
+    assert isinstance(taken, MemoryBatch)
+    return taken
+
+
+def lines(n: int, prefix: str = "k") -> dict[str, str]:
+    return {f"{prefix}{i}": f"m,window=1h v={i} {i}" for i in range(n)}
 
 
 def test_memory_never_exceeds_its_bound_and_spills_in_order(tmp_path: Path) -> None:
@@ -63,15 +73,15 @@ def test_memory_never_exceeds_its_bound_and_spills_in_order(tmp_path: Path) -> N
     while (segment := buffer.spool.oldest()) is not None:
         written += segment.lines
         buffer.spool.remove(segment)
-    written += list(buffer.take_memory().lines.values())
+    written += list(take_memory(buffer).lines.values())
     assert len(written) == 70  # nothing lost, oldest first
-    assert written == [line.line for batch in range(10) for line in lines(7, prefix=f"b{batch}-")]
+    assert written == [line for batch in range(10) for line in lines(7, prefix=f"b{batch}-").values()]
 
 
 def test_a_later_revision_replaces_the_buffered_one(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "old", "1h")], "t", 0, 1)
-    buffer.add([IndicatorLine("k", "new", "1h")], "t", 0, 2)
+    buffer.add({"k": "old"}, "t", 0, 1)
+    buffer.add({"k": "new"}, "t", 0, 2)
     assert buffer.memory == {"k": "new"}
     assert buffer.memory_bytes == len("k") + len("new") + ENTRY_OVERHEAD_BYTES
 
@@ -80,13 +90,16 @@ def test_positions_become_committable_only_when_durable(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(3), "t", 0, 10)
     assert buffer.take_committable() == {}  # only in memory: Kafka must redeliver it
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.restore(batch)  # InfluxDB was away
     assert buffer.take_committable() == {}
     buffer.spill()
     assert buffer.take_committable() == {("t", 0): 10}
+    segment = buffer.take_write()
+    assert segment is not None
+    buffer.written(segment)
     buffer.add(lines(2, "x"), "t", 0, 12)
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.written(batch)
     assert buffer.take_committable() == {("t", 0): 12}
 
@@ -94,7 +107,7 @@ def test_positions_become_committable_only_when_durable(tmp_path: Path) -> None:
 def test_a_position_never_moves_back(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(1), "t", 0, 5)
-    stale = buffer.take_memory()
+    stale = take_memory(buffer)
     buffer.add(lines(1, "y"), "t", 0, 9)
     buffer.spill()
     assert buffer.take_committable() == {("t", 0): 9}
@@ -104,9 +117,9 @@ def test_a_position_never_moves_back(tmp_path: Path) -> None:
 
 def test_restore_keeps_newer_lines_that_arrived_meanwhile(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "v1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 1)
-    batch = buffer.take_memory()
-    buffer.add([IndicatorLine("k", "v2", "1h")], "t", 0, 2)
+    buffer.add({"k": "v1", "j": "j1"}, "t", 0, 1)
+    batch = take_memory(buffer)
+    buffer.add({"k": "v2"}, "t", 0, 2)
     buffer.restore(batch)
     assert buffer.memory == {"k": "v2", "j": "j1"}
 
@@ -150,9 +163,9 @@ def spooled(spool: DiskSpool) -> list[str]:
 
 def test_a_spill_during_a_write_puts_the_in_flight_lines_on_disk_first(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "k1", "1h"), IndicatorLine("j", "j1", "1h")], "t", 0, 10)
-    buffer.take_memory()  # the write starts
-    buffer.add([IndicatorLine("k", "k2", "1h"), IndicatorLine("m", "m1", "1h")], "t", 0, 20)
+    buffer.add({"k": "k1", "j": "j1"}, "t", 0, 10)
+    take_memory(buffer)  # the write starts
+    buffer.add({"k": "k2", "m": "m1"}, "t", 0, 20)
     buffer.spill()  # the bound is reached while the write is in flight
     # Offset 20 is committable, so every line read before it is on disk: a crash now loses nothing.
     assert buffer.take_committable() == {("t", 0): 20}
@@ -163,20 +176,20 @@ def test_a_spill_during_a_write_puts_the_in_flight_lines_on_disk_first(tmp_path:
 def spilled_during_a_write(tmp_path: Path) -> tuple[PointBuffer, MemoryBatch]:
     """k1 (offset 10) in flight, j1 (offset 20) read meanwhile, then a spill: both on disk."""
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
-    buffer.add([IndicatorLine("k", "k1", "1h")], "t", 0, 10)
-    batch = buffer.take_memory()
-    buffer.add([IndicatorLine("j", "j1", "1h")], "t", 0, 20)
+    buffer.add({"k": "k1"}, "t", 0, 10)
+    batch = take_memory(buffer)
+    buffer.add({"j": "j1"}, "t", 0, 20)
     buffer.spill()
     return buffer, batch
 
 
 def test_a_write_failing_after_a_spill_gives_nothing_back_to_memory(tmp_path: Path) -> None:
     buffer, batch = spilled_during_a_write(tmp_path)
-    buffer.add([IndicatorLine("j", "j2", "1h")], "t", 0, 30)
+    buffer.add({"j": "j2"}, "t", 0, 30)
     buffer.restore(batch)  # InfluxDB was away: the batch's lines are already on disk
     # Putting k1 back in memory would place an older line after the disk: never.
     assert buffer.memory == {"j": "j2"}
-    assert buffer.in_flight is None
+    assert buffer.in_flight == []
     assert buffer.take_committable() == {("t", 0): 20}  # 30 is only in memory
 
 
@@ -191,7 +204,7 @@ def test_a_write_succeeding_after_a_spill_does_not_move_the_position_back(tmp_pa
 def test_a_write_in_flight_keeps_its_positions_uncommitted_until_it_succeeds(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(2), "t", 0, 10)
-    batch = buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.add(lines(2, "x"), "t", 0, 20)  # read during the write
     assert buffer.take_committable() == {}
     buffer.written(batch)
@@ -203,7 +216,7 @@ def test_the_bound_counts_an_in_flight_batch_until_it_is_on_disk(tmp_path: Path)
     point_bytes = ENTRY_OVERHEAD_BYTES + len("k0") + len("m,window=1h v=0 0")
     buffer = PointBuffer(DiskSpool(tmp_path), 10 * point_bytes)
     buffer.add(lines(6), "t", 0, 6)
-    buffer.take_memory()
+    take_memory(buffer)
     buffer.add(lines(4, "x"), "t", 0, 10)  # 6 in flight + 4 in memory: at the bound
     assert buffer.spills == 0 and buffer.held_bytes == 10 * point_bytes
     buffer.add(lines(1, "y"), "t", 0, 11)  # one more: in-flight and memory go to disk
@@ -212,16 +225,15 @@ def test_the_bound_counts_an_in_flight_batch_until_it_is_on_disk(tmp_path: Path)
     assert buffer.take_committable() == {("t", 0): 10}
 
 
-def test_only_one_memory_batch_is_in_flight(tmp_path: Path) -> None:
+def test_a_batch_is_settled_once(tmp_path: Path) -> None:
     buffer = PointBuffer(DiskSpool(tmp_path), 1 << 20)
     buffer.add(lines(1), "t", 0, 1)
-    batch = buffer.take_memory()
-    with pytest.raises(RuntimeError):
-        buffer.take_memory()
+    batch = take_memory(buffer)
     buffer.written(batch)
     with pytest.raises(RuntimeError):
         buffer.written(batch)  # settled twice: a bug in the caller
-    buffer.take_memory()
+    with pytest.raises(RuntimeError):
+        buffer.restore(batch)
 
 
 def test_points_older_than_the_bucket_retention_are_refused_without_a_request() -> None:
@@ -245,3 +257,20 @@ def test_retention_reads_millisecond_timestamps_in_milliseconds() -> None:
     old = f"smoke_reading,device_id=a value=1.0 {(now - 40 * day) * 1000}"
     kept, refused = split_by_retention("b", [fresh, old], 30 * day, now, precision="ms")
     assert kept == [fresh] and [r.line for r in refused] == [old]
+
+
+@given(st.lists(st.dictionaries(st.sampled_from("abcdef"), st.text(max_size=5), max_size=4), max_size=6))
+def test_a_batch_added_at_once_is_accounted_as_its_points_one_by_one(batches: list[dict[str, str]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        at_once = PointBuffer(DiskSpool(Path(folder) / "a"), 1 << 20)
+        one_by_one = PointBuffer(DiskSpool(Path(folder) / "b"), 1 << 20)
+        for offset, points in enumerate(batches):
+            at_once.add(points, "t", 0, offset)
+            for key, line in points.items():
+                one_by_one.add({key: line}, "t", 0, offset)
+        assert list(at_once.memory.items()) == list(one_by_one.memory.items())
+        assert (
+            at_once.memory_bytes
+            == one_by_one.memory_bytes
+            == sum(len(k) + len(v) + ENTRY_OVERHEAD_BYTES for k, v in one_by_one.memory.items())
+        )
