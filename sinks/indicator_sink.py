@@ -224,7 +224,9 @@ class IndicatorSink:
     ) -> dict[str, IndicatorUpdate]:
         """Buffer the points of a partition's records; return the newest update per MQTT topic."""
         points: dict[str, str] = {}  # key -> line, the newest of each point
-        retained: dict[str, bytes] = {}  # point key -> record, the newest of each point
+        # Series -> (window start, record) of its newest window: only those are validated
+        # and published (a batch holds many windows of each series).
+        retained: dict[str, tuple[int, bytes]] = {}
         keep_retained = self.settings.sink_mqtt_retained
         into = self._formatter.into
         c = self.counters
@@ -249,10 +251,14 @@ class IndicatorSink:
                 key = point.key
                 points[key] = point.line
             if keep_retained:
-                retained[key] = raw
+                series, _, start = key.rpartition(" ")  # a point's key ends with its time
+                seconds = int(start)
+                newest = retained.get(series)
+                if newest is None or newest[0] <= seconds:
+                    retained[series] = (seconds, raw)
         c.points_in += len(records) - skipped
         self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
-        return self._newest_per_topic(retained.values()) if keep_retained else {}
+        return self._newest_per_topic(raw for _, raw in retained.values()) if keep_retained else {}
 
     async def _validated_line(
         self, tp: TopicPartition, record: Any, producer: AIOKafkaProducer

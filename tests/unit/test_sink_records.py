@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from schemas.catalogue import DEAD_LETTER_TOPIC
 from schemas.indicator import IndicatorUpdate
 from sinks.indicator_sink import SEPARATOR, IndicatorSink, bucketed
 from sinks.line_protocol import indicator_line
+from sinks.mqtt_retained import retained_topic
 from zerocarbon.settings import Settings
 
 TP = TopicPartition("zc.indicators", 2)
@@ -90,3 +92,37 @@ def test_what_the_model_refuses_is_dead_lettered_with_its_reason(tmp_path: Path)
     assert letters[2]["reason"].startswith("window_start: ")
     assert letters[1]["payload"] == json.dumps(bad_value)  # kept verbatim
     assert sink.counters.unreadable == 3 and sink.counters.tombstones == 1 and sink.counters.records == 4
+
+
+def test_retained_mqtt_gets_the_newest_window_of_each_series_as_the_model_reads_it(tmp_path: Path) -> None:
+    # Only the newest window of each series is validated for MQTT: the same choice as reading
+    # every record through the model (a later record wins a tie).
+    rng = random.Random(3)
+    updates = [
+        IndicatorUpdate(
+            indicator=indicator,
+            unit="kWh",
+            window=window,
+            window_start=START + timedelta(hours=h),
+            window_end=START + timedelta(hours=h + 1),
+            dimensions={"commune": commune},
+            value=float(rng.randrange(100)),
+            updated_at=START,
+        )
+        for indicator in ("energy_consumed_kwh", "emissions_kgco2e")
+        for window in ("1h", "1d")
+        for commune in ("17300", "17000", "17028")
+        for h in range(5)
+        for _ in range(2)
+    ]
+    rng.shuffle(updates)
+    raws = [u.model_dump_json(by_alias=True).encode() for u in updates]
+    sink = IndicatorSink(Settings(stack_home=tmp_path, sink_mqtt_retained=True), name="unit-sink")
+    records = [record(100 + i, raw) for i, raw in enumerate(raws)]
+    offered = asyncio.run(sink._take(TP, records, Producer()))  # type: ignore[arg-type]
+    by_model: dict[str, IndicatorUpdate] = {}
+    for u in updates:
+        topic = retained_topic(sink.settings.sink_mqtt_topic_root, u)
+        if topic not in by_model or by_model[topic].window_start <= u.window_start:
+            by_model[topic] = u
+    assert offered == by_model and len(offered) == 12
