@@ -11,10 +11,16 @@ STAMP  := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The sink's Rust line formatter, built by cargo (crates cached in ~/.cargo, builds outside the clone).
+NATIVE := sinks/native_lines
+NATIVE_SOURCES := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(wildcard $(NATIVE)/src/*.rs $(NATIVE)/*.pyi)
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/zerocarbon/cargo-target
+
+$(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q ./$(NATIVE)
 	touch $@
 
 install: $(STAMP) ## create .venv and install the service with its dev tools

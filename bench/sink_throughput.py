@@ -24,9 +24,11 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from footprint import CpuMeter
 from influxdb_client import InfluxDBClient
 from machine import describe
 from results_file import save_results
+from service_processes import stack_pids
 
 from schemas.indicator import IndicatorUpdate
 from sinks.indicator_sink import IndicatorSink
@@ -78,6 +80,7 @@ async def raw_rate(settings: Settings, bucket: str, lines: list[str], compress: 
         headers["Content-Encoding"] = "gzip"
     bodies = ["\n".join(lines[i : i + size]).encode() for i in range(0, len(lines), size)]
     async with aiohttp.ClientSession() as session:
+        services = CpuMeter(stack_pids(settings)).start()
         t0, cpu0 = time.monotonic(), time.process_time()
         for body in bodies:
             data = gzipped(body) if compress else body
@@ -85,10 +88,12 @@ async def raw_rate(settings: Settings, bucket: str, lines: list[str], compress: 
                 if response.status != 204:
                     raise RuntimeError(f"raw write answered {response.status}: {await response.text()}")
         wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        services.stop()
     return {
         "seconds": round(wall, 3),
         "points_per_second": round(len(lines) / wall),
         "client_cpu_seconds": round(cpu, 3),
+        "service_cpu_seconds": {name: round(s, 2) for name, s in services.seconds.items()},
     }
 
 
@@ -112,6 +117,7 @@ async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[st
         running = asyncio.create_task(sink.run(stop))
         while sink.counters.records == 0:
             await asyncio.sleep(0.005)
+        services = CpuMeter(stack_pids(settings)).start()
         t0, cpu0 = time.monotonic(), time.process_time()
         # Done when every record is read and every point is in InfluxDB: the sink keeps only
         # the newest revision of a point, so points written can be fewer than records.
@@ -121,6 +127,7 @@ async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[st
                 raise RuntimeError("the sink stopped before writing every point")
             await asyncio.sleep(0.005)
         wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        services.stop()
         stop.set()
         await running
     finally:
@@ -131,8 +138,10 @@ async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[st
         "points_per_second": round(len(items) / wall),
         "sink_cpu_seconds": round(cpu, 3),
         "sink_cpu_seconds_per_million_points": round(cpu / len(items) * 1e6, 1),
+        "lines_formatted_by": getattr(sink, "lines_by", "python"),  # the attribute came with the Rust batcher
         "points_written": sink.counters.points_written,
         "write_requests": sink.counters.write_requests,
+        "service_cpu_seconds": {name: round(s, 2) for name, s in services.seconds.items()},
         "write_latency_seconds": sink.counters.latency.summary(),
     }
 

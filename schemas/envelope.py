@@ -11,15 +11,23 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from schemas.field_error import FieldError
+
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")]
 InseeCode = Annotated[str, Field(pattern=r"^(2[AB]|\d{2})\d{3}$", description="INSEE commune code")]
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+def utc_instant(value: datetime) -> datetime:
+    """``value`` in UTC. An instant UTC cannot hold (0001-01-01T00:00+01:00) raises ValueError,
+    which validators report as a problem of the field; ``astimezone``'s OverflowError would
+    escape pydantic and stop the stage that met it."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of the datetime range once converted to UTC") from None
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(utc_instant)]
 """A timestamp that must carry its offset (naive times are refused) and is stored in UTC."""
 
 EventDatetime = AwareDatetime
@@ -63,7 +71,10 @@ class Envelope(BaseModel):
             # A zero offset already is UTC and stays as parsed: converting it anyway was a sixth of
             # the validation of an event (bench/validation_throughput.py).
             if value is not None and value.utcoffset():
-                values[name] = value.astimezone(UTC)
+                try:
+                    values[name] = utc_instant(value)
+                except ValueError as exc:
+                    raise FieldError(name, str(exc)) from None
         self.check()
         return self
 

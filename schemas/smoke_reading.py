@@ -6,9 +6,11 @@ families get their own modules in this package.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from schemas.envelope import utc_instant
 
 
 class SmokeReading(BaseModel):
@@ -23,4 +25,4 @@ class SmokeReading(BaseModel):
     @field_validator("time")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return utc_instant(value)

@@ -19,7 +19,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,7 @@ from sinks.collector_pacing import paced_collector
 from sinks.disk_spool import DiskSpool, Segment
 from sinks.influx_buckets import bucket_for_window, ensure_buckets
 from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
+from sinks.line_batchers import PythonLineBatcher, line_batcher
 from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator_line
 from sinks.mqtt_retained import RetainedPublisher, retained_topic
 from sinks.point_buffer import MemoryBatch, PointBuffer, Positions
@@ -101,9 +102,10 @@ class IndicatorSink:
         # (both creating a bucket: InfluxDB refuses the second, a needless retry).
         self._buckets_lock = asyncio.Lock()
         self._caught_up = False
-        self._formatter = IndicatorLineFormatter(
-            lambda window: bucket_for_window(window, settings) + SEPARATOR
-        )
+        head: Callable[[str], str] = lambda window: bucket_for_window(window, settings) + SEPARATOR  # noqa: E731
+        self._formatter = IndicatorLineFormatter(head)
+        self._batcher = line_batcher(head, self._formatter)
+        self.lines_by = "python" if isinstance(self._batcher, PythonLineBatcher) else "rust"
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read, buffer, write and commit until ``stop`` is set (collector paced for records)."""
@@ -224,41 +226,54 @@ class IndicatorSink:
     ) -> dict[str, IndicatorUpdate]:
         """Buffer the points of a partition's records; return the newest update per MQTT topic."""
         points: dict[str, str] = {}  # key -> line, the newest of each point
+        values = [record.value for record in records]
+        keys: list[str | None] = []  # each record's point, None: none (tombstone, dead letter)
+        count = len(values)
+        index = 0
+        # The batcher takes records in order until one it leaves to this loop, decided here.
+        while (index := self._batcher.into(values, index, points, keys)) < count:
+            keys.append(await self._one_point(tp, records[index], points, producer))
+            index += 1
+        c = self.counters
+        c.records += count
+        c.points_in += count - keys.count(None)
+        self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
+        if not self.settings.sink_mqtt_retained:
+            return {}
         # Series -> (window start, record) of its newest window: only those are validated
         # and published (a batch holds many windows of each series).
         retained: dict[str, tuple[int, bytes]] = {}
-        keep_retained = self.settings.sink_mqtt_retained
-        into = self._formatter.into
-        c = self.counters
-        c.records += len(records)
-        skipped = 0
-        for record in records:
-            raw = record.value
-            if raw is None:  # a tombstone: compaction housekeeping, nothing to write
-                c.tombstones += 1
-                skipped += 1
+        for key, raw in zip(keys, values, strict=True):
+            if key is None or raw is None:
                 continue
-            try:
-                key = into(from_json(raw), points)
-            except ValueError:  # not JSON: the model says why, for the dead letter
-                key = None
-            if key is None:
-                # Not the shape our indicator stage writes: the model decides, as it always did.
-                point = await self._validated_line(tp, record, producer)
-                if point is None:
-                    skipped += 1
-                    continue
-                key = point.key
-                points[key] = point.line
-            if keep_retained:
-                series, _, start = key.rpartition(" ")  # a point's key ends with its time
-                seconds = int(start)
-                newest = retained.get(series)
-                if newest is None or newest[0] <= seconds:
-                    retained[series] = (seconds, raw)
-        c.points_in += len(records) - skipped
-        self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
-        return self._newest_per_topic(raw for _, raw in retained.values()) if keep_retained else {}
+            series, _, start = key.rpartition(" ")  # a point's key ends with its time
+            seconds = int(start)
+            newest = retained.get(series)
+            if newest is None or newest[0] <= seconds:
+                retained[series] = (seconds, raw)
+        return self._newest_per_topic(raw for _, raw in retained.values())
+
+    async def _one_point(
+        self, tp: TopicPartition, record: Any, points: dict[str, str], producer: AIOKafkaProducer
+    ) -> str | None:
+        """The point of a record the batcher left: its key once in ``points``; None for a
+        tombstone or a record the model refuses (then in the dead letters)."""
+        raw = record.value
+        if raw is None:  # a tombstone: compaction housekeeping, nothing to write
+            self.counters.tombstones += 1
+            return None
+        try:  # the Python formatter takes what the Rust one leaves to it (an escaped string...)
+            key = self._formatter.into(from_json(raw), points)
+        except ValueError:  # not JSON: the model says why, for the dead letter
+            key = None
+        if key is not None:
+            return key
+        # Not the shape our indicator stage writes: the model decides, as it always did.
+        point = await self._validated_line(tp, record, producer)
+        if point is None:
+            return None
+        points[point.key] = point.line
+        return point.key
 
     async def _validated_line(
         self, tp: TopicPartition, record: Any, producer: AIOKafkaProducer
@@ -387,6 +402,7 @@ class IndicatorSink:
                 "name": self.name,
                 "pid": os.getpid(),
                 "kafka_ready": self._kafka_ready,
+                "lines_formatted_by": self.lines_by,
                 "influx_ok": self._influx_ok,
                 "records": c.records,
                 "tombstones": c.tombstones,

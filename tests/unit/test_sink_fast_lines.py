@@ -8,7 +8,7 @@ still reaches the dead letters with the model's reason.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,32 +19,9 @@ from pydantic_core import from_json
 
 from schemas.indicator import IndicatorUpdate
 from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator_line
+from tests.unit.indicator_update_samples import TEXT, updates
 
 BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-# Tag text with the characters line protocol escapes, so escaping is exercised often.
-TAG_TEXT = st.one_of(TEXT, st.text(st.sampled_from('ab ,=\n"\\é1_'), max_size=8))
-INSTANTS = st.datetimes(
-    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=9, minutes=30))]),
-)  # fmt: skip
-
-
-@st.composite
-def updates(draw: st.DrawFn) -> IndicatorUpdate:
-    start = draw(INSTANTS)
-    return IndicatorUpdate(
-        indicator=draw(TAG_TEXT.filter(bool)),
-        unit=draw(TEXT),
-        window=draw(st.sampled_from(["1m", "15m", "1h", "1d", "ytd"]) | TAG_TEXT),
-        window_start=start,
-        window_end=start + timedelta(hours=1),
-        dimensions=draw(st.dictionaries(TAG_TEXT.filter(bool), TAG_TEXT, max_size=4)),
-        value=draw(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6)),
-        final=draw(st.booleans()),
-        revision=draw(st.integers(0, 10**12)),
-        updated_at=draw(INSTANTS),
-    )
 
 
 def model_line(raw: bytes) -> IndicatorLine | None:

@@ -94,6 +94,30 @@ def test_what_the_model_refuses_is_dead_lettered_with_its_reason(tmp_path: Path)
     assert sink.counters.unreadable == 3 and sink.counters.tombstones == 1 and sink.counters.records == 4
 
 
+def test_records_between_refused_ones_keep_their_order_and_the_sink_goes_on(tmp_path: Path) -> None:
+    # An instant UTC cannot hold (one minute before year 1): astimezone's OverflowError used to
+    # escape the model and stop the sink. Between the refused records, two revisions of a point.
+    before_year_one = json.loads(update().model_dump_json(by_alias=True)) | {
+        "window_start": "0001-01-01T00:00:00+00:01"
+    }
+    escaped = json.loads(update(value=4.0).model_dump_json(by_alias=True)) | {"unit": 'k"Wh'}
+    values = [
+        update(value=1.0).model_dump_json(by_alias=True).encode(),
+        json.dumps(before_year_one).encode(),
+        json.dumps(escaped).encode(),  # an escaped string: the Python formatter's, not Rust's
+        None,
+        update(value=5.0).model_dump_json(by_alias=True).encode(),
+    ]
+    sink, producer = take(tmp_path, values)
+    newest = bucketed(indicator_line(update(value=5.0)), sink.settings)
+    assert sink.buffer.memory == {newest.key: newest.line}  # the last revision wins, in order
+    assert [letter["reason"] for _, letter in producer.sent] == [
+        "window_start: Value error, 0001-01-01T00:00:00+00:01 is out of the datetime range"
+        " once converted to UTC"
+    ]
+    assert sink.counters.points_in == 3 and sink.counters.tombstones == 1
+
+
 def test_retained_mqtt_gets_the_newest_window_of_each_series_as_the_model_reads_it(tmp_path: Path) -> None:
     # Only the newest window of each series is validated for MQTT: the same choice as reading
     # every record through the model (a later record wins a tie).

@@ -23,6 +23,10 @@ def test_time_is_normalised_to_utc() -> None:
         ('{"device_id": "m1", "value": NaN, "time": "2026-01-01T00:00:00Z"}', "value"),
         ('{"device_id": "m 1", "value": 1, "time": "2026-01-01T00:00:00Z"}', "device_id"),
         ('{"device_id": "m1", "time": "2026-01-01T00:00:00Z"}', "value"),
+        (
+            '{"device_id": "m1", "value": 1, "time": "0001-01-01T00:00:00+00:01"}',
+            "time",
+        ),  # before year 1 in UTC
     ],
 )
 def test_invalid_payloads_name_the_field(payload: str, field: str) -> None:

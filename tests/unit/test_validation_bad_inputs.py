@@ -224,6 +224,14 @@ def test_a_naive_timestamp_is_refused() -> None:
     assert letter.reason == "event_time: Input should have timezone info"
 
 
+def test_an_instant_utc_cannot_hold_is_refused_naming_the_field() -> None:
+    # Valid as written, but one minute before year 1 in UTC: astimezone raises OverflowError,
+    # which used to escape validation and stop the worker instead of making a dead letter.
+    letter = refused("energy", meter_reading(event_time="0001-01-01T00:00:00+00:01"))
+    assert problems(letter) == {"event_time": "value_error"}
+    assert "out of the datetime range once converted to UTC" in letter.reason
+
+
 def test_an_inconsistent_interval_names_the_field_at_fault() -> None:
     letter = refused("energy", meter_reading(interval_start="2026-12-01T13:00:00+01:00"))
     assert problems(letter) == {"interval_start": "value_error"}

@@ -1,0 +1,9 @@
+from collections.abc import Callable
+
+class IndicatorLineBatcher:
+    def __init__(self, head: Callable[[str], str]) -> None: ...
+    def into(
+        self, values: list[bytes | None], start: int, points: dict[str, str], keys: list[str | None]
+    ) -> int: ...
+
+def float_repr(value: float) -> str: ...
