@@ -229,13 +229,13 @@ class IndicatorSink:
         values = [record.value for record in records]
         keys: list[str | None] = []  # each record's point, None: none (tombstone, dead letter)
         count = len(values)
+        c = self.counters
+        c.records += count
         index = 0
         # The batcher takes records in order until one it leaves to this loop, decided here.
         while (index := self._batcher.into(values, index, points, keys)) < count:
             keys.append(await self._one_point(tp, records[index], points, producer))
             index += 1
-        c = self.counters
-        c.records += count
         c.points_in += count - keys.count(None)
         self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
         if not self.settings.sink_mqtt_retained:

@@ -429,6 +429,36 @@ def test_a_batch_stops_at_a_tombstone_and_at_what_only_the_model_may_judge() -> 
     assert keys == [point[0]] * 3
 
 
+@pytest.mark.parametrize(
+    ("field", "number"),
+    [
+        ("schema_version", "9" * 4301),  # jiter refuses over 4 300 digits: "number out of range"
+        ("schema_version", "-" + "9" * 4301),
+        ("schema_version", "9" * 30),  # beyond i64: Python's to judge
+        ("value", "1" + "0" * 4300 + ".5e-4300"),  # a finite float for serde, out of range for jiter
+        ("value", "1" + "0" * 4400 + "e-4400"),
+        ("value", "0." + "0" * 70 + "1"),  # a long number, fine for both: still Python's to judge
+    ],
+)
+def test_a_long_number_is_left_to_python(field: str, number: str) -> None:
+    raw = dumped(ONE_UPDATE).replace(b'"schema_version":1', b'"schema_version":' + number.encode())
+    if field == "value":
+        raw = dumped(ONE_UPDATE).replace(b'"value":1.5', b'"value":' + number.encode())
+    assert number.encode() in raw
+    assert native_point(IndicatorLineBatcher(no_head), raw) is None
+
+
+def test_a_head_that_fails_leaves_the_record_to_python() -> None:
+    def failing_head(window: str) -> str:
+        raise KeyError(window)
+
+    def not_text(window: str) -> str:
+        return 42  # type: ignore[return-value]
+
+    for head in (failing_head, not_text):
+        assert native_point(IndicatorLineBatcher(head), dumped(ONE_UPDATE)) is None
+
+
 def record_at(field: str, instant: str) -> bytes:
     return with_fields(ONE_UPDATE, **{field: instant})
 

@@ -118,6 +118,22 @@ def test_records_between_refused_ones_keep_their_order_and_the_sink_goes_on(tmp_
     assert sink.counters.points_in == 3 and sink.counters.tombstones == 1
 
 
+def test_a_record_only_the_model_may_judge_is_dead_lettered_with_retained_mqtt_on(tmp_path: Path) -> None:
+    # 4 301 digits: serde_json reads them, jiter does not; the Rust batcher taking the record
+    # made the retained-MQTT step raise the model's ValidationError out of the sink's loop.
+    huge_version = (
+        update()
+        .model_dump_json(by_alias=True)
+        .replace('"schema_version":1', '"schema_version":' + "9" * 4301)
+    )
+    settings = Settings(stack_home=tmp_path, sink_mqtt_retained=True)
+    sink, producer = IndicatorSink(settings, name="unit-sink"), Producer()
+    latest = asyncio.run(sink._take(TP, [record(100, huge_version.encode())], producer))  # type: ignore[arg-type]
+    assert latest == {} and sink.buffer.memory == {}
+    assert [letter["reason"][:30] for _, letter in producer.sent] == ["Invalid JSON: number out of ra"]
+    assert sink.counters.unreadable == 1 and sink.counters.records == 1
+
+
 def test_retained_mqtt_gets_the_newest_window_of_each_series_as_the_model_reads_it(tmp_path: Path) -> None:
     # Only the newest window of each series is validated for MQTT: the same choice as reading
     # every record through the model (a later record wins a tie).

@@ -18,6 +18,8 @@ use serde_json::value::RawValue;
 const HEAD_CACHE_BOUND: usize = 1 << 10;
 /// Integers beyond this are not all exact as floats: Python's fast path leaves them to the model.
 const EXACT_FLOAT_INTS: i64 = 1 << 53;
+/// A longer number is Python's to judge: jiter refuses over 4 300 digits, serde_json has no limit.
+const MAX_NUMBER_TEXT: usize = 64;
 
 /// Every field of `IndicatorUpdate.model_dump_json(by_alias=True)`, strings without escapes
 /// (borrowed: a string with an escape fails here and goes to Python).
@@ -51,6 +53,9 @@ fn is_integer_text(text: &str) -> bool {
 /// The value as Python's fast path reads it: a finite float, or an integer exact as a float.
 fn value_of(raw: &RawValue) -> Option<f64> {
     let text = raw.get();
+    if text.len() > MAX_NUMBER_TEXT {
+        return None;
+    }
     if is_integer_text(text) {
         let n: i64 = text.parse().ok()?;
         return (-EXACT_FLOAT_INTS..=EXACT_FLOAT_INTS).contains(&n).then_some(n as f64);
@@ -238,7 +243,8 @@ struct Checked<'a> {
 /// The record read and checked; None: Python decides this record.
 fn checked(raw: &[u8]) -> Option<Checked<'_>> {
     let update: Update = serde_json::from_slice(raw).ok()?;
-    if update.schema != "indicator.update" || !is_integer_text(update.schema_version.get()) {
+    let version = update.schema_version.get();
+    if update.schema != "indicator.update" || !is_integer_text(version) || version.parse::<i64>().is_err() {
         return None;
     }
     if update.indicator.is_empty() {
@@ -323,7 +329,10 @@ impl IndicatorLineBatcher {
             };
             let window = record.update.window;
             if !self.heads.contains_key(window) {
-                let head: String = self.head.bind(py).call1((window,))?.extract()?;
+                // A head that fails (or is not text) is the Python formatter's case, as there.
+                let Ok(head) = self.head.bind(py).call1((window,)).and_then(|h| h.extract::<String>()) else {
+                    return Ok(index);
+                };
                 if self.heads.len() >= HEAD_CACHE_BOUND {
                     self.heads.clear();
                 }
