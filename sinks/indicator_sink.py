@@ -19,7 +19,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -102,7 +102,10 @@ class IndicatorSink:
         # (both creating a bucket: InfluxDB refuses the second, a needless retry).
         self._buckets_lock = asyncio.Lock()
         self._caught_up = False
-        head: Callable[[str], str] = lambda window: bucket_for_window(window, settings) + SEPARATOR  # noqa: E731
+
+        def head(window: str) -> str:  # the bucket in front of each key and line
+            return bucket_for_window(window, settings) + SEPARATOR
+
         self._formatter = IndicatorLineFormatter(head)
         self._batcher = line_batcher(head, self._formatter)
         self.lines_by = "python" if isinstance(self._batcher, PythonLineBatcher) else "rust"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from zerocarbon_native_lines import IndicatorLineBatcher, float_repr
+from zerocarbon_native_lines import IndicatorLineBatcher
 
 from schemas.indicator import IndicatorUpdate
 from sinks.line_protocol import indicator_line
-from tests.unit.indicator_update_samples import TAG_TEXT, TEXT, TIE_FLOATS, updates
+from tests.unit.indicator_update_samples import TAG_TEXT, TEXT, updates
 
 BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text JSON writes without an escape: what the batcher reads in place (an escape is Python's).
@@ -306,51 +305,12 @@ def test_a_string_with_a_byte_json_forbids_is_declined(
     assert model_point(raw, no_head) is None
 
 
-def float_of_bits(bits: int) -> float:
-    value: float = struct.unpack("<d", struct.pack("<Q", bits))[0]
-    return value
-
-
-FINITE_FLOATS = st.one_of(
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.integers(0, 2**64 - 1).map(float_of_bits).filter(math.isfinite),
-    TIE_FLOATS,
-)
-
-
-@settings(max_examples=2000, deadline=None)
-@given(FINITE_FLOATS)
-def test_float_repr_is_pythons_repr(x: float) -> None:
-    assert float_repr(x) == repr(x)
-
-
-@pytest.mark.parametrize(
-    "x",
-    [
-        5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308, 1.7976931348623157e308,
-        -1.7976931348623157e308, 1e16, 1e15, 9999999999999998.0, 1e16 - 2, 0.0001, 0.00001, 0.000123,
-        -0.0, 0.0, 0.1 + 0.2, 123456789012345680.0, 1e22, 1e23, 2.0**53, 2.0**53 + 2, 0.1, 1 / 3, 100.0, 1.5,
-        562949953421312.25, -562949953421312.25, 8796093022208.0625, 70368744177664.125,
-    ],
-)  # fmt: skip
-def test_float_repr_of_edge_cases_is_pythons_repr(x: float) -> None:
-    assert float_repr(x) == repr(x)
-
-
 @pytest.mark.parametrize("value", [562949953421312.25, -8796093022208.0625, 70368744177664.125])
 def test_a_value_between_two_shortest_digit_strings_is_written_as_the_model_writes_it(value: float) -> None:
     """Two shortest strings read back, equally near: repr takes the even last digit (...312.2, not .3)."""
     raw = with_fields(ONE_UPDATE, value=value)
     native = native_point(IndicatorLineBatcher(no_head), raw)
     assert native is None or native == model_point(raw, no_head)
-
-
-def test_float_repr_around_every_power_of_ten_is_pythons_repr() -> None:
-    """Where repr switches between fixed and scientific notation, and how many digits it needs."""
-    edges = [float(f"1e{k}") for k in range(-324, 309)]
-    edges += [math.nextafter(x, direction) for x in edges for direction in (0.0, math.inf)]
-    edges = [s * x for x in edges if math.isfinite(x) for s in (1.0, -1.0)]
-    assert [x for x in edges if float_repr(x) != repr(x)] == []
 
 
 @st.composite
