@@ -8,7 +8,7 @@ still reaches the dead letters with the model's reason.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from schemas.indicator import IndicatorUpdate
+from sinks.line_batchers import PythonLineBatcher
 from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator_line
 from tests.unit.indicator_update_samples import TEXT, updates
 
@@ -141,3 +142,33 @@ def test_the_head_goes_in_front_of_key_and_line() -> None:
     )
     plain = indicator_line(update)
     assert point == IndicatorLine("bucket_1m\t" + plain.key, "bucket_1m\t" + plain.line, "1m")
+
+
+def test_the_python_batcher_stops_where_the_sink_must_decide_and_keeps_the_order() -> None:
+    """The fallback when the Rust module is not built: same contract as the Rust batcher."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    first, second = (
+        IndicatorUpdate(
+            indicator="energy_consumed_kwh", unit="kWh", window="1h", window_start=start,
+            window_end=start + timedelta(hours=1), dimensions={"commune": "17300"}, value=value,
+            updated_at=start,
+        ).model_dump_json(by_alias=True).encode()
+        for value in (1.0, 2.0)
+    )  # fmt: skip
+    values: list[bytes | None] = [
+        first,
+        None,
+        b"not json",
+        first.replace(b'"final":false', b'"final":0'),  # valid for the model, not our stage's shape
+        second,
+    ]
+    batcher = PythonLineBatcher(IndicatorLineFormatter())
+    points: dict[str, str] = {}
+    keys: list[str | None] = []
+    assert batcher.into(values, 0, points, keys) == 1  # a tombstone
+    assert batcher.into(values, 2, points, keys) == 2  # not JSON
+    assert batcher.into(values, 3, points, keys) == 3  # lax JSON: only the model may judge it
+    assert batcher.into(values, 4, points, keys) == 5
+    expected = indicator_line(IndicatorUpdate.model_validate_json(second))
+    assert points == {expected.key: expected.line}  # the later revision replaced the first
+    assert keys == [expected.key, expected.key]
