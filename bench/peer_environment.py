@@ -3,19 +3,20 @@
 quixstreams 3.x pins ``pydantic<2.14`` and ``pydantic-settings<2.16``; installed in .venv it
 would downgrade the service's pydantic, and the suite would then measure our validation on
 another pydantic than the one we ship. So the extra goes into its own virtualenv under the
-cache folder (``$ZC_CACHE_DIR/bench/peers-<hash of the extra>``), created on first use from
-this interpreter's base Python, checked with ``pip check``, and reused while the extra is
-unchanged. The peer imports nothing of the service, so nothing else is installed there.
+cache folder (``$ZC_CACHE_DIR/bench/peers-<hash of the extra and the install policy>``),
+created on first use from this interpreter's base Python, checked with ``pip check``, and
+reused while the extra is unchanged. The peer imports nothing of the service, so nothing
+else is installed there.
 """
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+from stack.install_step import InstallStep
 from zerocarbon.settings import Settings
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
@@ -30,15 +31,17 @@ def bench_requirements() -> list[str]:
 def peer_python(settings: Settings) -> Path:
     """The interpreter of the peer's virtualenv, created and installed if needed."""
     requirements = bench_requirements()
-    key = hashlib.sha256("\n".join([sys.version, *requirements]).encode()).hexdigest()[:12]
-    venv = settings.cache_dir / "bench" / f"peers-{key}"
+    # The step's key also covers its environment policy (stack/install_step.py).
+    step = InstallStep(name="bench-peers", values=(sys.version, *requirements))
+    venv = settings.cache_dir / "bench" / f"peers-{step.key()}"
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
     if not stamp.exists():
         print(f"[bench] installing the bench extra ({', '.join(requirements)}) in {venv}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
-        subprocess.run([*pip, "install", *requirements], check=True)
-        subprocess.run([*pip, "check"], check=True)
+        env = step.environment()
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], env=env, check=True)
+        pip = [str(python), "-m", "pip", "-q"]
+        subprocess.run([*pip, "install", *requirements], env=env, check=True)
+        subprocess.run([*pip, "check"], env=env, check=True)
         stamp.write_text("\n".join(requirements) + "\n")
     return python

@@ -52,7 +52,7 @@ from stage_rates import (
 from targets import evaluate
 
 from schemas.catalogue import INDICATOR_TOPIC
-from stack import control
+from stack import control, isolated_stack
 from zerocarbon.settings import Settings
 
 # Our topics, the naive baseline's faust topics, Quix Streams' changelog topics.
@@ -190,6 +190,9 @@ def main() -> int:
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's logs and state folder")
     args = parser.parse_args()
+    # The suite moves consumer groups and writes checkpoints: it runs on the isolated instance
+    # of the stack, never on one a person runs (same binaries and configuration, other ports).
+    isolated_stack.enter()
     folder = Path(tempfile.mkdtemp(prefix="zc-bench-suite-"))
     results = run_suite(SuiteOptions.for_run(args.tiny), folder)
     table = markdown(results)

@@ -29,8 +29,9 @@ refuses readings older than 400 days, accepts them. --shift none keeps the origi
 Event ids come from the producer, the device and the row's original time: replaying the same
 rows again gives duplicates that validation drops. --id-suffix RUN makes them new events.
 
-Shipped mappings (--mapping NAME) for the files in ../shared/data: household-power-sceaux,
-air-quality-openaq, larochelle-parking; each names its file, so FILE may be omitted.
+Shipped mappings (--mapping NAME): household-power-sceaux, air-quality-openaq,
+larochelle-parking; each names its excerpt of a public data set, shipped in
+sensors/replay_data/, so FILE may be omitted.
 
 Examples:
   zerocarbon replay --mapping larochelle-parking --fast

@@ -24,6 +24,9 @@ from sensors.contract_names import DEVICE_FIELD, SCHEMA_NAME
 from sensors.fleet import FAMILY_NAMES
 
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
+# The excerpts the shipped mappings replay. They live in the package (package-data in
+# pyproject.toml), not beside the clone, so a clean clone or an installed wheel has them.
+REPLAY_DATA_DIR = Path(__file__).resolve().parent / "replay_data"
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,8 @@ def load_mapping(path: Path, registry: Mapping[str, Device]) -> ReplayMapping:
         values.append(
             ValueSpec(name, spec["column"], unit, spec.get("subtract_from"), bool(spec.get("integer", False)))
         )
+    # Relative to the mapping file: a shipped mapping names its excerpt in ../replay_data/, so
+    # the default file is found inside the installed package wherever the package is.
     default_file = data.get("file")
     return ReplayMapping(
         name=path.stem,

@@ -9,6 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from stack.errors import StackError
+from stack.install_step import step_environment
+
+# What the test suite needs beside the stack: the operators' page is driven in Debian's
+# chromium through its chromedriver (Selenium downloads no browser). `make test` installs them.
+TEST_PACKAGES: dict[str, str] = {"chromium": "/usr/bin/chromium", "chromium-driver": "/usr/bin/chromedriver"}
 
 
 def _apt_prefix() -> list[str]:
@@ -20,7 +25,8 @@ def _apt_prefix() -> list[str]:
             "installing Debian packages needs root: run `sudo zerocarbon stack install` once, "
             "or install them yourself (apt-get install mosquitto mosquitto-clients kcat)"
         )
-    return [sudo, "-n"]
+    # sudo resets the environment: the variable that keeps apt from asking goes through env.
+    return [sudo, "-n", "env", "DEBIAN_FRONTEND=noninteractive"]
 
 
 def ensure_packages(wanted: dict[str, str]) -> list[str]:
@@ -33,7 +39,7 @@ def ensure_packages(wanted: dict[str, str]) -> list[str]:
     if not missing:
         return []
     prefix = _apt_prefix()
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    env = step_environment(os.environ)
     print(f"[stack] installing Debian packages: {' '.join(missing)}", flush=True)
     # The package lists may be absent on a fresh machine; refresh them once if install fails.
     if _apt_install(prefix, missing, env) != 0:
@@ -49,3 +55,22 @@ def ensure_packages(wanted: dict[str, str]) -> list[str]:
 def _apt_install(prefix: Iterable[str], packages: list[str], env: dict[str, str]) -> int:
     argv = [*prefix, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
     return subprocess.run(argv, env=env, check=False, stdout=subprocess.DEVNULL).returncode
+
+
+def main() -> int:
+    """``python -m stack.debian_packages``: install the test suite's Debian packages."""
+    try:
+        installed = ensure_packages(TEST_PACKAGES)
+    except StackError as exc:
+        print(f"[test-tools] {exc}")
+        return 1
+    print(
+        f"[test-tools] installed {' '.join(installed)}"
+        if installed
+        else "[test-tools] Debian packages present"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,13 +7,17 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from importlib import resources
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from stack.errors import StackError
+from stack.install_step import InstallStep, exclusive
 from stack.layout import service_dirs
 from stack.service import LocalService
 from zerocarbon.settings import Settings
+
+BUILD_SCRIPT = Path(__file__).resolve().parent / "install" / "build_influxd.sh"
 
 
 class InfluxDBServer(LocalService):
@@ -25,26 +29,52 @@ class InfluxDBServer(LocalService):
     def __init__(self, settings: Settings) -> None:
         super().__init__(service_dirs(settings, self.name, settings.influx_data_dir))
         self.settings = settings
-        self.install_dir = settings.cache_dir / f"influxdb-{settings.influx_version}"
+        self.build = InstallStep(
+            name="influxd",
+            inputs=(BUILD_SCRIPT,),
+            values=(settings.influx_version,),
+            toolchains=(
+                ("go", "version"),
+                ("rustc", "--version"),
+                ("cargo", "--version"),
+                ("cc", "--version"),
+            ),
+            # flux pins Rust 1.72 in rust-toolchain.toml, which rustup cannot download here.
+            settings={"RUSTUP_TOOLCHAIN": "stable"},
+        )
+
+    @cached_property
+    def install_dir(self) -> Path:
+        """Keyed by the build's inputs: a new script, version or toolchain builds afresh."""
+        return self.settings.cache_dir / f"influxdb-{self.settings.influx_version}-{self.build.key()}"
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.settings.bind_host}:{self.settings.influx_port}"
 
     @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.influx_port,)
+
+    @property
     def binary(self) -> str:
         return str(self.install_dir / "influxd")
 
     def install(self) -> None:
-        """Compile influxd (Go + libflux in Rust) once per version; later runs reuse it."""
+        """Compile influxd (Go + libflux in Rust) once per key; later runs reuse it."""
         if (self.install_dir / "influxd").exists():
             return
-        script = resources.files("stack").joinpath("install/build_influxd.sh")
-        with resources.as_file(script) as path:
-            result = subprocess.run(
-                ["bash", str(path), self.settings.influx_version, str(self.install_dir)],
-                check=False,
-            )
+        # Two clones starting their stacks at once build it once: the second waits and reuses.
+        with exclusive(self.install_dir.with_name(self.install_dir.name + ".lock")):
+            if not (self.install_dir / "influxd").exists():
+                self._build()
+
+    def _build(self) -> None:
+        result = subprocess.run(
+            ["bash", str(BUILD_SCRIPT), self.settings.influx_version, str(self.install_dir)],
+            env=self.build.environment(),
+            check=False,
+        )
         if result.returncode != 0:
             raise StackError(
                 f"building influxd {self.settings.influx_version} failed (exit {result.returncode}); "

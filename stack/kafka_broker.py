@@ -10,10 +10,11 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
-from importlib import resources
+from functools import cached_property
 from pathlib import Path
 
 from stack.errors import StackError
+from stack.install_step import InstallStep, exclusive
 from stack.layout import service_dirs
 from stack.service import LocalService, write_if_changed
 from zerocarbon.settings import Settings
@@ -34,6 +35,9 @@ logger.request.level = warn
 """
 
 
+POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
+
+
 class KafkaBroker(LocalService):
     """One broker acting as its own KRaft controller, bound to the loopback interface."""
 
@@ -43,27 +47,42 @@ class KafkaBroker(LocalService):
     def __init__(self, settings: Settings) -> None:
         super().__init__(service_dirs(settings, self.name, settings.kafka_data_dir))
         self.settings = settings
-        self.install_dir = settings.cache_dir / f"kafka-{settings.kafka_version}"
+        self.fetch = InstallStep(name="kafka-jars", inputs=(POM,), values=(settings.kafka_version,))
+
+    @cached_property
+    def install_dir(self) -> Path:
+        """Keyed by the pom and the version: a changed pom resolves the jars afresh."""
+        return self.settings.cache_dir / f"kafka-{self.settings.kafka_version}-{self.fetch.key()}"
 
     @property
     def endpoint(self) -> str:
         return f"{self.settings.bind_host}:{self.settings.kafka_port}"
 
     @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.kafka_port, self.settings.kafka_controller_port)
+
+    @property
     def libs(self) -> Path:
         return self.install_dir / "libs"
 
     def install(self) -> None:
-        """Resolve the broker's jars with Maven once per version (Maven caches in ~/.m2)."""
+        """Resolve the broker's jars with Maven once per key (Maven caches in ~/.m2)."""
         marker = self.install_dir / ".complete"
         if marker.exists():
             return
+        # Two clones installing at once would share libs.partial: one fetches, the other waits.
+        with exclusive(self.install_dir.with_name(self.install_dir.name + ".lock")):
+            if not marker.exists():
+                self._fetch_jars(marker)
+
+    def _fetch_jars(self, marker: Path) -> None:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise StackError("Maven (mvn) is needed once to fetch Kafka's jars: apt-get install maven")
         self.install_dir.mkdir(parents=True, exist_ok=True)
         pom = self.install_dir / "pom.xml"
-        pom.write_text(resources.files("stack").joinpath("kafka/pom.xml").read_text())
+        pom.write_text(POM.read_text())
         staging = self.install_dir / "libs.partial"
         shutil.rmtree(staging, ignore_errors=True)
         argv = [
@@ -72,7 +91,9 @@ class KafkaBroker(LocalService):
             f"-Dkafka.version={self.settings.kafka_version}",
         ]  # fmt: skip
         print(f"[kafka] fetching Kafka {self.settings.kafka_version} jars with Maven", flush=True)
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            argv, env=self.fetch.environment(), capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
             raise StackError(
                 f"Maven could not resolve Kafka {self.settings.kafka_version} "

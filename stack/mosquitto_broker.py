@@ -38,6 +38,10 @@ class MosquittoBroker(LocalService):
         return f"{self.settings.bind_host}:{self.settings.mqtt_port}"
 
     @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.mqtt_port,)
+
+    @property
     def config_file(self) -> str:
         return str(self.dirs.config_dir / "mosquitto.conf")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,11 @@ class LocalService(ABC):
     def endpoint(self) -> str:
         """Where clients reach it, e.g. ``127.0.0.1:9092``."""
 
+    @property
+    @abstractmethod
+    def ports(self) -> tuple[int, ...]:
+        """The ports it listens on, on the stack's bind host."""
+
     @abstractmethod
     def install(self) -> None:
         """Make the server's binaries available, reusing the per-user cache."""
@@ -64,12 +70,27 @@ class LocalService(ABC):
         """Start the server unless it already runs; True if it was started now."""
         if self.process.is_running():
             return False
+        self._refuse_taken_ports()
         self.install()
         self.dirs.create()
         self.configure()
         argv, env = self.command()
         self.process.spawn(argv, env=env, cwd=self.dirs.home)
         return True
+
+    def _refuse_taken_ports(self) -> None:
+        """Another process on our port (another user's stack, a stale server without our pid
+        file) would answer our probes: we would then talk to a server that is not ours."""
+        host = self.endpoint.removeprefix("http://").rsplit(":", 1)[0]
+        for port in self.ports:
+            with socket.socket() as probe:
+                probe.settimeout(1.0)
+                if probe.connect_ex((host, port)) == 0:
+                    raise StackError(
+                        f"{self.name}: port {port} on {host} is already taken by a process this "
+                        f"stack did not start (its pid file is {self.dirs.pid_file}); stop that "
+                        "process or give this stack other ports (ZC_*_PORT, docs/configuration.md)"
+                    )
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until the probe passes; raise with the log's tail if it never does."""

@@ -43,6 +43,16 @@ class CheckpointReader:
         await consumer.start()
         latest = self.latest
         try:
+            await consumer.topics()  # the cluster's metadata, to see how the topic was created
+            partitions = consumer.partitions_for_topic(CHECKPOINT_TOPIC) or set()
+            if len(partitions) > 1:
+                # Keys hash across partitions: reading partition 0 alone would miss most
+                # checkpoints and the worker would rebuild its windows from the wrong offsets.
+                raise RuntimeError(
+                    f"{CHECKPOINT_TOPIC} has {len(partitions)} partitions, not 1: it was created "
+                    "by a producer (auto.create.topics.enable) before the worker declared it. "
+                    "Stop the workers, delete the topic and let a worker declare it again."
+                )
             consumer.assign([tp])
             start = (await consumer.beginning_offsets([tp]))[tp]
             if start > self.position:  # deleted before we read it: compaction kept the latest anyway

@@ -1,12 +1,41 @@
-"""Shared fixtures: the settings, and the real local stack for integration tests."""
+"""Shared fixtures and the suite's two rules: it keeps to its own stack, and it skips nothing.
+
+The suite runs against an isolated stack instance (stack/isolated_stack.py): the developer's
+``ZC_*`` variables and ``./zerocarbon.toml`` are not read, and what tests write (topics,
+consumer groups, checkpoints, buckets, MQTT topics, spool folders) never lands in a stack a
+person runs on the same machine. This runs at import, before any test module reads settings,
+and reaches every process a test starts.
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from stack import isolated_stack
 from zerocarbon.settings import Settings
+
+isolated_stack.enter()
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test fails the run: a missing file or service is a defect of the install,
+    and a green run that skipped a test would hide it."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} test(s) skipped: the run fails (the reasons are listed above; "
+            "every file and service a test needs must come with the clone and its install)",
+            red=True,
+        )

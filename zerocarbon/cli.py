@@ -25,7 +25,7 @@ partners over Kafka; faust agents validate, enrich and aggregate the readings an
 programme's indicators up to date in InfluxDB.
 
 Configuration: defaults < TOML file ($ZC_CONFIG, else ./zerocarbon.toml) < ZC_* variables
-(e.g. ZC_KAFKA_PORT=19092). `zerocarbon config show` prints the result, secrets masked.
+(e.g. ZC_KAFKA_PORT=29092). `zerocarbon config show` prints the result, secrets masked.
 """
 
 

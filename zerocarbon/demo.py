@@ -177,7 +177,7 @@ def run_demo(settings: Settings, readings: int) -> int:
         before = worker_counters(settings)["received"]
         report = simulate_territory(settings, seed=int(time.time()))
         territory = wait_until_counted(lambda: worker_counters(settings), before, report["messages"], 60)
-        by_commune = today_by_commune(settings, timeout=20)
+        by_commune = today_by_commune(settings, timeout=45)
     finally:
         stop_child(bridge)
         stop_child(worker)

@@ -64,6 +64,9 @@ def wait_until_counted(
     return now
 
 
+STABLE_READS = 3
+
+
 def today_by_commune(settings: Settings, timeout: float) -> list[tuple[str, float, float | None]]:
     """(commune, emissions kgCO2e today, renewable share today) from InfluxDB, largest first."""
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
@@ -77,9 +80,13 @@ from(bucket: "{settings.influx_bucket}")
 """
     deadline = time.monotonic() + timeout
     rows: dict[str, dict[str, float]] = {}
+    previous: dict[str, dict[str, float]] = {}
+    unchanged = 0
     with InfluxDBClient(
         url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
     ) as client:
+        # The figures printed are the final ones: the worker and the sink flush every second,
+        # so three equal reads 1.5 s apart mean that the last updates have reached InfluxDB.
         while time.monotonic() < deadline:
             rows = {}
             for table in client.query_api().query(query):
@@ -87,8 +94,10 @@ from(bucket: "{settings.influx_bucket}")
                     rows.setdefault(str(record["commune"]), {})[record.get_measurement()] = float(
                         record.get_value()
                     )
-            if len(rows) >= 10:
+            unchanged = unchanged + 1 if rows == previous else 0
+            if len(rows) >= 10 and unchanged >= STABLE_READS - 1:
                 break
-            time.sleep(1.0)
+            previous = rows
+            time.sleep(1.5)
     out = [(c, v.get("emissions_kgco2e", 0.0), v.get("renewable_share_ratio")) for c, v in rows.items()]
     return sorted(out, key=lambda row: -row[1])

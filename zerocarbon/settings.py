@@ -1,6 +1,6 @@
 """The service's configuration: one typed object read from defaults, a TOML file and ZC_* env vars.
 
-Precedence, highest first: environment variables (``ZC_KAFKA_PORT=19092``), the TOML file
+Precedence, highest first: environment variables (``ZC_KAFKA_PORT=29092``), the TOML file
 named by ``ZC_CONFIG`` (default ``./zerocarbon.toml`` when it exists), then the defaults
 below, which match the embedded local stack.
 """

@@ -26,6 +26,7 @@ from schemas.catalogue import FAMILY_MESSAGES, raw_topic
 from schemas.dead_letter import DeadLetter, Origin
 from schemas.families import FAMILIES
 from schemas.json_schemas import EVENT_TYPES
+from stack.install_step import step_environment
 from streams.validation import Accepted, validate_payload
 from tests.contract.samples import INVALID, REFERENCE, VALID, Payload
 from zerocarbon.settings import Settings
@@ -79,7 +80,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def asyncapi_validator(settings: Settings) -> Path:
     """validate.mjs next to the official parser, installed once per user in the cache folder."""
-    env = {**os.environ, "ZC_CACHE_DIR": str(settings.cache_dir)}
+    env = step_environment(os.environ, {"ZC_CACHE_DIR": str(settings.cache_dir)})
     done = _run("bash", str(ASYNCAPI_CHECK / "install.sh"), timeout=600, env=env)
     assert done.returncode == 0, (
         f"tools/asyncapi-check/install.sh failed (Node.js >= 18 and npm needed):\n{done.stderr}"

@@ -29,15 +29,15 @@ from bridge.topic_tree import device_topic
 from operators_view.i18n import STRINGS
 from schemas.catalogue import INDICATOR_TOPIC
 from sensors.mqtt_publish import publish_payloads
-from stack.debian_packages import ensure_packages
+from stack.debian_packages import TEST_PACKAGES
 from tests.integration.kafka_reading import start_group_at_end
 from tests.integration.worker_runs import start_worker
 from zerocarbon.demo import BRIDGE_READY, SINK_READY, VIEW_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = TEST_PACKAGES["chromium"]
+CHROMEDRIVER = TEST_PACKAGES["chromium-driver"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "operators-view"
 LAPTOP = (1366, 768)
 WALL_SCREEN = (3840, 2160)
@@ -45,9 +45,10 @@ WALL_SCREEN = (3840, 2160)
 
 @pytest.fixture(scope="module")
 def chromium() -> None:
-    """Debian's chromium and chromium-driver, installed by apt when missing (as the stack's
-    own Debian packages are): Selenium is given both paths and downloads nothing."""
-    ensure_packages({"chromium": CHROMIUM, "chromium-driver": CHROMEDRIVER})
+    """Debian's chromium and chromium-driver, which `make test` installs (TEST_PACKAGES):
+    Selenium is given both paths and downloads nothing."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    assert not missing, f"{missing} not installed: `make test-tools` installs {TEST_PACKAGES}"
 
 
 def free_port() -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from stack import control
+from stack import control, isolated_stack
+from streams.kafka_topics import catalogue, ensure_topics
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state
 from zerocarbon.demo import SINK_READY, WORKER_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
@@ -23,10 +25,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def local_stack(settings: Settings) -> Iterator[Settings]:
-    """Bring Kafka, Mosquitto and InfluxDB up (idempotent) and leave them running after."""
+    """Bring the isolated instance of Kafka, Mosquitto and InfluxDB up (idempotent); stop it
+    after the run if the run started it."""
+    services = control.services(settings)
+    running_before = {service.name for service in services if service.process.is_running()}
+    if not running_before:
+        # Each run starts from an empty cluster, as a new machine does: state left by an
+        # earlier run (a topic auto-created with the wrong partitions) cannot hide a defect.
+        assert settings.stack_home.name == isolated_stack.isolated_home({}).name, settings.stack_home
+        shutil.rmtree(settings.stack_home, ignore_errors=True)
     report = control.up(settings)
     assert all(service["healthy"] for service in report), report
+    # The service's topics, declared as a worker declares them at start-up: a test that
+    # writes to one first would otherwise have Kafka auto-create it with default settings.
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
     yield settings
+    for service in reversed(services):
+        if service.name not in running_before:
+            service.stop()
 
 
 def running(command: str, ready: str, log: Path, timeout: float) -> Iterator[Path]:

@@ -102,6 +102,23 @@ def _wait_for_status(client_id: str, ready: Callable[[dict[str, Any]], bool]) ->
     return mine
 
 
+def _wait_for_statuses(
+    client_ids: list[str], ready: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """Several bridges' statuses, read together until ``ready`` holds for them all (10 s)."""
+    statuses: list[dict[str, Any]] = []
+    for _ in range(20):
+        out = subprocess.run(
+            [sys.executable, "-m", "zerocarbon.cli", "bridge", "--status"], capture_output=True, text=True
+        )
+        by_id = {s["client_id"]: s for s in json.loads(out.stdout)}
+        statuses = [by_id.get(c, {}) for c in client_ids]
+        if all(statuses) and ready(statuses):
+            break
+        time.sleep(0.5)
+    return statuses
+
+
 def _event_ids(payloads: list[tuple[str, bytes]]) -> list[str]:
     return [json.loads(p)["event_id"] for _, p in payloads]
 
@@ -249,7 +266,15 @@ async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_noth
             done=lambda got: len(set(_event_ids(got))) >= total,
             timeout=120,
         )
-        statuses = [_wait_for_status(c, lambda s: s["in_flight"] == 0) for c in client_ids]
+        # A status file is rewritten every second: one written between two batches says
+        # in_flight 0 before the last ones came in. Wait until the two agree with Kafka.
+        statuses = _wait_for_statuses(
+            client_ids,
+            lambda all_: (
+                all(s["in_flight"] == 0 for s in all_)
+                and sum(s["forwarded"].get("energy", 0) for s in all_) >= total
+            ),
+        )
     finally:
         publisher.close()
         for bridge in bridges:

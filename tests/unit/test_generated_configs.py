@@ -10,7 +10,9 @@ DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return Settings(stack_home=tmp_path / "stack", cache_dir=tmp_path / "cache", kafka_port=19092)
+    return Settings(
+        stack_home=tmp_path / "stack", cache_dir=tmp_path / "cache", kafka_port=19092, mqtt_port=21883
+    )
 
 
 def _properties(text: str) -> dict[str, str]:
@@ -41,7 +43,7 @@ def test_kafka_data_dir_is_configurable(tmp_path: Path) -> None:
 def test_mosquitto_persists_sessions(tmp_path: Path) -> None:
     conf = MosquittoBroker(_settings(tmp_path))._config().splitlines()
     assert "persistence true" in conf
-    assert "listener 1883 127.0.0.1" in conf
+    assert "listener 21883 127.0.0.1" in conf
     assert f"persistence_location {tmp_path / 'stack' / 'mosquitto' / 'data'}/" in conf
 
 

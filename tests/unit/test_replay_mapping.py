@@ -1,8 +1,9 @@
 """Replay mappings: parsing and its errors, rows to events (time zones, units, derived values),
-and the shipped mappings turning the first rows of each real file into accepted events."""
+and the shipped mappings turning every row of their shipped excerpt into accepted events."""
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from reference.loader import load_reference
 from schemas.dead_letter import Origin
 from schemas.families import FAMILIES
 from sensors.replay_command import WEEK_S, resolve_mapping, shift_seconds
-from sensors.replay_mapping import MAPPINGS_DIR, MappingError, convert_rows, load_mapping
+from sensors.replay_mapping import MAPPINGS_DIR, REPLAY_DATA_DIR, MappingError, convert_rows, load_mapping
 from sensors.row_files import file_format, read_rows
 from streams.validation import Accepted, validate_payload
 
@@ -146,14 +147,33 @@ def test_shipped_mappings_are_found_by_name() -> None:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_each_shipped_mapping_names_an_excerpt_shipped_in_the_package(path: Path) -> None:
+    mapping = load_mapping(path, REFERENCE.devices)
+    assert mapping.default_file is not None
+    # Inside the package (not ../shared): a clean clone and an installed wheel both have it.
+    assert mapping.default_file.is_relative_to(REPLAY_DATA_DIR / mapping.name), mapping.default_file
+    assert mapping.default_file.is_file()
+    assert (mapping.default_file.parent / "README.md").is_file()  # origin, licence, how it was cut
+
+
+def _rows_missing_a_value(path: Path, columns: set[str], missing: frozenset[str]) -> tuple[int, int]:
+    """The file's data rows, and those with a "missing" cell in ``columns``, read with csv alone."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    return len(rows), sum(any(row[c].strip() in missing for c in columns) for row in rows)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_each_shipped_mapping_turns_its_real_file_into_accepted_events(path: Path) -> None:
     mapping = load_mapping(path, REFERENCE.devices)
     assert mapping.default_file is not None
-    if not mapping.default_file.exists():
-        pytest.skip(f"{mapping.default_file} is not on this machine (../shared/data)")
-    rows = read_rows(mapping.default_file, file_format(mapping.default_file, mapping.file_format), limit=400)
+    rows = read_rows(mapping.default_file, file_format(mapping.default_file, mapping.file_format))
     conversion = convert_rows(mapping, rows)
-    assert conversion.rows == 400 and len(conversion.events) >= 398, conversion.skipped
+    value_columns = {c for v in mapping.values for c in (v.column, v.subtract_from) if c is not None}
+    total, missing = _rows_missing_a_value(mapping.default_file, value_columns, mapping.missing)
+    # Every row gives an event but those missing a value, and those are skipped for that reason.
+    assert conversion.rows == total and len(conversion.events) == total - missing, conversion.skipped
+    assert all(reason.startswith("missing value in") for reason in conversion.skipped), conversion.skipped
     now = datetime.now(UTC)
     shift = shift_seconds("weeks", conversion.events[0].time, conversion.events[-1].time, now.timestamp())
     origin = Origin(transport="mqtt", topic="zc-test")

@@ -5,11 +5,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from stack.isolated_stack import isolated_settings
 from zerocarbon.settings import Settings
 
 
 def test_defaults_match_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
+    for name in isolated_settings({}):  # the suite's own instance (tests/conftest.py)
+        monkeypatch.delenv(name)
     s = Settings()
     assert s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.influx_url == "http://127.0.0.1:8086"

@@ -17,8 +17,8 @@ command -v npm >/dev/null || { echo "install.sh: npm not found; install npm (Nod
 version="$(node -p 'require(process.argv[1]).dependencies["@asyncapi/parser"]' "$here/package.json")"
 cache_root="${ZC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/zerocarbon}"
 dest="$cache_root/asyncapi-parser-$version"
-# The stamp changes whenever the manifest or the lockfile does, which forces a reinstall.
-stamp="$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -d' ' -f1)"
+# The stamp changes whenever the manifest, the lockfile or this script does: a reinstall.
+stamp="$(cat "$here/package.json" "$here/package-lock.json" "$here/install.sh" | sha256sum | cut -d' ' -f1)"
 
 mkdir -p "$cache_root"
 # Two test runs may install at the same time: the lock makes the second one wait and reuse.

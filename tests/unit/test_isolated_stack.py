@@ -1,0 +1,51 @@
+"""The suite keeps to its own stack instance and ignores the developer's configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stack.isolated_stack import HELD_BY, isolated_environment, isolated_settings
+from zerocarbon.settings import Settings
+
+DEFAULTS = Settings.model_fields
+
+
+def test_the_developer_s_settings_are_dropped_but_the_install_cache() -> None:
+    developer = {
+        "PATH": "/usr/bin",
+        "ZC_KAFKA_PORT": "29092",
+        "ZC_INFLUX_TOKEN": "theirs",
+        "ZC_WORKER_ID": "their-worker",
+        "ZC_CACHE_DIR": "/big/disk/cache",
+    }
+    env = isolated_environment(developer)
+    assert env["PATH"] == "/usr/bin" and env["ZC_CACHE_DIR"] == "/big/disk/cache"
+    assert "ZC_INFLUX_TOKEN" not in env and "ZC_WORKER_ID" not in env
+    assert env["ZC_KAFKA_PORT"] == "19092"
+    assert env["ZC_CONFIG"] == os.devnull  # ./zerocarbon.toml is never read
+
+
+def test_the_instance_shares_no_port_or_folder_with_the_default_stack() -> None:
+    default = Settings.model_construct()
+    for name, value in isolated_settings({}).items():
+        field = name.removeprefix("ZC_").lower()
+        if field in DEFAULTS:
+            assert str(getattr(default, field, None)) != value, name
+    assert Path(isolated_settings({})["ZC_STACK_HOME"]).name == "isolated-stack"
+
+
+def test_every_port_of_the_settings_is_moved() -> None:
+    """A new port setting left at its default would be shared with a person's stack."""
+    ports = {f"ZC_{name.upper()}" for name in DEFAULTS if name.endswith("_port")}
+    assert ports and ports <= set(isolated_settings({}))
+
+
+def test_this_run_is_on_the_isolated_instance(settings: Settings) -> None:
+    """tests/conftest.py entered it before any test module read its settings."""
+    assert settings.kafka_port == 19092 and settings.stack_home.name == "isolated-stack"
+    assert os.environ[HELD_BY] == str(os.getpid())  # and holds it for the whole run
+    assert {name for name in os.environ if name.startswith("ZC_")} <= {
+        *isolated_settings({}),
+        "ZC_CACHE_DIR",
+    }
