@@ -10,7 +10,8 @@ The suite also never reads the developer's configuration: every ``ZC_*`` variabl
 dropped (but ``ZC_CACHE_DIR``: installs are keyed by their inputs and hold no state) and no
 ``./zerocarbon.toml`` is read. Run any command against this instance with
 ``python -m stack.isolated_stack COMMAND...`` (``zerocarbon stack down``, a bench script).
-A test run or a benchmark holds the instance with a lock: a second one waits for it.
+A run that uses the instance (the stack fixture of the tests, a benchmark) holds it with a
+lock: a second one waits for it.
 """
 
 from __future__ import annotations
@@ -62,13 +63,20 @@ def enter(hold: bool = True) -> None:
     """Point this process, and every process it starts, at the isolated instance; with
     ``hold``, first wait until no other run (another clone's tests, a benchmark) uses it."""
     isolated = isolated_environment(os.environ)
-    # A process started by the run that holds the instance (the suite's smoke test runs
-    # bench/suite.py) is part of that run: waiting for its parent's lock would never end.
-    if hold and HELD_BY not in isolated:
-        _hold(isolated_home(isolated))
-        isolated[HELD_BY] = str(os.getpid())
     os.environ.clear()
     os.environ.update(isolated)
+    if hold:
+        hold_instance()
+
+
+def hold_instance() -> None:
+    """Wait until no other run uses the isolated instance, then keep it until this process
+    ends. A process started by the run that holds it (the suite's smoke test runs
+    bench/suite.py) is part of that run: waiting for its parent's lock would never end."""
+    if HELD_BY in os.environ:
+        return
+    _hold(isolated_home(os.environ))
+    os.environ[HELD_BY] = str(os.getpid())
 
 
 _held: list[IO[str]] = []

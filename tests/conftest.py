@@ -14,7 +14,7 @@ import pytest
 from stack import isolated_stack
 from zerocarbon.settings import Settings
 
-isolated_stack.enter()
+isolated_stack.enter(hold=False)  # the stack's fixture holds it: unit tests never wait for it
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def local_stack(settings: Settings) -> Iterator[Settings]:
     """Bring the isolated instance of Kafka, Mosquitto and InfluxDB up (idempotent); stop it
     after the run if the run started it."""
+    isolated_stack.hold_instance()  # another run on this machine finishes first
     services = control.services(settings)
     running_before = {service.name for service in services if service.process.is_running()}
     if not running_before:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from stack.isolated_stack import HELD_BY, isolated_environment, isolated_settings
@@ -44,8 +46,44 @@ def test_every_port_of_the_settings_is_moved() -> None:
 def test_this_run_is_on_the_isolated_instance(settings: Settings) -> None:
     """tests/conftest.py entered it before any test module read its settings."""
     assert settings.kafka_port == 19092 and settings.stack_home.name == "isolated-stack"
-    assert os.environ[HELD_BY] == str(os.getpid())  # and holds it for the whole run
     assert {name for name in os.environ if name.startswith("ZC_")} <= {
         *isolated_settings({}),
         "ZC_CACHE_DIR",
     }
+
+
+def _holder(tmp_path: Path, script: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", f"from stack import isolated_stack\n{script}"],
+        env={**env, "XDG_STATE_HOME": str(tmp_path)},
+        stdin=subprocess.PIPE,  # input() waits on it until the test kills the holder
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_run_waits_for_the_one_holding_the_instance(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != HELD_BY}
+    first = _holder(tmp_path, "isolated_stack.hold_instance(); print('held', flush=True); input()", env)
+    assert first.stdout is not None and first.stdout.readline().strip() == "held"
+    second = _holder(tmp_path, "isolated_stack.hold_instance(); print('second held', flush=True)", env)
+    assert second.stdout is not None
+    assert "waiting for it to end" in second.stdout.readline()
+    assert second.poll() is None  # still waiting while the first holds it
+    first.kill()
+    first.wait()
+    assert second.stdout.readline().strip() == "second held"
+    assert second.wait(timeout=30) == 0
+
+
+def test_a_process_of_the_holding_run_does_not_wait(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != HELD_BY}
+    first = _holder(tmp_path, "isolated_stack.hold_instance(); print('held', flush=True); input()", env)
+    assert first.stdout is not None and first.stdout.readline().strip() == "held"
+    child = _holder(tmp_path, "isolated_stack.hold_instance(); print('ok')", {**env, HELD_BY: str(first.pid)})
+    try:
+        out, _ = child.communicate(timeout=30)
+        assert out.strip() == "ok"
+    finally:
+        first.kill()
+        first.wait()
