@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -140,8 +142,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "shift_days": round(shift / 86400, 3),
     }
     if args.dry_run:
-        for message in messages:
-            sys.stdout.write(message[4].decode() + "\n")
+        try:
+            for message in messages:
+                sys.stdout.write(message[4].decode() + "\n")
+            sys.stdout.flush()  # a reader that left shows here, not in a flush at exit
+        except BrokenPipeError:
+            return _reader_left()
         print(json.dumps(report), file=sys.stderr)
         return 0
     speed = None if args.fast else args.speed
@@ -155,6 +161,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(json.dumps(report, indent=2))
     return 0 if acknowledged == sent == len(events) else 1
+
+
+def _reader_left() -> int:
+    """Stop quietly, as a Unix filter does, when the reader of stdout has gone (``| head``)."""
+    # Python would flush stdout again at exit and print another BrokenPipeError: point
+    # stdout at /dev/null first (the remedy in the documentation of the signal module).
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE  # what a shell reports for a filter killed by SIGPIPE
 
 
 Message = tuple[float, str, str, str, bytes]  # time, family, device id, commune, payload

@@ -4,6 +4,11 @@ A raw record is one of: a batch of frames from the bridge (header
 ``content-type: application/vnd.zc.frames``), a JSON array of events from a partner, or a
 single JSON event. Whatever it is, every payload comes out with its origin; a record that
 cannot be unpacked comes out whole, to be dead-lettered as it is.
+
+A partner's array is parsed with pydantic-core, as validation parses each event: it refuses
+nesting deeper than a few hundred levels and lone surrogates with a ``ValueError``, where
+``json.loads`` raises ``RecursionError`` (or hands back text that cannot be encoded again),
+which would escape the agent and lose the record.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from pydantic_core import from_json
 
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, MalformedBatch, decode_frames
 from schemas.dead_letter import Origin
@@ -37,21 +44,22 @@ def _is_frames(headers: Sequence[tuple[str, bytes]]) -> bool:
     return any(name == CONTENT_TYPE_HEADER and value == FRAMES_CONTENT_TYPE for name, value in headers)
 
 
+def record_origin(record: RawRecord, index: int | None = None) -> Origin:
+    """Where the record (or its ``index``-th element) came from: its Kafka topic, partition, offset."""
+    key = record.key.decode(errors="replace") if record.key else None
+    return Origin.model_construct(
+        transport="kafka", topic=record.topic, partition=record.partition,
+        offset=record.offset, key=key, index=index,
+    )  # fmt: skip
+
+
 def unpack(record: RawRecord) -> list[Unpacked]:
     """Every payload of the record, in order."""
-    key = record.key.decode(errors="replace") if record.key else None
-
-    def kafka_origin(index: int | None = None) -> Origin:
-        return Origin.model_construct(
-            transport="kafka", topic=record.topic, partition=record.partition,
-            offset=record.offset, key=key, index=index,
-        )  # fmt: skip
-
     if _is_frames(record.headers):
         try:
             frames = list(decode_frames(record.value))
         except MalformedBatch as exc:
-            return [Unpacked(record.value, kafka_origin(), f"malformed batch record: {exc}")]
+            return [Unpacked(record.value, record_origin(record), f"malformed batch record: {exc}")]
         return [
             Unpacked(
                 payload,
@@ -68,12 +76,10 @@ def unpack(record: RawRecord) -> list[Unpacked]:
         ]
     if record.value.lstrip()[:1] == b"[":
         try:
-            items = json.loads(record.value)
-        except ValueError:
-            return [Unpacked(record.value, kafka_origin())]  # validation names the JSON error
-        # Each element is re-serialised: faithful, though not byte-identical to the array's text.
-        return [
-            Unpacked(json.dumps(item, ensure_ascii=False).encode(), kafka_origin(index))
-            for index, item in enumerate(items)
-        ]
-    return [Unpacked(record.value, kafka_origin())]
+            items = from_json(record.value)
+            # Each element is re-serialised: faithful, though not byte-identical to the array's text.
+            payloads = [json.dumps(item, ensure_ascii=False).encode() for item in items]
+        except ValueError:  # not JSON, nested too deeply, a lone surrogate, a huge number...
+            return [Unpacked(record.value, record_origin(record))]  # validation names the JSON error
+        return [Unpacked(payload, record_origin(record, index)) for index, payload in enumerate(payloads)]
+    return [Unpacked(record.value, record_origin(record))]

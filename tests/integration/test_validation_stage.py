@@ -10,7 +10,7 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +18,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
+from tests.energy_readings import energy_reading
 from zerocarbon.settings import Settings
-
-
-def _energy(producer: str, event_id: str, now: datetime, **changes: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "event_id": event_id,
-        "producer_id": producer,
-        "event_time": now.isoformat(),
-        "meter_id": "elec-17300-0001",
-        "commune": "17300",
-        "sector": "residential",
-        "carrier": "electricity",
-        "quantity": 350,
-        "unit": "Wh",
-        "kind": "interval",
-        "interval_start": (now - timedelta(minutes=15)).isoformat(),
-    }
-    payload.update(changes)
-    return payload
 
 
 def _air(producer: str, event_id: str, now: datetime, value: float) -> dict[str, Any]:
@@ -52,12 +35,12 @@ def _air(producer: str, event_id: str, now: datetime, value: float) -> dict[str,
     }
 
 
-async def _produce(bootstrap: str, records: list[tuple[str, bytes]]) -> None:
+async def _produce(bootstrap: str, records: list[tuple[str, bytes]], key: bytes = b"test-device") -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for topic, value in records:
-            await producer.send(topic, value, key=b"test-device")
+            await producer.send(topic, value, key=key)
         await producer.flush()
     finally:
         await producer.stop()
@@ -95,15 +78,19 @@ async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path
     producer = f"test-{run}"
     now = datetime.now(UTC)
     valid = [
-        (raw_topic("energy"), json.dumps(_energy(producer, f"{run}-e{k}", now)).encode()) for k in range(20)
+        (raw_topic("energy"), json.dumps(energy_reading(producer, f"{run}-e{k}", now)).encode())
+        for k in range(20)
     ] + [
         (raw_topic("environment"), json.dumps(_air(producer, f"{run}-a{k}", now, 20 + k)).encode())
         for k in range(10)
     ]
     duplicates = valid[:5]
     invalid = [
-        (raw_topic("energy"), json.dumps(_energy(producer, f"{run}-neg", now, quantity=-1)).encode()),
-        (raw_topic("energy"), json.dumps(_energy(producer, f"{run}-far", now, commune="75056")).encode()),
+        (raw_topic("energy"), json.dumps(energy_reading(producer, f"{run}-neg", now, quantity=-1)).encode()),
+        (
+            raw_topic("energy"),
+            json.dumps(energy_reading(producer, f"{run}-far", now, commune="75056")).encode(),
+        ),
         (raw_topic("environment"), json.dumps(_air(producer, f"{run}-abs", now, 99999)).encode()),
         (raw_topic("mobility"), f'{{"producer_id": "{producer}", "broken": '.encode()),
         (raw_topic("energy"), b'\xff{"producer_id": "' + producer.encode() + b'"}'),
@@ -138,6 +125,44 @@ async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path
     assert counters["duplicates"][producer] == 5
     assert counters["dead_lettered"][producer] == 5
     assert counters["balanced"] is True
+
+
+async def test_a_deeply_nested_array_is_dead_lettered_and_the_agent_goes_on(
+    settings: Settings, worker: Path
+) -> None:
+    """Issue 19: `json.loads` raised RecursionError on it, faust restarted the agent and the
+    record was gone, neither dead-lettered nor counted."""
+    run = uuid.uuid4().hex[:8]
+    producer = f"test-{run}"
+    now = datetime.now(UTC)
+    nested = b"[" * 100_000 + b"]" * 100_000
+
+    def valid(k: int) -> tuple[str, bytes]:
+        return raw_topic("energy"), json.dumps(energy_reading(producer, f"{run}-e{k}", now)).encode()
+
+    before = _counters(settings)
+    # One key, so one partition: the valid events after the nested array are handled after it.
+    records = [valid(0), valid(1), (raw_topic("energy"), nested), valid(2), valid(3), valid(4)]
+    await _produce(settings.kafka_bootstrap, records, key=producer.encode())
+
+    valid_records = await _collect(settings.kafka_bootstrap, [valid_topic("energy")], producer, 5, timeout=60)
+    accepted = [event for record in valid_records for event in json.loads(record)]
+    assert sorted(event["event_id"] for event in accepted) == [f"{run}-e{k}" for k in range(5)]
+    # The nested array names no producer: its dead letter is found by its Kafka key (its origin).
+    dead = await _collect(settings.kafka_bootstrap, [DEAD_LETTER_TOPIC], producer, 1, timeout=30)
+    (letter,) = [json.loads(v) for v in dead]
+    assert letter["family"] == "energy" and letter["stage"] == "validation"
+    assert "recursion limit exceeded" in letter["reason"], letter["reason"]
+    assert letter["payload"].encode() == nested and letter["payload_size"] == len(nested)
+    assert letter["origin"]["transport"] == "kafka" and letter["origin"]["key"] == producer
+    assert letter["origin"]["topic"] == raw_topic("energy") and letter["origin"]["offset"] is not None
+
+    after = _counters(settings)
+    assert after["received"] - before["received"] == 6
+    assert after["accepted"][producer] == 5
+    assert after["dead_lettered"].get("unknown", 0) - before["dead_lettered"].get("unknown", 0) == 1
+    assert after["reasons"].get("json_invalid", 0) - before["reasons"].get("json_invalid", 0) == 1
+    assert after["balanced"] is True
 
 
 def test_worker_serves_counters_but_no_raw_tables(settings: Settings, worker: Path) -> None:
