@@ -141,9 +141,8 @@ class QoS1Subscription:
     def hold(self, held: bool) -> None:
         """Stop (True) or resume (False) reading the socket: TCP then holds the broker back.
 
-        The broker should not send more unacknowledged messages than the Receive Maximum, but
-        Mosquitto 2.0 was seen sending 150 000 of a resumed session's backlog with a maximum of
-        20 000 (bench/bridge_throughput.py), so the caller bounds what it holds itself."""
+        Mosquitto 2.0 was seen overrunning the Receive Maximum while a resumed session's
+        backlog drained (bench/README.md), so the caller bounds what it holds itself."""
         self._holding = held
         wire = self._wire
         # Not during the handshake: reading must go on until SUBACK (applied after it).

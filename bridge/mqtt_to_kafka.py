@@ -14,9 +14,9 @@
   session's whole backlog anyway, the bridge also stops reading its socket when it holds
   that many (TCP then holds the broker back). When Kafka is slow we stop acknowledging and
   the broker keeps the rest.
-- MQTT is read on the asyncio loop by bridge/mqtt_subscriber.py (not paho's network thread,
-  which was 71 % of the bridge's time): one pass over each socket read, one write per batch
-  of acknowledgements.
+- MQTT is read on the asyncio loop by bridge/mqtt_subscriber.py, not paho's network thread
+  (most of the bridge's time, bench/README.md): one pass per socket read, one write per
+  batch of acknowledgements.
 - Nothing is dropped: a message whose topic is outside the tree goes to the dead-letter
   topic with the reason, verbatim.
 """

@@ -1,8 +1,7 @@
 """The few MQTT 5 / 3.1.1 packets a QoS 1 subscriber needs, as bytes, and back.
 
-The bridge reads MQTT itself instead of through paho's network thread: paho builds a message
-object, parses its properties and crosses a thread per message, which was 71 % of the
-bridge's time and capped it near 8 000 readings/s (bench/bridge_throughput.py). Here a
+The bridge reads MQTT itself: paho's network thread (a message object, its properties and a
+thread crossing per message) was most of the bridge's time (bench/README.md). Here a
 chunk of the socket is cut into packets in one pass, a PUBLISH becomes a plain tuple, and a
 batch of PUBACKs is one write. Only what a subscriber sends or receives is covered:
 CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH (QoS 0 and 1), PUBACK, PINGREQ/PINGRESP and

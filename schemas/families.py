@@ -10,7 +10,7 @@ from pydantic_core import SchemaValidator
 
 from schemas.energy import EnergyReading
 from schemas.environment import EnvironmentReading
-from schemas.mobility import MOBILITY_ADAPTER, MobilityEvent
+from schemas.mobility import MOBILITY_ADAPTER
 
 
 @dataclass(frozen=True)
@@ -53,5 +53,3 @@ FAMILIES: dict[str, Family] = {
         "bike share, public transport, traffic, car parks, EV charging, car sharing",
     ),
 }
-
-MobilityEventType = MobilityEvent

@@ -6,6 +6,7 @@ mobility producer publishes on one topic. FIWARE mappings are in docs/contracts.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -16,6 +17,18 @@ from schemas.field_error import FieldError
 
 Count = Annotated[int, Field(ge=0)]
 Km = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _check_started_by_end(started_at: datetime, event_time: datetime, what: str) -> None:
+    """A trip's or session's ``event_time`` is its end: it may not start later (zero length is fine)."""
+    if started_at > event_time:
+        raise FieldError("started_at", f"must not be after event_time (the {what}'s end)")
+
+
+def _check_interval_before_end(interval_start: datetime, event_time: datetime) -> None:
+    """An interval's ``event_time`` is its end: the interval must start strictly before it."""
+    if interval_start >= event_time:
+        raise FieldError("interval_start", "must be before event_time")
 
 
 class TransitMode(StrEnum):
@@ -37,8 +50,7 @@ class _Trip(_Mobility):
 
     def check(self) -> None:
         super().check()
-        if self.started_at > self.event_time:
-            raise FieldError("started_at", "must not be after event_time (the trip's end)")
+        _check_started_by_end(self.started_at, self.event_time, "trip")
 
 
 class BikeTrip(_Trip):
@@ -71,8 +83,7 @@ class TransitValidation(_Mobility):
 
     def check(self) -> None:
         super().check()
-        if self.interval_start >= self.event_time:
-            raise FieldError("interval_start", "must be before event_time")
+        _check_interval_before_end(self.interval_start, self.event_time)
 
 
 class TransitTrip(_Trip):
@@ -96,8 +107,7 @@ class TrafficCount(_Mobility):
 
     def check(self) -> None:
         super().check()
-        if self.interval_start >= self.event_time:
-            raise FieldError("interval_start", "must be before event_time")
+        _check_interval_before_end(self.interval_start, self.event_time)
 
 
 class ParkingOccupancy(_Mobility):
@@ -118,8 +128,7 @@ class EvChargingSession(_Mobility):
 
     def check(self) -> None:
         super().check()
-        if self.started_at > self.event_time:
-            raise FieldError("started_at", "must not be after event_time (the session's end)")
+        _check_started_by_end(self.started_at, self.event_time, "session")
 
 
 class CarsharingTrip(_Trip):

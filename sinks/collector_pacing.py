@@ -1,11 +1,8 @@
 """The garbage collector paced for a stream of short-lived objects (the sink's records).
 
-CPython collects its youngest generation every 700 net allocations. A ``getmany`` batch
-keeps 5 000 records alive while the sink formats them, so each collection rescans records
-about to be freed and promotes them, and the older generations rescan them again: 0.5 to
-1 µs per point, a tenth of the sink's CPU (bench/README.md, "Sink"). With 10 000, a batch
-is mostly freed before a collection sees it. What the process built before the loop
-(modules, settings, a caller's data) lives on: frozen, a full collection skips it.
+With CPython's young collection every 700 net allocations, a ``getmany`` batch's records are
+rescanned and promoted just before they are freed (bench/README.md, "Sink"); with 10 000 a
+batch is mostly gone first. What was built before the loop is frozen: full collections skip it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Write line protocol to InfluxDB 2, telling "InfluxDB is away" apart from "this point is bad".
 
-Plain aiohttp POSTs to ``/api/v2/write`` (gzip optional): influxdb-client's async write API
-compresses at level 9, 1.5 µs per point on the event loop, against 0.2 at level 1 for a
-body about a quarter larger (bench/README.md, "Sink"). Failures split in two:
+Plain aiohttp POSTs to ``/api/v2/write``, gzip optional at ``GZIP_LEVEL``: influxdb-client's
+async write API compresses at level 9 on the event loop (bench/README.md, "Sink").
+Failures split in two:
 - InfluxDB unreachable, overloaded (429/5xx) or misconfigured (401/403/404): nothing is
   lost, the caller keeps the points and retries later (``InfluxUnavailable``, with the
   server's Retry-After when it sent one);

@@ -3,10 +3,10 @@
 Both take the records of a batch in order, put each point in the caller's ``key -> line``
 dict and its key in a list, and stop at the first record they leave to the caller (a
 tombstone, or a record only the model may judge), so the caller decides it where it stands
-and the points keep their order. The Rust one (``sinks/native_lines``, installed by
-``make install``) costs about 1.1 µs per record against 2.5 for ``from_json`` and
-``IndicatorLineFormatter`` here; both are held byte-identical to ``indicator_line`` by
-tests/unit/test_native_lines.py and tests/unit/test_sink_fast_lines.py.
+and the points keep their order. The Rust one (``sinks/native_lines``, built by ``make
+install``) takes under half the Python one's CPU per record (bench/README.md, "Sink"); both
+are held byte-identical to ``indicator_line`` by tests/unit/test_native_lines.py and
+tests/unit/test_sink_fast_lines.py.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.worker_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store="rocksdb://",
+        # No faust table: the indicator state is checkpointed to Kafka by the agent itself
+        # (streams/indicator_checkpoints.py), so no RocksDB store either.
+        store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.kafka_partitions,
         consumer_auto_offset_reset="earliest",

@@ -66,7 +66,7 @@ def to_indicator_update(update: WindowUpdate, now: datetime) -> IndicatorUpdate:
 def _trusted(fields: dict[str, Any]) -> IndicatorUpdate:
     """The model ``IndicatorUpdate(**fields)`` would build from values that already satisfy
     it (UTC instants, a finite value, names from the catalogue), without validating them
-    again: what ``model_construct`` does, without its generic cost (2.6 -> 0.7 us)."""
+    again: what ``model_construct`` does, without its generic cost (bench/README.md)."""
     update = _new(IndicatorUpdate)
     _set(update, "__dict__", {"schema_name": "indicator.update", "schema_version": 1, **fields})
     _set(update, "__pydantic_fields_set__", set(fields))
@@ -95,11 +95,11 @@ def indicator_record(update: WindowUpdate, now: datetime, now_json: bytes) -> tu
     """The Kafka key and value of ``update``: ``series_key`` and ``model_dump_json`` of
     ``to_indicator_update(update, now)``, byte for byte, without building the model.
 
-    A flush publishes up to one update per reading (bench/indicator_throughput.py, ``meter``),
-    and the model, its key and its JSON cost about 4 µs each. Here what a series always
-    writes the same way is cached, and each value goes through pydantic-core's own ``to_json``
-    (floats and instants formatted exactly as the model's serializer does). ``now_json`` is
-    ``to_json(now)``, once per flush. Anything the model would refuse takes the model's path.
+    A flush can publish an update per reading, so the model's cost counted (bench/README.md).
+    Here what a series always writes the same way is cached, and each value goes through
+    pydantic-core's own ``to_json`` (floats and instants formatted exactly as the model's
+    serializer does). ``now_json`` is ``to_json(now)``, once per flush. Anything the model
+    would refuse takes the model's path.
     """
     _, how = INDICATORS[update.indicator]
     value = update.total / update.count if how == "mean" and update.count else update.total

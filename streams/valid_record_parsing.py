@@ -1,12 +1,9 @@
 """Reading back the records the validation stage wrote: types checked, model checks not repeated.
 
-A record on ``zc.valid.<family>`` is a JSON array that validation produced from events it
-had fully validated: cross-field checks passed and timestamps normalised to UTC ("Z"). The
-indicator stage parses it again into the same event classes, but running the envelope's
-Python model validator a second time cost about 1.3 µs per reading, a tenth of the indicator
-stage's time (bench/indicator_throughput.py). These validators are the families' own
-pydantic-core schemas with that validator taken out: every field type, pattern and bound is
-still checked, so a record that is not ours is still refused as unreadable.
+A ``zc.valid.<family>`` record holds events validation fully checked (cross-field rules,
+UTC timestamps), so these are the families' pydantic-core schemas without the envelope's
+Python model validator, whose per-reading cost is not worth paying twice (bench/README.md).
+Every field type, pattern and bound is still checked: a record not ours is still refused.
 """
 
 from __future__ import annotations

@@ -34,7 +34,3 @@ def window_start(event_time: datetime, size_seconds: int) -> int:
     """Start of the tumbling window holding ``event_time``, in epoch seconds (UTC-aligned)."""
     ts = epoch_seconds(event_time)
     return ts - ts % size_seconds
-
-
-def window_bounds(start: int, size_seconds: int) -> tuple[datetime, datetime]:
-    return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(start + size_seconds, UTC)
