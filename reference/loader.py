@@ -7,17 +7,22 @@ import logging
 import os
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from reference.bounds import PlausibilityBounds
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "data"
 FILES = ("communes.csv", "emission_factors.csv", "devices.csv", "plausibility.toml")
 # Without them, no WHO exceedance is derived, no territory trajectory computed.
 OPTIONAL_FILES = ("who_air_quality_2021.csv", "trajectory.csv")
+# The files a change of which makes the worker reload (trajectory.csv is the sink's).
+WATCHED_FILES = (*FILES, OPTIONAL_FILES[0])
 
 
 @dataclass(frozen=True)
@@ -80,79 +85,119 @@ class ReferenceData:
         return found
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+def _table(path: Path, build: Callable[[dict[str, str]], T]) -> list[T]:
+    """Every row of the CSV file ``path``, built; ValueError naming the file and line that is wrong.
+
+    A row with fewer or more fields than the header is refused, not read with blanks: it is
+    what a file caught half-written looks like.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames:
+                raise ValueError("the file is empty")
+            built = []
+            for row in reader:
+                if None in row or None in row.values():
+                    raise ValueError(
+                        f"line {reader.line_num}: not as many fields as the header "
+                        f"({len(reader.fieldnames)}): is the file being written?"
+                    )
+                try:
+                    built.append(build(row))
+                except KeyError as exc:
+                    raise ValueError(f"no column {exc}") from exc
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"line {reader.line_num}: {exc}") from exc
+    except (OSError, ValueError, csv.Error) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return built
+
+
+def _commune(r: dict[str, str]) -> Commune:
+    return Commune(r["code_insee"], r["nom"], int(r["population"]))
+
+
+def _factor(r: dict[str, str]) -> EmissionFactor:
+    return EmissionFactor(
+        factor_id=r["factor_id"],
+        category=r["category"],
+        key=r["key"],
+        unit=r["unit"],
+        value=float(r["value"]),
+        valid_from_year=int(r["valid_from_year"]),
+        valid_to_year=int(r["valid_to_year"]),
+        label=r["label"],
+        source=r["source"],
+    )
+
+
+def _device(r: dict[str, str]) -> Device:
+    return Device(
+        r["device_id"], r["family"], r["device_type"], r["commune"], r["sector"] or None, r["producer_id"]
+    )
+
+
+def _bounds(path: Path) -> PlausibilityBounds:
+    try:
+        return PlausibilityBounds.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and pydantic's errors are ValueErrors
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _who_guideline(r: dict[str, str]) -> tuple[str, float] | None:
+    return (r["quantity"], float(r["value"])) if r["averaging"] == "24h" else None
 
 
 def load_reference(directory: Path = DEFAULT_DIR) -> ReferenceData:
-    """Read every file; raise ValueError naming the file and row that is wrong."""
-    try:
-        communes = {
-            r["code_insee"]: Commune(r["code_insee"], r["nom"], int(r["population"]))
-            for r in _rows(directory / "communes.csv")
-        }
-        factors = tuple(
-            EmissionFactor(
-                factor_id=r["factor_id"],
-                category=r["category"],
-                key=r["key"],
-                unit=r["unit"],
-                value=float(r["value"]),
-                valid_from_year=int(r["valid_from_year"]),
-                valid_to_year=int(r["valid_to_year"]),
-                label=r["label"],
-                source=r["source"],
-            )
-            for r in _rows(directory / "emission_factors.csv")
-        )
-        devices = {
-            r["device_id"]: Device(
-                r["device_id"],
-                r["family"],
-                r["device_type"],
-                r["commune"],
-                r["sector"] or None,
-                r["producer_id"],
-            )
-            for r in _rows(directory / "devices.csv")
-        }
-        bounds = PlausibilityBounds.model_validate(
-            tomllib.loads((directory / "plausibility.toml").read_text(encoding="utf-8"))
-        )
-        who_file = directory / OPTIONAL_FILES[0]
-        who = (
-            {r["quantity"]: float(r["value"]) for r in _rows(who_file) if r["averaging"] == "24h"}
-            if who_file.exists()
-            else {}
-        )
-    except (KeyError, ValueError, OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"reference data in {directory} is invalid: {exc}") from exc
+    """Read every file; raise ValueError naming the file (and line) that is wrong."""
+    communes = {c.insee: c for c in _table(directory / "communes.csv", _commune)}
+    factors = tuple(_table(directory / "emission_factors.csv", _factor))
+    devices = {d.device_id: d for d in _table(directory / "devices.csv", _device)}
+    bounds = _bounds(directory / "plausibility.toml")
+    who_file = directory / OPTIONAL_FILES[0]
+    who = dict(g for g in _table(who_file, _who_guideline) if g) if who_file.exists() else {}
     unknown = sorted({d.commune for d in devices.values()} - set(communes))
     if unknown:
-        raise ValueError(f"devices.csv names communes outside the territory: {unknown}")
+        raise ValueError(f"{directory / 'devices.csv'} names communes outside the territory: {unknown}")
     return ReferenceData(communes, factors, devices, bounds, directory, who)
 
 
 class ReferenceStore:
     """The current reference data, reloaded when a file changes (checked every ``interval`` s).
 
-    A reload that fails keeps the previous version and logs why: a typo in a file must not
-    stop ingestion.
+    Only the first load, at start-up, may fail. A reload that fails (a file missing for a
+    moment during a deploy, half-written, unparsable) keeps serving the last good version:
+    ``current()`` never raises, because it runs inside the agents and the flush timer. The
+    failure is logged once while it lasts, the load retried at every check, and the
+    recovery logged.
     """
 
     def __init__(self, directory: Path = DEFAULT_DIR, interval: float = 5.0) -> None:
         self.directory = directory
         self.interval = interval
-        self._data = load_reference(directory)
+        # Stamped before reading: a file changed during the load is reloaded at the next check.
         self._stamp = self._mtimes()
+        try:
+            self._data = load_reference(directory)
+        except ValueError as exc:
+            raise ValueError(f"cannot start without reference data: {exc}") from exc
         self._checked = time.monotonic()
+        self._failure: str | None = None  # what the last reload attempt said, while it fails
         self.reloads = 0
 
-    def _mtimes(self) -> tuple[int, ...]:
-        return tuple(os.stat(self.directory / name).st_mtime_ns for name in FILES)
+    def _mtimes(self) -> tuple[int | None, ...]:
+        """Each watched file's modification time; None for a file that cannot be read."""
+        stamps: list[int | None] = []
+        for name in WATCHED_FILES:
+            try:
+                stamps.append(os.stat(self.directory / name).st_mtime_ns)
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
 
     def current(self) -> ReferenceData:
+        """The last good version of the reference data; never raises."""
         now = time.monotonic()
         if now - self._checked >= self.interval:
             self._checked = now
@@ -160,15 +205,31 @@ class ReferenceStore:
         return self._data
 
     def reload_if_changed(self) -> bool:
+        """Reload if a file changed since the version served; True when a new version is served."""
         stamp = self._mtimes()
         if stamp == self._stamp:
+            if self._failure is not None:  # put back exactly as it was: the version served
+                log.info("reference data in %s is back as it was; no reload needed", self.directory)
+                self._failure = None
             return False
-        self._stamp = stamp
         try:
-            self._data = load_reference(self.directory)
-        except ValueError as exc:
-            log.error("keeping the previous reference data: %s", exc)
+            data = load_reference(self.directory)
+        except Exception as exc:  # whatever it is, ingestion goes on with the last good version
+            failure = f"{type(exc).__name__}: {exc}"
+            if failure != self._failure:
+                log.warning(
+                    "reference data could not be reloaded (%s); still serving the version loaded "
+                    "before, and retrying every %g s until the files are valid again",
+                    failure, self.interval,
+                )  # fmt: skip
+                self._failure = failure
             return False
+        self._data = data
+        self._stamp = stamp
         self.reloads += 1
-        log.info("reference data reloaded from %s", self.directory)
+        if self._failure is not None:
+            log.info("reference data in %s is valid again: reloaded", self.directory)
+            self._failure = None
+        else:
+            log.info("reference data reloaded from %s", self.directory)
         return True

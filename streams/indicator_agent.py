@@ -8,7 +8,9 @@ what closed to ``zc.indicators`` (which ``zerocarbon sink`` writes to InfluxDB),
 ``zc.indicator-checkpoints`` and, once Kafka has it, acknowledges the events it covers, so
 the committed offset never passes the checkpoint. A
 restarted worker restores the checkpoint and skips what it includes; a valid record
-replayed by a restarted validation stage is skipped by its source offset.
+replayed by a restarted validation stage is skipped by its source offset. A record that
+cannot be read is dead-lettered whole (``zc.deadletter``, stage ``indicators``), counted
+under ``unreadable_records``, and acknowledged like the others once Kafka has its letter.
 """
 
 from __future__ import annotations
@@ -18,20 +20,20 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from reference.loader import ReferenceData, ReferenceStore
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
-from schemas.dead_letter import FieldProblem, Origin
+from schemas.dead_letter import DeadLetter, FieldProblem, Origin
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
-from streams.dead_letters import dead_letter
+from streams.dead_letters import dead_letter, problems_from
 from streams.derived_indicators import derive
 from streams.enrichment import Contribution, NoFactor, enrich
 from streams.index_deltas import IndexAnomaly, IndexState, index_delta
@@ -55,6 +57,56 @@ def _problem_letter(
 ) -> Any:
     raw = event.model_dump_json(by_alias=True).encode()
     return dead_letter(family=family, stage=STAGE, raw=raw, problems=[problem], origin=origin, now=now)
+
+
+def read_valid_record(family: str, value: bytes | None) -> list[BaseModel]:
+    """The events of one ``zc.valid.<family>`` record: a JSON array, or a single event as
+    written before batching; an empty value holds none. ValueError if it is not one."""
+    value = value or b"[]"
+    if value.lstrip()[:1] == b"{":
+        return [FAMILIES[family].adapter.validate_json(value)]
+    events: list[BaseModel] = VALID_RECORD_PARSERS[family].validate_json(value)
+    return events
+
+
+def kafka_origin(message: Any) -> Origin:
+    """Where a Kafka message is: its topic, partition, offset and key."""
+    key = message.key.decode(errors="replace") if message.key else None
+    return Origin(
+        transport="kafka", topic=message.topic, partition=message.partition, offset=message.offset, key=key
+    )
+
+
+def unreadable_letter(
+    family: str, value: bytes, origin: Origin, exc: ValueError, now: datetime
+) -> DeadLetter:
+    """The dead letter of a valid record this stage cannot read: verbatim, with why."""
+    if isinstance(exc, ValidationError):
+        problems = problems_from(exc)
+    else:
+        problems = [FieldProblem(path="", type="unreadable_record", message=f"{type(exc).__name__}: {exc}")]
+    return dead_letter(family=family, stage=STAGE, raw=value, problems=problems, origin=origin, now=now)
+
+
+Deliver = Callable[[bytes, bytes], Awaitable[None]]
+"""``deliver(key, value)``: send a record to ``zc.deadletter``; returns once Kafka has it."""
+
+
+async def dead_letter_unreadable(
+    family: str, message: Any, exc: ValueError, counters: Counter[str], deliver: Deliver, now: datetime
+) -> None:
+    """Count an unreadable record and dead-letter it verbatim; returns once Kafka has the
+    letter, so the caller acknowledges the record after it. Never raises: faust would skip
+    the message."""
+    counters["unreadable_records"] += 1
+    where = (message.topic, message.partition, message.offset)
+    log.error("unreadable record at %s[%d]@%d, dead-lettered: %s", *where, exc)
+    try:
+        letter = unreadable_letter(family, message.value or b"", kafka_origin(message), exc, now)
+        await deliver(family.encode(), letter.model_dump_json(by_alias=True).encode())
+    except Exception:
+        counters["dead_letters_not_sent"] += 1
+        log.exception("unreadable record at %s[%d]@%d not dead-lettered: read it on its topic", *where)
 
 
 def source_position(headers: Any, partition: int) -> tuple[int, int] | None:
@@ -128,6 +180,9 @@ def register_indicator_agent(
             pending.pop((tp.topic, tp.partition), None)
             checkpointed_at.pop((tp.topic, tp.partition), None)
 
+    async def deliver_dead_letter(key: bytes, value: bytes) -> None:
+        await (await dead_topic.send(key=key, value=value))
+
     registered: dict[int, dict[tuple[str, str], int]] = {}
 
     def registered_for(ref: ReferenceData) -> dict[tuple[str, str], int]:
@@ -193,20 +248,21 @@ def register_indicator_agent(
                     pending[tp].append(event)
                     yield None
                     continue
-                state.source_offsets[raw_partition] = raw_offset
             family = family_of[message.topic]
             now = datetime.now(UTC)
-            ref = store.current()
             try:
-                value = event.value or b"[]"
-                if value.lstrip()[:1] == b"{":  # a single event, as written before batching
-                    events = [FAMILIES[family].adapter.validate_json(value)]
-                else:
-                    events = VALID_RECORD_PARSERS[family].validate_json(value)
-            except ValueError as exc:  # not ours: validation writes these records
-                log.error("unreadable record at %s[%d]@%d: %s", *tp, message.offset, exc)
+                events = read_valid_record(family, event.value)
+            except ValueError as exc:  # not ours (validation writes these records): dead-lettered
+                # Nothing of this record is in the state yet, so a checkpoint taken while we
+                # wait for Kafka is still exact; the next one covers the record and acks it.
+                await dead_letter_unreadable(family, message, exc, counters, deliver_dead_letter, now)
+                if states.get(tp) is not state:  # revoked meanwhile: its new owner re-reads it
+                    yield None
+                    continue
                 events = []
-                counters["unreadable_records"] += 1
+            if source is not None:
+                state.source_offsets[source[0]] = source[1]
+            ref = store.current()
             contributions: list[Contribution] = []
             if state.activity is not None:
                 state.activity.add_events(events, FAMILIES[family].device_field)

@@ -1,15 +1,18 @@
 """Kafka helpers of the tests: read back what the bridge wrote (every payload of every batch
-record), and start a consumer group at the end of a topic."""
+record), the dead letters of a run, and start a consumer group at the end of a topic."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, decode_frames
+from schemas.catalogue import DEAD_LETTER_TOPIC
 from streams import kafka_topics
 from zerocarbon.settings import Settings
 
@@ -45,6 +48,19 @@ async def read_payloads(
     finally:
         await consumer.stop()
     return found
+
+
+async def dead_letters_holding(settings: Settings, marker: bytes, timeout: float) -> list[Any]:
+    """The dead letters whose payload holds ``marker`` (a run's id), parsed; those of the first
+    batch that has any, or none after ``timeout`` seconds."""
+    found = await read_payloads(
+        settings.kafka_bootstrap,
+        [DEAD_LETTER_TOPIC],
+        keep=lambda _t, p: marker in p,
+        done=bool,
+        timeout=timeout,
+    )
+    return [json.loads(payload) for _, payload in found]
 
 
 async def start_group_at_end(settings: Settings, topic: str, group: str) -> None:

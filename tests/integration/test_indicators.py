@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas.catalogue import raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
 from tests.integration.golden_meters import RESIDENTIAL, indicator_offsets
+from tests.integration.kafka_reading import dead_letters_holding
 from zerocarbon.settings import Settings
 
 METER = RESIDENTIAL.meter_id
@@ -204,3 +205,83 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     # the skip counter can grow by more than one.)
     assert after.get("replayed_records_skipped", 0) >= before.get("replayed_records_skipped", 0) + 1
     assert after.get("duplicate", 0) == before.get("duplicate", 0)
+
+
+async def _indicator_value(
+    settings: Settings, offsets: dict[TopicPartition, int], indicator: str, window: str, start: datetime,
+    expected: float, timeout: float,
+) -> float | None:  # fmt: skip
+    """The value of the latest update of (indicator, window, start) of SERIES once it is
+    ``expected``, or the last one seen (None if none) after ``timeout``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    consumer.assign(list(offsets))
+    for tp, offset in offsets.items():
+        consumer.seek(tp, offset)
+    seen: float | None = None
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and seen != expected:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    update = json.loads(record.value or b"{}")
+                    if (
+                        update["dimensions"] == SERIES
+                        and (update["indicator"], update["window"]) == (indicator, window)
+                        and datetime.fromisoformat(update["window_start"]) == start
+                    ):
+                        seen = round(update["value"], 6)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_an_unreadable_valid_record_is_dead_lettered_and_the_next_one_still_counts(
+    settings: Settings, fresh_partition: None, worker: Path
+) -> None:
+    """Issue 19: a record on zc.valid.energy the indicator stage cannot read was acknowledged and
+    lost. It goes to zc.deadletter verbatim, with its origin and reason, is counted, and the
+    records after it on its partition are still counted."""
+    from schemas.energy import EnergyReading
+    from streams.validation_agent import VALID_ARRAY
+    from zerocarbon.demo import worker_counters
+
+    run = uuid.uuid4().hex[:8]
+    # The last hour: after every event time the module's earlier tests sent to this partition,
+    # so the window is still open and its running value is published at the next flush.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    garbage = f"not an array of readings {run} \x00".encode()
+    readings = [_reading(f"{run}-{k}", hour + timedelta(minutes=10 + 5 * k), 1000) for k in range(2)]
+    valid = VALID_ARRAY["energy"].dump_json(
+        [EnergyReading.model_validate_json(r) for r in readings], by_alias=True
+    )
+    partition = RESIDENTIAL.partition(settings)
+    offsets = await indicator_offsets(settings)
+    before = worker_counters(settings)["indicators"]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(valid_topic("energy"), garbage, key=b"17028", partition=partition)
+        # After it on its partition: a record as validation writes them (without the source
+        # headers, which only matter to a replay).
+        await producer.send_and_wait(valid_topic("energy"), valid, key=b"17028", partition=partition)
+    finally:
+        await producer.stop()
+
+    (letter,) = await dead_letters_holding(settings, run.encode(), timeout=60)
+    assert letter["family"] == "energy" and letter["stage"] == "indicators"
+    assert letter["reason"].startswith("Invalid JSON"), letter["reason"]
+    assert letter["payload"].encode() == garbage and letter["payload_size"] == len(garbage)
+    assert letter["origin"] == {
+        "transport": "kafka", "topic": valid_topic("energy"), "partition": partition,
+        "offset": sent.offset, "key": "17028", "index": None,
+    }  # fmt: skip
+
+    # The two readings after it: 2 x 1 kWh in the hour, whose running value the flush publishes.
+    assert (
+        await _indicator_value(settings, offsets, "energy_consumed_kwh", "1h", hour, 2.0, timeout=60) == 2.0
+    )
+    after = worker_counters(settings)["indicators"]
+    assert after.get("unreadable_records", 0) - before.get("unreadable_records", 0) == 1
+    assert after.get("dead_letters_not_sent", 0) == before.get("dead_letters_not_sent", 0)

@@ -14,6 +14,7 @@ import pytest
 
 from bridge.mqtt_sessions import forget_session
 from sensors.mqtt_publish import publish_readings
+from tests.integration.kafka_reading import dead_letters_holding
 from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
 from zerocarbon.settings import Settings
@@ -48,19 +49,21 @@ def test_readings_published_over_mqtt_are_read_back_with_flux(
     )
 
 
-def test_invalid_reading_is_reported_with_its_offset_and_the_rest_still_arrive(
+async def test_invalid_reading_is_dead_lettered_with_its_offset_and_the_rest_still_arrive(
     settings: Settings, running_service: Path
 ) -> None:
+    """Issue 19: an invalid smoke reading was only logged; it goes to zc.deadletter verbatim,
+    with where it was read and why."""
     import paho.mqtt.publish as single
 
     from sensors.mqtt_publish import device_topic
 
     run_id = uuid.uuid4().hex[:8]
     bad_device = f"demo-{run_id}-broken"
+    payload = f'{{"device_id": "{bad_device}", "value": "NaN-ish", "time": "yesterday"}}'.encode()
     single.single(
         device_topic(settings.smoke_mqtt_topic, bad_device),
-        payload=b'{"device_id": "x", "value": "NaN-ish", "time": "yesterday"}',
-        qos=1, hostname=settings.mqtt_host, port=settings.mqtt_port,
+        payload=payload, qos=1, hostname=settings.mqtt_host, port=settings.mqtt_port,
     )  # fmt: skip
     sent = demo_readings(run_id, 3)
     publish_readings(settings.mqtt_host, settings.mqtt_port, settings.smoke_mqtt_topic, sent)
@@ -68,3 +71,12 @@ def test_invalid_reading_is_reported_with_its_offset_and_the_rest_still_arrive(
     assert len(stored) == 3
     log = (running_service / "worker.log").read_text()
     assert "invalid smoke reading at zc.smoke.readings[" in log
+
+    (letter,) = await dead_letters_holding(settings, bad_device.encode(), timeout=30)
+    assert letter["family"] == "smoke" and letter["stage"] == "smoke"
+    assert letter["payload"].encode() == payload
+    assert {problem["path"] for problem in letter["errors"]} == {"value", "time"}
+    assert letter["reason"].startswith(("value:", "time:")), letter["reason"]
+    origin = letter["origin"]
+    assert origin["transport"] == "kafka" and origin["topic"] == settings.smoke_kafka_topic
+    assert origin["offset"] is not None and origin["partition"] is not None and origin["key"] == bad_device

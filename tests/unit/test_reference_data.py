@@ -1,5 +1,6 @@
 """Reference data: loaded with its sources, checked, and reloaded without a restart."""
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -62,4 +63,80 @@ def test_registry_naming_a_commune_outside_the_territory_is_refused(tmp_path: Pa
     with (folder / "devices.csv").open("a") as handle:
         handle.write("paris-1,energy,electricity_meter,75056,residential,enedis\n")
     with pytest.raises(ValueError, match="75056"):
+        load_reference(folder)
+
+
+def test_a_file_missing_for_a_moment_keeps_the_last_version_served_and_its_return_is_reloaded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 19: during a deploy a file vanishes for a moment; the agents and the flush timer
+    call current() meanwhile and must go on with the last good version."""
+    folder = _copy(tmp_path)
+    store = ReferenceStore(folder, interval=0)
+    before = store.current()
+    devices = folder / "devices.csv"
+    kept = devices.read_text(encoding="utf-8")
+    devices.unlink()
+    with caplog.at_level(logging.INFO, logger="reference.loader"):
+        assert store.current() is before
+        assert store.current() is before  # retried at each check, reported once
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "devices.csv" in warnings[0], warnings
+        assert "No such file" in warnings[0]
+        devices.write_text(kept + "new-meter-2,energy,electricity_meter,17028,residential,enedis\n")
+        _touch_later(devices)
+        after = store.current()
+    assert after is not before and "new-meter-2" in after.devices
+    assert store.reloads == 1
+    assert any("valid again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "name, broken",
+    [
+        (
+            "communes.csv",
+            'code_insee,nom,codes_postaux,population,siren_commune\n17010,"Ango',
+        ),  # half-written
+        ("devices.csv", ""),  # truncated before writing
+        ("emission_factors.csv", "factor_id,category\nelec,energy\n"),  # a column gone
+        ("plausibility.toml", "version = \n"),
+        (
+            "devices.csv",
+            "device_id,family,device_type,commune,sector,producer_id\nx,energy,meter,17028,residential\n",
+        ),
+    ],
+)
+def test_a_half_written_or_broken_file_keeps_the_last_version_until_it_is_valid_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str, broken: str
+) -> None:
+    folder = _copy(tmp_path)
+    store = ReferenceStore(folder, interval=0)
+    before = store.current()
+    path = folder / name
+    good = path.read_text(encoding="utf-8")
+    path.write_text(broken, encoding="utf-8")
+    _touch_later(path)
+    with caplog.at_level(logging.WARNING, logger="reference.loader"):
+        for _ in range(3):
+            assert store.current() is before
+    assert [name in r.getMessage() for r in caplog.records] == [True]
+    path.write_text(good, encoding="utf-8")
+    _touch_later(path)
+    assert store.current() is not before
+    assert store.reloads == 1
+
+
+def test_the_first_load_fails_with_the_file_it_could_not_read(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    (folder / "communes.csv").unlink()
+    with pytest.raises(ValueError, match=r"cannot start without reference data: .*communes\.csv"):
+        ReferenceStore(folder)
+
+
+def test_a_row_with_a_wrong_value_is_named_by_file_and_line(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    with (folder / "communes.csv").open("a", encoding="utf-8") as handle:
+        handle.write("17999,Nowhere,17000,many,0\n")
+    with pytest.raises(ValueError, match=r"communes\.csv: line 30: invalid literal for int"):
         load_reference(folder)
