@@ -7,7 +7,6 @@ import asyncio
 import gc
 import json
 import logging
-import os
 import signal
 import sys
 from collections import Counter
@@ -190,9 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("ZC_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log verbosity (env ZC_LOG_LEVEL; default INFO)",
+        help="log verbosity (default: the log_level setting, ZC_LOG_LEVEL, itself INFO by default)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -240,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bridge.add_argument(
         "--client-id",
-        default=os.environ.get("ZC_BRIDGE_CLIENT_ID", "zerocarbon-bridge"),
-        help="MQTT client id; keep it stable so the persistent session survives restarts",
+        help="MQTT client id; keep it stable so the persistent session survives restarts "
+        "(default: the bridge_client_id setting, ZC_BRIDGE_CLIENT_ID, itself zerocarbon-bridge)",
     )
     bridge.set_defaults(handler=_bridge)
 
@@ -316,15 +314,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def with_setting_defaults(args: argparse.Namespace, settings: Settings) -> argparse.Namespace:
+    """Options not given take the settings' values (environment, then the config file)."""
+    args.log_level = args.log_level or settings.log_level
+    if hasattr(args, "client_id"):
+        args.client_id = args.client_id or settings.bridge_client_id
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings()
     except ValidationError as exc:
         print(f"zerocarbon: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    with_setting_defaults(args, settings)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         return handler(args, settings)

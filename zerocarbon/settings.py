@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     view_dead_letters_kept: int = Field(
         default=20, ge=1, le=500, description="latest dead-letter reasons the page shows"
     )
+
+    # Every command: how much it logs (`--log-level` overrides it for one run).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The bridge's MQTT client id, which keeps its persistent session (`--client-id` overrides).
+    bridge_client_id: str = Field(default="zerocarbon-bridge", min_length=1)
 
     @field_validator("influx_bucket", "influx_minute_bucket")
     @classmethod

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from stack.isolated_stack import isolated_settings
+from zerocarbon.cli import build_parser, with_setting_defaults
 from zerocarbon.settings import Settings
 
 
@@ -42,3 +43,18 @@ def test_masked_view_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     shown = Settings().masked
     assert shown["influx_token"] == "********"
     assert "s3cret-token" not in repr(shown)
+
+
+def test_the_cli_s_defaults_come_from_the_settings_file_and_options_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--log-level and --client-id took their defaults from the environment only, never the file."""
+    config = tmp_path / "zc.toml"
+    config.write_text('log_level = "WARNING"\nbridge_client_id = "bridge-from-file"\n')
+    monkeypatch.setenv("ZC_CONFIG", str(config))
+    parser = build_parser()
+    args = with_setting_defaults(parser.parse_args(["bridge"]), Settings())
+    assert (args.log_level, args.client_id) == ("WARNING", "bridge-from-file")
+    given = parser.parse_args(["--log-level", "DEBUG", "bridge", "--client-id", "mine"])
+    args = with_setting_defaults(given, Settings())
+    assert (args.log_level, args.client_id) == ("DEBUG", "mine")
