@@ -16,11 +16,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
+from config.settings import Settings
 from schemas.catalogue import raw_topic, valid_topic
 from schemas.families import FAMILIES
-from streams import kafka_topics
-from streams.indicator_checkpoints import start_afresh
-from zerocarbon.settings import Settings
+from streams import kafka_admin
+from streams.indicators.checkpoints import start_afresh
 
 BENCH_WORKER_ID = "zc-bench-worker"
 Headers = Sequence[tuple[str, bytes]]
@@ -82,7 +82,7 @@ async def produce(
 
 async def topic_ends(settings: Settings, topics: Sequence[str]) -> dict[TopicPartition, int]:
     """The current end of every partition of ``topics``."""
-    return await kafka_topics.topic_ends(settings.kafka_bootstrap, topics)
+    return await kafka_admin.topic_ends(settings.kafka_bootstrap, topics)
 
 
 async def start_group_at_end(settings: Settings, group: str, topics: Sequence[str]) -> None:
@@ -109,7 +109,7 @@ async def read_after(
     settings: Settings, offsets: dict[TopicPartition, int], idle_seconds: float = 2.0
 ) -> list[bytes]:
     """Every value written after ``offsets``, up to the ends at the time of the call."""
-    written = await kafka_topics.records_after(settings.kafka_bootstrap, offsets, idle_seconds)
+    written = await kafka_admin.records_after(settings.kafka_bootstrap, offsets, idle_seconds)
     return [value for _, value in written]
 
 

@@ -28,12 +28,12 @@ from results_file import save_results
 from bridge.mqtt_sessions import forget_session
 from bridge.status import read_statuses
 from bridge.topic_tree import device_topic
+from config.settings import Settings
 from schemas.catalogue import raw_topic
 from sensors.qos1_socket_publisher import publish_qos1
 from stack import control
 from zerocarbon.demo import BRIDGE_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 
 def _readings(run: str, worker: int, count: int) -> list[tuple[str, bytes]]:

@@ -48,9 +48,9 @@ from service_processes import (
     stop,
 )
 
+from config.settings import Settings
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
 from zerocarbon.demo import worker_counters
-from zerocarbon.settings import Settings
 
 KAFKA_TOPICS = (
     raw_topic("energy"),

@@ -29,9 +29,9 @@ from schemas.families import FAMILIES
 from schemas.partition_key import commune_partition
 from sensors.fleet import DeviceKind, DeviceSpec
 from sensors.fleet_registry import write_reference_dir
-from streams.deduplication import RecentEventIds
-from streams.validation import Accepted, validate_payload
-from streams.validation_agent import VALID_ARRAY, by_commune_partition
+from streams.validation.agent import VALID_ARRAY, by_commune_partition
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.stage import Accepted, validate_payload
 
 PRODUCER = "bench"
 INTERVAL_SECONDS = 600

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from process_stats import cpu_seconds, peak_rss_mb
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 
 class CpuMeter:

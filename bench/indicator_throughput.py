@@ -30,16 +30,16 @@ from results_file import save_results
 from reference.loader import load_reference
 from schemas.families import FAMILIES
 from schemas.indicator import IndicatorUpdate
-from streams.derived_indicators import derive
-from streams.enrichment import Contribution
-from streams.indicator_agent import contribute
-from streams.indicator_catalogue import indicator_record, to_indicator_update
-from streams.producer_activity import ProducerActivity, registered_devices
-from streams.valid_record_parsing import VALID_RECORD_PARSERS
-from streams.validation_agent import VALID_ARRAY
-from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.window_state import WindowState
-from streams.window_state_codec import PartitionState
+from streams.indicators.agent import contribute
+from streams.indicators.catalogue import indicator_record, to_indicator_update
+from streams.indicators.derived import derive
+from streams.indicators.enrichment import Contribution
+from streams.indicators.producer_activity import ProducerActivity, registered_devices
+from streams.indicators.valid_records import VALID_RECORD_PARSERS
+from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.indicators.window_state import WindowState
+from streams.indicators.window_state_codec import PartitionState
+from streams.validation.agent import VALID_ARRAY
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 Record = tuple[str, bytes]  # family, valid record

@@ -20,7 +20,7 @@ from influxdb_client import InfluxDBClient
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from bench_topics import create_topic, delete_topics
 from energy_workload import FRAMES_HEADERS, Message, Record
 from expiring_publisher import publish_expiring
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 
 async def _produce_only(settings: Settings, topic: str, records: Sequence[Record]) -> dict[str, float]:

@@ -33,13 +33,13 @@ from peer_environment import peer_python
 from process_stats import cpu_seconds
 from service_processes import start_worker, start_worker_group_at_end, stop
 
+from config.settings import Settings
 from reference.loader import load_reference
 from schemas.catalogue import INDICATOR_TOPIC, valid_topic
 from schemas.units import KWH_PER_UNIT
-from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import stop_child
-from zerocarbon.settings import Settings
 
 PEERS = Path(__file__).resolve().parent / "peers"
 ENERGY_INDICATORS = ("energy_consumed_kwh", "emissions_kgco2e")

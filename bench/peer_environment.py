@@ -16,8 +16,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from config.settings import Settings
 from stack.install_step import InstallStep
-from zerocarbon.settings import Settings
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 

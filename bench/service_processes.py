@@ -17,11 +17,11 @@ from pathlib import Path
 from bench_topics import BENCH_WORKER_ID, start_group_at_end, worker_topics
 
 from bridge.mqtt_sessions import forget_session
+from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
 from stack import control
 from zerocarbon.demo import BRIDGE_READY, SINK_READY, WORKER_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 
 def _start(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from machine import describe
 from results_file import save_results
 
+from config.settings import Settings
 from reference.loader import load_reference
 from sensors.faults import FaultRates
 from sensors.fleet import build_fleet
@@ -25,7 +26,6 @@ from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
 from sensors.territory_stream import TerritoryStream
 from stack import control
-from zerocarbon.settings import Settings
 
 FAULTS = FaultRates(
     malformed=0.01, duplicate=0.01, out_of_order=0.01, late=0.01, clock_skew=0.05, offline=0.001

@@ -31,12 +31,12 @@ from machine import describe
 from results_file import save_results
 from service_processes import stack_pids
 
+from config.settings import Settings
 from schemas.indicator import IndicatorUpdate
 from sinks.indicator_sink import IndicatorSink
 from sinks.influx_line_writer import GZIP_LEVEL, gzipped
 from sinks.line_protocol import indicator_line
-from streams.indicator_catalogue import series_key
-from zerocarbon.settings import Settings
+from streams.indicators.catalogue import series_key
 
 COMMUNES = [f"17{n:03d}" for n in range(28)]
 SECTORS = ["residential", "tertiary", "industry", "public", "agriculture", "transport"]

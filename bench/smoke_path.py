@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from machine import describe
 from results_file import save_results
 
+from config.settings import Settings
 from sensors.mqtt_publish import publish_readings
 from stack import control
 from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 
 def run(readings: int) -> dict[str, object]:

@@ -51,9 +51,9 @@ from stage_rates import (
 )
 from targets import evaluate
 
+from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
 from stack import control, isolated_stack
-from zerocarbon.settings import Settings
 
 # Our topics, the naive baseline's faust topics, Quix Streams' changelog topics.
 BENCH_TOPIC_PREFIXES = ("zc.bench.", "zc-bench-naive-", "changelog__zc.bench.", "repartition__zc.bench.")

@@ -20,8 +20,8 @@ from results_file import save_results
 from reference.loader import ReferenceData, load_reference
 from schemas.dead_letter import Origin
 from schemas.families import FAMILIES
-from streams.deduplication import RecentEventIds
-from streams.validation import ValidationCounters, validate_payload
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.stage import ValidationCounters, validate_payload
 
 
 def sample_payloads(count: int, invalid_share: float, now: datetime) -> list[tuple[str, bytes]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zerocarbon.status_files import read_status_files
+from config.status_files import read_status_files
 
 
 def read_statuses(folder: Path) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sinks.influx_readback import flux_string
 
 EMISSIONS = ("emissions_kgco2e", "mobility_emissions_kgco2e", "ev_charging_emissions_kgco2e")
-"""What the territory's emissions add up to (streams/territory_rollup.py sums the same three)."""
+"""What the territory's emissions add up to (sinks/territory_rollup.py sums the same three)."""
 ENERGY = "energy_consumed_kwh"
 MOBILITY = ("passenger_km", "mobility_emissions_kgco2e")
 TERRITORY = ("territory_emissions_kgco2e", "territory_trajectory_target_kgco2e", "territory_trajectory_ratio")

@@ -1,5 +1,5 @@
 """The platform's health as the running processes report it: the worker's `/counters`, and the
-status files the sink and the bridges rewrite every second (zerocarbon/status_files.py)."""
+status files the sink and the bridges rewrite every second (config/status_files.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 
 from bridge.status import read_statuses
+from config.settings import Settings
 from sinks.indicator_sink import read_sink_statuses
-from zerocarbon.settings import Settings
 
 
 def worker_counters_url(settings: Settings) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 
 from influxdb_client import InfluxDBClient
 
+from config.settings import Settings
 from operators_view import flux_queries
 from sinks.influx_buckets import bucket_for_window
-from zerocarbon.settings import Settings
 
 Row = dict[str, Any]
 _TAGS = ("window", "commune", "sector", "mode", "station", "quantity", "producer")

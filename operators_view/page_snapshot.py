@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from config.settings import Settings
 from operators_view import territory_figures
 from operators_view.consumer_lag import ConsumerLagReader
 from operators_view.dead_letter_tail import DeadLetterTail
@@ -29,7 +30,6 @@ from operators_view.indicator_reader import IndicatorReader, IndicatorRows, Inst
 from operators_view.producer_rates import CounterSample, ValidationRates, validation_rates
 from reference.loader import DEFAULT_DIR, load_reference
 from schemas.environment import UNIT_OF
-from zerocarbon.settings import Settings
 
 log = logging.getLogger("zerocarbon.view")
 

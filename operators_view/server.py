@@ -8,11 +8,11 @@ import logging
 
 from aiohttp import web
 
+from config.settings import Settings
 from operators_view.i18n import negotiate
 from operators_view.live_feed import LiveFeed, SnapshotSource
 from operators_view.page import STATIC_DIR, rendered_pages
 from operators_view.page_snapshot import PageSnapshots
-from zerocarbon.settings import Settings
 
 log = logging.getLogger("zerocarbon.view")
 

@@ -125,7 +125,7 @@ def mobility_by_mode(rows: Iterable[Row], day: datetime, hour: datetime) -> list
 
 @dataclass(frozen=True)
 class Trajectory:
-    """The territory's year to date against the -30 %-by-2030 path (streams/territory_rollup.py)."""
+    """The territory's year to date against the -30 %-by-2030 path (sinks/territory_rollup.py)."""
 
     emissions_kgco2e: float | None
     target_kgco2e: float | None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.settings import Settings
 from schemas.catalogue import channels
 from schemas.json_schemas import component_schemas
 from zerocarbon import __version__
-from zerocarbon.settings import Settings
 
 
 def _id(address: str) -> str:

@@ -1,6 +1,6 @@
 """The channels of the platform (MQTT topics and Kafka topics), described once.
 
-Both the Kafka topic creation (``streams/kafka_topics.py``) and the AsyncAPI document
+Both the Kafka topic creation (``streams/kafka_admin.py``) and the AsyncAPI document
 (``schemas/asyncapi.py``) read this catalogue, so the document cannot drift from what runs.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from config.settings import Settings
 from schemas.families import FAMILIES
-from zerocarbon.settings import Settings
 
 DAY_MS = 86_400_000
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from config.settings import Settings
 from schemas.asyncapi import asyncapi_document
 from schemas.json_schemas import standalone_schemas
-from zerocarbon.settings import Settings
 
 
 def export_contracts(directory: Path, settings: Settings) -> list[Path]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 HELP = "replay the rows of a CSV or JSON file as events (MQTT or Kafka), at any pace"
 DESCRIPTION = """\

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 if TYPE_CHECKING:
     from sensors.simulation_run import SimulationPlan

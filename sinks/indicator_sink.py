@@ -30,8 +30,11 @@ from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from pydantic_core import from_json
 
+from config.settings import Settings
+from config.status_files import write_status
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.dead_letter import FieldProblem, Origin
+from schemas.dead_letters import dead_letter, problems_from
 from schemas.indicator import IndicatorUpdate
 from sinks.collector_pacing import paced_collector
 from sinks.disk_spool import DiskSpool, Segment
@@ -42,9 +45,6 @@ from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator
 from sinks.mqtt_retained import RetainedPublisher, retained_topic
 from sinks.point_buffer import MemoryBatch, PointBuffer, Positions
 from sinks.write_latency import WriteLatency
-from streams.dead_letters import dead_letter, problems_from
-from zerocarbon.settings import Settings
-from zerocarbon.status_files import write_status
 
 log = logging.getLogger(__name__)
 STAGE = "sink"
@@ -434,6 +434,6 @@ class IndicatorSink:
 
 
 def read_sink_statuses(settings: Settings) -> list[dict[str, Any]]:
-    from zerocarbon.status_files import read_status_files
+    from config.status_files import read_status_files
 
     return read_status_files(settings.stack_home / "sink")

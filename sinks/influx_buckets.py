@@ -10,7 +10,7 @@ import logging
 
 from influxdb_client import BucketRetentionRules, InfluxDBClient
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 DAY_SECONDS = 86_400

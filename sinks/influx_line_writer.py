@@ -24,8 +24,8 @@ from types import TracebackType
 
 import aiohttp
 
+from config.settings import Settings
 from sinks.influx_buckets import retention_plan
-from zerocarbon.settings import Settings
 
 log = logging.getLogger(__name__)
 REFUSED_STATUSES = frozenset({400, 413, 422})

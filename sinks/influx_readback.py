@@ -7,8 +7,8 @@ from datetime import datetime
 
 from influxdb_client import InfluxDBClient
 
+from config.settings import Settings
 from sinks.influx_buckets import bucket_for_window
-from zerocarbon.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ import dataclasses
 import time
 from typing import Any
 
+from config.settings import Settings
 from stack.influxdb_server import InfluxDBServer
 from stack.kafka_broker import KafkaBroker
 from stack.mosquitto_broker import MosquittoBroker
 from stack.service import LocalService
-from zerocarbon.settings import Settings
 
 
 def services(settings: Settings) -> list[LocalService]:

@@ -11,11 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from config.settings import Settings
 from stack.errors import StackError
 from stack.install_step import InstallStep, exclusive
 from stack.layout import service_dirs
 from stack.service import LocalService
-from zerocarbon.settings import Settings
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "install" / "build_influxd.sh"
 

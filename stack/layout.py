@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from config.settings import Settings
 from stack.debian_packages import ensure_packages
 from stack.layout import service_dirs
 from stack.service import LocalService, write_if_changed
-from zerocarbon.settings import Settings
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 CLIENT_PACKAGES = {

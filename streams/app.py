@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import faust
 
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES
-from zerocarbon.settings import Settings
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -16,7 +16,7 @@ def create_app(settings: Settings) -> faust.App:
         settings.worker_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         # No faust table: the indicator state is checkpointed to Kafka by the agent itself
-        # (streams/indicator_checkpoints.py), so no RocksDB store either.
+        # (streams/indicators/checkpoints.py), so no RocksDB store either.
         store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.kafka_partitions,

@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 import faust
 from pydantic import ValidationError
 
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC
 from schemas.dead_letter import DeadLetter, FieldProblem, Origin
+from schemas.dead_letters import dead_letter, problems_from
 from schemas.smoke_reading import SmokeReading
 from sinks.influx_line_writer import InfluxLineWriter, write_until_taken
 from sinks.influx_points import smoke_point
-from streams.dead_letters import dead_letter, problems_from
-from streams.validation_agent import bytes_topic
-from zerocarbon.settings import Settings
+from streams.validation.agent import bytes_topic
 
 log = logging.getLogger(__name__)
 FAMILY = STAGE = "smoke"

@@ -7,7 +7,7 @@ from collections import Counter
 import faust
 from faust.web import Request, Response, View
 
-from streams.validation import ValidationCounters
+from streams.validation.stage import ValidationCounters
 
 
 def register_pages(app: faust.App, counters: ValidationCounters, indicators: Counter[str]) -> None:

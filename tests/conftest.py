@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from config.settings import Settings
 from stack import isolated_stack
-from zerocarbon.settings import Settings
 
 isolated_stack.enter(hold=False)  # the stack's fixture holds it: unit tests never wait for it
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from config.settings import Settings, config_file_path
 from stack.errors import StackError
-from zerocarbon.settings import Settings, config_file_path
 
 DESCRIPTION = """\
 Streaming ingestion for the zero-carbon territory platform: devices publish over MQTT,
@@ -67,7 +67,7 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[object]]) ->
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
     from bridge.status import read_statuses
-    from streams.kafka_topics import catalogue, ensure_topics
+    from streams.kafka_admin import catalogue, ensure_topics
 
     status_dir = settings.stack_home / "bridge"
     if args.forget_session:
@@ -108,11 +108,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from reference.loader import DEFAULT_DIR, ReferenceStore
     from streams.app import create_app
-    from streams.indicator_agent import register_indicator_agent
-    from streams.kafka_topics import catalogue, ensure_topics
+    from streams.indicators.agent import register_indicator_agent
+    from streams.kafka_admin import catalogue, ensure_topics
     from streams.smoke_agent import register_smoke_agent
-    from streams.validation import ValidationCounters
-    from streams.validation_agent import register_validation_agent
+    from streams.validation.agent import register_validation_agent
+    from streams.validation.stage import ValidationCounters
     from streams.worker_web import register_pages
 
     asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
@@ -135,8 +135,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
     from reference.loader import DEFAULT_DIR
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
-    from streams.kafka_topics import catalogue, ensure_topics
-    from streams.territory_rollup import Trajectory, run_territory_rollup
+    from sinks.territory_rollup import Trajectory, run_territory_rollup
+    from streams.kafka_admin import catalogue, ensure_topics
 
     if args.status:
         statuses = read_sink_statuses(settings)

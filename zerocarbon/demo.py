@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.topic_tree import device_topic
+from config.settings import Settings
 from schemas.smoke_reading import SmokeReading
 from sensors.mqtt_publish import publish_payloads, publish_readings
 from sinks.influx_readback import StoredIndicator, StoredReading, read_indicator, read_smoke_readings
@@ -30,7 +31,6 @@ from zerocarbon.demo_territory import (
     wait_until_counted,
 )
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 BRIDGE_READY = r"subscribed to .* at QoS 1"
 WORKER_READY = r"\[\^Worker\]: Ready"

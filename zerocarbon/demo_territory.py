@@ -16,13 +16,13 @@ from typing import Any
 
 from influxdb_client import InfluxDBClient
 
+from config.settings import Settings
 from reference.loader import DEFAULT_DIR, load_reference
 from sensors.faults import FaultRates
 from sensors.fleet import DEFAULT_MIX, build_fleet
 from sensors.fleet_registry import write_reference_dir
 from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
-from zerocarbon.settings import Settings
 
 DEVICES = 400
 RATE = 2000.0  # readings/s

@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from config.settings import Settings
 from schemas.catalogue import FAMILY_MESSAGES, raw_topic
 from schemas.dead_letter import DeadLetter, Origin
 from schemas.families import FAMILIES
 from schemas.json_schemas import EVENT_TYPES
 from stack.install_step import step_environment
-from streams.validation import Accepted, validate_payload
+from streams.validation.stage import Accepted, validate_payload
 from tests.contract.samples import INVALID, REFERENCE, VALID, Payload
-from zerocarbon.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHECK_JSONSCHEMA = str(Path(sys.executable).with_name("check-jsonschema"))

@@ -14,8 +14,8 @@ from schemas.catalogue import valid_topic
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
 from schemas.partition_key import commune_partition
-from streams.index_deltas import ROLLOVER_MARGIN, counter_capacity
-from streams.validation_agent import VALID_ARRAY
+from streams.indicators.index_deltas import ROLLOVER_MARGIN, counter_capacity
+from streams.validation.agent import VALID_ARRAY
 
 SMALLEST_WINDOW_S = 60
 
@@ -93,7 +93,7 @@ class IndicatorStage:
 
 def wrapped_kwh(previous: EnergyReading, lower: EnergyReading, max_power_kw: float) -> float | None:
     """The consumption the engine derives from a fall it takes for a wrapped counter
-    (streams/index_deltas.py: capacity guessed from the last index), else None."""
+    (streams/indicators/index_deltas.py: capacity guessed from the last index), else None."""
     capacity = counter_capacity(previous.quantity_kwh)
     wrapped = capacity - previous.quantity_kwh + lower.quantity_kwh
     hours = (lower.event_time - previous.event_time).total_seconds() / 3600

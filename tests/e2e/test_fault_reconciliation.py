@@ -21,7 +21,7 @@ On failure, the message lists the instances that are not where they should be, f
 Found by this test and fixed: the indicator stage took a fall from an index in the top tenth
 of its power of ten (9.6 kWh, 95 kWh: a meter reset shortly before) for a counter that
 wrapped, and counted the wrap; registers are now at least 10 000 kWh
-(streams/index_deltas.py). ``test_a_reset_soon_after_a_reset_is_reported_as_a_reset`` keeps
+(streams/indicators/index_deltas.py). ``test_a_reset_soon_after_a_reset_is_reported_as_a_reset`` keeps
 it fixed; the reconciliation still accounts for a genuine wrap by the engine's rule.
 """
 
@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.dead_letter import DeadLetter
 from schemas.families import FAMILIES
@@ -57,7 +58,6 @@ from tests.integration.kafka_reading import records_after, start_group_at_end, t
 from tests.integration.worker_runs import start_worker
 from zerocarbon.demo import BRIDGE_READY, worker_counters
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 DEVICES = 360
 MESSAGES = 4000

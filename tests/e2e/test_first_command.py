@@ -14,7 +14,7 @@ from pathlib import Path
 
 from influxdb_client import InfluxDBClient
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 README_COMMAND = ["make", "demo"]

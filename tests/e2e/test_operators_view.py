@@ -26,6 +26,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from bridge.topic_tree import device_topic
+from config.settings import Settings
 from operators_view.i18n import STRINGS
 from schemas.catalogue import INDICATOR_TOPIC
 from sensors.mqtt_publish import publish_payloads
@@ -34,7 +35,6 @@ from tests.integration.kafka_reading import start_group_at_end
 from tests.integration.worker_runs import start_worker
 from zerocarbon.demo import BRIDGE_READY, SINK_READY, VIEW_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 CHROMIUM = TEST_PACKAGES["chromium"]
 CHROMEDRIVER = TEST_PACKAGES["chromium-driver"]

@@ -20,13 +20,13 @@ from typing import Any
 
 from influxdb_client import InfluxDBClient
 
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.families import FAMILIES
 from tests.integration.kafka_reading import records_after, start_group_at_end, topic_ends
 from tests.integration.worker_runs import start_worker
 from zerocarbon.demo import BRIDGE_READY, SINK_READY, worker_counters
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 MESSAGES = 3000
 

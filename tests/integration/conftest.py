@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from stack import control, isolated_stack
-from streams.kafka_topics import catalogue, ensure_topics
+from streams.kafka_admin import catalogue, ensure_topics
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state
 from zerocarbon.demo import SINK_READY, WORKER_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

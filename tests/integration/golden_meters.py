@@ -19,10 +19,10 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from schemas.partition_key import commune_partition
-from streams.indicator_checkpoints import start_afresh
-from zerocarbon.settings import Settings
+from streams.indicators.checkpoints import start_afresh
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from config.settings import Settings
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, decode_frames
 from schemas.catalogue import DEAD_LETTER_TOPIC
-from streams import kafka_topics
-from zerocarbon.settings import Settings
+from streams import kafka_admin
 
 
 async def read_payloads(
@@ -80,9 +80,9 @@ async def start_group_at_end(settings: Settings, topic: str, group: str) -> None
 
 async def topic_ends(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
     """The current end of every partition of ``topics`` (to count only what comes after)."""
-    return await kafka_topics.topic_ends(settings.kafka_bootstrap, topics)
+    return await kafka_admin.topic_ends(settings.kafka_bootstrap, topics)
 
 
 async def records_after(settings: Settings, offsets: dict[TopicPartition, int]) -> list[tuple[str, bytes]]:
     """Every (topic, value) written after ``offsets``, up to the ends at the time of the call."""
-    return await kafka_topics.records_after(settings.kafka_bootstrap, offsets)
+    return await kafka_admin.records_after(settings.kafka_bootstrap, offsets)

@@ -23,12 +23,12 @@ from paho.mqtt.properties import Properties
 
 from bridge.mqtt_sessions import forget_session
 from bridge.topic_tree import device_topic
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
 from stack.mosquitto_broker import MosquittoBroker
 from tests.integration.kafka_reading import read_payloads
 from zerocarbon.demo import BRIDGE_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 RAW_TOPICS = [raw_topic(f) for f in ("energy", "environment", "mobility")]
 

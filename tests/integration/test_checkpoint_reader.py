@@ -7,10 +7,10 @@ import uuid
 
 from aiokafka import AIOKafkaProducer
 
+from config.settings import Settings
 from schemas.catalogue import CHECKPOINT_TOPIC
-from streams.indicator_checkpoints import CheckpointReader
-from streams.kafka_topics import catalogue, ensure_topics
-from zerocarbon.settings import Settings
+from streams.indicators.checkpoints import CheckpointReader
+from streams.kafka_admin import catalogue, ensure_topics
 
 
 async def _write(settings: Settings, records: list[tuple[bytes, bytes | None]]) -> None:

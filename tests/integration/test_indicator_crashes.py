@@ -20,6 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from config.settings import Settings
 from tests.integration.golden_meters import (
     METERS,
     TWIN,
@@ -34,7 +35,6 @@ from tests.integration.golden_meters import (
 from tests.integration.worker_runs import start_worker
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import stop_child
-from zerocarbon.settings import Settings
 
 READINGS_PER_METER = 50_000
 CHUNKS = 10

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from config.settings import Settings
 from tests.integration.golden_meters import (
     TERTIARY,
     IntervalSeries,
@@ -25,7 +26,6 @@ from tests.integration.golden_meters import (
 )
 from tests.integration.worker_runs import start_worker, wait_counted
 from zerocarbon.processes import stop_child
-from zerocarbon.settings import Settings
 
 READINGS = 2000
 

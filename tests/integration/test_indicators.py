@@ -33,11 +33,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from config.settings import Settings
 from schemas.catalogue import raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
 from tests.integration.golden_meters import RESIDENTIAL, indicator_offsets
 from tests.integration.kafka_reading import dead_letters_holding
-from zerocarbon.settings import Settings
 
 METER = RESIDENTIAL.meter_id
 SERIES = RESIDENTIAL.series
@@ -157,7 +157,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     """A validation worker that crashes after producing replays its raw records: the valid
     records come again with the same source offset, and must not be counted twice."""
     from schemas.energy import EnergyReading
-    from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY
+    from streams.validation.agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY
     from zerocarbon.demo import worker_counters
 
     rng = random.Random()
@@ -244,7 +244,7 @@ async def test_an_unreadable_valid_record_is_dead_lettered_and_the_next_one_stil
     lost. It goes to zc.deadletter verbatim, with its origin and reason, is counted, and the
     records after it on its partition are still counted."""
     from schemas.energy import EnergyReading
-    from streams.validation_agent import VALID_ARRAY
+    from streams.validation.agent import VALID_ARRAY
     from zerocarbon.demo import worker_counters
 
     run = uuid.uuid4().hex[:8]

@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from influxdb_client import InfluxDBClient
 
+from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from sinks.influx_buckets import bucket_for_window
 from sinks.influx_readback import read_indicator
@@ -36,7 +37,6 @@ from tests.integration.golden_meters import RESIDENTIAL
 from tests.integration.kafka_reading import start_group_at_end
 from zerocarbon.demo import SINK_READY
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 METER = RESIDENTIAL.meter_id
 SERIES = RESIDENTIAL.series

@@ -4,7 +4,7 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 
 async def _read_committed(bootstrap: str, topic: str, expected: int) -> list[bytes]:

@@ -9,9 +9,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.mqtt_sessions import forget_session
+from config.settings import Settings
 from sensors.mqtt_publish import publish_readings
 from stack.mosquitto_broker import MosquittoBroker
-from zerocarbon.settings import Settings
 
 
 def _persistent_client(client_id: str, received: list[bytes], subscribed: threading.Event) -> mqtt.Client:

@@ -16,8 +16,8 @@ from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
 from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
 from bridge.mqtt_wire import MQTT_5, MQTT_311, Publish
 from bridge.topic_tree import device_topic
+from config.settings import Settings
 from sensors.qos1_socket_publisher import publish_qos1
-from zerocarbon.settings import Settings
 
 
 class _Session:

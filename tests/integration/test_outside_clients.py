@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from zerocarbon.settings import Settings
+from config.settings import Settings
 
 
 def _run(*argv: str, stdin: str | None = None, timeout: float = 30) -> str:

@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from config.settings import Settings
 from schemas.partition_key import commune_partition
 from tests.integration.golden_meters import (
     Series,
@@ -57,7 +58,6 @@ from tests.integration.golden_meters import (
 )
 from tests.integration.worker_runs import start_worker
 from zerocarbon.processes import stop_child
-from zerocarbon.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "sensors" / "replay_data"  # where the shipped mappings' `file` keys point

@@ -22,9 +22,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
+from config.settings import Settings
 from schemas.families import FAMILIES
 from stack import control
-from zerocarbon.settings import Settings
 
 
 @pytest.fixture(scope="session")

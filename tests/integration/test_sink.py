@@ -16,12 +16,12 @@ import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from paho.mqtt.enums import CallbackAPIVersion
 
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate
 from sinks.influx_readback import StoredIndicator, read_indicator
 from sinks.mqtt_retained import retained_topic
-from streams.indicator_catalogue import series_key
-from zerocarbon.settings import Settings
+from streams.indicators.catalogue import series_key
 
 HOUR = datetime(2026, 1, 15, 9, tzinfo=UTC)
 

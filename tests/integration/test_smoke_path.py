@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from bridge.mqtt_sessions import forget_session
+from config.settings import Settings
 from sensors.mqtt_publish import publish_readings
 from tests.integration.kafka_reading import dead_letters_holding
 from zerocarbon.demo import BRIDGE_READY, WORKER_READY, demo_readings, wait_for_readings
 from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-from zerocarbon.settings import Settings
 
 
 @pytest.fixture(scope="module")

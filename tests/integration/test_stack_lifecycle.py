@@ -4,8 +4,8 @@ import json
 import subprocess
 import sys
 
+from config.settings import Settings
 from stack import control
-from zerocarbon.settings import Settings
 
 
 def _status_cli() -> tuple[int, list[dict[str, object]]]:

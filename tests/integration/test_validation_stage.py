@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
 from tests.energy_readings import energy_reading
-from zerocarbon.settings import Settings
 
 
 def _air(producer: str, event_id: str, now: datetime, value: float) -> dict[str, Any]:

@@ -7,9 +7,9 @@ import contextlib
 import subprocess
 from pathlib import Path
 
+from config.settings import Settings
 from zerocarbon.demo import WORKER_READY, worker_counters
 from zerocarbon.processes import spawn_command, wait_for_log
-from zerocarbon.settings import Settings
 
 
 def start_worker(log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

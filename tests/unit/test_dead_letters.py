@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError, model_validator
 
+from schemas import dead_letters
 from schemas.dead_letter import DeadLetter, FieldProblem, Origin
+from schemas.dead_letters import dead_letter, problems_from
 from schemas.families import FAMILIES
 from schemas.field_error import FieldError
-from streams import dead_letters
-from streams.dead_letters import dead_letter, problems_from
 from tests.unit.test_validation_properties import budget, encode, mutations, valid_payloads
 
 ORIGIN = Origin(transport="kafka", topic="zc.raw.energy", partition=2, offset=41, index=3)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from streams.derived_indicators import derive
-from streams.enrichment import Contribution, Measure
-from streams.window_state import DAY, WindowState, WindowUpdate
+from streams.indicators.derived import derive
+from streams.indicators.enrichment import Contribution, Measure
+from streams.indicators.window_state import DAY, WindowState, WindowUpdate
 
 H = datetime(2026, 3, 2, 10, tzinfo=UTC)
 HOUR = 3600

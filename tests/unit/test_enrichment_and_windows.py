@@ -10,9 +10,9 @@ from pydantic import TypeAdapter
 from reference.loader import load_reference
 from schemas.energy import EnergyReading
 from schemas.mobility import MOBILITY_ADAPTER
-from streams.enrichment import Contribution, Measure, NoFactor, enrich
-from streams.window_assignment import epoch_seconds, window_start
-from streams.window_state import DAY, WindowState
+from streams.indicators.enrichment import Contribution, Measure, NoFactor, enrich
+from streams.indicators.window_assignment import epoch_seconds, window_start
+from streams.indicators.window_state import DAY, WindowState
 
 REF = load_reference()
 T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -149,7 +149,7 @@ def test_same_input_in_any_order_gives_the_same_final_day() -> None:
 
 
 def test_checkpoint_round_trip_gives_the_same_results_afterwards() -> None:
-    from streams.window_state_codec import PartitionState, decode, encode
+    from streams.indicators.window_state_codec import PartitionState, decode, encode
 
     items = [_contribution(f"e{k}", T + timedelta(minutes=7 * k), float(k)) for k in range(40)]
     straight = WindowState(sizes=(900, DAY), grace_seconds=600)

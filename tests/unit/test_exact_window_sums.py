@@ -14,9 +14,9 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.enrichment import Contribution, Measure
-from streams.window_state import DAY, NANOS_PER_UNIT, WindowState, WindowUpdate
-from streams.window_state_codec import PartitionState, decode, encode
+from streams.indicators.enrichment import Contribution, Measure
+from streams.indicators.window_state import DAY, NANOS_PER_UNIT, WindowState, WindowUpdate
+from streams.indicators.window_state_codec import PartitionState, decode, encode
 
 T0 = datetime(2026, 6, 30, 22, tzinfo=UTC)
 SIZES = (60, 900, 3600, DAY)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from config.settings import Settings
 from schemas.dead_letter import DeadLetter
 from schemas.families import FAMILIES
 from sensors import faults, simulate_command, simulation_run
@@ -25,10 +26,9 @@ from sensors.fleet_registry import with_fleet
 from sensors.mqtt_publishers import MqttTarget
 from sensors.send_tally import FaultInstances, SendTally
 from sensors.territory_stream import Emission, TerritoryStream
-from streams.deduplication import RecentEventIds
-from streams.validation import Accepted, Duplicate, validate_payload
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.stage import Accepted, Duplicate, validate_payload
 from tests.unit.simulated_territory_samples import COMMUNES, NOW, ORIGIN, REFERENCE, START, every_fault, take
-from zerocarbon.settings import Settings
 
 EVERY_FAULT = every_fault(index_reset=0.05)
 

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from config.settings import Settings
 from stack.kafka_broker import KafkaBroker
 from stack.mosquitto_broker import MosquittoBroker
-from zerocarbon.settings import Settings
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 

@@ -17,20 +17,20 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from config.settings import Settings
 from schemas.families import FAMILIES, Family
 from sinks.influx_buckets import bucket_for_window
 from sinks.line_protocol import indicator_line
-from streams.derived_indicators import derive
-from streams.enrichment import Contribution
-from streams.indicator_agent import contribute
-from streams.indicator_catalogue import to_indicator_update
-from streams.producer_activity import ProducerActivity, registered_devices
-from streams.territory_rollup import OURS
-from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.window_state import WindowState
-from streams.window_state_codec import PartitionState
+from sinks.territory_rollup import OURS
+from streams.indicators.agent import contribute
+from streams.indicators.catalogue import to_indicator_update
+from streams.indicators.derived import derive
+from streams.indicators.enrichment import Contribution
+from streams.indicators.producer_activity import ProducerActivity, registered_devices
+from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.indicators.window_state import WindowState
+from streams.indicators.window_state_codec import PartitionState
 from tests.contract.samples import REFERENCE, VALID
-from zerocarbon.settings import Settings
 
 DASHBOARDS = sorted(
     (Path(__file__).resolve().parents[2] / "docker" / "grafana" / "dashboards").glob("*.json")

@@ -2,7 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
-from streams.index_deltas import Consumption, IndexAnomaly, IndexState, counter_capacity, index_delta
+from streams.indicators.index_deltas import (
+    Consumption,
+    IndexAnomaly,
+    IndexState,
+    counter_capacity,
+    index_delta,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from schemas.dead_letter import DeadLetter
-from streams.indicator_agent import dead_letter_unreadable, read_valid_record
-from streams.validation_agent import VALID_ARRAY
+from streams.indicators.agent import dead_letter_unreadable, read_valid_record
+from streams.validation.agent import VALID_ARRAY
 from tests.energy_readings import energy_reading
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -94,7 +94,7 @@ async def test_a_dead_letter_that_cannot_be_sent_is_counted_and_never_raises(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     counters: Counter[str] = Counter()
-    with caplog.at_level(logging.ERROR, logger="streams.indicator_agent"):
+    with caplog.at_level(logging.ERROR, logger="streams.indicators.agent"):
         await _dead_letter(b"garbage", DeadLetterTopic(refuse=True), counters)
     assert counters == {"unreadable_records": 1, "dead_letters_not_sent": 1}
     assert any("zc.valid.energy[2]@41 not dead-lettered" in r.getMessage() for r in caplog.records)

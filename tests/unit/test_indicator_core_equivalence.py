@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.derived_indicators import derive
-from streams.enrichment import Contribution, Measure
-from streams.window_state import DAY, WindowState, WindowUpdate, commune_of, year_start
-from streams.window_state_codec import PartitionState, decode, encode
+from streams.indicators.derived import derive
+from streams.indicators.enrichment import Contribution, Measure
+from streams.indicators.window_state import DAY, WindowState, WindowUpdate, commune_of, year_start
+from streams.indicators.window_state_codec import PartitionState, decode, encode
 
 T0 = datetime(2026, 12, 31, 20, tzinfo=UTC)  # crosses a day and a year
 WHO = {"pm25": 15.0}

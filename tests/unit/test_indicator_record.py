@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from streams.indicator_catalogue import INDICATORS, indicator_record, series_key, to_indicator_update
-from streams.window_state import WindowUpdate
+from streams.indicators.catalogue import INDICATORS, indicator_record, series_key, to_indicator_update
+from streams.indicators.window_state import WindowUpdate
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
 dimensions = st.lists(st.tuples(names, names), max_size=4, unique_by=lambda kv: kv[0]).map(tuple)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from stack.errors import StackError
 from stack.influxdb_server import InfluxDBServer
 from stack.install_step import InstallStep, main, step_environment
 from stack.kafka_broker import KafkaBroker
 from stack.mosquitto_broker import MosquittoBroker
-from zerocarbon.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from config.settings import Settings
 from stack.isolated_stack import HELD_BY, isolated_environment, isolated_settings
-from zerocarbon.settings import Settings
 
 DEFAULTS = Settings.model_fields
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from config.settings import Settings
 from operators_view.server import create_app
-from zerocarbon.settings import Settings
 
 
 class CountingSource:

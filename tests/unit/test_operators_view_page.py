@@ -40,7 +40,7 @@ def test_every_key_the_page_and_its_script_use_is_defined() -> None:
 
 def test_every_category_the_data_can_hold_has_a_label() -> None:
     sectors = {s.value for s in Sector} | {"mobility", "ev_charging", "other"}
-    modes = {"bike", "ebike", "bus", "sea_bus", "carsharing"}  # streams/enrichment.py
+    modes = {"bike", "ebike", "bus", "sea_bus", "carsharing"}  # streams/indicators/enrichment.py
     for key in (
         [f"sector.{s}" for s in sectors]
         + [f"mode.{m}" for m in modes]

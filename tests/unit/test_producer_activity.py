@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from streams.producer_activity import COMPLETENESS, LAST_EVENT, ProducerActivity
+from streams.indicators.producer_activity import COMPLETENESS, LAST_EVENT, ProducerActivity
 
 H = int(datetime(2026, 3, 2, 10, tzinfo=UTC).timestamp())
 DIMS = (("commune", "17300"), ("producer", "enedis"))
@@ -58,8 +58,8 @@ def test_checkpoint_round_trip_neither_forgets_nor_double_counts() -> None:
 
 
 def test_the_checkpoint_carries_the_activity() -> None:
-    from streams.window_state import WindowState
-    from streams.window_state_codec import PartitionState, decode, encode
+    from streams.indicators.window_state import WindowState
+    from streams.indicators.window_state_codec import PartitionState, decode, encode
 
     activity = ProducerActivity(grace_seconds=300)
     activity.add("enedis", "17300", "m1", H + 60)

@@ -3,7 +3,7 @@
 import json
 
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
-from streams.raw_records import RawRecord, unpack
+from streams.validation.raw_records import RawRecord, unpack
 
 FRAMES = [(CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE)]
 

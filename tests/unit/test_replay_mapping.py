@@ -16,7 +16,7 @@ from schemas.families import FAMILIES
 from sensors.replay_command import WEEK_S, resolve_mapping, shift_seconds
 from sensors.replay_mapping import MAPPINGS_DIR, REPLAY_DATA_DIR, MappingError, convert_rows, load_mapping
 from sensors.row_files import file_format, read_rows
-from streams.validation import Accepted, validate_payload
+from streams.validation.stage import Accepted, validate_payload
 
 REFERENCE = load_reference()
 SHIPPED = sorted(MAPPINGS_DIR.glob("*.toml"))

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from config.settings import Settings
 from stack.isolated_stack import isolated_settings
 from zerocarbon.cli import build_parser, with_setting_defaults
-from zerocarbon.settings import Settings
 
 
 def test_defaults_match_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

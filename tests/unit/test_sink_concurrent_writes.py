@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config.settings import Settings
 from sinks import indicator_sink
 from sinks.disk_spool import DiskSpool, Segment
 from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
-from zerocarbon.settings import Settings
 
 
 def point(key: str, revision: int) -> dict[str, str]:

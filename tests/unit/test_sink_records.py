@@ -13,12 +13,12 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC
 from schemas.indicator import IndicatorUpdate
 from sinks.indicator_sink import SEPARATOR, IndicatorSink, bucketed
 from sinks.line_protocol import indicator_line
 from sinks.mqtt_retained import retained_topic
-from zerocarbon.settings import Settings
 
 TP = TopicPartition("zc.indicators", 2)
 START = datetime(2026, 3, 1, 10, tzinfo=UTC)

@@ -20,8 +20,8 @@ from sensors.fleet_registry import with_fleet, write_reference_dir
 from sensors.load_shapes import heating_need, local_clock, outdoor_temperature, sun_height, traffic
 from sensors.send_tally import SendTally
 from sensors.territory_stream import TerritoryStream
-from streams.deduplication import RecentEventIds
-from streams.validation import Accepted, Duplicate, validate_payload
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.stage import Accepted, Duplicate, validate_payload
 from tests.unit.simulated_territory_samples import COMMUNES, NOW, ORIGIN, REFERENCE, START, every_fault, take
 
 FAULTY = every_fault(index_reset=0.02)

@@ -3,7 +3,7 @@
 import pytest
 
 from schemas.units import ENERGY_TO_KWH, EnergyUnit, to_kwh
-from streams.deduplication import RecentEventIds
+from streams.validation.deduplication import RecentEventIds
 
 
 @pytest.mark.parametrize(

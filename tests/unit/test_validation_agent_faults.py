@@ -13,11 +13,11 @@ import pytest
 from reference.loader import ReferenceStore
 from schemas.catalogue import DEAD_LETTER_TOPIC, valid_topic
 from schemas.families import FAMILIES
-from streams import validation_agent
-from streams.deduplication import RecentEventIds
-from streams.raw_records import RawRecord, unpack
-from streams.validation import ValidationCounters
-from streams.validation_agent import handle_record
+from streams.validation import agent as validation_agent
+from streams.validation.agent import handle_record
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.raw_records import RawRecord, unpack
+from streams.validation.stage import ValidationCounters
 from tests.energy_readings import energy_reading
 
 NESTED = b"[" * 100_000 + b"]" * 100_000

@@ -15,8 +15,8 @@ import pytest
 from reference.loader import load_reference
 from schemas.dead_letter import DeadLetter, Origin
 from schemas.families import FAMILIES
-from streams.deduplication import RecentEventIds
-from streams.validation import Accepted, Duplicate, validate_payload
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.stage import Accepted, Duplicate, validate_payload
 
 REF = load_reference()
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)

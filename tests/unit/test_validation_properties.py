@@ -24,8 +24,8 @@ from schemas.families import FAMILIES
 from schemas.mobility import MobilityEvent
 from schemas.territory import Carrier
 from schemas.units import ENERGY_TO_KWH, UNITS_FOR_CARRIER
-from streams.deduplication import RecentEventIds
-from streams.validation import Accepted, Duplicate, ValidationCounters, validate_payload
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.stage import Accepted, Duplicate, ValidationCounters, validate_payload
 
 REF = load_reference()
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)

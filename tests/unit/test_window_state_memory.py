@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from reference.loader import load_reference
 from schemas.indicator import IndicatorUpdate
-from streams.enrichment import Contribution, Measure
-from streams.indicator_catalogue import to_indicator_update
-from streams.window_state import CLOSED_DAYS_KEPT_SECONDS, DAY, WindowState, WindowUpdate
-from streams.window_state_codec import decode
+from streams.indicators.catalogue import to_indicator_update
+from streams.indicators.enrichment import Contribution, Measure
+from streams.indicators.window_state import CLOSED_DAYS_KEPT_SECONDS, DAY, WindowState, WindowUpdate
+from streams.indicators.window_state_codec import decode
 
 T = datetime(2026, 3, 10, 12, tzinfo=UTC)
 DIMS = (("carrier", "electricity"), ("commune", "17300"), ("sector", "residential"))

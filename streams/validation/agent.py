@@ -21,19 +21,19 @@ from typing import Any
 import faust
 from pydantic import BaseModel, TypeAdapter
 
+from config.settings import Settings
 from reference.loader import ReferenceStore
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
 from schemas.dead_letter import DeadLetter, FieldProblem
+from schemas.dead_letters import dead_letter
 from schemas.energy import EnergyReading
 from schemas.environment import EnvironmentReading
 from schemas.families import FAMILIES, Family
 from schemas.mobility import MobilityEvent
 from schemas.partition_key import commune_partition
-from streams.dead_letters import dead_letter
-from streams.deduplication import RecentEventIds
-from streams.raw_records import RawRecord, Unpacked, record_origin, unpack
-from streams.validation import STAGE, Accepted, Outcome, ValidationCounters, validate_payload
-from zerocarbon.settings import Settings
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.raw_records import RawRecord, Unpacked, record_origin, unpack
+from streams.validation.stage import STAGE, Accepted, Outcome, ValidationCounters, validate_payload
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.window_assignment import epoch_seconds
-from streams.window_state import WindowUpdate, year_start
+from streams.indicators.window_assignment import epoch_seconds
+from streams.indicators.window_state import WindowUpdate, year_start
 
 HOUR = 3600
 LAST_EVENT = "producer_last_event_time"

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from reference.loader import ReferenceData
 from schemas.dead_letter import DeadLetter, FieldProblem, Origin
+from schemas.dead_letters import dead_letter, problems_from
 from schemas.families import Family
-from streams.dead_letters import dead_letter, problems_from
-from streams.deduplication import RecentEventIds
-from streams.plausibility import rules_for
+from streams.validation.deduplication import RecentEventIds
+from streams.validation.plausibility import rules_for
 
 STAGE = "validation"
 

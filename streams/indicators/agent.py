@@ -28,24 +28,24 @@ import faust
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
+from config.settings import Settings
 from reference.loader import ReferenceData, ReferenceStore
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.dead_letter import DeadLetter, FieldProblem, Origin
+from schemas.dead_letters import dead_letter, problems_from
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
-from streams.dead_letters import dead_letter, problems_from
-from streams.derived_indicators import derive
-from streams.enrichment import Contribution, NoFactor, enrich
-from streams.index_deltas import IndexAnomaly, IndexState, index_delta
-from streams.indicator_catalogue import indicator_record
-from streams.indicator_checkpoints import CheckpointReader, checkpoint_key
-from streams.producer_activity import ProducerActivity, registered_devices
-from streams.valid_record_parsing import VALID_RECORD_PARSERS
-from streams.validation_agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, bytes_topic
-from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.window_state import WindowState
-from streams.window_state_codec import PartitionState, decode, encode
-from zerocarbon.settings import Settings
+from streams.indicators.catalogue import indicator_record
+from streams.indicators.checkpoints import CheckpointReader, checkpoint_key
+from streams.indicators.derived import derive
+from streams.indicators.enrichment import Contribution, NoFactor, enrich
+from streams.indicators.index_deltas import IndexAnomaly, IndexState, index_delta
+from streams.indicators.producer_activity import ProducerActivity, registered_devices
+from streams.indicators.valid_records import VALID_RECORD_PARSERS
+from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.indicators.window_state import WindowState
+from streams.indicators.window_state_codec import PartitionState, decode, encode
+from streams.validation.agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, bytes_topic
 
 log = logging.getLogger(__name__)
 STAGE = "indicators"

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic_core import to_json
 
 from schemas.indicator import IndicatorUpdate
-from streams.enrichment import Dimensions
-from streams.window_assignment import window_name
-from streams.window_state import WindowUpdate
+from streams.indicators.enrichment import Dimensions
+from streams.indicators.window_assignment import window_name
+from streams.indicators.window_state import WindowUpdate
 
 # indicator -> (unit, "sum" | "mean")
 INDICATORS: dict[str, tuple[str, str]] = {
@@ -28,11 +28,11 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "parking_occupancy_ratio": ("ratio", "mean"),
     "bike_availability_ratio": ("ratio", "mean"),
     "environment_value": ("quantity unit", "mean"),
-    # Derived at each flush (streams/derived_indicators.py): the value is the ratio itself.
+    # Derived at each flush (streams/indicators/derived.py): the value is the ratio itself.
     "renewable_share_ratio": ("ratio", "sum"),
     "modal_share_ratio": ("ratio", "sum"),
     "who_exceedance": ("exceedance", "sum"),
-    # Per producer and commune (streams/producer_activity.py).
+    # Per producer and commune (streams/indicators/producer_activity.py).
     "producer_last_event_time": ("epoch seconds", "sum"),
     "producer_completeness_ratio": ("ratio", "sum"),
 }

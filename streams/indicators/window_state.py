@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from streams.enrichment import Contribution, Dimensions
-from streams.window_assignment import epoch_seconds
+from streams.indicators.enrichment import Contribution, Dimensions
+from streams.indicators.window_assignment import epoch_seconds
 
 DAY = 86400
 CLOSED_DAYS_KEPT_SECONDS = 402 * DAY

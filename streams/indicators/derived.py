@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
-from streams.enrichment import Dimensions
-from streams.window_state import DAY, WindowKey, WindowState, WindowUpdate, commune_of
+from streams.indicators.enrichment import Dimensions
+from streams.indicators.window_state import DAY, WindowKey, WindowState, WindowUpdate, commune_of
 
 # The window sums the ratios are made of.
 _TERMS = frozenset({"energy_consumed_kwh", "renewable_production_kwh", "passenger_km"})

@@ -13,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from schemas.catalogue import CHECKPOINT_TOPIC, valid_topic
-from streams.kafka_topics import topic_ends
-from streams.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.window_state import WindowState
-from streams.window_state_codec import PartitionState, encode
+from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.indicators.window_state import WindowState
+from streams.indicators.window_state_codec import PartitionState, encode
+from streams.kafka_admin import topic_ends
 
 
 def checkpoint_key(topic: str, partition: int) -> bytes:

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from streams.index_deltas import IndexState
-from streams.producer_activity import ProducerActivity
-from streams.window_state import Accumulator, WindowState, to_nanos
+from streams.indicators.index_deltas import IndexState
+from streams.indicators.producer_activity import ProducerActivity
+from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 
 # 4: zlib-compressed JSON, event ids and their days in two columns; 3: sums as integer
 # billionths of their unit; 2: float sums, source offsets per raw partition; 1: float sums,

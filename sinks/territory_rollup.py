@@ -23,10 +23,10 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate
-from streams.indicator_catalogue import series_key
-from zerocarbon.settings import Settings
+from streams.indicators.catalogue import series_key
 
 EMISSIONS = ("emissions_kgco2e", "mobility_emissions_kgco2e", "ev_charging_emissions_kgco2e")
 OURS = ("territory_emissions_kgco2e", "territory_trajectory_target_kgco2e", "territory_trajectory_ratio")

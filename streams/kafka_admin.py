@@ -18,8 +18,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import TopicPartition
 
+from config.settings import Settings
 from schemas.catalogue import channels
-from zerocarbon.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Valid records in, indicator updates and checkpoints out."""

@@ -1,0 +1,1 @@
+"""Raw records in, valid records and dead letters out."""
