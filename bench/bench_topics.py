@@ -31,7 +31,6 @@ def worker_topics(settings: Settings) -> list[str]:
     return [
         *(raw_topic(name) for name in FAMILIES),
         *(valid_topic(name) for name in FAMILIES),
-        settings.smoke_kafka_topic,
     ]
 
 

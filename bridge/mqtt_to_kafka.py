@@ -53,8 +53,6 @@ class BridgeConfig:
     mqtt_port: int
     kafka_bootstrap: str
     client_id: str
-    smoke_prefix: str
-    smoke_kafka_topic: str
     status_file: Path
     shared_group: str | None = None
     mqtt_version: int = 5
@@ -64,7 +62,7 @@ class BridgeConfig:
     max_record_bytes: int = 512 * 1024
 
     def subscriptions(self) -> list[str]:
-        filters = [DEVICE_FILTER, f"{self.smoke_prefix}/+"]
+        filters = [DEVICE_FILTER]
         if self.shared_group:
             return [f"$share/{self.shared_group}/{f}" for f in filters]
         return filters
@@ -88,7 +86,7 @@ class _Routed:
     kafka_topic: str
     key: bytes
     family: str
-    slot: tuple[str, int]  # (Kafka topic, partition) of a reading; the smoke path lets Kafka choose
+    slot: tuple[str, int]  # (Kafka topic, partition) of a reading
 
 
 # Routes remembered per MQTT topic (a device publishes on one topic): bounded, then started again.
@@ -142,10 +140,6 @@ class MqttToKafkaBridge:
             return routed
 
     def _route(self, topic: str) -> _Routed | None:
-        prefix = self.config.smoke_prefix + "/"
-        if topic.startswith(prefix) and "/" not in topic[len(prefix) :]:
-            kafka_topic = self.config.smoke_kafka_topic
-            return _Routed(kafka_topic, topic[len(prefix) :].encode(), "smoke", (kafka_topic, -1))
         parsed = parse_device_topic(topic)
         if parsed is None or parsed.family not in FAMILIES:
             return None
@@ -171,7 +165,6 @@ class MqttToKafkaBridge:
         await producer.start()
         for family in FAMILIES:
             await self._learn_partitions(producer, raw_topic(family))
-        await self._learn_partitions(producer, self.config.smoke_kafka_topic)
         await self._learn_partitions(producer, DEAD_LETTER_TOPIC)
         self._kafka_ready = True
         mqtt_stop = asyncio.Event()
@@ -239,7 +232,6 @@ class MqttToKafkaBridge:
     async def _forward(self, producer: AIOKafkaProducer, batch: list[Publish]) -> None:
         """Send the batch to Kafka and return only once every record is confirmed."""
         groups: dict[tuple[str, int], list[tuple[str, bytes]]] = collections.defaultdict(list)
-        singles: list[tuple[str, bytes, bytes]] = []
         dead: list[tuple[str, bytes]] = []
         families: dict[tuple[str, int], str] = {}
         received = self.counters.received
@@ -251,9 +243,6 @@ class MqttToKafkaBridge:
                 dead.append((topic, payload))
                 continue
             received[routed.family] += 1
-            if routed.family == "smoke":
-                singles.append((routed.kafka_topic, routed.key, payload))
-                continue
             slot = routed.slot
             groups[slot].append((topic, payload))
             families[slot] = routed.family
@@ -263,8 +252,6 @@ class MqttToKafkaBridge:
                 records.append(
                     (topic, part, None, encode_frames(chunk), [(CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE)])
                 )
-        for topic, key, payload in singles:
-            records.append((topic, None, key, payload, []))
         now = datetime.now(UTC)
         for mqtt_topic, payload in dead:
             problem = FieldProblem(
@@ -283,7 +270,6 @@ class MqttToKafkaBridge:
         self.counters.records += len(records)
         for slot, items in groups.items():
             self.counters.forwarded[families[slot]] += len(items)
-        self.counters.forwarded["smoke"] += len(singles)
         self.counters.dead_lettered += len(dead)
 
     async def _send_until_confirmed(

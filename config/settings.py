@@ -74,10 +74,7 @@ class Settings(BaseSettings):
         default=30, ge=1, description="retention of the 1-minute windows"
     )
 
-    # Smoke path (foundation issue): one MQTT topic tree, one Kafka topic, one measurement.
-    smoke_mqtt_topic: str = "zc/smoke"
-    smoke_kafka_topic: str = "zc.smoke.readings"
-    smoke_measurement: str = "smoke_reading"
+    # The MQTT to Kafka bridge.
     bridge_linger_ms: float = Field(default=20.0, ge=0, description="readings packed per record within")
     bridge_receive_maximum: int = Field(default=20_000, ge=1, description="unacknowledged MQTT messages")
     bridge_mqtt_version: int = Field(

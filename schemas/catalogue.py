@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from config.settings import Settings
 from schemas.families import FAMILIES
 
 DAY_MS = 86_400_000
@@ -56,31 +55,22 @@ FAMILY_MESSAGES = {
 }
 
 
-def channels(settings: Settings) -> list[Channel]:
-    """Every channel with its payloads, key, partitioning, producers and consumers."""
-    p = settings.kafka_partitions
-    out = [
-        Channel(
-            address=f"{settings.smoke_mqtt_topic}/{{device_id}}",
-            transport="mqtt",
-            messages=("SmokeReading",),
-            description="smoke readings published by devices (QoS 1)",
-            producers=("devices",),
-            consumers=("zerocarbon bridge",),
-        ),
-        Channel(
-            address=settings.smoke_kafka_topic,
-            transport="kafka",
-            messages=("SmokeReading",),
-            description="smoke readings forwarded verbatim by the bridge",
-            producers=("zerocarbon bridge",),
-            consumers=("zerocarbon worker (smoke agent)",),
-            key="device id (last level of the MQTT topic)",
-            partitions=p,
-            config={"retention.ms": str(7 * DAY_MS)},
-        ),
-    ]
+def channels(partitions: int) -> list[Channel]:
+    """Every channel with its payloads, key, partitioning, producers and consumers;
+    ``partitions`` is the deployment's number for the topics keyed by commune."""
+    p = partitions
+    out: list[Channel] = []
     for name, family in FAMILIES.items():
+        out.append(
+            Channel(
+                address=f"zc/{{commune}}/{name}/{{device_id}}",
+                transport="mqtt",
+                messages=FAMILY_MESSAGES[name],
+                description=f"{family.description} published by devices (QoS 1), one reading per message",
+                producers=("devices",),
+                consumers=("zerocarbon bridge",),
+            )
+        )
         out.append(
             Channel(
                 address=raw_topic(name),

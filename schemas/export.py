@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from config.settings import Settings
-from schemas.asyncapi import asyncapi_document
+from schemas.asyncapi import Servers, asyncapi_document
 from schemas.json_schemas import standalone_schemas
 
 
-def export_contracts(directory: Path, settings: Settings) -> list[Path]:
+def export_contracts(directory: Path, servers: Servers, version: str) -> list[Path]:
     """Write ``<Type>.schema.json`` files and ``asyncapi.json``; return the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -20,7 +19,7 @@ def export_contracts(directory: Path, settings: Settings) -> list[Path]:
         written.append(path)
     path = directory / "asyncapi.json"
     path.write_text(
-        json.dumps(asyncapi_document(settings), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        json.dumps(asyncapi_document(servers, version), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     written.append(path)
     return written

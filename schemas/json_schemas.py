@@ -21,10 +21,8 @@ from schemas.mobility import (
     TransitTrip,
     TransitValidation,
 )
-from schemas.smoke_reading import SmokeReading
 
 EVENT_TYPES: tuple[type[BaseModel], ...] = (
-    SmokeReading,
     EnergyReading,
     EnvironmentReading,
     BikeTrip,

@@ -1,4 +1,4 @@
-"""Publish readings over MQTT 5 at QoS 1 and wait until the broker has acknowledged each one."""
+"""Publish payloads over MQTT 5 at QoS 1 and wait until the broker has acknowledged each one."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-
-from schemas.smoke_reading import SmokeReading
-
-
-def device_topic(prefix: str, device_id: str) -> str:
-    """The MQTT topic a smoke device publishes on: ``<prefix>/<device_id>``."""
-    return f"{prefix}/{device_id}"
 
 
 def publish_payloads(
@@ -42,11 +35,3 @@ def publish_payloads(
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def publish_readings(
-    host: str, port: int, topic_prefix: str, readings: Iterable[SmokeReading], timeout: float = 30.0
-) -> int:
-    """Publish smoke readings at QoS 1; return how many the broker acknowledged."""
-    messages = [(device_topic(topic_prefix, r.device_id), r.model_dump_json().encode()) for r in readings]
-    return publish_payloads(host, port, messages, timeout)

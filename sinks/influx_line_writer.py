@@ -13,7 +13,6 @@ Failures split in two:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -172,21 +171,3 @@ class InfluxLineWriter:
         return await self._write_chunk(bucket, lines[:middle]) + await self._write_chunk(
             bucket, lines[middle:]
         )
-
-
-async def write_until_taken(
-    writer: InfluxLineWriter, bucket: str, lines: list[str], max_delay: float = 30.0
-) -> list[Rejected]:
-    """Write, waiting with backoff while InfluxDB is away; the lines it refused, if any.
-
-    For a caller without a buffer of its own (the smoke path): waiting holds its stream back,
-    so Kafka offsets do not pass points that are not in InfluxDB yet."""
-    attempt = 0
-    while True:
-        try:
-            return await writer.write(bucket, lines)
-        except InfluxUnavailable as exc:
-            delay = backoff_delay(attempt, 0.5, max_delay, exc.retry_after)
-            log.warning("%s; retrying in %.1fs", exc.reason, delay)
-            attempt += 1
-            await asyncio.sleep(delay)

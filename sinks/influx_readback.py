@@ -11,39 +11,9 @@ from config.settings import Settings
 from sinks.influx_buckets import bucket_for_window
 
 
-@dataclass(frozen=True)
-class StoredReading:
-    device_id: str
-    time: datetime
-    value: float
-
-
 def flux_string(text: str) -> str:
     """A Flux string literal (quotes and backslashes escaped)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def read_smoke_readings(settings: Settings, device_prefix: str, since: str = "-1h") -> list[StoredReading]:
-    """Every smoke reading of devices whose id starts with ``device_prefix``, oldest first."""
-    query = f"""
-from(bucket: {flux_string(settings.influx_bucket)})
-  |> range(start: {since})
-  |> filter(fn: (r) => r._measurement == {flux_string(settings.smoke_measurement)})
-  |> filter(fn: (r) => r._field == "value")
-  |> filter(fn: (r) => strings.hasPrefix(v: r.device_id, prefix: {flux_string(device_prefix)}))
-  |> group()
-  |> sort(columns: ["_time"])
-"""
-    query = 'import "strings"\n' + query
-    with InfluxDBClient(
-        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
-    ) as client:
-        tables = client.query_api().query(query)
-    return [
-        StoredReading(record["device_id"], record.get_time(), float(record.get_value()))
-        for table in tables
-        for record in table.records
-    ]
 
 
 @dataclass(frozen=True)

@@ -4,38 +4,38 @@ from __future__ import annotations
 
 import faust
 
-from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES
+from streams.worker_config import WorkerConfig
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(config: WorkerConfig) -> faust.App:
     """A faust app on the configured Kafka, with faust's raw-table web endpoints off."""
-    datadir = settings.stack_home / "worker" / "faust-data"
+    datadir = config.data_dir
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
-        settings.worker_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        config.worker_id,
+        broker=f"kafka://{config.kafka_bootstrap}",
         # No faust table: the indicator state is checkpointed to Kafka by the agent itself
         # (streams/indicators/checkpoints.py), so no RocksDB store either.
         store="memory://",
         datadir=str(datadir),
-        topic_partitions=settings.kafka_partitions,
+        topic_partitions=config.partitions,
         consumer_auto_offset_reset="earliest",
         # Static membership (KIP-345) only when asked for: a static member that rejoins with
         # another set of topics (a new version of the worker) gets its previous assignment
         # back, and aiokafka then fails on "assignment for unsubscribed topic" (seen here).
-        consumer_group_instance_id=settings.worker_instance_id,
+        consumer_group_instance_id=config.instance_id,
         producer_acks=-1,
         # A dead worker's partitions move after this, not after faust's 60 s default.
-        broker_session_timeout=settings.worker_session_timeout_seconds,
-        broker_heartbeat_interval=max(1.0, settings.worker_session_timeout_seconds / 5),
+        broker_session_timeout=config.session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, config.session_timeout_seconds / 5),
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         # faust's web server carries only our pages (streams/worker_web.py); its built-in
         # endpoints, and above all /table exposing raw state, stay off.
         web_enabled=True,
-        web_bind=settings.bind_host,
-        web_port=settings.worker_web_port,
-        web_host=settings.bind_host,
+        web_bind=config.web_host,
+        web_port=config.web_port,
+        web_host=config.web_host,
         web_tables_enabled=False,
         web_graph_enabled=False,
         web_stats_enabled=False,

@@ -18,7 +18,6 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import TopicPartition
 
-from config.settings import Settings
 from schemas.catalogue import channels
 
 log = logging.getLogger(__name__)
@@ -31,11 +30,11 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def catalogue(settings: Settings) -> list[TopicSpec]:
-    """Every Kafka topic of the channel catalogue, with its partitions and configuration."""
+def catalogue(partitions: int) -> list[TopicSpec]:
+    """Every Kafka topic of the channel catalogue; ``partitions`` for those with no number of their own."""
     return [
-        TopicSpec(ch.address, ch.partitions or settings.kafka_partitions, dict(ch.config))
-        for ch in channels(settings)
+        TopicSpec(ch.address, ch.partitions or partitions, dict(ch.config))
+        for ch in channels(partitions)
         if ch.transport == "kafka"
     ]
 

@@ -88,8 +88,6 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
             mqtt_port=settings.mqtt_port,
             kafka_bootstrap=settings.kafka_bootstrap,
             client_id=args.client_id,
-            smoke_prefix=settings.smoke_mqtt_topic,
-            smoke_kafka_topic=settings.smoke_kafka_topic,
             status_file=status_dir / f"{args.client_id}.status.json",
             shared_group=settings.bridge_shared_group,
             mqtt_version=settings.bridge_mqtt_version,
@@ -98,7 +96,7 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
 
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions)))
     asyncio.run(_until_signalled(bridge.run))
     return 0
 
@@ -110,19 +108,19 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.app import create_app
     from streams.indicators.agent import register_indicator_agent
     from streams.kafka_admin import catalogue, ensure_topics
-    from streams.smoke_agent import register_smoke_agent
     from streams.validation.agent import register_validation_agent
     from streams.validation.stage import ValidationCounters
     from streams.worker_web import register_pages
+    from zerocarbon.component_configs import worker_config
 
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
-    app = create_app(settings)
-    register_smoke_agent(app, settings)
+    config = worker_config(settings)
+    asyncio.run(ensure_topics(config.kafka_bootstrap, catalogue(config.partitions)))
+    app = create_app(config)
     counters = ValidationCounters()
-    store = ReferenceStore(settings.reference_dir or DEFAULT_DIR)
-    register_validation_agent(app, settings, store, counters)
+    store = ReferenceStore(config.reference_dir or DEFAULT_DIR)
+    register_validation_agent(app, config, store, counters)
     indicator_counters: Counter[str] = Counter()
-    register_indicator_agent(app, settings, store, indicator_counters)
+    register_indicator_agent(app, config, store, indicator_counters)
     register_pages(app, counters, indicator_counters)
     # Everything built so far (modules, reference data, the app) lives as long as the process:
     # out of the collector's way, it is not rescanned at every collection (+12 % measured on
@@ -144,7 +142,7 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         if not statuses:
             print("zerocarbon: no sink status file: is a sink running?", file=sys.stderr)
         return 0 if statuses and all(s["fresh"] and s["kafka_ready"] for s in statuses) else 1
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions)))
     sink = IndicatorSink(settings)
     # The one process that reads every partition of zc.indicators also sums the territory.
     path = (settings.reference_dir or DEFAULT_DIR) / "trajectory.csv"
@@ -164,8 +162,10 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
 
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.export import export_contracts
+    from zerocarbon import __version__
+    from zerocarbon.component_configs import contract_servers
 
-    for path in export_contracts(args.directory, settings):
+    for path in export_contracts(args.directory, contract_servers(settings), __version__):
         print(path)
     return 0
 
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     bridge = sub.add_parser(
         "bridge",
         help="forward MQTT readings to Kafka (QoS 1, persistent session, ack after Kafka)",
-        description="Subscribe to zc/<commune>/<family>/<device_id> (and the smoke topics) at QoS 1 "
+        description="Subscribe to zc/<commune>/<family>/<device_id> at QoS 1 "
         "on a persistent MQTT 5 session, pack the readings arriving within ZC_BRIDGE_LINGER_MS "
         "into one Kafka record per (family, partition) on zc.raw.<family>, and acknowledge each "
         "MQTT message only once Kafka has confirmed it. Topics outside the tree go to "

@@ -1,10 +1,11 @@
 """`zerocarbon demo`: the whole path on the real local stack, with a result one can see.
 
 Brings the stack up, starts the bridge, the faust worker, the sink and the operators' page
-(`zerocarbon view`, whose URL it prints first), publishes readings over MQTT as devices
-would, waits until InfluxDB returns every one of them through a Flux query, and prints them;
-then a simulated territory publishes for a few seconds and the demo prints what validation
-made of it and today's emissions per commune.
+(`zerocarbon view`, whose URL it prints first) and publishes over MQTT as devices would: a
+household meter's readings, an air-quality and a car-park reading, one broken reading. It
+waits until validation has accounted for each and InfluxDB's hour of the meter's series has
+grown by exactly what the meter sent; then a simulated territory publishes for a few seconds
+and the demo prints what validation made of it and today's emissions per commune.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from typing import Any
 
 from bridge.topic_tree import device_topic
 from config.settings import Settings
-from schemas.smoke_reading import SmokeReading
-from sensors.mqtt_publish import publish_payloads, publish_readings
-from sinks.influx_readback import StoredIndicator, StoredReading, read_indicator, read_smoke_readings
+from sensors.mqtt_publish import publish_payloads
+from sinks.influx_readback import read_indicator
 from stack import control
 from zerocarbon.demo_territory import (
     registry_for_demo,
@@ -38,59 +38,42 @@ SINK_READY = r"sink ready: "
 VIEW_READY = r"operators' view ready: "
 
 
-def demo_readings(run_id: str, count: int) -> list[SmokeReading]:
-    """``count`` readings from three demo devices, one second apart."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    return [
-        SmokeReading(
-            device_id=f"demo-{run_id}-meter{k % 3}",
-            value=round(100 + 7.5 * k, 2),
-            time=datetime.fromtimestamp(now.timestamp() - (count - k), UTC),
-        )
-        for k in range(count)
-    ]
+DEMO_SERIES = {"carrier": "electricity", "commune": "17300", "sector": "residential"}
+DEMO_METER = "elec-17300-0001"
+INTERVAL = timedelta(minutes=15)
 
 
-def wait_for_readings(
-    settings: Settings, device_prefix: str, expected: int, timeout: float
-) -> list[StoredReading]:
-    """Poll InfluxDB until ``expected`` readings of these devices are visible."""
-    deadline = time.monotonic() + timeout
-    stored: list[StoredReading] = []
-    while time.monotonic() < deadline:
-        stored = read_smoke_readings(settings, device_prefix)
-        if len(stored) >= expected:
-            break
-        time.sleep(0.5)
-    return stored
-
-
-def demo_family_events(run_id: str) -> list[tuple[str, bytes]]:
-    """Events of each family on the device topic tree, one of them broken on purpose."""
-    now = datetime.now(UTC).replace(microsecond=0)
+def demo_events(run_id: str, readings: int, at: datetime) -> tuple[list[tuple[str, bytes]], float]:
+    """``readings`` quarter-hour readings of a La Rochelle household meter ending at ``at``,
+    an air-quality and a car-park reading, and one broken reading; and the kWh the meter's
+    valid readings add to its series' hour."""
     producer = f"demo-{run_id}"
-    energy = {
-        "event_id": f"{run_id}-e1", "producer_id": producer, "event_time": now.isoformat(),
-        "meter_id": "elec-17300-0001", "commune": "17300", "sector": "residential",
-        "carrier": "electricity", "quantity": 420, "unit": "Wh", "kind": "interval",
-        "interval_start": datetime.fromtimestamp(now.timestamp() - 900, UTC).isoformat(),
+    base = {"producer_id": producer, "event_time": at.isoformat(), "commune": "17300"}
+    energy: list[dict[str, Any]] = [
+        base | {
+            "event_id": f"{run_id}-e{k}", "meter_id": DEMO_METER, "sector": "residential",
+            "carrier": "electricity", "quantity": 400 + 10 * k, "unit": "Wh", "kind": "interval",
+            "interval_start": (at - INTERVAL).isoformat(),
+        }
+        for k in range(readings)
+    ]  # fmt: skip
+    air = base | {
+        "event_id": f"{run_id}-a1", "sensor_id": "aq-17300-0001", "quantity": "no2", "value": 23.5,
+        "unit": "ug/m3",
     }  # fmt: skip
-    air = {
-        "event_id": f"{run_id}-a1", "producer_id": producer, "event_time": now.isoformat(),
-        "sensor_id": "aq-17300-0001", "commune": "17300", "quantity": "no2", "value": 23.5, "unit": "ug/m3",
-    }  # fmt: skip
-    parking = {
-        "event_id": f"{run_id}-p1", "producer_id": producer, "event_time": now.isoformat(),
-        "device_id": "parking-17300-0001", "commune": "17300", "kind": "parking_occupancy",
+    parking = base | {
+        "event_id": f"{run_id}-p1", "device_id": "parking-17300-0001", "kind": "parking_occupancy",
         "occupied_spot_number": 312, "total_spot_number": 400,
     }  # fmt: skip
-    broken = dict(energy, event_id=f"{run_id}-e2", quantity=-5)
-    return [
-        (device_topic("17300", "energy", "elec-17300-0001"), json.dumps(energy).encode()),
+    broken = energy[0] | {"event_id": f"{run_id}-broken", "quantity": -5}
+    meter_topic = device_topic("17300", "energy", DEMO_METER)
+    messages = [(meter_topic, json.dumps(event).encode()) for event in energy]
+    messages += [
         (device_topic("17300", "environment", "aq-17300-0001"), json.dumps(air).encode()),
         (device_topic("17300", "mobility", "parking-17300-0001"), json.dumps(parking).encode()),
-        (device_topic("17300", "energy", "elec-17300-0001"), json.dumps(broken).encode()),
+        (meter_topic, json.dumps(broken).encode()),
     ]
+    return messages, sum(400 + 10 * k for k in range(readings)) / 1000
 
 
 def worker_counters(settings: Settings) -> dict[str, Any]:
@@ -113,24 +96,22 @@ def wait_for_validation(settings: Settings, producer: str, expected: int, timeou
     return counters
 
 
-DEMO_SERIES = {"carrier": "electricity", "commune": "17300", "sector": "residential"}
+def hour_energy_kwh(settings: Settings, hour: datetime) -> float:
+    """The demo series' energy for ``hour`` as InfluxDB holds it now (0 before its first point)."""
+    stored = read_indicator(
+        settings, "energy_consumed_kwh", "1h", DEMO_SERIES, hour, hour + timedelta(hours=1)
+    )
+    return stored[-1].value if stored else 0.0
 
 
-def read_current_hour(settings: Settings, timeout: float) -> list[tuple[str, str, list[StoredIndicator]]]:
-    """This hour's energy and emissions of the demo meter's series, as InfluxDB holds them."""
-    now = datetime.now(UTC)
-    hour = now.replace(minute=0, second=0, microsecond=0)
+def wait_for_hour_energy(settings: Settings, hour: datetime, at_least: float, timeout: float) -> float:
+    """Poll InfluxDB until the demo series' hour holds ``at_least`` kWh; the last value read."""
     deadline = time.monotonic() + timeout
-    out: list[tuple[str, str, list[StoredIndicator]]] = []
-    while time.monotonic() < deadline:
-        out = [
-            (name, unit, read_indicator(settings, name, "1h", DEMO_SERIES, hour, hour + timedelta(hours=1)))
-            for name, unit in (("energy_consumed_kwh", "kWh"), ("emissions_kgco2e", "kgCO2e"))
-        ]
-        if all(stored for _, _, stored in out):
-            break
-        time.sleep(1.0)
-    return out
+    value = hour_energy_kwh(settings, hour)
+    while value < at_least - 1e-9 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        value = hour_energy_kwh(settings, hour)
+    return value
 
 
 def start_view(settings: Settings, view: subprocess.Popen[bytes], log: Path, offset: int) -> None:
@@ -164,16 +145,16 @@ def run_demo(settings: Settings, readings: int) -> int:
         wait_for_log(worker, worker_log, WORKER_READY, timeout=120, offset=offsets[worker_log])
         wait_for_log(sink, sink_log, SINK_READY, timeout=60, offset=offsets[sink_log])
         run_id = uuid.uuid4().hex[:8]
-        sent = demo_readings(run_id, readings)
+        at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+        # An interval reading counts in the window where its interval starts.
+        hour = (at - INTERVAL).replace(minute=0, second=0)
+        events, sent_kwh = demo_events(run_id, readings, at)
+        before_kwh = hour_energy_kwh(settings, hour)
         t0 = time.monotonic()
-        acked = publish_readings(settings.mqtt_host, settings.mqtt_port, settings.smoke_mqtt_topic, sent)
-        print(f"[demo] published {acked}/{len(sent)} readings over MQTT (QoS 1, acknowledged)")
-        stored = wait_for_readings(settings, f"demo-{run_id}-", len(sent), timeout=60)
-        elapsed = time.monotonic() - t0
-        events = demo_family_events(run_id)
-        publish_payloads(settings.mqtt_host, settings.mqtt_port, events)
+        acked = publish_payloads(settings.mqtt_host, settings.mqtt_port, events)
         counters = wait_for_validation(settings, f"demo-{run_id}", len(events), timeout=60)
-        hour_now = read_current_hour(settings, timeout=15)
+        after_kwh = wait_for_hour_energy(settings, hour, before_kwh + sent_kwh, timeout=60)
+        elapsed = time.monotonic() - t0
         before = worker_counters(settings)["received"]
         report = simulate_territory(settings, seed=int(time.time()))
         territory = wait_until_counted(lambda: worker_counters(settings), before, report["messages"], 60)
@@ -183,20 +164,24 @@ def run_demo(settings: Settings, readings: int) -> int:
         stop_child(worker)
         stop_child(sink)
         stop_child(view)
-    print(f"[demo] InfluxDB returned {len(stored)}/{len(sent)} readings via Flux in {elapsed:.1f}s")
-    print(f"{'device':<26} {'time (UTC)':<26} {'value':>8}")
-    for r in stored:
-        print(f"{r.device_id:<26} {r.time.isoformat():<26} {r.value:>8.2f}")
     producer = f"demo-{run_id}"
     accepted = counters.get("accepted", {}).get(producer, 0)
     dead = counters.get("dead_lettered", {}).get(producer, 0)
     print(
-        f"[demo] {len(events)} events on zc/<commune>/<family>/<device>: {accepted} validated onto "
-        f"zc.valid.*, {dead} dead-lettered on zc.deadletter (reasons so far: {counters.get('reasons')})"
+        f"[demo] published {acked}/{len(events)} events over MQTT on zc/<commune>/<family>/<device> "
+        f"(QoS 1, acknowledged): {readings} readings of meter {DEMO_METER} ({sent_kwh:.3f} kWh), "
+        "an air-quality and a car-park reading, and one broken reading"
     )
-    for name, unit, points in hour_now:
-        value = f"{points[-1].value:.4f} {unit}" if points else "(not yet flushed)"
-        print(f"[demo] InfluxDB, this hour, La Rochelle, residential electricity: {name} = {value}")
+    print(
+        f"[demo] validation: {accepted} onto zc.valid.*, {dead} dead-lettered on zc.deadletter "
+        f"(reasons so far: {counters.get('reasons')})"
+    )
+    added = after_kwh - before_kwh
+    print(
+        f"[demo] InfluxDB, La Rochelle, residential electricity, hour from {hour:%Y-%m-%dT%H:%M}Z: "
+        f"{before_kwh:.3f} -> {after_kwh:.3f} kWh (+{added:.3f}, the meter's readings), "
+        f"visible {elapsed:.1f}s after publishing"
+    )
     expected = report["expected_at_validation"]
     families = ", ".join(f"{family} {sent['messages']}" for family, sent in report["per_family"].items())
     print(
@@ -222,6 +207,6 @@ def run_demo(settings: Settings, readings: int) -> int:
         "[demo] to watch the territory again: run `zerocarbon bridge`, `worker`, `sink` and `view` "
         "(docs/operators-view.md)"
     )
-    smoke_ok = len(stored) == len(sent) and accepted == len(events) - 1 and dead == 1
+    path_ok = accepted == len(events) - 1 and dead == 1 and abs(added - sent_kwh) < 1e-6
     territory_ok = territory["received"] - before >= report["messages"] and bool(by_commune)
-    return 0 if smoke_ok and territory_ok else 1
+    return 0 if path_ok and territory_ok else 1

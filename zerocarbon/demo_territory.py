@@ -1,6 +1,6 @@
 """The demo's living territory: simulated devices in the 28 communes, through the service.
 
-`make demo` shows first one reading crossing every part (smoke path), then this: a few
+`make demo` shows first a meter's readings crossing every part, then this: a few
 hundred devices (meters, PV, air stations, bikes, buses, car parks...) publishing for a few
 seconds with some malformed payloads and duplicates, what validation made of them, and
 today's emissions and renewable share per commune as InfluxDB holds them.

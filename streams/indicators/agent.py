@@ -28,7 +28,6 @@ import faust
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
-from config.settings import Settings
 from reference.loader import ReferenceData, ReferenceStore
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.dead_letter import DeadLetter, FieldProblem, Origin
@@ -46,6 +45,7 @@ from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.indicators.window_state import WindowState
 from streams.indicators.window_state_codec import PartitionState, decode, encode
 from streams.validation.agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, bytes_topic
+from streams.worker_config import WorkerConfig
 
 log = logging.getLogger(__name__)
 STAGE = "indicators"
@@ -139,7 +139,7 @@ def contribute(
 
 
 def register_indicator_agent(
-    app: faust.App, settings: Settings, store: ReferenceStore, counters: Counter[str]
+    app: faust.App, config: WorkerConfig, store: ReferenceStore, counters: Counter[str]
 ) -> None:
     """Attach the indicator agent; ``counters`` tally outcomes for the worker's /counters page."""
     source = bytes_topic(app, *[valid_topic(name) for name in FAMILIES])
@@ -155,7 +155,7 @@ def register_indicator_agent(
     # 64 KB compressed on the benchmark suite's workload): taken every few flushes, not at
     # each, it costs a fifth; a crash replays a few seconds more, to the same state.
     checkpointed_at: dict[tuple[str, int], float] = {}
-    checkpoint_reader = CheckpointReader(settings.kafka_bootstrap)
+    checkpoint_reader = CheckpointReader(config.kafka_bootstrap)
 
     async def state_for(tp: tuple[str, int]) -> PartitionState:
         if tp not in states:
@@ -163,10 +163,10 @@ def register_indicator_agent(
             states[tp] = (
                 decode(saved, tp[1])
                 if saved
-                else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, settings.indicator_grace_seconds))
+                else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, config.grace_seconds))
             )
             if states[tp].activity is None:
-                states[tp].activity = ProducerActivity(settings.indicator_grace_seconds)
+                states[tp].activity = ProducerActivity(config.grace_seconds)
             pending[tp] = []
             log.info("indicator state of %s[%d] restored up to offset %d", *tp, states[tp].offset)
         return states[tp]
@@ -207,9 +207,7 @@ def register_indicator_agent(
             if state.activity is not None:
                 updates += state.activity.flush(registered_for(ref))
             covered = pending.get(tp, [])
-            due = (
-                time.monotonic() - checkpointed_at.get(tp, -math.inf) >= settings.indicator_checkpoint_seconds
-            )
+            due = time.monotonic() - checkpointed_at.get(tp, -math.inf) >= config.checkpoint_seconds
             if covered and due:
                 pending[tp] = []
                 checkpointed_at[tp] = time.monotonic()

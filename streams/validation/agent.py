@@ -21,7 +21,6 @@ from typing import Any
 import faust
 from pydantic import BaseModel, TypeAdapter
 
-from config.settings import Settings
 from reference.loader import ReferenceStore
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
 from schemas.dead_letter import DeadLetter, FieldProblem
@@ -34,6 +33,7 @@ from schemas.partition_key import commune_partition
 from streams.validation.deduplication import RecentEventIds
 from streams.validation.raw_records import RawRecord, Unpacked, record_origin, unpack
 from streams.validation.stage import STAGE, Accepted, Outcome, ValidationCounters, validate_payload
+from streams.worker_config import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -204,16 +204,16 @@ async def _send_routed(family: Family, routed: RoutedRecord, source: dict[str, b
 
 
 def register_validation_agent(
-    app: faust.App, settings: Settings, store: ReferenceStore, counters: ValidationCounters
+    app: faust.App, config: WorkerConfig, store: ReferenceStore, counters: ValidationCounters
 ) -> None:
     """Attach the validation agent to ``app``; ``counters`` are updated for every reading."""
     source = bytes_topic(app, *[raw_topic(name) for name in FAMILIES])
     topics = {
-        valid_topic(name): bytes_topic(app, valid_topic(name), partitions=settings.kafka_partitions)
+        valid_topic(name): bytes_topic(app, valid_topic(name), partitions=config.partitions)
         for name in FAMILIES
     }
     topics[DEAD_LETTER_TOPIC] = bytes_topic(app, DEAD_LETTER_TOPIC)
-    recent = RecentEventIds(horizon=settings.dedup_horizon_seconds)
+    recent = RecentEventIds(horizon=config.dedup_horizon_seconds)
     family_of = {raw_topic(name): family for name, family in FAMILIES.items()}
 
     async def send(
@@ -234,6 +234,6 @@ def register_validation_agent(
                 headers=list(message.headers or []),
             )
             await handle_record(
-                family_of[message.topic], record, store, recent, counters, settings.kafka_partitions, send
+                family_of[message.topic], record, store, recent, counters, config.partitions, send
             )
             yield None

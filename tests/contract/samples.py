@@ -53,7 +53,6 @@ NO2 = {
     "value": 23.4,
     "unit": "ug/m3",
 }
-SMOKE = {"device_id": "aq-17300-0001", "value": 21.5, "time": "2026-03-02T09:15:00+01:00"}
 INDICATOR = {
     "schema": "indicator.update",
     "schema_version": 1,
@@ -161,7 +160,6 @@ CARSHARING = _mobility(
 )
 
 VALID: dict[str, list[Payload]] = {
-    "SmokeReading": [SMOKE],
     "EnergyReading": [
         ELECTRICITY,
         {
@@ -242,12 +240,6 @@ def _wrong(label: str, payload: Payload, path: str, message: str, **changes: Any
 
 
 INVALID: dict[str, list[Invalid]] = {
-    "SmokeReading": [
-        _missing(SMOKE, "time"),
-        _wrong("value-not-a-number", SMOKE, "$.value", "is not of type 'number'", value="twenty"),
-        _wrong("time-without-offset", SMOKE, "$.time", "is not a 'date-time'", time="2026-03-02T09:15:00"),
-        _wrong("device-id-with-space", SMOKE, "$.device_id", "does not match", device_id="aq 17300"),
-    ],
     "EnergyReading": [
         _missing(ELECTRICITY, "meter_id"),
         _wrong("quantity-as-text", ELECTRICITY, "$.quantity", "is not of type 'number'", quantity="0.84 kWh"),

@@ -1,8 +1,8 @@
 """The README's first command, `make demo`, run as a newcomer runs it, its figures read back.
 
 It runs against the suite's isolated stack (tests/conftest.py): the same command, other ports.
-What it prints must be what InfluxDB holds once it has stopped: every smoke reading of its
-table, and today's emissions of every commune it lists.
+What it prints must be what InfluxDB holds: the hour its meter's readings went into, grown by
+exactly what the meter sent, and today's emissions of every commune it lists.
 """
 
 from __future__ import annotations
@@ -19,8 +19,13 @@ from config.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 README_COMMAND = ["make", "demo"]
 
-SMOKE_ROW = re.compile(r"^(demo-[0-9a-f]{8}-meter\d)\s+(\S+)\s+(-?\d+\.\d{2})$", re.M)
-RETURNED = re.compile(r"^\[demo\] InfluxDB returned (\d+)/(\d+) readings via Flux", re.M)
+PUBLISHED = re.compile(r"^\[demo\] published (\d+)/(\d+) events .*\((\d+\.\d{3}) kWh\)", re.M)
+VALIDATED = re.compile(r"^\[demo\] validation: (\d+) onto zc.valid.\*, (\d+) dead-lettered", re.M)
+HOUR = re.compile(
+    r"^\[demo\] InfluxDB, La Rochelle, residential electricity, hour from (\S+)Z: "
+    r"(\d+\.\d{3}) -> (\d+\.\d{3}) kWh \(\+(\d+\.\d{3})",
+    re.M,
+)
 COMMUNE_ROW = re.compile(r"^\[demo\]\s+(\d{5})\s+(-?\d+\.\d)\s+(\S+)$", re.M)
 
 
@@ -31,12 +36,13 @@ def _query(settings: Settings, flux: str) -> list[dict[str, object]]:
         return [record.values for table in client.query_api().query(flux) for record in table.records]
 
 
-def _smoke_readings(settings: Settings, run_prefix: str) -> dict[tuple[str, datetime], float]:
-    flux = f'''import "strings"
-from(bucket: "{settings.influx_bucket}") |> range(start: -2h)
-  |> filter(fn: (r) => r._measurement == "{settings.smoke_measurement}" and r._field == "value")
-  |> filter(fn: (r) => strings.hasPrefix(v: r.device_id, prefix: "{run_prefix}"))'''
-    return {(str(r["device_id"]), r["_time"]): float(r["_value"]) for r in _query(settings, flux)}
+def _hour_energy(settings: Settings, hour: str) -> float:
+    """La Rochelle's residential electricity in the 1-hour window starting at ``hour`` (UTC)."""
+    flux = f'''from(bucket: "{settings.influx_bucket}")
+  |> range(start: {hour}:00Z, stop: {hour}:01Z)
+  |> filter(fn: (r) => r._measurement == "energy_consumed_kwh" and r.window == "1h" and r._field == "value")
+  |> filter(fn: (r) => r.commune == "17300" and r.sector == "residential" and r.carrier == "electricity")'''
+    return sum(float(str(r["_value"])) for r in _query(settings, flux))
 
 
 def _emissions_today(settings: Settings) -> dict[str, float]:
@@ -55,15 +61,15 @@ def test_make_demo_prints_what_influxdb_holds(settings: Settings) -> None:
         f"`make demo` failed ({done.returncode}):\n{out[-4000:]}\n{done.stderr[-4000:]}"
     )
 
-    returned = RETURNED.search(out)
-    assert returned and returned.group(1) == returned.group(2), out
-    printed = SMOKE_ROW.findall(out)
-    assert len(printed) == int(returned.group(1)) > 0, out
-    run_prefix = printed[0][0].rsplit("-", 1)[0] + "-"
-    stored = _smoke_readings(settings, run_prefix)
-    assert len(stored) == len(printed)
-    for device, time, value in printed:
-        assert stored[(device, datetime.fromisoformat(time))] == float(value), (device, time)
+    published, validated, hour = PUBLISHED.search(out), VALIDATED.search(out), HOUR.search(out)
+    assert published and validated and hour, out
+    sent, total, sent_kwh = int(published.group(1)), int(published.group(2)), float(published.group(3))
+    assert sent == total > 2, out
+    assert (int(validated.group(1)), int(validated.group(2))) == (total - 1, 1), out
+    before, after, added = (float(hour.group(k)) for k in (2, 3, 4))
+    assert f"{after - before:.3f}" == f"{added:.3f}" == f"{sent_kwh:.3f}", out
+    # Sums only grow: the territory simulated afterwards may have added to that hour.
+    assert _hour_energy(settings, hour.group(1)) >= after - 1e-6, out
 
     communes = COMMUNE_ROW.findall(out)
     assert len(communes) >= 10, out

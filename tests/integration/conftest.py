@@ -39,7 +39,7 @@ def local_stack(settings: Settings) -> Iterator[Settings]:
     assert all(service["healthy"] for service in report), report
     # The service's topics, declared as a worker declares them at start-up: a test that
     # writes to one first would otherwise have Kafka auto-create it with default settings.
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions)))
     yield settings
     for service in reversed(services):
         if service.name not in running_before:

@@ -24,7 +24,7 @@ async def _write(settings: Settings, records: list[tuple[bytes, bytes | None]]) 
 
 
 async def test_reading_forward_gives_what_a_whole_read_gives(settings: Settings) -> None:
-    await ensure_topics(settings.kafka_bootstrap, catalogue(settings))
+    await ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions))
     run = uuid.uuid4().hex[:8]
     a, b, c = (f"test.reader-{run}:{n}".encode() for n in range(3))
     await _write(settings, [(a, b"a1"), (b, b"b1")])

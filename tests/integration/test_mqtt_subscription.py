@@ -101,8 +101,6 @@ async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_
         mqtt_port=settings.mqtt_port,
         kafka_bootstrap=settings.kafka_bootstrap,
         client_id=client_id,
-        smoke_prefix=settings.smoke_mqtt_topic,
-        smoke_kafka_topic=settings.smoke_kafka_topic,
         status_file=tmp_path / "bridge.status.json",
         receive_maximum=limit,
     )

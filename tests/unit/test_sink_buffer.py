@@ -253,8 +253,8 @@ def test_retention_reads_millisecond_timestamps_in_milliseconds() -> None:
     from sinks.influx_line_writer import split_by_retention
 
     now, day = 1_800_000_000, 86_400
-    fresh = f"smoke_reading,device_id=a value=1.0 {(now - day) * 1000}"
-    old = f"smoke_reading,device_id=a value=1.0 {(now - 40 * day) * 1000}"
+    fresh = f"energy_consumed_kwh,window=1m,commune=17300 value=1.0 {(now - day) * 1000}"
+    old = f"energy_consumed_kwh,window=1m,commune=17300 value=1.0 {(now - 40 * day) * 1000}"
     kept, refused = split_by_retention("b", [fresh, old], 30 * day, now, precision="ms")
     assert kept == [fresh] and [r.line for r in refused] == [old]
 

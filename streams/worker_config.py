@@ -1,0 +1,24 @@
+"""What the worker needs to know, and nothing else: the CLI builds it from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """The faust worker's configuration (docs/configuration.md names the settings behind it)."""
+
+    worker_id: str
+    kafka_bootstrap: str
+    partitions: int
+    data_dir: Path
+    web_host: str
+    web_port: int
+    session_timeout_seconds: float = 15.0
+    instance_id: str | None = None
+    dedup_horizon_seconds: float = 3600.0
+    grace_seconds: int = 300
+    checkpoint_seconds: float = 5.0
+    reference_dir: Path | None = None
