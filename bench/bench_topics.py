@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from config.settings import Settings
 from schemas.catalogue import raw_topic, valid_topic
@@ -35,28 +33,12 @@ def worker_topics(settings: Settings) -> list[str]:
 
 
 async def create_topic(settings: Settings, name: str, partitions: int | None = None) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions or settings.kafka_partitions, replication_factor=1)]
-        )
-    finally:
-        await admin.close()
+    await kafka_admin.create_topic(settings.kafka_bootstrap, name, partitions or settings.kafka_partitions)
 
 
 async def delete_topics(settings: Settings, prefixes: Iterable[str]) -> list[str]:
     """Delete every topic whose name starts with one of ``prefixes``; the names deleted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        wanted = tuple(prefixes)
-        names = [t for t in await admin.list_topics() if t.startswith(wanted)]
-        if names:
-            await admin.delete_topics(names)
-        return names
-    finally:
-        await admin.close()
+    return await kafka_admin.delete_topics(settings.kafka_bootstrap, prefixes)
 
 
 async def produce(
@@ -86,16 +68,7 @@ async def topic_ends(settings: Settings, topics: Sequence[str]) -> dict[TopicPar
 
 async def start_group_at_end(settings: Settings, group: str, topics: Sequence[str]) -> None:
     """Commit the current end of every partition of ``topics`` for ``group``."""
-    ends = await topic_ends(settings, topics)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(ends))
-        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
-    finally:
-        await consumer.stop()
+    await kafka_admin.start_group_at_end(settings.kafka_bootstrap, group, topics)
 
 
 async def forget_indicator_state(settings: Settings, family: str = "energy") -> None:
@@ -113,12 +86,7 @@ async def read_after(
 
 
 async def committed_offsets(settings: Settings, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
-    finally:
-        await admin.close()
+    return await kafka_admin.committed_offsets(settings.kafka_bootstrap, group)
 
 
 async def skip_suite_records(
@@ -140,13 +108,5 @@ async def skip_suite_records(
     if not moved:
         return []
     ends = await topic_ends(settings, sorted({tp.topic for tp in moved}))
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(moved)
-        await consumer.commit({tp: OffsetAndMetadata(ends[tp], "") for tp in moved})
-    finally:
-        await consumer.stop()
+    await kafka_admin.commit_offsets(settings.kafka_bootstrap, group, {tp: ends[tp] for tp in moved})
     return [f"{tp.topic}:{tp.partition}" for tp in moved if ends[tp] > committed_before[tp]]

@@ -27,13 +27,13 @@ from results_file import save_results
 
 from bridge.mqtt_sessions import forget_session
 from bridge.status import read_statuses
-from bridge.topic_tree import device_topic
 from config.settings import Settings
 from schemas.catalogue import raw_topic
+from schemas.device_topics import device_topic
 from sensors.qos1_socket_publisher import publish_qos1
 from stack import control
-from zerocarbon.demo import BRIDGE_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.component_configs import stack_config
+from zerocarbon.processes import start_service, stop_child
 
 
 def _readings(run: str, worker: int, count: int) -> list[tuple[str, bytes]]:
@@ -93,7 +93,7 @@ def run(
     bridge draining what Mosquitto queued for its session (the bridge alone). ``make`` builds
     each publisher's energy readings, ``publish`` sends them (from a process of its own)."""
     settings = Settings()
-    control.up(settings)
+    control.up(stack_config(settings))
     run_id = uuid.uuid4().hex[:8]
     client_id = "bench-bridge"
     folder = settings.stack_home / "bench"
@@ -107,10 +107,7 @@ def run(
     raw_ends = asyncio.run(topic_ends(settings, [raw_topic("energy")]))
 
     def start_bridge() -> subprocess.Popen[bytes]:
-        offset = log.stat().st_size if log.exists() else 0
-        proc = spawn_command(["bridge", "--client-id", client_id], log)
-        wait_for_log(proc, log, BRIDGE_READY, timeout=60, offset=offset)
-        return proc
+        return start_service(["bridge", "--client-id", client_id], log)
 
     bridge = start_bridge()
     try:

@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bridge.topic_tree import device_topic
 from reference.loader import DEFAULT_DIR, load_reference
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
-from schemas.dead_letter import Origin
-from schemas.families import FAMILIES
+from schemas.catalogue import raw_topic
+from schemas.device_topics import device_topic
 from schemas.partition_key import commune_partition
 from sensors.fleet import DeviceKind, DeviceSpec
 from sensors.fleet_registry import write_reference_dir
-from streams.validation.agent import VALID_ARRAY, by_commune_partition
 from streams.validation.deduplication import RecentEventIds
-from streams.validation.stage import Accepted, validate_payload
+from streams.validation.engine import ValidationEngine
+from streams.validation.raw_records import RawRecord
+from streams.validation.stage import ValidationCounters
 
 PRODUCER = "bench"
 INTERVAL_SECONDS = 600
@@ -188,20 +188,20 @@ FRAMES_HEADERS = [(CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE)]
 def valid_records(
     chunks: Sequence[tuple[int, list[Message]]], reference_dir: Path, partitions: int, now: datetime
 ) -> list[Record]:
-    """What the validation stage writes for those raw records: per raw record and commune
-    partition, the JSON array of its accepted events (validation's canonical JSON)."""
-    ref = load_reference(reference_dir)
-    family = FAMILIES["energy"]
-    recent = RecentEventIds(horizon=3600)
+    """What the validation stage writes for those raw records (the bridge's frames): the
+    validation engine's valid records, per raw record and commune partition."""
+    engine = ValidationEngine(
+        load_reference(reference_dir),
+        RecentEventIds(horizon=3600),
+        ValidationCounters(),
+        partitions,
+        lambda: now,
+    )
     out: list[Record] = []
-    for partition, chunk in chunks:
-        origin = Origin(transport="mqtt", topic="bench", partition=partition, offset=0)
-        accepted = []
-        for _topic, payload in chunk:
-            outcome = validate_payload(family, payload, origin, ref, now, recent, 0.0)
-            if not isinstance(outcome, Accepted):
-                raise ValueError(f"the bench workload must validate; it gave {outcome!r} for {payload!r}")
-            accepted.append(outcome.event)
-        for valid_partition, events in by_commune_partition(accepted, partitions).items():
-            out.append((valid_partition, VALID_ARRAY["energy"].dump_json(events, by_alias=True)))
+    for offset, (partition, record) in enumerate(bridge_records(chunks)):
+        raw = RawRecord(raw_topic("energy"), partition, offset, None, record, FRAMES_HEADERS)
+        routed = engine.apply(raw)
+        if routed.dead:
+            raise ValueError(f"the bench workload must validate; it gave {routed.dead[0].value[:300]!r}")
+        out += [(valid.partition or 0, valid.value) for valid in routed.valid]
     return out

@@ -1,10 +1,11 @@
 """Indicator benchmark: enrichment and windowed aggregation on one core, no broker.
 
-What the indicator agent does per valid record, minus Kafka: parse the record's JSON array
-of validated events, enrich each (factors, meter indexes), add them to the event-time
-windows, and at each flush take the updates, derive the ratios (renewable share, modal
-share, WHO exceedances) and build the IndicatorUpdate models. Readings per CPU-second,
-median of ``--runs``; prints a table and saves JSON in bench/results/. Two workloads:
+The indicator agent's own engine (streams/indicators/engine.py), minus Kafka: one
+``IndicatorPartition`` per valid topic, each record through ``apply`` (parse, enrich, meter
+indexes, windows, dead letters) and, every ``flush_every`` records, each engine through
+``flush`` (updates, derived ratios, producer activity, the records' keys and JSON, and the
+checkpoint when due, a flush standing for a second of the agent's clock). Readings per
+CPU-second, median of ``--runs``; prints a table and saves JSON in bench/results/. Two workloads:
 ``meter`` (one electricity meter every 10 s, the historical case) and ``mix`` (a commune
 partition's traffic: meters of several sectors and carriers with solar production, bike,
 bus and car-sharing trips, charging sessions, car parks, air-quality stations).
@@ -15,31 +16,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from machine import describe
-from pydantic_core import to_json
 from results_file import save_results
 
 from reference.loader import load_reference
-from schemas.families import FAMILIES
+from schemas.catalogue import valid_topic
 from schemas.indicator import IndicatorUpdate
-from streams.indicators.agent import contribute
-from streams.indicators.catalogue import indicator_record, to_indicator_update
-from streams.indicators.derived import derive
-from streams.indicators.enrichment import Contribution
-from streams.indicators.producer_activity import ProducerActivity, registered_devices
-from streams.indicators.valid_records import VALID_RECORD_PARSERS
-from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.indicators.window_state import WindowState
-from streams.indicators.window_state_codec import PartitionState
-from streams.validation.agent import VALID_ARRAY
+from streams.indicators.agent import FLUSH_EVERY_SECONDS
+from streams.indicators.engine import IndicatorPartition, ValidRecord
+from streams.validation.engine import VALID_ARRAY
+from streams.worker_config import WorkerConfig
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 Record = tuple[str, bytes]  # family, valid record
@@ -99,7 +96,9 @@ _METERS = [  # commune, sector, carrier, unit, kind
 ]
 
 
-def _energy(k: int, at: datetime, rng: random.Random, indexes: dict[str, float]) -> dict[str, Any]:
+def _energy(
+    k: int, at: datetime, rng: random.Random, indexes: dict[str, tuple[float, datetime]]
+) -> dict[str, Any]:
     slot = rng.randrange(len(_METERS) * 4)
     commune, sector, carrier, unit, kind = _METERS[slot % len(_METERS)]
     meter = f"m{slot}-{commune}"
@@ -109,8 +108,12 @@ def _energy(k: int, at: datetime, rng: random.Random, indexes: dict[str, float])
         "carrier": carrier, "unit": unit, "kind": kind,
     }  # fmt: skip
     if kind == "index":
-        indexes[meter] = indexes.get(meter, 1000.0) + quantity
-        return event | {"quantity": round(indexes[meter], 3)}
+        # A gas meter's index grows with what it delivered since its last reading, at a
+        # plausible power (0.5 to 20 kW), so validation and the index rules accept it.
+        index, last = indexes.get(meter, (1000.0, at))
+        index += rng.uniform(0.5, 20.0) * (at - last).total_seconds() / 3600
+        indexes[meter] = (index, at)
+        return event | {"quantity": round(index, 6)}
     return event | {"quantity": quantity, "interval_start": (at - timedelta(seconds=10)).isoformat()}
 
 
@@ -158,7 +161,7 @@ def mix_records(readings: int, per_record: int) -> list[Record]:
     """A commune partition's mixed traffic (70 % energy, 20 % mobility, 10 % environment),
     20 readings a second of event time, each family's records in arrival order."""
     rng = random.Random(5)
-    indexes: dict[str, float] = {}
+    indexes: dict[str, tuple[float, datetime]] = {}
     pending: dict[str, list[dict[str, Any]]] = {"energy": [], "mobility": [], "environment": []}
     records: list[Record] = []
     for k in range(readings):
@@ -181,42 +184,66 @@ def mix_records(readings: int, per_record: int) -> list[Record]:
 WORKLOADS: dict[str, Callable[[int, int], list[Record]]] = {"meter": meter_records, "mix": mix_records}
 
 
+# The worker's defaults: the benchmark checkpoints as often as the agent does.
+_WORKER_DEFAULTS = {f.name: f.default for f in fields(WorkerConfig)}
+CHECKPOINT_SECONDS: float = _WORKER_DEFAULTS["checkpoint_seconds"]
+GRACE_SECONDS: int = _WORKER_DEFAULTS["grace_seconds"]
+
+
+def valid_records(records: list[Record]) -> list[ValidRecord]:
+    """The workload as the agent reads it: each family's records in order on partition 0 of
+    its valid topic."""
+    offsets: Counter[str] = Counter()
+    read = []
+    for family, value in records:
+        read.append(ValidRecord(valid_topic(family), 0, offsets[family], b"17300", value))
+        offsets[family] += 1
+    return read
+
+
 def run_once(
-    records: list[Record], flush_every: int, collect: list[IndicatorUpdate] | None = None
-) -> tuple[float, int]:
-    """CPU seconds and indicator updates for one pass; ``flush_every`` records between flushes
+    records: list[Record],
+    flush_every: int,
+    collect: list[IndicatorUpdate] | None = None,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
+) -> tuple[float, int, int]:
+    """CPU seconds, indicator updates and dead letters for one pass; ``flush_every`` records between flushes
     (the agent flushes once a second, about 20 records of 500 readings at 10 000 readings/s);
     the updates are appended to ``collect`` when given (what the agent would send)."""
     ref = load_reference()
-    state = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, 300), activity=ProducerActivity(300))
-    assert state.activity is not None
-    registered = registered_devices(ref.devices)
-    who = ref.who_daily_guidelines
+    read = valid_records(records)
+    engines: dict[str, IndicatorPartition[int]] = {
+        topic: IndicatorPartition(
+            topic, 0, grace_seconds=GRACE_SECONDS, checkpoint_seconds=checkpoint_seconds
+        )
+        for topic in dict.fromkeys(r.topic for r in read)
+    }
     now = datetime.now(UTC)
-    updates = sent = 0
+    updates = flushes = dead = 0
     t0 = time.process_time()
-    for n, (family, record) in enumerate(records, 1):
-        events = VALID_RECORD_PARSERS[family].validate_json(record)
-        state.activity.add_events(events, FAMILIES[family].device_field)
-        contributions = [contribute(state, event, ref) for event in events]
-        state.windows.add_all(c for c in contributions if isinstance(c, Contribution))
-        if n % flush_every == 0 or n == len(records):
-            flushed = state.windows.flush()
-            flushed += derive(flushed, state.windows, who)
-            flushed += state.activity.flush(registered)
-            now_json = to_json(now)
-            for update in flushed:  # as the agent's flush, minus the send
-                key, value = indicator_record(update, now, now_json)
-                sent += len(key) + len(value)
+    for n, record in enumerate(read, 1):
+        engines[record.topic].apply(record, ref, now, record.offset)
+        if n % flush_every == 0 or n == len(read):
+            flushes += 1
+            for engine in engines.values():
+                published = engine.flush(now, flushes * FLUSH_EVERY_SECONDS, ref)
+                updates += len(published.updates)
+                dead += len(published.dead_letters)
                 if collect is not None:
-                    collect.append(to_indicator_update(update, now))
-            updates += len(flushed)
-    return time.process_time() - t0, updates
+                    collect += [IndicatorUpdate.model_validate_json(value) for _, value in published.updates]
+    return time.process_time() - t0, updates, dead
 
 
-def run(workload: str, readings: int, per_record: int, runs: int, flush_every: int = 20) -> dict[str, object]:
+def run(
+    workload: str,
+    readings: int,
+    per_record: int,
+    runs: int,
+    flush_every: int = 20,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
+) -> dict[str, object]:
     records = WORKLOADS[workload](readings, per_record)
-    passes = [run_once(records, flush_every) for _ in range(runs)]
+    passes = [run_once(records, flush_every, checkpoint_seconds=checkpoint_seconds) for _ in range(runs)]
     cpu = statistics.median(p[0] for p in passes)
     return {
         "benchmark": "indicators",
@@ -226,7 +253,9 @@ def run(workload: str, readings: int, per_record: int, runs: int, flush_every: i
         "readings": readings,
         "readings_per_record": per_record,
         "indicator_updates": passes[0][1],
+        "dead_letters": passes[0][2],
         "runs": runs,
+        "checkpoint_seconds": checkpoint_seconds if math.isfinite(checkpoint_seconds) else None,
         "cpu_seconds_median": round(cpu, 3),
         "readings_per_cpu_second": round(readings / cpu),
         "readings_per_cpu_second_each": [round(readings / p[0]) for p in passes],
@@ -239,9 +268,17 @@ def main() -> int:
     parser.add_argument("--per-record", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
+    parser.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=CHECKPOINT_SECONDS,
+        help="a checkpoint every so many flushes (a flush is a second); inf: none",
+    )
     args = parser.parse_args()
     for workload in WORKLOADS if args.workload == "all" else [args.workload]:
-        result = run(workload, args.readings, args.per_record, args.runs)
+        result = run(
+            workload, args.readings, args.per_record, args.runs, checkpoint_seconds=args.checkpoint_seconds
+        )
         for key, value in result.items():
             if key != "machine":
                 print(f"{key:<28} {value}")

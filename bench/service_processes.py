@@ -20,21 +20,8 @@ from bridge.mqtt_sessions import forget_session
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
 from stack import control
-from zerocarbon.demo import BRIDGE_READY, SINK_READY, WORKER_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-
-
-def _start(
-    args: list[str], log: Path, ready: str, timeout: float, env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    offset = log.stat().st_size if log.exists() else 0
-    proc = spawn_command(args, log, env)
-    try:
-        wait_for_log(proc, log, ready, timeout=timeout, offset=offset)
-    except BaseException:
-        stop_child(proc)
-        raise
-    return proc
+from zerocarbon.component_configs import stack_config
+from zerocarbon.processes import start_service, stop_child
 
 
 def start_worker_group_at_end(settings: Settings) -> None:
@@ -50,11 +37,11 @@ def start_worker(
     if from_end:
         start_worker_group_at_end(settings)
     env = {"ZC_WORKER_ID": BENCH_WORKER_ID, "ZC_REFERENCE_DIR": str(reference_dir)}
-    return _start(["worker"], log, WORKER_READY, 180, env)
+    return start_service(["worker"], log, env, timeout=180)
 
 
 def start_bridge(log: Path, client_id: str) -> subprocess.Popen[bytes]:
-    return _start(["bridge", "--client-id", client_id], log, BRIDGE_READY, 60, {})
+    return start_service(["bridge", "--client-id", client_id], log)
 
 
 def forget_bridge(settings: Settings, client_id: str) -> None:
@@ -81,12 +68,13 @@ def start_sink(settings: Settings, log: Path, target: SinkTarget) -> subprocess.
         "ZC_INFLUX_MINUTE_BUCKET": target.minute_bucket,
         "ZC_SINK_SPOOL_DIR": str(target.spool),
     }
-    return _start(["sink"], log, SINK_READY, 60, env)
+    return start_service(["sink"], log, env)
 
 
 def stack_pids(settings: Settings) -> dict[str, int]:
     """The pids of the local Kafka, Mosquitto and InfluxDB."""
-    return {s.name: pid for s in control.services(settings) if (pid := s.process.pid()) is not None}
+    services = control.services(stack_config(settings))
+    return {s.name: pid for s in services if (pid := s.process.pid()) is not None}
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:

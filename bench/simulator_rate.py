@@ -26,6 +26,7 @@ from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
 from sensors.territory_stream import TerritoryStream
 from stack import control
+from zerocarbon.component_configs import stack_config
 
 FAULTS = FaultRates(
     malformed=0.01, duplicate=0.01, out_of_order=0.01, late=0.01, clock_skew=0.05, offline=0.001
@@ -73,7 +74,7 @@ def main() -> int:
     parser.add_argument("--readings", type=int, default=500_000)
     args = parser.parse_args()
     settings = Settings()
-    control.up(settings)
+    control.up(stack_config(settings))
     runs = [
         publish_rate(settings, args.devices, args.readings, "socket", FaultRates()),
         publish_rate(settings, args.devices, args.readings, "socket", FAULTS),

@@ -32,11 +32,11 @@ from results_file import save_results
 from service_processes import stack_pids
 
 from config.settings import Settings
-from schemas.indicator import IndicatorUpdate
+from schemas.indicator import IndicatorUpdate, series_key
 from sinks.indicator_sink import IndicatorSink
 from sinks.influx_line_writer import GZIP_LEVEL, gzipped
 from sinks.line_protocol import indicator_line
-from streams.indicators.catalogue import series_key
+from zerocarbon.component_configs import sink_config
 
 COMMUNES = [f"17{n:03d}" for n in range(28)]
 SECTORS = ["residential", "tertiary", "industry", "public", "agriculture", "transport"]
@@ -113,7 +113,7 @@ async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[st
         await producer.flush()
         await producer.stop()
 
-        sink = IndicatorSink(settings, name="bench-sink", topic=topic)
+        sink = IndicatorSink(sink_config(settings), name="bench-sink", topic=topic)
         stop = asyncio.Event()
         running = asyncio.create_task(sink.run(stop))
         while sink.counters.records == 0:

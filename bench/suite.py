@@ -54,6 +54,7 @@ from targets import evaluate
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
 from stack import control, isolated_stack
+from zerocarbon.component_configs import stack_config
 
 # Our topics, the naive baseline's faust topics, Quix Streams' changelog topics.
 BENCH_TOPIC_PREFIXES = ("zc.bench.", "zc-bench-naive-", "changelog__zc.bench.", "repartition__zc.bench.")
@@ -108,7 +109,7 @@ def _clean_up(settings: Settings, before: dict[str, Any]) -> dict[str, Any]:
 def run_suite(options: SuiteOptions, folder: Path) -> dict[str, Any]:
     settings = Settings()
     started = time.monotonic()
-    control.up(settings)
+    control.up(stack_config(settings))
     before = _service_groups(settings)
     run = uuid.uuid4().hex[:8]
     workload = EnergyWorkload(communes(), settings.kafka_partitions)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.mqtt_wire import (
+from schemas.mqtt_packets import (
     CONNACK,
     DISCONNECT,
     DISCONNECT_PACKET,

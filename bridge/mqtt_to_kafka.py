@@ -34,14 +34,14 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
-from bridge.mqtt_wire import MQTT_5, MQTT_311, Publish
-from bridge.topic_tree import DEVICE_FILTER, parse_device_topic
 from config.status_files import write_status
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
 from schemas.dead_letter import FieldProblem, Origin
 from schemas.dead_letters import dead_letter
+from schemas.device_topics import DEVICE_FILTER, parse_device_topic
 from schemas.families import FAMILIES
+from schemas.mqtt_packets import MQTT_5, MQTT_311, Publish
 from schemas.partition_key import commune_partition
 
 log = logging.getLogger(__name__)

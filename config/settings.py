@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     worker_session_timeout_seconds: float = Field(
         default=15.0, gt=2, description="a worker silent this long loses its partitions to the others"
     )
+    worker_web_host: str = Field(
+        default="127.0.0.1", description="interface the worker's page listens on, where the view reaches it"
+    )
     worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
 
     # Event contracts and validation.

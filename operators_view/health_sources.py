@@ -4,17 +4,17 @@ status files the sink and the bridges rewrite every second (config/status_files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bridge.status import read_statuses
-from config.settings import Settings
 from sinks.indicator_sink import read_sink_statuses
 
 
-def worker_counters_url(settings: Settings) -> str:
-    return f"http://{settings.bind_host}:{settings.worker_web_port}/counters"
+def worker_counters_url(worker_url: str) -> str:
+    return f"{worker_url}/counters"
 
 
 async def read_worker_counters(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
@@ -81,10 +81,10 @@ def sink_state(status: dict[str, Any], previous: dict[str, Any] | None) -> SinkS
     )
 
 
-def read_sinks(settings: Settings) -> list[dict[str, Any]]:
+def read_sinks(status_dir: Path) -> list[dict[str, Any]]:
     """Every sink status file, running ones first, then the one that stopped last (a stale file
     is a sink that stopped)."""
-    return sorted(read_sink_statuses(settings), key=lambda s: (not s["fresh"], float(s["age_seconds"])))
+    return sorted(read_sink_statuses(status_dir), key=lambda s: (not s["fresh"], float(s["age_seconds"])))
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class BridgeState:
     in_flight: int
 
 
-def read_bridges(settings: Settings) -> list[BridgeState]:
+def read_bridges(status_dir: Path) -> list[BridgeState]:
     """The bridges whose status file is fresh (files of bridges that stopped are left out)."""
     return [
         BridgeState(
@@ -110,6 +110,6 @@ def read_bridges(settings: Settings) -> list[BridgeState]:
             dead_lettered=int(status.get("dead_lettered", 0)),
             in_flight=int(status.get("in_flight", 0)),
         )
-        for status in read_statuses(settings.stack_home / "bridge")
+        for status in read_statuses(status_dir)
         if status["fresh"]
     ]

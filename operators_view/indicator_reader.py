@@ -8,9 +8,9 @@ from typing import Any
 
 from influxdb_client import InfluxDBClient
 
-from config.settings import Settings
 from operators_view import flux_queries
 from sinks.influx_buckets import bucket_for_window
+from sinks.influx_target import InfluxTarget
 
 Row = dict[str, Any]
 _TAGS = ("window", "commune", "sector", "mode", "station", "quantity", "producer")
@@ -58,21 +58,16 @@ def _rows(client: InfluxDBClient, query: str) -> list[Row]:
 class IndicatorReader:
     """One InfluxDB client kept open while the page is watched (blocking: run in a thread)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._client = InfluxDBClient(
-            url=settings.influx_url,
-            token=settings.influx_token.get_secret_value(),
-            org=settings.influx_org,
-            timeout=10_000,
-        )
+    def __init__(self, target: InfluxTarget) -> None:
+        self._target = target
+        self._client = InfluxDBClient(url=target.url, token=target.token, org=target.org, timeout=10_000)
 
     def close(self) -> None:
         self._client.close()
 
     def read(self, at: Instants) -> IndicatorRows:
         """Every figure's rows at ``at``."""
-        bucket = bucket_for_window("1h", self._settings)
+        bucket = bucket_for_window("1h", self._target)
         client = self._client
         return IndicatorRows(
             emissions_and_energy=_rows(client, flux_queries.emissions_and_energy(bucket, at.day)),

@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 
-from config.settings import Settings
 from operators_view import territory_figures
 from operators_view.consumer_lag import ConsumerLagReader
 from operators_view.dead_letter_tail import DeadLetterTail
@@ -28,7 +27,8 @@ from operators_view.health_sources import (
 )
 from operators_view.indicator_reader import IndicatorReader, IndicatorRows, Instants
 from operators_view.producer_rates import CounterSample, ValidationRates, validation_rates
-from reference.loader import DEFAULT_DIR, load_reference
+from operators_view.view_config import ViewConfig
+from reference.loader import load_reference
 from schemas.environment import UNIT_OF
 
 log = logging.getLogger("zerocarbon.view")
@@ -41,13 +41,13 @@ def _failure(exc: BaseException) -> str:
 class PageSnapshots:
     """The page's sources, opened when the first browser connects and closed after the last."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        reference = load_reference(settings.reference_dir or DEFAULT_DIR)
+    def __init__(self, config: ViewConfig) -> None:
+        self.config = config
+        reference = load_reference(config.reference_dir)
         self.commune_names = {code: commune.name for code, commune in reference.communes.items()}
         self.who_guidelines = dict(reference.who_daily_guidelines)
         self.units = {quantity.value: unit for quantity, unit in UNIT_OF.items()}
-        self.groups = {settings.worker_id: "worker", settings.sink_group: "sink"}
+        self.groups = {config.worker_group: "worker", config.sink_group: "sink"}
         self._session: aiohttp.ClientSession | None = None
         self._reader: IndicatorReader | None = None
         self._lag: ConsumerLagReader | None = None
@@ -57,8 +57,8 @@ class PageSnapshots:
 
     async def open(self) -> None:
         self._session = aiohttp.ClientSession()
-        self._reader = IndicatorReader(self.settings)
-        self._tail = DeadLetterTail(self.settings.kafka_bootstrap, self.settings.view_dead_letters_kept)
+        self._reader = IndicatorReader(self.config.influx)
+        self._tail = DeadLetterTail(self.config.kafka_bootstrap, self.config.dead_letters_kept)
         self._tail.start()
 
     async def close(self) -> None:
@@ -87,7 +87,7 @@ class PageSnapshots:
             "dead_letters": [asdict(line) for line in self._tail.latest()] if self._tail else [],
             "lag": lag,
             "sink": self._sink(),
-            "bridges": [asdict(bridge) for bridge in read_bridges(self.settings)],
+            "bridges": [asdict(bridge) for bridge in read_bridges(self.config.bridge_status_dir)],
         }
         if self._tail is not None and self._tail.error:
             sources["dead_letters"] = self._tail.error
@@ -113,7 +113,7 @@ class PageSnapshots:
         if self._session is None:
             return None
         try:
-            counters = await read_worker_counters(self._session, worker_counters_url(self.settings))
+            counters = await read_worker_counters(self._session, worker_counters_url(self.config.worker_url))
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             sources["worker"] = _failure(exc)
             return None
@@ -125,7 +125,7 @@ class PageSnapshots:
     async def _consumer_lag(self, sources: dict[str, str]) -> list[dict[str, Any]]:
         try:
             if self._lag is None:
-                reader = ConsumerLagReader(self.settings.kafka_bootstrap)
+                reader = ConsumerLagReader(self.config.kafka_bootstrap)
                 try:
                     await reader.start()
                 except BaseException:
@@ -208,7 +208,7 @@ class PageSnapshots:
         )
 
     def _sink(self) -> dict[str, Any] | None:
-        statuses = read_sinks(self.settings)
+        statuses = read_sinks(self.config.sink_status_dir)
         if not statuses:
             return None
         status = statuses[0]

@@ -8,11 +8,11 @@ import logging
 
 from aiohttp import web
 
-from config.settings import Settings
 from operators_view.i18n import negotiate
 from operators_view.live_feed import LiveFeed, SnapshotSource
 from operators_view.page import STATIC_DIR, rendered_pages
 from operators_view.page_snapshot import PageSnapshots
+from operators_view.view_config import ViewConfig
 
 log = logging.getLogger("zerocarbon.view")
 
@@ -91,10 +91,10 @@ async def asset(request: web.Request) -> web.Response:
     )
 
 
-def create_app(settings: Settings, source: SnapshotSource | None = None) -> web.Application:
+def create_app(config: ViewConfig, source: SnapshotSource | None = None) -> web.Application:
     """The page's application; ``source`` replaces the real sources (tests)."""
     app = web.Application()
-    app[FEED] = LiveFeed(source or PageSnapshots(settings), settings.view_refresh_seconds)
+    app[FEED] = LiveFeed(source or PageSnapshots(config), config.refresh_seconds)
     app[PAGES] = rendered_pages()
     app[ASSET_BODIES] = {name: (STATIC_DIR / name).read_bytes() for name in ASSETS}
     app.router.add_get("/", index)
@@ -109,13 +109,13 @@ def create_app(settings: Settings, source: SnapshotSource | None = None) -> web.
     return app
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Serve the page on ZC_VIEW_HOST:ZC_VIEW_PORT until ``stop`` is set."""
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=3.0, access_log=None)
+async def serve(config: ViewConfig, stop: asyncio.Event) -> None:
+    """Serve the page on its host and port until ``stop`` is set."""
+    runner = web.AppRunner(create_app(config), shutdown_timeout=3.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.view_host, settings.view_port)
+    site = web.TCPSite(runner, config.host, config.port)
     await site.start()
-    log.info("operators' view ready: http://%s:%d/", settings.view_host, settings.view_port)
+    log.info("operators' view ready: http://%s:%d/", config.host, config.port)
     try:
         await stop.wait()
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from schemas.device_topics import device_topic
 from schemas.families import FAMILIES
 
 DAY_MS = 86_400_000
@@ -63,7 +64,7 @@ def channels(partitions: int) -> list[Channel]:
     for name, family in FAMILIES.items():
         out.append(
             Channel(
-                address=f"zc/{{commune}}/{name}/{{device_id}}",
+                address=device_topic("{commune}", name, "{device_id}"),
                 transport="mqtt",
                 messages=FAMILY_MESSAGES[name],
                 description=f"{family.description} published by devices (QoS 1), one reading per message",

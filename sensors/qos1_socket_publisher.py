@@ -5,86 +5,30 @@ before its queue is acknowledged (it lost two thirds of 100 000 lines in a test)
 simulator's high-rate path and the benchmarks use this: it keeps at most ``window``
 messages unacknowledged (within the broker's Receive Maximum) and counts every PUBACK.
 It does not reconnect: a load generator that loses its broker should stop and say so
-(``sensors/device_client.py`` is the resilient, embeddable client).
+(``sensors/device_client.py`` is the resilient, embeddable client). Its packets are the
+bridge's (``schemas/mqtt_packets.py``): one codec for both ends of the broker.
 """
 
 from __future__ import annotations
 
 import select
 import socket
-import struct
 import time
 from collections.abc import Iterable
 
-PUBACK = 4
-CONNACK = 2
-_PUBACK_HEAD = b"\x40\x02"
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(s: str) -> bytes:
-    b = s.encode()
-    return struct.pack(">H", len(b)) + b
-
-
-def connect_packet(client_id: str, username: str | None = None, password: str | None = None) -> bytes:
-    """MQTT 5 CONNECT: clean start, keepalive 60 s, no properties, optional credentials."""
-    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
-    body = _string("MQTT") + bytes([5, flags]) + struct.pack(">H", 60) + b"\x00" + _string(client_id)
-    if username is not None:
-        body += _string(username)
-    if password is not None:
-        body += _string(password)
-    return b"\x10" + _varint(len(body)) + body
-
-
-def publish_packet(topic: bytes, mid: int, payload: bytes) -> bytes:
-    """MQTT 5 PUBLISH at QoS 1 with packet id ``mid`` and no properties."""
-    body = struct.pack(">H", len(topic)) + topic + struct.pack(">H", mid) + b"\x00" + payload
-    return b"\x32" + _varint(len(body)) + body
-
-
-def split_packets(buf: bytearray) -> list[tuple[int, bytes]]:
-    """Remove the complete packets at the head of ``buf``: (packet type, body) each."""
-    packets: list[tuple[int, bytes]] = []
-    while True:
-        if len(buf) < 2:
-            return packets
-        length, shift, pos = 0, 0, 1
-        while True:
-            if pos >= len(buf):
-                return packets
-            byte = buf[pos]
-            length += (byte & 0x7F) << shift
-            shift += 7
-            pos += 1
-            if not byte & 0x80:
-                break
-        if len(buf) < pos + length:
-            return packets
-        packets.append((buf[0] >> 4, bytes(buf[pos : pos + length])))
-        del buf[: pos + length]
-
-
-def count_pubacks(buf: bytearray) -> int:
-    """Remove the complete packets at the head of ``buf`` and return how many were PUBACKs.
-
-    Mosquitto answers a successful QoS 1 PUBLISH with a 4-byte PUBACK (no reason code):
-    a run of those is counted with two slice comparisons instead of a loop per packet.
-    """
-    n = len(buf) // 4
-    if n and buf[0 : 4 * n : 4] == b"\x40" * n and buf[1 : 4 * n : 4] == b"\x02" * n:
-        del buf[: 4 * n]
-        return n
-    return sum(1 for kind, _ in split_packets(buf) if kind == PUBACK)
+from schemas.mqtt_packets import (
+    CONNACK,
+    DISCONNECT_PACKET,
+    MQTT_5,
+    Connack,
+    count_pubacks,
+    decode_connack,
+    encode_connect,
+    encode_publish_prepared,
+    encode_topic,
+    publish_properties,
+    split_packets,
+)
 
 
 class Qos1SocketPublisher:
@@ -102,52 +46,66 @@ class Qos1SocketPublisher:
         message_expiry_seconds: int | None = None,
     ) -> None:
         self.window = window
-        # PUBLISH properties: none, or an MQTT 5 Message Expiry Interval (0x02, four bytes), after
-        # which the broker discards a message no session has taken (a load nobody must replay).
-        self._properties = (
-            b"\x00"
-            if message_expiry_seconds is None
-            else b"\x05\x02" + message_expiry_seconds.to_bytes(4, "big")
-        )
+        # A message expiry lets the broker drop a load nobody subscribed to take.
+        self._properties = publish_properties(message_expiry_seconds)
         self.timeout = timeout
         self.sent = 0
         self.acknowledged = 0
-        self._buf = bytearray()
+        self._rest = b""  # the start of a packet still to come
         self._topics: dict[str, bytes] = {}  # topic -> its encoded name, length first
         self._sock = socket.create_connection((host, port), timeout=timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.sendall(connect_packet(client_id, username, password))
-        while True:
-            self._receive()
-            packets = split_packets(self._buf)
-            connack = [body for kind, body in packets if kind == CONNACK]
-            if connack:
-                if len(connack[0]) < 2 or connack[0][1] != 0:
-                    code = connack[0][1] if len(connack[0]) > 1 else -1
-                    raise ConnectionError(
-                        f"MQTT broker {host}:{port} refused the connection (reason code {code:#x}): "
-                        "check the credentials and the client id"
-                    )
-                return
+        try:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock.sendall(
+                encode_connect(
+                    client_id,
+                    version=MQTT_5,
+                    keepalive=60,
+                    clean_start=True,
+                    username=username,
+                    password=password,
+                )
+            )
+            connack = self._receive_connack()
+            if connack.refused:
+                raise ConnectionError(
+                    f"MQTT broker {host}:{port} refused the connection (reason code "
+                    f"{connack.reason_code:#x}): check the credentials and the client id"
+                )
+        except BaseException:
+            self._sock.close()
+            raise
 
-    def _receive(self) -> None:
+    def _receive_connack(self) -> Connack:
+        while True:
+            data = self._receive()
+            _, others, used = split_packets(data, MQTT_5)
+            self._rest = data[used:]
+            for packet in others:
+                if packet.kind == CONNACK:
+                    return decode_connack(packet.body, MQTT_5)
+
+    def _receive(self) -> bytes:
         data = self._sock.recv(1 << 16)
         if not data:
             raise ConnectionError("the MQTT broker closed the connection")
-        self._buf += data
+        return self._rest + data if self._rest else data
 
     def _collect_acks(self, block: bool) -> None:
         if not block:
             ready, _, _ = select.select([self._sock], [], [], 0)
             if not ready:
                 return
-        self._receive()
-        self.acknowledged += count_pubacks(self._buf)
+        data = self._receive()
+        count, used = count_pubacks(data, MQTT_5)
+        self._rest = data[used:]
+        self.acknowledged += count
 
     def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
         """Send every (topic, payload); block only while ``window`` messages await their PUBACK."""
         pending = bytearray()
         properties = self._properties
+        topics = self._topics
         for topic, payload in messages:
             if self.sent - self.acknowledged >= self.window:
                 if pending:
@@ -156,17 +114,12 @@ class Qos1SocketPublisher:
                 while self.sent - self.acknowledged >= self.window:
                     self._collect_acks(block=True)
             self.sent += 1
-            # publish_packet, inlined with the topic's encoding memoised: the hot path.
-            name = self._topics.get(topic)
+            name = topics.get(topic)  # a topic is encoded once: the per-message path
             if name is None:
-                if len(self._topics) > 100_000:
-                    self._topics.clear()
-                name = self._topics[topic] = _string(topic)
-            size = len(name) + 2 + len(properties) + len(payload)
-            pending += b"\x32" + (bytes((size,)) if size < 128 else _varint(size))
-            pending += name
-            pending += ((self.sent % 65535) + 1).to_bytes(2, "big") + properties
-            pending += payload
+                if len(topics) > 100_000:
+                    topics.clear()
+                name = topics[topic] = encode_topic(topic)
+            pending += encode_publish_prepared(name, payload, (self.sent % 65535) + 1, properties)
         if pending:
             self._sock.sendall(pending)
         self._collect_acks(block=False)
@@ -180,7 +133,7 @@ class Qos1SocketPublisher:
 
     def close(self) -> None:
         try:
-            self._sock.sendall(b"\xe0\x00")  # DISCONNECT
+            self._sock.sendall(DISCONNECT_PACKET)
         finally:
             self._sock.close()
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from config.settings import Settings
+from sensors.device_side_config import DeviceSideConfig
 
 HELP = "replay the rows of a CSV or JSON file as events (MQTT or Kafka), at any pace"
 DESCRIPTION = """\
@@ -108,13 +108,13 @@ def resolve_mapping(name: str) -> Path:
     raise ValueError(f"no mapping file {name!r}, and no shipped mapping of that name (shipped: {names})")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, config: DeviceSideConfig) -> int:
     """Run `zerocarbon replay` with parsed ``args``; print the report; exit code."""
-    from reference.loader import DEFAULT_DIR, load_reference
+    from reference.loader import load_reference
     from sensors.replay_mapping import convert_rows, load_mapping
     from sensors.row_files import file_format, read_rows
 
-    reference = load_reference(settings.reference_dir or DEFAULT_DIR)
+    reference = load_reference(config.reference_dir)
     try:
         mapping = load_mapping(resolve_mapping(args.mapping), reference.devices)
         path = args.file or mapping.default_file
@@ -153,9 +153,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     speed = None if args.fast else args.speed
     started = time.monotonic()
     if args.to == "kafka":
-        sent, acknowledged = asyncio.run(_to_kafka(settings.kafka_bootstrap, messages, speed, args.rate))
+        sent, acknowledged = asyncio.run(_to_kafka(config.kafka_bootstrap, messages, speed, args.rate))
     else:
-        sent, acknowledged = _to_mqtt(args, settings, messages, speed)
+        sent, acknowledged = _to_mqtt(args, config, messages, speed)
     report.update(
         sent=sent, acknowledged=acknowledged, to=args.to, seconds=round(time.monotonic() - started, 3)
     )
@@ -185,11 +185,11 @@ def _batches(messages: Sequence[Message], speed: float | None, rate: float | Non
 
 
 def _to_mqtt(
-    args: argparse.Namespace, settings: Settings, messages: Sequence[Message], speed: float | None
+    args: argparse.Namespace, config: DeviceSideConfig, messages: Sequence[Message], speed: float | None
 ) -> tuple[int, int]:
     from sensors.mqtt_publishers import MqttTarget, open_publisher
 
-    target = MqttTarget(settings.mqtt_host, settings.mqtt_port, args.username, args.password)
+    target = MqttTarget(config.mqtt_host, config.mqtt_port, args.username, args.password)
     # An unpaced replay is a load: let auto pick the fast publisher.
     publisher = open_publisher(args.publisher, args.rate if speed is None else 1.0, target)
     try:

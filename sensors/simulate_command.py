@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config.settings import Settings
+from sensors.device_side_config import DeviceSideConfig
 
 if TYPE_CHECKING:
     from sensors.simulation_run import SimulationPlan
@@ -123,15 +123,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         faults.add_argument(f"--{name}", type=_rate, default=0.0, help=text)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, config: DeviceSideConfig) -> int:
     """Run `zerocarbon simulate` with parsed ``args``; print the report; exit code."""
-    from reference.loader import DEFAULT_DIR, load_reference
+    from reference.loader import load_reference
     from sensors.fleet import build_fleet, parse_mix
     from sensors.fleet_registry import write_reference_dir
     from sensors.mqtt_publishers import MqttTarget
     from sensors.simulation_run import run_simulation
 
-    reference_dir = settings.reference_dir or DEFAULT_DIR
+    reference_dir = config.reference_dir
     reference = load_reference(reference_dir)
     try:
         mix = parse_mix(args.mix)
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"zerocarbon simulate: {exc}", file=sys.stderr)
         return 2
-    target = MqttTarget(settings.mqtt_host, settings.mqtt_port, args.username, args.password)
+    target = MqttTarget(config.mqtt_host, config.mqtt_port, args.username, args.password)
     report = run_simulation(plan, reference, target, args.report_events)
     print(json.dumps(report, indent=2))
     return 0 if report["acknowledged"] == report["messages"] else 1

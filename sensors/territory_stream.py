@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
+from schemas.device_topics import device_topic
 from sensors import faults
 from sensors.energy_devices import ElectricityMeter, GasMeter, HeatMeter, PvInverter
 from sensors.environment_devices import AirQualityStation, IndoorCo2Sensor, WeatherStation
@@ -61,11 +62,6 @@ class Emission(NamedTuple):
     faults: tuple[str, ...]
 
 
-def device_topic(root: str, spec: DeviceSpec) -> str:
-    """``<root>/<commune>/<family>/<device_id>``, the tree of bridge/topic_tree.py under ``root``."""
-    return f"{root}/{spec.commune}/{spec.family}/{spec.device_id}"
-
-
 class _Device:
     """A device in the stream: its model and its fault state."""
 
@@ -103,7 +99,9 @@ class TerritoryStream(Iterator[Emission]):
             model = MODELS[spec.kind.device_type](spec, values)
             skewed = self._faults.random() < rates.clock_skew
             skew = faults.clock_skew_s(self._faults) if skewed else 0.0
-            self.devices.append(_Device(model, device_topic(topic_root, spec), skew))
+            self.devices.append(
+                _Device(model, device_topic(spec.commune, spec.family, spec.device_id, topic_root), skew)
+            )
             phase = values.randrange(spec.kind.interval_s)
             self._schedule.append((start + phase + spec.kind.interval_s, i))
         heapq.heapify(self._schedule)

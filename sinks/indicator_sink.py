@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,7 +31,6 @@ from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from config.settings import Settings
 from config.status_files import write_status
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.dead_letter import FieldProblem, Origin
@@ -40,10 +40,12 @@ from sinks.collector_pacing import paced_collector
 from sinks.disk_spool import DiskSpool, Segment
 from sinks.influx_buckets import bucket_for_window, ensure_buckets
 from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
+from sinks.influx_target import InfluxTarget
 from sinks.line_batchers import PythonLineBatcher, line_batcher
 from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator_line
 from sinks.mqtt_retained import RetainedPublisher, retained_topic
 from sinks.point_buffer import MemoryBatch, PointBuffer, Positions
+from sinks.sink_config import SinkConfig
 from sinks.write_latency import WriteLatency
 
 log = logging.getLogger(__name__)
@@ -69,9 +71,9 @@ class SinkCounters:
     latency: WriteLatency = field(default_factory=WriteLatency)
 
 
-def bucketed(point: IndicatorLine, settings: Settings) -> IndicatorLine:
+def bucketed(point: IndicatorLine, target: InfluxTarget) -> IndicatorLine:
     """The point with its bucket in front of key and line (how the buffer keeps both)."""
-    bucket = bucket_for_window(point.window, settings)
+    bucket = bucket_for_window(point.window, target)
     return IndicatorLine(bucket + SEPARATOR + point.key, bucket + SEPARATOR + point.line, point.window)
 
 
@@ -84,13 +86,12 @@ def by_bucket(lines: list[str]) -> dict[str, list[str]]:
 
 
 class IndicatorSink:
-    def __init__(self, settings: Settings, name: str = "influx-sink", topic: str = INDICATOR_TOPIC) -> None:
-        self.settings = settings
+    def __init__(self, config: SinkConfig, name: str = "influx-sink", topic: str = INDICATOR_TOPIC) -> None:
+        self.config = config
         self.name = name
         self.topic = topic
-        spool_dir = settings.sink_spool_dir or settings.stack_home / "sink" / "spool"
-        self.status_path = settings.stack_home / "sink" / f"{name}.status.json"
-        self.buffer = PointBuffer(DiskSpool(spool_dir), settings.sink_memory_limit_bytes)
+        self.status_path = config.status_dir / f"{name}.status.json"
+        self.buffer = PointBuffer(DiskSpool(config.spool_dir), config.memory_limit_bytes)
         self.counters = SinkCounters()
         self._attempt = 0
         self._next_write_at = 0.0
@@ -104,7 +105,7 @@ class IndicatorSink:
         self._caught_up = False
 
         def head(window: str) -> str:  # the bucket in front of each key and line
-            return bucket_for_window(window, settings) + SEPARATOR
+            return bucket_for_window(window, config.influx) + SEPARATOR
 
         self._formatter = IndicatorLineFormatter(head)
         self._batcher = line_batcher(head, self._formatter)
@@ -116,19 +117,19 @@ class IndicatorSink:
             await self._run(stop)
 
     async def _run(self, stop: asyncio.Event) -> None:
-        s = self.settings
+        s = self.config
         consumer = AIOKafkaConsumer(
             self.topic,
             bootstrap_servers=s.kafka_bootstrap,
-            group_id=s.sink_group,
+            group_id=s.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True)
         retained = (
-            RetainedPublisher(s.mqtt_host, s.mqtt_port, s.sink_mqtt_topic_root, f"zerocarbon-{self.name}")
-            if s.sink_mqtt_retained
+            RetainedPublisher(s.mqtt_host, s.mqtt_port, s.mqtt_topic_root, f"zerocarbon-{self.name}")
+            if s.mqtt_retained
             else None
         )
         writes: list[asyncio.Task[None]] = []
@@ -141,7 +142,7 @@ class IndicatorSink:
         self._kafka_ready = True
         log.info(
             "sink ready: %s -> InfluxDB %s (spool %s, %d points on disk)",
-            self.topic, s.influx_url, self.buffer.spool.folder, self.buffer.spool.point_count,
+            self.topic, s.influx.url, self.buffer.spool.folder, self.buffer.spool.point_count,
         )  # fmt: skip
         try:
             async with InfluxLineWriter(s) as writer:
@@ -157,27 +158,26 @@ class IndicatorSink:
                         writes.append(started)
                         await asyncio.sleep(0)  # let it send its request before the loop parses on
                     elif writes and (
-                        len(self.buffer.memory) >= s.sink_batch_size
-                        or (self._caught_up and self.buffer.memory)
+                        len(self.buffer.memory) >= s.batch_size or (self._caught_up and self.buffer.memory)
                     ):
                         # A batch waits and no write may start: let Kafka hold the rest. Caught
                         # up, points wait for a write to end rather than for getmany's timeout.
                         # Writes that outlast the flush interval let the loop read (and spill) again.
                         done, _ = await asyncio.wait(
-                            writes, timeout=s.sink_flush_interval_seconds, return_when=asyncio.FIRST_COMPLETED
+                            writes, timeout=s.flush_interval_seconds, return_when=asyncio.FIRST_COMPLETED
                         )
                         if done:
                             continue  # start the next write before reading more
                     batches = await consumer.getmany(
-                        timeout_ms=int(s.sink_flush_interval_seconds * 1000 / 2),
-                        max_records=s.sink_batch_size,
+                        timeout_ms=int(s.flush_interval_seconds * 1000 / 2),
+                        max_records=s.batch_size,
                     )
                     for tp, records in batches.items():
                         latest = await self._take(tp, records, producer)
                         if retained is not None and latest:
                             retained.offer(latest)
                     # Fewer records than asked: Kafka has no more for now; waiting would only add latency.
-                    self._caught_up = sum(map(len, batches.values())) < s.sink_batch_size
+                    self._caught_up = sum(map(len, batches.values())) < s.batch_size
                     if commit is None or commit.done():
                         if commit is not None:
                             commit.result()  # failures are logged there; others are bugs
@@ -218,7 +218,7 @@ class IndicatorSink:
             if self._buckets_ready:
                 return
             try:
-                plan = await asyncio.to_thread(ensure_buckets, self.settings)
+                plan = await asyncio.to_thread(ensure_buckets, self.config.influx)
             except Exception as exc:  # urllib3 and HTTP errors of every kind: InfluxDB is not usable
                 raise InfluxUnavailable(f"cannot prepare the InfluxDB buckets: {exc!r}") from exc
             log.info("InfluxDB buckets ready: %s", plan)
@@ -241,7 +241,7 @@ class IndicatorSink:
             index += 1
         c.points_in += count - keys.count(None)
         self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
-        if not self.settings.sink_mqtt_retained:
+        if not self.config.mqtt_retained:
             return {}
         # Series -> (window start, record) of its newest window: only those are validated
         # and published (a batch holds many windows of each series).
@@ -295,14 +295,14 @@ class IndicatorSink:
                 DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
             )
             return None
-        return bucketed(indicator_line(update), self.settings)
+        return bucketed(indicator_line(update), self.config.influx)
 
     def _newest_per_topic(self, records: Iterable[bytes]) -> dict[str, IndicatorUpdate]:
         """The newest window of each retained topic among ``records`` (valid updates, in order)."""
         latest: dict[str, IndicatorUpdate] = {}
         for raw in records:
             update = IndicatorUpdate.model_validate_json(raw)
-            topic = retained_topic(self.settings.sink_mqtt_topic_root, update)
+            topic = retained_topic(self.config.mqtt_topic_root, update)
             if topic not in latest or latest[topic].window_start <= update.window_start:
                 latest[topic] = update
         return latest
@@ -313,9 +313,9 @@ class IndicatorSink:
             return False
         return (
             len(self.buffer.spool) > 0
-            or len(self.buffer.memory) >= self.settings.sink_batch_size
+            or len(self.buffer.memory) >= self.config.batch_size
             or (self._caught_up and bool(self.buffer.memory))
-            or now - self._last_write >= self.settings.sink_flush_interval_seconds
+            or now - self._last_write >= self.config.flush_interval_seconds
         )
 
     def _start_write(self, writer: InfluxLineWriter, producer: AIOKafkaProducer) -> asyncio.Task[None] | None:
@@ -338,13 +338,13 @@ class IndicatorSink:
             rejected: list[Rejected] = []
             for bucket, bucket_lines in by_bucket(lines).items():
                 rejected += await writer.write(bucket, bucket_lines)
-                c.write_requests += -(-len(bucket_lines) // self.settings.sink_batch_size)
+                c.write_requests += -(-len(bucket_lines) // self.config.batch_size)
             for refused in rejected:
                 await self._dead_letter_point(refused, producer)
         except (InfluxUnavailable, KafkaError) as exc:
             self.buffer.restore(taken)
             retry_after = exc.retry_after if isinstance(exc, InfluxUnavailable) else None
-            delay = backoff_delay(self._attempt, 0.5, self.settings.sink_max_backoff_seconds, retry_after)
+            delay = backoff_delay(self._attempt, 0.5, self.config.max_backoff_seconds, retry_after)
             self._attempt += 1
             self._next_write_at = time.monotonic() + delay
             self._influx_ok = False
@@ -433,7 +433,8 @@ class IndicatorSink:
         )
 
 
-def read_sink_statuses(settings: Settings) -> list[dict[str, Any]]:
+def read_sink_statuses(status_dir: Path) -> list[dict[str, Any]]:
+    """Every sink's status file in ``status_dir`` (``SinkConfig.status_dir``)."""
     from config.status_files import read_status_files
 
-    return read_status_files(settings.stack_home / "sink")
+    return read_status_files(status_dir)

@@ -23,8 +23,8 @@ from types import TracebackType
 
 import aiohttp
 
-from config.settings import Settings
 from sinks.influx_buckets import retention_plan
+from sinks.sink_config import SinkConfig
 
 log = logging.getLogger(__name__)
 REFUSED_STATUSES = frozenset({400, 413, 422})
@@ -103,22 +103,22 @@ def split_by_retention(
 class InfluxLineWriter:
     """Writes chunks of line protocol (timestamps in ``precision``: s or ms); use as ``async with``."""
 
-    def __init__(self, settings: Settings, precision: str = "s") -> None:
+    def __init__(self, config: SinkConfig, precision: str = "s") -> None:
         if precision not in PER_SECOND:
             raise ValueError(f"precision {precision!r}: use one of {sorted(PER_SECOND)}")
-        self.settings = settings
+        self.config = config
         self.precision = precision
         self._session: aiohttp.ClientSession | None = None
-        self._url = f"{settings.influx_url}/api/v2/write"
+        self._url = f"{config.influx.url}/api/v2/write"
         self._headers = {
-            "Authorization": f"Token {settings.influx_token.get_secret_value()}",
+            "Authorization": f"Token {config.influx.token}",
             "Content-Type": "text/plain; charset=utf-8",
         }
-        if settings.sink_gzip:
+        if config.gzip:
             self._headers["Content-Encoding"] = "gzip"
 
     async def __aenter__(self) -> InfluxLineWriter:
-        timeout = aiohttp.ClientTimeout(total=self.settings.sink_request_timeout_seconds)
+        timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_seconds)
         self._session = aiohttp.ClientSession(timeout=timeout, headers=self._headers)
         return self
 
@@ -135,9 +135,9 @@ class InfluxLineWriter:
         Points older than the bucket's retention are refused here, without a request: InfluxDB
         would refuse each (422) and bisecting a batch of them costs two requests per point."""
         lines, rejected = split_by_retention(
-            bucket, lines, retention_plan(self.settings).get(bucket, 0), time.time(), self.precision
+            bucket, lines, retention_plan(self.config.influx).get(bucket, 0), time.time(), self.precision
         )
-        size = self.settings.sink_batch_size
+        size = self.config.batch_size
         for start in range(0, len(lines), size):
             rejected += await self._write_chunk(bucket, lines[start : start + size])
         return rejected
@@ -146,10 +146,10 @@ class InfluxLineWriter:
         if self._session is None:
             raise RuntimeError("InfluxLineWriter used outside `async with`")
         body = "\n".join(lines).encode()
-        params = {"org": self.settings.influx_org, "bucket": bucket, "precision": self.precision}
+        params = {"org": self.config.influx.org, "bucket": bucket, "precision": self.precision}
         try:
             async with self._session.post(
-                self._url, params=params, data=gzipped(body) if self.settings.sink_gzip else body
+                self._url, params=params, data=gzipped(body) if self.config.gzip else body
             ) as response:
                 if response.status == 204:
                     return []
@@ -157,12 +157,12 @@ class InfluxLineWriter:
                 message = _message(await response.text(), response.reason, status)
                 retry_after = _retry_after(response.headers.get("Retry-After"))
         except (OSError, aiohttp.ClientError, TimeoutError) as exc:
-            raise InfluxUnavailable(f"InfluxDB unreachable at {self.settings.influx_url}: {exc!r}") from exc
+            raise InfluxUnavailable(f"InfluxDB unreachable at {self.config.influx.url}: {exc!r}") from exc
         if status not in REFUSED_STATUSES:
             hint = {
                 401: "the token is refused: check ZC_INFLUX_TOKEN",
                 403: "the token may not write this bucket",
-                404: f"bucket {bucket!r} or org {self.settings.influx_org!r} does not exist",
+                404: f"bucket {bucket!r} or org {self.config.influx.org!r} does not exist",
             }.get(status, "")
             raise InfluxUnavailable(f"InfluxDB answered {status} {message} {hint}".strip(), retry_after)
         if len(lines) == 1:

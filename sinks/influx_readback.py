@@ -7,8 +7,8 @@ from datetime import datetime
 
 from influxdb_client import InfluxDBClient
 
-from config.settings import Settings
 from sinks.influx_buckets import bucket_for_window
+from sinks.influx_target import InfluxTarget
 
 
 def flux_string(text: str) -> str:
@@ -24,7 +24,7 @@ class StoredIndicator:
 
 
 def read_indicator(
-    settings: Settings,
+    target: InfluxTarget,
     indicator: str,
     window: str,
     dimensions: dict[str, str],
@@ -38,7 +38,7 @@ def read_indicator(
     )
     begin, end = (t.isoformat().replace("+00:00", "Z") for t in (start, stop))
     query = f"""
-from(bucket: {flux_string(bucket_for_window(window, settings))})
+from(bucket: {flux_string(bucket_for_window(window, target))})
   |> range(start: {begin}, stop: {end})
   |> filter(fn: (r) => r._measurement == {flux_string(indicator)})
   |> filter(fn: (r) => r.window == {flux_string(window)}){tag_filters}
@@ -46,9 +46,7 @@ from(bucket: {flux_string(bucket_for_window(window, settings))})
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> sort(columns: ["_time"])
 """
-    with InfluxDBClient(
-        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
-    ) as client:
+    with InfluxDBClient(url=target.url, token=target.token, org=target.org) as client:
         tables = client.query_api().query(query)
     return [
         StoredIndicator(record.get_time(), float(record["value"]), bool(record["final"]))

@@ -5,8 +5,8 @@ dict and its key in a list, and stop at the first record they leave to the calle
 tombstone, or a record only the model may judge), so the caller decides it where it stands
 and the points keep their order. The Rust one (``sinks/native_lines``, built by ``make
 install``) takes under half the Python one's CPU per record (bench/README.md, "Sink"); both
-are held byte-identical to ``indicator_line`` by tests/unit/test_native_lines.py and
-tests/unit/test_sink_fast_lines.py.
+are held byte-identical to ``indicator_line`` by tests/unit/test_indicator_contract_agreement.py
+(and, on records our stage does not write, test_native_lines.py and test_sink_fast_lines.py).
 """
 
 from __future__ import annotations

@@ -23,10 +23,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
-from schemas.indicator import IndicatorUpdate
-from streams.indicators.catalogue import series_key
+from schemas.indicator import IndicatorUpdate, series_key
 
 EMISSIONS = ("emissions_kgco2e", "mobility_emissions_kgco2e", "ev_charging_emissions_kgco2e")
 OURS = ("territory_emissions_kgco2e", "territory_trajectory_target_kgco2e", "territory_trajectory_ratio")
@@ -101,13 +99,11 @@ class TerritoryRollup:
         return out
 
 
-async def run_territory_rollup(settings: Settings, stop: asyncio.Event, trajectory: Trajectory) -> None:
+async def run_territory_rollup(kafka_bootstrap: str, stop: asyncio.Event, trajectory: Trajectory) -> None:
     """Fold every partition of zc.indicators from its beginning (the compacted topic keeps the
     latest update of each series) and publish the territory's figures once a second."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     try:

@@ -6,21 +6,21 @@ import dataclasses
 import time
 from typing import Any
 
-from config.settings import Settings
 from stack.influxdb_server import InfluxDBServer
 from stack.kafka_broker import KafkaBroker
 from stack.mosquitto_broker import MosquittoBroker
 from stack.service import LocalService
+from stack.stack_config import StackConfig
 
 
-def services(settings: Settings) -> list[LocalService]:
+def services(config: StackConfig) -> list[LocalService]:
     """The stack's services in start order (stopped in reverse)."""
-    return [MosquittoBroker(settings), InfluxDBServer(settings), KafkaBroker(settings)]
+    return [MosquittoBroker(config), InfluxDBServer(config), KafkaBroker(config)]
 
 
-def up(settings: Settings) -> list[dict[str, Any]]:
+def up(config: StackConfig) -> list[dict[str, Any]]:
     """Install what is missing, start what is not running, wait until every one serves."""
-    stack = services(settings)
+    stack = services(config)
     for service in stack:
         if service.start():
             print(f"[stack] started {service.name} (log: {service.dirs.log_file})", flush=True)
@@ -32,18 +32,18 @@ def up(settings: Settings) -> list[dict[str, Any]]:
         print(
             f"[stack] {service.name} ready at {service.endpoint} ({time.monotonic() - t0:.1f}s)", flush=True
         )
-    return status(settings)
+    return status(config)
 
 
-def down(settings: Settings) -> list[str]:
+def down(config: StackConfig) -> list[str]:
     """Stop every running service cleanly; return the names of those stopped."""
     stopped = []
-    for service in reversed(services(settings)):
+    for service in reversed(services(config)):
         if service.stop():
             stopped.append(service.name)
     return stopped
 
 
-def status(settings: Settings) -> list[dict[str, Any]]:
+def status(config: StackConfig) -> list[dict[str, Any]]:
     """Each service's health, version, endpoint and log file, as plain data."""
-    return [dataclasses.asdict(service.health()) for service in services(settings)]
+    return [dataclasses.asdict(service.health()) for service in services(config)]

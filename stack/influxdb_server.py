@@ -11,28 +11,28 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from config.settings import Settings
 from stack.errors import StackError
 from stack.install_step import InstallStep, exclusive
 from stack.layout import service_dirs
 from stack.service import LocalService
+from stack.stack_config import StackConfig
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "install" / "build_influxd.sh"
 
 
 class InfluxDBServer(LocalService):
-    """``influxd`` on the loopback, set up with the org, bucket and token of the settings."""
+    """``influxd`` on the loopback, set up with the org, bucket and token of the configuration."""
 
     name = "influxdb"
     ready_timeout = 60.0
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(service_dirs(settings, self.name, settings.influx_data_dir))
-        self.settings = settings
+    def __init__(self, config: StackConfig) -> None:
+        super().__init__(service_dirs(config.home, self.name, config.influx_data_dir))
+        self.config = config
         self.build = InstallStep(
             name="influxd",
             inputs=(BUILD_SCRIPT,),
-            values=(settings.influx_version,),
+            values=(config.influx_version,),
             toolchains=(
                 ("go", "version"),
                 ("rustc", "--version"),
@@ -46,15 +46,15 @@ class InfluxDBServer(LocalService):
     @cached_property
     def install_dir(self) -> Path:
         """Keyed by the build's inputs: a new script, version or toolchain builds afresh."""
-        return self.settings.cache_dir / f"influxdb-{self.settings.influx_version}-{self.build.key()}"
+        return self.config.cache_dir / f"influxdb-{self.config.influx_version}-{self.build.key()}"
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.settings.bind_host}:{self.settings.influx_port}"
+        return f"http://{self.config.bind_host}:{self.config.influx_port}"
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return (self.settings.influx_port,)
+        return (self.config.influx_port,)
 
     @property
     def binary(self) -> str:
@@ -71,13 +71,13 @@ class InfluxDBServer(LocalService):
 
     def _build(self) -> None:
         result = subprocess.run(
-            ["bash", str(BUILD_SCRIPT), self.settings.influx_version, str(self.install_dir)],
+            ["bash", str(BUILD_SCRIPT), self.config.influx_version, str(self.install_dir)],
             env=self.build.environment(),
             check=False,
         )
         if result.returncode != 0:
             raise StackError(
-                f"building influxd {self.settings.influx_version} failed (exit {result.returncode}); "
+                f"building influxd {self.config.influx_version} failed (exit {result.returncode}); "
                 "the output above shows the failing step. It needs go, cargo (rustup) and "
                 "network access to the Go module proxy and crates.io."
             )
@@ -92,7 +92,7 @@ class InfluxDBServer(LocalService):
             f"--bolt-path={data / 'influxd.bolt'}",
             f"--engine-path={data / 'engine'}",
             f"--sqlite-path={data / 'influxd.sqlite'}",
-            f"--http-bind-address={self.settings.bind_host}:{self.settings.influx_port}",
+            f"--http-bind-address={self.config.bind_host}:{self.config.influx_port}",
             "--reporting-disabled",
             "--log-level=info",
         ], None
@@ -104,7 +104,7 @@ class InfluxDBServer(LocalService):
         req = urllib.request.Request(self.endpoint + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if token:
-            req.add_header("Authorization", f"Token {self.settings.influx_token.get_secret_value()}")
+            req.add_header("Authorization", f"Token {self.config.influx_token}")
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")
@@ -125,23 +125,23 @@ class InfluxDBServer(LocalService):
         if not setup.get("allowed"):
             self._check_token()
             return
-        s = self.settings
+        c = self.config
         status, answer = self._request(
             "POST",
             "/api/v2/setup",
             {
-                "username": s.influx_username,
-                "password": s.influx_password.get_secret_value(),
-                "org": s.influx_org,
-                "bucket": s.influx_bucket,
-                "token": s.influx_token.get_secret_value(),
+                "username": c.influx_username,
+                "password": c.influx_password,
+                "org": c.influx_org,
+                "bucket": c.influx_bucket,
+                "token": c.influx_token,
             },
         )
         if status != 201:
             raise StackError(f"InfluxDB onboarding failed ({status}): {answer}")
 
     def _check_token(self) -> None:
-        status, answer = self._request("GET", f"/api/v2/orgs?org={self.settings.influx_org}", token=True)
+        status, answer = self._request("GET", f"/api/v2/orgs?org={self.config.influx_org}", token=True)
         if status != 200 or not answer.get("orgs"):
             raise StackError(
                 f"InfluxDB in {self.dirs.data} was set up with another token or org "

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.settings import Settings
-
 
 @dataclass(frozen=True)
 class ServiceDirs:
@@ -33,7 +31,7 @@ class ServiceDirs:
             folder.mkdir(parents=True, exist_ok=True)
 
 
-def service_dirs(settings: Settings, name: str, data_override: Path | None) -> ServiceDirs:
+def service_dirs(stack_home: Path, name: str, data_override: Path | None) -> ServiceDirs:
     """The directories of service ``name``; its data folder may be moved by configuration."""
-    home = settings.stack_home / name
+    home = stack_home / name
     return ServiceDirs(name=name, home=home, data=data_override or home / "data")

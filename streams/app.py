@@ -1,4 +1,4 @@
-"""The faust application, configured from the service settings."""
+"""The faust application, built from the worker's own config (`streams/worker_config.py`)."""
 
 from __future__ import annotations
 
@@ -41,4 +41,16 @@ def create_app(config: WorkerConfig) -> faust.App:
         web_stats_enabled=False,
         web_router_enabled=False,
         web_metrics_enabled=False,
+    )
+
+
+def bytes_topic(app: faust.App, *names: str, partitions: int | None = None) -> faust.TopicT:
+    """A topic (or several) whose keys and values we encode ourselves: faust passes bytes."""
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
     )

@@ -1,4 +1,5 @@
-"""The Kafka topics the service uses, and their creation before anything reads or writes them.
+"""Kafka administration, for the service, its tests and its benchmarks: topics, their ends,
+consumer groups' positions, and reading back what was written.
 
 faust does not create the topics its agents read ("Ignoring missing topic"), and a topic
 auto-created later by a producer is only noticed after a rebalance; so every process
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.structs import TopicPartition
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from schemas.catalogue import channels
 
@@ -103,3 +104,54 @@ async def records_after(
     finally:
         await consumer.stop()
     return out
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """Create one topic outside the catalogue (a benchmark's, a test's)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, prefixes: Iterable[str]) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes``; the names deleted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        wanted = tuple(prefixes)
+        names = [t for t in await admin.list_topics() if t.startswith(wanted)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
+async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """Where ``group`` has committed, partition by partition."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+    finally:
+        await admin.close()
+
+
+async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit ``offsets`` for ``group`` (which must have no live member on those partitions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()})
+    finally:
+        await consumer.stop()
+
+
+async def start_group_at_end(bootstrap: str, group: str, topics: Sequence[str]) -> None:
+    """Start ``group`` at the current end of every partition of ``topics``: it reads only what
+    comes after."""
+    await commit_offsets(bootstrap, group, await topic_ends(bootstrap, topics))

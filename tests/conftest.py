@@ -12,7 +12,10 @@ from __future__ import annotations
 import pytest
 
 from config.settings import Settings
+from sinks.influx_target import InfluxTarget
 from stack import isolated_stack
+from stack.stack_config import StackConfig
+from zerocarbon import component_configs
 
 isolated_stack.enter(hold=False)  # the stack's fixture holds it: unit tests never wait for it
 
@@ -20,6 +23,18 @@ isolated_stack.enter(hold=False)  # the stack's fixture holds it: unit tests nev
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def stack_config(settings: Settings) -> StackConfig:
+    """The isolated stack's, as `zerocarbon stack` builds it."""
+    return component_configs.stack_config(settings)
+
+
+@pytest.fixture(scope="session")
+def influx_target(settings: Settings) -> InfluxTarget:
+    """Where the isolated stack's indicators are written and read back."""
+    return component_configs.influx_target(settings)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

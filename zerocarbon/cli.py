@@ -16,7 +16,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from config.settings import Settings, config_file_path
+from sensors.device_side_config import DeviceSideConfig
 from stack.errors import StackError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
 
 DESCRIPTION = """\
 Streaming ingestion for the zero-carbon territory platform: devices publish over MQTT,
@@ -30,21 +33,23 @@ Configuration: defaults < TOML file ($ZC_CONFIG, else ./zerocarbon.toml) < ZC_* 
 
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from stack import control
+    from zerocarbon.component_configs import stack_config
 
+    config = stack_config(settings)
     if args.action == "up":
-        report = control.up(settings)
+        report = control.up(config)
         print(json.dumps(report, indent=2))
         return 0 if all(s["healthy"] for s in report) else 1
     if args.action == "down":
-        stopped = control.down(settings)
+        stopped = control.down(config)
         print(f"[stack] stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
         return 0
     if args.action == "install":
-        for service in control.services(settings):
+        for service in control.services(config):
             service.install()
             print(f"[stack] {service.name} installed")
         return 0
-    report = control.status(settings)
+    report = control.status(config)
     print(json.dumps(report, indent=2))
     return 0 if all(s["healthy"] for s in report) else 1
 
@@ -65,11 +70,12 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[object]]) ->
 
 
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
+    from bridge.mqtt_to_kafka import MqttToKafkaBridge
     from bridge.status import read_statuses
     from streams.kafka_admin import catalogue, ensure_topics
+    from zerocarbon.component_configs import bridge_config, bridge_status_dir
 
-    status_dir = settings.stack_home / "bridge"
+    status_dir = bridge_status_dir(settings)
     if args.forget_session:
         from bridge.mqtt_sessions import forget_session
 
@@ -82,20 +88,7 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
         if not statuses:
             print(f"zerocarbon: no bridge status in {status_dir}: is a bridge running?", file=sys.stderr)
         return 0 if statuses and all(s["ready"] for s in statuses) else 1
-    bridge = MqttToKafkaBridge(
-        BridgeConfig(
-            mqtt_host=settings.mqtt_host,
-            mqtt_port=settings.mqtt_port,
-            kafka_bootstrap=settings.kafka_bootstrap,
-            client_id=args.client_id,
-            status_file=status_dir / f"{args.client_id}.status.json",
-            shared_group=settings.bridge_shared_group,
-            mqtt_version=settings.bridge_mqtt_version,
-            receive_maximum=settings.bridge_receive_maximum,
-            linger_seconds=settings.bridge_linger_ms / 1000,
-        )
-    )
-
+    bridge = MqttToKafkaBridge(bridge_config(settings, args.client_id))
     asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions)))
     asyncio.run(_until_signalled(bridge.run))
     return 0
@@ -131,21 +124,22 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
-    from reference.loader import DEFAULT_DIR
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
     from sinks.territory_rollup import Trajectory, run_territory_rollup
     from streams.kafka_admin import catalogue, ensure_topics
+    from zerocarbon.component_configs import reference_dir, sink_config
 
+    config = sink_config(settings)
     if args.status:
-        statuses = read_sink_statuses(settings)
+        statuses = read_sink_statuses(config.status_dir)
         print(json.dumps(statuses, indent=2))
         if not statuses:
             print("zerocarbon: no sink status file: is a sink running?", file=sys.stderr)
         return 0 if statuses and all(s["fresh"] and s["kafka_ready"] for s in statuses) else 1
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions)))
-    sink = IndicatorSink(settings)
+    asyncio.run(ensure_topics(config.kafka_bootstrap, catalogue(config.partitions)))
+    sink = IndicatorSink(config)
     # The one process that reads every partition of zc.indicators also sums the territory.
-    path = (settings.reference_dir or DEFAULT_DIR) / "trajectory.csv"
+    path = reference_dir(settings) / "trajectory.csv"
     trajectory = Trajectory.load(path) if path.exists() else None
     if trajectory is None:
         logging.getLogger("zerocarbon.sink").warning(
@@ -153,7 +147,7 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     async def both(stop: asyncio.Event) -> None:
-        rollup = [run_territory_rollup(settings, stop, trajectory)] if trajectory else []
+        rollup = [run_territory_rollup(config.kafka_bootstrap, stop, trajectory)] if trajectory else []
         await asyncio.gather(sink.run(stop), *rollup)
 
     asyncio.run(_until_signalled(both))
@@ -178,9 +172,22 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _view(args: argparse.Namespace, settings: Settings) -> int:
     from operators_view.server import serve
+    from zerocarbon.component_configs import view_config
 
-    asyncio.run(_until_signalled(lambda stop: serve(settings, stop)))
+    config = view_config(settings)
+    asyncio.run(_until_signalled(lambda stop: serve(config, stop)))
     return 0
+
+
+def _device_side(run: Callable[[argparse.Namespace, DeviceSideConfig], int]) -> Handler:
+    """A `simulate` or `replay` command, given its own config rather than the settings."""
+
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from zerocarbon.component_configs import device_side_config
+
+        return run(args, device_side_config(settings))
+
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -310,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command.add_arguments(device_side)
-        device_side.set_defaults(handler=command.run)
+        device_side.set_defaults(handler=_device_side(command.run))
     return parser
 
 
@@ -332,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with_setting_defaults(args, settings)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    handler: Handler = args.handler
     try:
         return handler(args, settings)
     except StackError as exc:

@@ -19,24 +19,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bridge.topic_tree import device_topic
 from config.settings import Settings
+from schemas.device_topics import device_topic
 from sensors.mqtt_publish import publish_payloads
 from sinks.influx_readback import read_indicator
 from stack import control
+from zerocarbon.component_configs import influx_target, stack_config, worker_url
 from zerocarbon.demo_territory import (
     registry_for_demo,
     simulate_territory,
     today_by_commune,
     wait_until_counted,
 )
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
-
-BRIDGE_READY = r"subscribed to .* at QoS 1"
-WORKER_READY = r"\[\^Worker\]: Ready"
-SINK_READY = r"sink ready: "
-VIEW_READY = r"operators' view ready: "
-
+from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
 DEMO_SERIES = {"carrier": "electricity", "commune": "17300", "sector": "residential"}
 DEMO_METER = "elec-17300-0001"
@@ -77,8 +72,8 @@ def demo_events(run_id: str, readings: int, at: datetime) -> tuple[list[tuple[st
 
 
 def worker_counters(settings: Settings) -> dict[str, Any]:
-    url = f"http://{settings.bind_host}:{settings.worker_web_port}/counters"
-    with urllib.request.urlopen(url, timeout=5) as answer:
+    """The worker's validation and indicator counters, from its page's ``/counters``."""
+    with urllib.request.urlopen(f"{worker_url(settings)}/counters", timeout=5) as answer:
         counters: dict[str, Any] = json.loads(answer.read())
     return counters
 
@@ -99,7 +94,7 @@ def wait_for_validation(settings: Settings, producer: str, expected: int, timeou
 def hour_energy_kwh(settings: Settings, hour: datetime) -> float:
     """The demo series' energy for ``hour`` as InfluxDB holds it now (0 before its first point)."""
     stored = read_indicator(
-        settings, "energy_consumed_kwh", "1h", DEMO_SERIES, hour, hour + timedelta(hours=1)
+        influx_target(settings), "energy_consumed_kwh", "1h", DEMO_SERIES, hour, hour + timedelta(hours=1)
     )
     return stored[-1].value if stored else 0.0
 
@@ -120,7 +115,7 @@ def start_view(settings: Settings, view: subprocess.Popen[bytes], log: Path, off
     checks: if it does not start (its port taken...), the demo says so and goes on."""
     url = f"http://{settings.view_host}:{settings.view_port}/"
     try:
-        wait_for_log(view, log, VIEW_READY, timeout=30, offset=offset)
+        wait_ready(view, log, offset)
     except (RuntimeError, TimeoutError) as exc:
         print(f"[demo] the operators' view did not start ({str(exc).splitlines()[0]}); see {log}")
         return
@@ -128,7 +123,7 @@ def start_view(settings: Settings, view: subprocess.Popen[bytes], log: Path, off
 
 
 def run_demo(settings: Settings, readings: int) -> int:
-    control.up(settings)
+    control.up(stack_config(settings))
     logs = settings.stack_home / "demo"
     bridge_log, worker_log, sink_log = logs / "bridge.log", logs / "worker.log", logs / "sink.log"
     view_log = logs / "view.log"
@@ -141,9 +136,9 @@ def run_demo(settings: Settings, readings: int) -> int:
     view = spawn_command(["view"], view_log)
     try:
         start_view(settings, view, view_log, offsets[view_log])
-        wait_for_log(bridge, bridge_log, BRIDGE_READY, timeout=60, offset=offsets[bridge_log])
-        wait_for_log(worker, worker_log, WORKER_READY, timeout=120, offset=offsets[worker_log])
-        wait_for_log(sink, sink_log, SINK_READY, timeout=60, offset=offsets[sink_log])
+        wait_ready(bridge, bridge_log, offsets[bridge_log])
+        wait_ready(worker, worker_log, offsets[worker_log])
+        wait_ready(sink, sink_log, offsets[sink_log])
         run_id = uuid.uuid4().hex[:8]
         at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
         # An interval reading counts in the window where its interval starts.

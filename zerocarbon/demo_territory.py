@@ -17,12 +17,13 @@ from typing import Any
 from influxdb_client import InfluxDBClient
 
 from config.settings import Settings
-from reference.loader import DEFAULT_DIR, load_reference
+from reference.loader import load_reference
 from sensors.faults import FaultRates
 from sensors.fleet import DEFAULT_MIX, build_fleet
 from sensors.fleet_registry import write_reference_dir
 from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
+from zerocarbon.component_configs import influx_target, reference_dir
 
 DEVICES = 400
 RATE = 2000.0  # readings/s
@@ -31,7 +32,7 @@ SECONDS = 5.0
 
 def registry_for_demo(settings: Settings, folder: Path) -> Path:
     """A reference folder with the demo fleet in its device registry (for the worker)."""
-    source = settings.reference_dir or DEFAULT_DIR
+    source = reference_dir(settings)
     fleet = build_fleet(DEVICES, list(load_reference(source).communes.values()), dict(DEFAULT_MIX))
     return write_reference_dir(fleet, source, folder)
 
@@ -47,7 +48,7 @@ def simulate_territory(settings: Settings, seed: int) -> dict[str, Any]:
     )
     return run_simulation(
         plan,
-        load_reference(settings.reference_dir or DEFAULT_DIR),
+        load_reference(reference_dir(settings)),
         MqttTarget(settings.mqtt_host, settings.mqtt_port),
     )
 
@@ -69,9 +70,10 @@ STABLE_READS = 3
 
 def today_by_commune(settings: Settings, timeout: float) -> list[tuple[str, float, float | None]]:
     """(commune, emissions kgCO2e today, renewable share today) from InfluxDB, largest first."""
+    target = influx_target(settings)
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
     query = f"""
-from(bucket: "{settings.influx_bucket}")
+from(bucket: "{target.bucket}")
   |> range(start: {day.replace("+00:00", "Z")})
   |> filter(fn: (r) => r.window == "1d" and r._field == "value")
   |> filter(fn: (r) => r._measurement == "emissions_kgco2e" or r._measurement == "renewable_share_ratio")
@@ -82,9 +84,7 @@ from(bucket: "{settings.influx_bucket}")
     rows: dict[str, dict[str, float]] = {}
     previous: dict[str, dict[str, float]] = {}
     unchanged = 0
-    with InfluxDBClient(
-        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
-    ) as client:
+    with InfluxDBClient(url=target.url, token=target.token, org=target.org) as client:
         # The figures printed are the final ones: the worker and the sink flush every second,
         # so three equal reads 1.5 s apart mean that the last updates have reached InfluxDB.
         while time.monotonic() < deadline:

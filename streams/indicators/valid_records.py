@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from pydantic_core import SchemaValidator
 
 from schemas.envelope import Envelope
-from streams.validation.agent import VALID_ARRAY
+from streams.validation.engine import VALID_ARRAY
 
 _MODEL_CHECK = Envelope._normalise_and_check
 

@@ -35,9 +35,24 @@ class RawRecord:
 
 @dataclass(frozen=True, slots=True)
 class Unpacked:
+    """One payload of a raw record; ``mqtt_topic`` is the reading's own topic when the bridge
+    framed it, ``index`` its place in the record (None: the record is the payload)."""
+
     payload: bytes
-    origin: Origin
+    record: RawRecord
+    index: int | None = None
+    mqtt_topic: str | None = None
     problem: str | None = None  # set when the record itself could not be unpacked
+
+    @property
+    def origin(self) -> Origin:
+        """Where the payload came from; built on demand, because only a dead letter needs it."""
+        if self.mqtt_topic is None:
+            return record_origin(self.record, self.index)
+        return Origin.model_construct(
+            transport="mqtt", topic=self.mqtt_topic, partition=self.record.partition,
+            offset=self.record.offset, key=None, index=self.index,
+        )  # fmt: skip
 
 
 def _is_frames(headers: Sequence[tuple[str, bytes]]) -> bool:
@@ -59,27 +74,14 @@ def unpack(record: RawRecord) -> list[Unpacked]:
         try:
             frames = list(decode_frames(record.value))
         except MalformedBatch as exc:
-            return [Unpacked(record.value, record_origin(record), f"malformed batch record: {exc}")]
-        return [
-            Unpacked(
-                payload,
-                Origin.model_construct(
-                    transport="mqtt",
-                    topic=topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=None,
-                    index=index,
-                ),
-            )
-            for index, (topic, payload) in enumerate(frames)
-        ]
+            return [Unpacked(record.value, record, problem=f"malformed batch record: {exc}")]
+        return [Unpacked(payload, record, index, topic) for index, (topic, payload) in enumerate(frames)]
     if record.value.lstrip()[:1] == b"[":
         try:
             items = from_json(record.value)
             # Each element is re-serialised: faithful, though not byte-identical to the array's text.
             payloads = [json.dumps(item, ensure_ascii=False).encode() for item in items]
         except ValueError:  # not JSON, nested too deeply, a lone surrogate, a huge number...
-            return [Unpacked(record.value, record_origin(record))]  # validation names the JSON error
-        return [Unpacked(payload, record_origin(record, index)) for index, payload in enumerate(payloads)]
-    return [Unpacked(record.value, record_origin(record))]
+            return [Unpacked(record.value, record)]  # validation names the JSON error
+        return [Unpacked(payload, record, index) for index, payload in enumerate(payloads)]
+    return [Unpacked(record.value, record)]

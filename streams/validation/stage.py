@@ -1,7 +1,8 @@
-"""The validation stage as a pure function: raw bytes in, an accepted event or a dead letter out.
+"""The validation rules as pure functions: raw bytes in, an accepted event, a duplicate or a
+dead letter (every problem of the payload) out; and the counters that hold them to account.
 
-Every failure is caught here and turned into a dead-letter record, because an exception
-inside a faust agent would skip the message silently.
+A bad payload is a value here, never an exception; streams/validation/engine.py turns what
+raises anyway (a bug of ours) into a dead letter too.
 """
 
 from __future__ import annotations
@@ -76,9 +77,51 @@ def plausibility(family: Family, event: BaseModel, ref: ReferenceData, now: date
     return rules_for(ref).problems(event, family.name, family.device_field, now)
 
 
-def _reject(
+def check_payload(
+    family: Family,
+    raw: bytes,
+    ref: ReferenceData,
+    now: datetime,
+    recent: RecentEventIds | None = None,
+    now_monotonic: float = 0.0,
+) -> Accepted | Duplicate | list[FieldProblem]:
+    """Check one raw payload of ``family``: accepted (stamped), duplicate, or its problems.
+
+    This is the hot path (bench/validation_throughput.py): the happy path does no work that only
+    a rejection needs, not even the payload's origin (the caller builds the dead letter).
+    """
+    rules = rules_for(ref)
+    max_bytes = rules.max_payload_bytes
+    if len(raw) > max_bytes:
+        return [
+            FieldProblem(path="", type="payload_too_large", message=f"{len(raw)} bytes exceeds {max_bytes}")
+        ]
+    try:
+        event = family.validator.validate_json(raw)
+    except ValidationError as exc:
+        # pydantic reports bad UTF-8 as invalid JSON; say precisely what is wrong.
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            message = f"payload is not UTF-8 JSON: {bad.reason} at byte {bad.start}"
+            return [FieldProblem(path="", type="invalid_utf8", message=message)]
+        return problems_from(exc)
+    problems = rules.problems(event, family.name, family.device_field, now)
+    if problems:
+        return problems
+    data = event.__dict__
+    if recent is not None and recent.seen_before(data["producer_id"], data["event_id"], now_monotonic):
+        return Duplicate(data["producer_id"], data["event_id"])
+    # Stamp in place: the event was created just above and nobody else holds it yet, and a
+    # model_copy would cost a quarter of the whole validation (measured by bench/validation_throughput.py).
+    data["ingestion_time"] = now
+    return Accepted(event)
+
+
+def reject(
     family: Family, raw: bytes, problems: list[FieldProblem], origin: Origin, now: datetime
 ) -> DeadLetter:
+    """The dead letter of ``raw`` at this stage."""
     return dead_letter(family=family.name, stage=STAGE, raw=raw, problems=problems, origin=origin, now=now)
 
 
@@ -91,37 +134,8 @@ def validate_payload(
     recent: RecentEventIds | None = None,
     now_monotonic: float = 0.0,
 ) -> Outcome:
-    """Validate one raw payload of ``family``: accepted (stamped), duplicate, or dead letter.
-
-    This is the hot path (bench/validation_throughput.py): the happy path does no work that only a
-    rejection needs.
-    """
-    rules = rules_for(ref)
-    max_bytes = rules.max_payload_bytes
-    if len(raw) > max_bytes:
-        problem = FieldProblem(
-            path="", type="payload_too_large", message=f"{len(raw)} bytes exceeds {max_bytes}"
-        )
-        return _reject(family, raw, [problem], origin, now)
-    try:
-        event = family.validator.validate_json(raw)
-    except ValidationError as exc:
-        # pydantic reports bad UTF-8 as invalid JSON; say precisely what is wrong.
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            message = f"payload is not UTF-8 JSON: {bad.reason} at byte {bad.start}"
-            return _reject(
-                family, raw, [FieldProblem(path="", type="invalid_utf8", message=message)], origin, now
-            )
-        return _reject(family, raw, problems_from(exc), origin, now)
-    problems = rules.problems(event, family.name, family.device_field, now)
-    if problems:
-        return _reject(family, raw, problems, origin, now)
-    data = event.__dict__
-    if recent is not None and recent.seen_before(data["producer_id"], data["event_id"], now_monotonic):
-        return Duplicate(data["producer_id"], data["event_id"])
-    # Stamp in place: the event was created just above and nobody else holds it yet, and a
-    # model_copy would cost a quarter of the whole validation (measured by bench/validation_throughput.py).
-    data["ingestion_time"] = now
-    return Accepted(event)
+    """Validate one raw payload of ``family``: accepted (stamped), duplicate, or dead letter."""
+    checked = check_payload(family, raw, ref, now, recent, now_monotonic)
+    if isinstance(checked, list):
+        return reject(family, raw, checked, origin, now)
+    return checked

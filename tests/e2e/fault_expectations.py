@@ -15,7 +15,7 @@ from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
 from schemas.partition_key import commune_partition
 from streams.indicators.index_deltas import ROLLOVER_MARGIN, counter_capacity
-from streams.validation.agent import VALID_ARRAY
+from streams.validation.engine import VALID_ARRAY
 
 SMALLEST_WINDOW_S = 60
 

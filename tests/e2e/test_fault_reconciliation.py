@@ -56,8 +56,8 @@ from tests.e2e.fault_expectations import expected_indicator_stage, typed_events
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state, produce_raw
 from tests.integration.kafka_reading import records_after, start_group_at_end, topic_ends
 from tests.integration.worker_runs import start_worker
-from zerocarbon.demo import BRIDGE_READY, worker_counters
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.demo import worker_counters
+from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
 DEVICES = 360
 MESSAGES = 4000
@@ -153,7 +153,7 @@ async def test_each_injected_fault_arrives_where_it_should(settings: Settings, t
     worker = await fresh_worker(settings, tmp_path / "worker.log", registry)
     bridge = spawn_command(["bridge", "--client-id", bridge_id], tmp_path / "bridge.log")
     try:
-        wait_for_log(bridge, tmp_path / "bridge.log", BRIDGE_READY, timeout=60)
+        wait_ready(bridge, tmp_path / "bridge.log")
         before = await quiet(settings)
         assert not outcomes_of(before), f"a backlog reached the indicator stage first: {before['indicators']}"
         valid_topics = [valid_topic(name) for name in FAMILIES]

@@ -25,16 +25,15 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from bridge.topic_tree import device_topic
 from config.settings import Settings
 from operators_view.i18n import STRINGS
 from schemas.catalogue import INDICATOR_TOPIC
+from schemas.device_topics import device_topic
 from sensors.mqtt_publish import publish_payloads
 from stack.debian_packages import TEST_PACKAGES
 from tests.integration.kafka_reading import start_group_at_end
 from tests.integration.worker_runs import start_worker
-from zerocarbon.demo import BRIDGE_READY, SINK_READY, VIEW_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
 CHROMIUM = TEST_PACKAGES["chromium"]
 CHROMEDRIVER = TEST_PACKAGES["chromium-driver"]
@@ -147,9 +146,9 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[str]:
             "ZC_VIEW_DEAD_LETTERS_KEPT": "50",
         }
         children.append(view := spawn_command(["view"], logs["view"], view_env))
-        wait_for_log(bridge, logs["bridge"], BRIDGE_READY, timeout=60)
-        wait_for_log(sink, logs["sink"], SINK_READY, timeout=60)
-        wait_for_log(view, logs["view"], VIEW_READY, timeout=30)
+        wait_ready(bridge, logs["bridge"])
+        wait_ready(sink, logs["sink"])
+        wait_ready(view, logs["view"])
         yield f"http://{settings.view_host}:{port}/"
     finally:
         for child in reversed(children):

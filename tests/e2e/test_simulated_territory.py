@@ -25,8 +25,8 @@ from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.families import FAMILIES
 from tests.integration.kafka_reading import records_after, start_group_at_end, topic_ends
 from tests.integration.worker_runs import start_worker
-from zerocarbon.demo import BRIDGE_READY, SINK_READY, worker_counters
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.demo import worker_counters
+from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
 MESSAGES = 3000
 
@@ -59,8 +59,8 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
     await start_group_at_end(settings, INDICATOR_TOPIC, sink_group)
     sink = spawn_command(["sink"], sink_log, {"ZC_SINK_GROUP": sink_group})
     try:
-        wait_for_log(bridge, bridge_log, BRIDGE_READY, timeout=60)
-        wait_for_log(sink, sink_log, SINK_READY, timeout=60)
+        wait_ready(bridge, bridge_log)
+        wait_ready(sink, sink_log)
         before = totals(worker_counters(settings))
         valid_topics = [valid_topic(name) for name in FAMILIES]
         starts = await topic_ends(settings, [*valid_topics, DEAD_LETTER_TOPIC])

@@ -11,10 +11,10 @@ import pytest
 
 from config.settings import Settings
 from stack import control, isolated_stack
+from stack.stack_config import StackConfig
 from streams.kafka_admin import catalogue, ensure_topics
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state
-from zerocarbon.demo import SINK_READY, WORKER_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.processes import start_service, stop_child
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,18 +24,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def local_stack(settings: Settings) -> Iterator[Settings]:
+def local_stack(settings: Settings, stack_config: StackConfig) -> Iterator[Settings]:
     """Bring the isolated instance of Kafka, Mosquitto and InfluxDB up (idempotent); stop it
     after the run if the run started it."""
     isolated_stack.hold_instance()  # another run on this machine finishes first
-    services = control.services(settings)
+    services = control.services(stack_config)
     running_before = {service.name for service in services if service.process.is_running()}
     if not running_before:
         # Each run starts from an empty cluster, as a new machine does: state left by an
         # earlier run (a topic auto-created with the wrong partitions) cannot hide a defect.
-        assert settings.stack_home.name == isolated_stack.isolated_home({}).name, settings.stack_home
-        shutil.rmtree(settings.stack_home, ignore_errors=True)
-    report = control.up(settings)
+        assert stack_config.home.name == isolated_stack.isolated_home({}).name, stack_config.home
+        shutil.rmtree(stack_config.home, ignore_errors=True)
+    report = control.up(stack_config)
     assert all(service["healthy"] for service in report), report
     # The service's topics, declared as a worker declares them at start-up: a test that
     # writes to one first would otherwise have Kafka auto-create it with default settings.
@@ -46,11 +46,10 @@ def local_stack(settings: Settings) -> Iterator[Settings]:
             service.stop()
 
 
-def running(command: str, ready: str, log: Path, timeout: float) -> Iterator[Path]:
+def running(command: str, log: Path) -> Iterator[Path]:
     """`zerocarbon <command>` started as an operator would, until the module is done; its log."""
-    proc = spawn_command([command], log)
+    proc = start_service([command], log)
     try:
-        wait_for_log(proc, log, ready, timeout=timeout)
         yield log
     finally:
         stop_child(proc)
@@ -59,13 +58,13 @@ def running(command: str, ready: str, log: Path, timeout: float) -> Iterator[Pat
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A `zerocarbon worker` for the module's tests."""
-    yield from running("worker", WORKER_READY, tmp_path_factory.mktemp("worker") / "worker.log", 120)
+    yield from running("worker", tmp_path_factory.mktemp("worker") / "worker.log")
 
 
 @pytest.fixture(scope="module")
 def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A `zerocarbon sink` (indicator updates to InfluxDB) for the module's tests."""
-    yield from running("sink", SINK_READY, tmp_path_factory.mktemp("sink") / "sink.log", 60)
+    yield from running("sink", tmp_path_factory.mktemp("sink") / "sink.log")
 
 
 @pytest.fixture(scope="module")

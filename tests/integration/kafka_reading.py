@@ -1,5 +1,6 @@
 """Kafka helpers of the tests: read back what the bridge wrote (every payload of every batch
-record), the dead letters of a run, and start a consumer group at the end of a topic."""
+record) and the dead letters of a run; the rest is streams/kafka_admin.py with the suite's
+settings."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 
 from config.settings import Settings
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, decode_frames
@@ -65,17 +65,7 @@ async def dead_letters_holding(settings: Settings, marker: bytes, timeout: float
 
 async def start_group_at_end(settings: Settings, topic: str, group: str) -> None:
     """Commit the end of every partition of ``topic`` for a new consumer group."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
-    finally:
-        await consumer.stop()
+    await kafka_admin.start_group_at_end(settings.kafka_bootstrap, group, [topic])
 
 
 async def topic_ends(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:

@@ -22,22 +22,20 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.mqtt_sessions import forget_session
-from bridge.topic_tree import device_topic
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
+from schemas.device_topics import device_topic
 from stack.mosquitto_broker import MosquittoBroker
+from stack.stack_config import StackConfig
 from tests.integration.kafka_reading import read_payloads
-from zerocarbon.demo import BRIDGE_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.processes import log_size, start_service, stop_child
 
 RAW_TOPICS = [raw_topic(f) for f in ("energy", "environment", "mobility")]
 
 
 def _start_bridge(log: Path, client_id: str) -> tuple[subprocess.Popen[bytes], int]:
-    offset = log.stat().st_size if log.exists() else 0
-    proc = spawn_command(["bridge", "--client-id", client_id], log)
-    wait_for_log(proc, log, BRIDGE_READY, timeout=60, offset=offset)
-    return proc, offset
+    offset = log_size(log)
+    return start_service(["bridge", "--client-id", client_id], log), offset
 
 
 @pytest.fixture
@@ -124,7 +122,7 @@ def _event_ids(payloads: list[tuple[str, bytes]]) -> list[str]:
 
 
 async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_restart(
-    settings: Settings, bridge_log: Path
+    settings: Settings, stack_config: StackConfig, bridge_log: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
     total = 20_000
@@ -145,7 +143,7 @@ async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_res
                 time.sleep(0.5)
                 bridge, _ = _start_bridge(bridge_log, client_id)
             time.sleep(1.0)
-            broker = MosquittoBroker(settings)
+            broker = MosquittoBroker(stack_config)
             broker.stop()
             broker.start()
             broker.wait_ready()
@@ -250,8 +248,7 @@ async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_noth
     bridges = []
     for client_id in client_ids:
         log = tmp_path / f"{client_id}.log"
-        bridges.append(spawn_command(["bridge", "--client-id", client_id], log, env))
-        wait_for_log(bridges[-1], log, BRIDGE_READY, timeout=60)
+        bridges.append(start_service(["bridge", "--client-id", client_id], log, env))
     publisher = Publisher(settings, f"test-device-{run}")
     topic = device_topic("17300", "energy", "elec-17300-0001")
     try:

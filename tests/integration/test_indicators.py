@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from config.settings import Settings
 from schemas.catalogue import raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
+from sinks.influx_target import InfluxTarget
 from tests.integration.golden_meters import RESIDENTIAL, indicator_offsets
 from tests.integration.kafka_reading import dead_letters_holding
 
@@ -97,7 +98,7 @@ async def _latest_updates(
 
 
 async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
-    settings: Settings, fresh_partition: None, worker: Path, sink: Path
+    settings: Settings, influx_target: InfluxTarget, fresh_partition: None, worker: Path, sink: Path
 ) -> None:
     rng = random.Random()
     offsets = await indicator_offsets(settings)
@@ -143,7 +144,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     stored: list[StoredIndicator] = []
     for _ in range(60):
         stored = read_indicator(
-            settings, "energy_consumed_kwh", "1h", SERIES, hour, hour + timedelta(hours=1)
+            influx_target, "energy_consumed_kwh", "1h", SERIES, hour, hour + timedelta(hours=1)
         )
         if stored and stored[0].final:
             break
@@ -157,7 +158,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     """A validation worker that crashes after producing replays its raw records: the valid
     records come again with the same source offset, and must not be counted twice."""
     from schemas.energy import EnergyReading
-    from streams.validation.agent import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY
+    from streams.validation.engine import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, VALID_ARRAY
     from zerocarbon.demo import worker_counters
 
     rng = random.Random()
@@ -244,7 +245,7 @@ async def test_an_unreadable_valid_record_is_dead_lettered_and_the_next_one_stil
     lost. It goes to zc.deadletter verbatim, with its origin and reason, is counted, and the
     records after it on its partition are still counted."""
     from schemas.energy import EnergyReading
-    from streams.validation.agent import VALID_ARRAY
+    from streams.validation.engine import VALID_ARRAY
     from zerocarbon.demo import worker_counters
 
     run = uuid.uuid4().hex[:8]

@@ -32,11 +32,12 @@ from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from sinks.influx_buckets import bucket_for_window
 from sinks.influx_readback import read_indicator
+from sinks.influx_target import InfluxTarget
 from stack import control
+from stack.stack_config import StackConfig
 from tests.integration.golden_meters import RESIDENTIAL
 from tests.integration.kafka_reading import start_group_at_end
-from zerocarbon.demo import SINK_READY
-from zerocarbon.processes import spawn_command, stop_child, wait_for_log
+from zerocarbon.processes import start_service, stop_child
 
 METER = RESIDENTIAL.meter_id
 SERIES = RESIDENTIAL.series
@@ -94,25 +95,28 @@ async def wait_until_quiet(settings: Settings, seconds: float, timeout: float) -
         await asyncio.sleep(0.5)
 
 
-def forget_points(settings: Settings, start: datetime, stop: datetime) -> None:
+def forget_points(target: InfluxTarget, start: datetime, stop: datetime) -> None:
     """Delete the golden series' energy and emissions points between ``start`` and ``stop``."""
     tags = " AND ".join(f'{k}="{v}"' for k, v in sorted(SERIES.items()))
-    with InfluxDBClient(
-        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
-    ) as client:
-        for bucket in {bucket_for_window(w, settings) for w in ("1m", "1h")}:
+    with InfluxDBClient(url=target.url, token=target.token, org=target.org) as client:
+        for bucket in {bucket_for_window(w, target) for w in ("1m", "1h")}:
             for measurement in ("energy_consumed_kwh", "emissions_kgco2e"):
                 client.delete_api().delete(
                     start,
                     stop,
                     f'_measurement="{measurement}" AND {tags}',
                     bucket=bucket,
-                    org=settings.influx_org,
+                    org=target.org,
                 )
 
 
 async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
-    settings: Settings, fresh_partition: None, worker: Path, tmp_path: Path
+    settings: Settings,
+    stack_config: StackConfig,
+    influx_target: InfluxTarget,
+    fresh_partition: None,
+    worker: Path,
+    tmp_path: Path,
 ) -> None:
     rng = random.Random()
     # Within the 1-minute bucket's 30-day retention: InfluxDB refuses older points there.
@@ -127,7 +131,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     closer = reading(f"{run}-closer", hour + timedelta(hours=4, minutes=2.5), 1)
     # An earlier run on the same random day left points of this series (its closer's minute
     # fell inside this run's hours once, in CI): what is compared below must be this run's.
-    forget_points(settings, hour - timedelta(hours=1), hour + timedelta(hours=6))
+    forget_points(influx_target, hour - timedelta(hours=1), hour + timedelta(hours=6))
 
     # A sink of its own, reading from the current end of zc.indicators: the backlog other
     # modules left (hundreds of thousands of updates) is not this test's.
@@ -138,12 +142,11 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
         "ZC_SINK_SPOOL_DIR": str(tmp_path / "spool"),
         "ZC_SINK_GROUP": group,
     }
-    influx = next(s for s in control.services(settings) if s.name == "influxdb")
+    influx = next(s for s in control.services(stack_config) if s.name == "influxdb")
     log = tmp_path / "sink.log"
-    first = spawn_command(["sink"], log, env)
+    first = start_service(["sink"], log, env)
     second = None
     try:
-        wait_for_log(first, log, SINK_READY, timeout=60)
         # The status file is shared by name: wait for this sink's own (an earlier module's
         # sink left its figures there).
         await wait_until("the sink's status", lambda: sink_status(settings).get("pid") == first.pid, 30)
@@ -165,9 +168,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
 
         first.send_signal(signal.SIGKILL)  # no goodbye: memory is lost, the disk must suffice
         first.wait()
-        offset = log.stat().st_size
-        second = spawn_command(["sink"], log, env)
-        wait_for_log(second, log, SINK_READY, timeout=60, offset=offset)
+        second = start_service(["sink"], log, env)
         await wait_until(
             "the restarted sink's status", lambda: sink_status(settings).get("pid") == second.pid, 30
         )
@@ -196,7 +197,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
             stop_child(second)
 
     def stored(indicator: str, window: str) -> dict[datetime, tuple[float, bool]]:
-        points = read_indicator(settings, indicator, window, SERIES, hour, hour + timedelta(hours=3))
+        points = read_indicator(influx_target, indicator, window, SERIES, hour, hour + timedelta(hours=3))
         return {p.time: (round(p.value, 6), p.final) for p in points}
 
     minute = {end - timedelta(minutes=5): (round(w / 1000, 6), True) for end, w in zip(ends, wh, strict=True)}

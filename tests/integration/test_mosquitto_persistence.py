@@ -12,6 +12,7 @@ from bridge.mqtt_sessions import forget_session
 from config.settings import Settings
 from sensors.mqtt_publish import publish_payloads
 from stack.mosquitto_broker import MosquittoBroker
+from stack.stack_config import StackConfig
 
 
 def _persistent_client(client_id: str, received: list[bytes], subscribed: threading.Event) -> mqtt.Client:
@@ -28,7 +29,7 @@ def _connect(client: mqtt.Client, settings: Settings) -> None:
     client.loop_start()
 
 
-def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings) -> None:
+def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings, stack_config: StackConfig) -> None:
     run = uuid.uuid4().hex[:8]
     prefix = f"test/persist/{run}"
     received: list[bytes] = []
@@ -43,7 +44,7 @@ def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings) -> No
     messages = [(f"{prefix}/dev{k}", str(k).encode()) for k in range(5)]
     assert publish_payloads(settings.mqtt_host, settings.mqtt_port, messages) == 5
 
-    broker = MosquittoBroker(settings)
+    broker = MosquittoBroker(stack_config)
     assert broker.stop()
     broker.start()
     broker.wait_ready()

@@ -14,9 +14,9 @@ import pytest
 from bridge.mqtt_sessions import forget_session
 from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
 from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
-from bridge.mqtt_wire import MQTT_5, MQTT_311, Publish
-from bridge.topic_tree import device_topic
 from config.settings import Settings
+from schemas.device_topics import device_topic
+from schemas.mqtt_packets import MQTT_5, MQTT_311, Publish
 from sensors.qos1_socket_publisher import publish_qos1
 
 

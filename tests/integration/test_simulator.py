@@ -25,14 +25,15 @@ from pydantic import ValidationError
 from config.settings import Settings
 from schemas.families import FAMILIES
 from stack import control
+from stack.stack_config import StackConfig
 
 
 @pytest.fixture(scope="session")
-def local_stack(settings: Settings) -> Iterator[Settings]:
+def local_stack(settings: Settings, stack_config: StackConfig) -> Iterator[Settings]:
     """Only Mosquitto is needed: check it serves (start the stack if it does not)."""
-    mosquitto = [s for s in control.status(settings) if s["name"] == "mosquitto"]
+    mosquitto = [s for s in control.status(stack_config) if s["name"] == "mosquitto"]
     if not (mosquitto and mosquitto[0]["healthy"]):
-        report = control.up(settings)
+        report = control.up(stack_config)
         assert all(s["healthy"] for s in report if s["name"] == "mosquitto"), report
     yield settings
 

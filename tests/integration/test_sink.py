@@ -18,10 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
-from schemas.indicator import IndicatorUpdate
+from schemas.indicator import IndicatorUpdate, series_key
 from sinks.influx_readback import StoredIndicator, read_indicator
+from sinks.influx_target import InfluxTarget
 from sinks.mqtt_retained import retained_topic
-from streams.indicators.catalogue import series_key
 
 HOUR = datetime(2026, 1, 15, 9, tzinfo=UTC)
 
@@ -59,7 +59,7 @@ def write_raw_line(settings: Settings, line: str) -> None:
 
 
 async def read_when_stored(
-    settings: Settings, indicator: str, times: list[datetime], timeout: float = 30.0
+    target: InfluxTarget, indicator: str, times: list[datetime], timeout: float = 30.0
 ) -> list[StoredIndicator]:
     """The points of ``indicator`` (1h, commune 17300) once a point is stored at each of
     ``times``, or what is stored when ``timeout`` ends (the caller's assertion says what lacks).
@@ -70,7 +70,7 @@ async def read_when_stored(
     deadline = loop.time() + timeout
     while True:
         stored = read_indicator(
-            settings, indicator, "1h", {"commune": "17300"}, min(times), max(times) + timedelta(hours=1)
+            target, indicator, "1h", {"commune": "17300"}, min(times), max(times) + timedelta(hours=1)
         )
         if {p.time for p in stored} >= set(times) or loop.time() > deadline:
             return stored
@@ -78,7 +78,7 @@ async def read_when_stored(
 
 
 async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_written(
-    settings: Settings, sink: Path
+    settings: Settings, influx_target: InfluxTarget, sink: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
     conflicting, fine = f"zc_test_conflict_{run}", f"zc_test_fine_{run}"
@@ -107,7 +107,7 @@ async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_writ
     assert letter["family"] == "indicators"
     assert letter["errors"][0]["type"] == "influxdb_422"  # InfluxDB 2.7: type conflict = 422
     assert "conflict" in letter["reason"]  # InfluxDB's own words: field type conflict
-    stored = await read_when_stored(settings, fine, [HOUR, HOUR + timedelta(hours=1)])
+    stored = await read_when_stored(influx_target, fine, [HOUR, HOUR + timedelta(hours=1)])
     assert [(p.time, p.value) for p in stored] == [(HOUR, 1.5), (HOUR + timedelta(hours=1), 2.5)]
 
 

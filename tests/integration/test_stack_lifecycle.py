@@ -4,8 +4,8 @@ import json
 import subprocess
 import sys
 
-from config.settings import Settings
 from stack import control
+from stack.stack_config import StackConfig
 
 
 def _status_cli() -> tuple[int, list[dict[str, object]]]:
@@ -27,16 +27,16 @@ def test_status_reports_all_three_healthy_with_versions() -> None:
     assert all(str(s["log_file"]).endswith(".log") for s in report)
 
 
-def test_up_twice_keeps_the_same_processes(settings: Settings) -> None:
-    before = {s.name: s.process.pid() for s in control.services(settings)}
-    control.up(settings)
-    after = {s.name: s.process.pid() for s in control.services(settings)}
+def test_up_twice_keeps_the_same_processes(stack_config: StackConfig) -> None:
+    before = {s.name: s.process.pid() for s in control.services(stack_config)}
+    control.up(stack_config)
+    after = {s.name: s.process.pid() for s in control.services(stack_config)}
     assert before == after
     assert all(pid is not None for pid in after.values())
 
 
-def test_status_exits_non_zero_when_a_service_is_down(settings: Settings) -> None:
-    mosquitto = next(s for s in control.services(settings) if s.name == "mosquitto")
+def test_status_exits_non_zero_when_a_service_is_down(stack_config: StackConfig) -> None:
+    mosquitto = next(s for s in control.services(stack_config) if s.name == "mosquitto")
     mosquitto.stop()
     try:
         code, report = _status_cli()
@@ -44,4 +44,4 @@ def test_status_exits_non_zero_when_a_service_is_down(settings: Settings) -> Non
         down = next(s for s in report if s["name"] == "mosquitto")
         assert down["healthy"] is False and down["detail"] == "not running"
     finally:
-        control.up(settings)
+        control.up(stack_config)

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
 from tests.energy_readings import energy_reading
+from zerocarbon.component_configs import worker_url
 
 
 def _air(producer: str, event_id: str, now: datetime, value: float) -> dict[str, Any]:
@@ -66,9 +67,7 @@ async def _collect(
 
 
 def _counters(settings: Settings) -> dict[str, Any]:
-    with urllib.request.urlopen(
-        f"http://{settings.bind_host}:{settings.worker_web_port}/counters", timeout=5
-    ) as r:
+    with urllib.request.urlopen(f"{worker_url(settings)}/counters", timeout=5) as r:
         counters: dict[str, Any] = json.loads(r.read())
     return counters
 
@@ -166,7 +165,7 @@ async def test_a_deeply_nested_array_is_dead_lettered_and_the_agent_goes_on(
 
 
 def test_worker_serves_counters_but_no_raw_tables(settings: Settings, worker: Path) -> None:
-    base = f"http://{settings.bind_host}:{settings.worker_web_port}"
+    base = worker_url(settings)
     assert "received" in _counters(settings)
     for path in ("/table/", "/router/", "/stats/", "/graph/"):
         with pytest.raises(urllib.error.HTTPError) as refused:

@@ -8,16 +8,13 @@ import subprocess
 from pathlib import Path
 
 from config.settings import Settings
-from zerocarbon.demo import WORKER_READY, worker_counters
-from zerocarbon.processes import spawn_command, wait_for_log
+from zerocarbon.demo import worker_counters
+from zerocarbon.processes import start_service
 
 
 def start_worker(log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """`zerocarbon worker`, appending to ``log``, once it says it is ready."""
-    offset = log.stat().st_size if log.exists() else 0
-    proc = spawn_command(["worker"], log, env)
-    wait_for_log(proc, log, WORKER_READY, timeout=120, offset=offset)
-    return proc
+    return start_service(["worker"], log, env)
 
 
 async def wait_counted(settings: Settings, at_least: int, timeout: float = 90) -> None:

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.topic_tree import device_topic, parse_device_topic
 from schemas.batch_envelope import MalformedBatch, decode_frames, encode_frames
+from schemas.device_topics import device_topic, parse_device_topic
 
 topics = st.text(min_size=1, max_size=60).filter(lambda t: len(t.encode()) < 65535)
 

@@ -1,12 +1,18 @@
-"""The device side without a broker: the offline buffer, pacing, and the raw MQTT packets."""
+"""The device side without a broker: the offline buffer, pacing, and the raw-socket publisher
+against a scripted broker (its packets are tested in test_mqtt_packets.py)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
+
 import pytest
 
+from schemas.mqtt_packets import CONNECT, MQTT_5, Publish, decode_connack, split_packets
 from sensors.device_client import OfflineBuffer
 from sensors.pacing import paced
-from sensors.qos1_socket_publisher import connect_packet, count_pubacks, publish_packet, split_packets
+from sensors.qos1_socket_publisher import Qos1SocketPublisher
 
 
 def test_the_offline_buffer_keeps_the_newest_and_counts_what_it_dropped() -> None:
@@ -55,17 +61,79 @@ def test_unpaced_items_come_in_full_batches() -> None:
     assert [len(b) for b in batches] == [1000, 1000, 500]
 
 
-def test_pubacks_are_counted_in_runs_and_in_mixed_packets() -> None:
-    run = bytearray(b"\x40\x02\x00\x01" * 3 + b"\x40\x02")  # three PUBACKs and half of a fourth
-    assert count_pubacks(run) == 3 and run == bytearray(b"\x40\x02")
-    mixed = bytearray(b"\xd0\x00" + b"\x40\x03\x00\x02\x10")  # PINGRESP, PUBACK with a reason code
-    assert count_pubacks(mixed) == 1 and mixed == bytearray()
+class ScriptedBroker:
+    """Accepts one MQTT 5 client on a local port: answers its CONNECT with ``connack`` and each
+    PUBLISH with a PUBACK, 4 or 5 bytes long (reason 0x10) in turn, sent a byte at a time now
+    and then so that the client's reads cut packets anywhere."""
+
+    def __init__(self, connack: bytes = b"\x20\x03\x00\x00\x00") -> None:
+        self.connack = connack
+        self.connect = b""
+        self.received: list[Publish] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(10)
+        self.port = self._server.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._server.accept()
+        conn.settimeout(10)
+        with conn:
+            rest = b""
+            acks = 0
+            while data := conn.recv(4096):
+                data = rest + data
+                publishes, others, used = split_packets(data, MQTT_5)
+                rest = data[used:]
+                for packet in others:
+                    if packet.kind == CONNECT:
+                        self.connect = packet.body
+                        conn.sendall(self.connack)
+                for publish in publishes:
+                    self.received.append(publish)
+                    pid = publish.packet_id.to_bytes(2, "big")
+                    ack = b"\x40\x02" + pid if acks % 2 else b"\x40\x03" + pid + b"\x10"
+                    if acks % 7 == 3:
+                        for byte in ack:
+                            conn.sendall(bytes((byte,)))
+                    else:
+                        conn.sendall(ack)
+                    acks += 1
+
+    def close(self) -> None:
+        self._server.close()
+        self._thread.join(10)
 
 
-def test_packets_carry_credentials_topic_and_packet_id() -> None:
-    packet = connect_packet("dev-1", "meter", "secret")
-    assert packet[0] == 0x10 and packet[9] == 0x02 | 0x80 | 0x40  # clean start, user name, password
-    assert packet.endswith(b"\x00\x05meter\x00\x06secret")
-    buf = bytearray(publish_packet(b"zc/17300/energy/m1", 7, b"{}"))
-    [(kind, body)] = split_packets(buf)
-    assert kind == 3 and body == b"\x00\x12zc/17300/energy/m1\x00\x07\x00{}"
+@pytest.fixture
+def broker() -> Iterator[ScriptedBroker]:
+    scripted = ScriptedBroker()
+    yield scripted
+    scripted.close()
+
+
+def test_the_socket_publisher_sends_every_message_and_counts_every_puback(broker: ScriptedBroker) -> None:
+    messages = [(f"zc/17300/energy/m{k % 5}", b'{"k":%d}' % k) for k in range(300)]
+    publisher = Qos1SocketPublisher(
+        "127.0.0.1", broker.port, "dev-1", window=7, username="meter", password="secret"
+    )
+    try:
+        publisher.publish_many(messages[:100])
+        publisher.publish_many(messages[100:])
+        assert publisher.wait_acknowledged() == publisher.sent == 300
+    finally:
+        publisher.close()
+    assert broker.connect.endswith(b"\x00\x05dev-1\x00\x05meter\x00\x06secret")
+    assert [(p.topic, p.payload) for p in broker.received] == messages
+    assert all(p.packet_id for p in broker.received)  # QoS 1: a packet id, never 0
+
+
+def test_the_socket_publisher_says_why_the_broker_refused_it() -> None:
+    refusing = ScriptedBroker(connack=b"\x20\x03\x00\x87\x00")  # 0x87: not authorized
+    assert decode_connack(refusing.connack[2:], MQTT_5).refused
+    try:
+        with pytest.raises(ConnectionError, match=r"refused the connection \(reason code 0x87\)"):
+            Qos1SocketPublisher("127.0.0.1", refusing.port, "dev-1", timeout=10)
+    finally:
+        refusing.close()

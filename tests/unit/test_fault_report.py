@@ -29,6 +29,7 @@ from sensors.territory_stream import Emission, TerritoryStream
 from streams.validation.deduplication import RecentEventIds
 from streams.validation.stage import Accepted, Duplicate, validate_payload
 from tests.unit.simulated_territory_samples import COMMUNES, NOW, ORIGIN, REFERENCE, START, every_fault, take
+from zerocarbon.component_configs import device_side_config
 
 EVERY_FAULT = every_fault(index_reset=0.05)
 
@@ -211,5 +212,5 @@ def test_simulate_refuses_a_report_file_it_could_not_write_before_publishing(
     parser = argparse.ArgumentParser()
     simulate_command.add_arguments(parser)
     args = parser.parse_args(["--count", "10", "--report-events", str(tmp_path / "missing" / "f.json")])
-    assert simulate_command.run(args, Settings()) == 2
+    assert simulate_command.run(args, device_side_config(Settings())) == 2
     assert "--report-events: no folder" in capsys.readouterr().err

@@ -1,9 +1,9 @@
 """The Grafana dashboards ask only for what the service really writes to InfluxDB.
 
 What is written is computed, not listed: the contract samples of every family go through
-the indicator engine's own functions (enrichment, windows, derived ratios, producer
-activity, the territory rollup) and the sink's line protocol; every measurement, tag, field,
-window and bucket a dashboard query names must be among what came out.
+the indicator engine (streams/indicators/engine.py: enrichment, windows, derived ratios,
+producer activity), the territory rollup and the sink's line protocol; every measurement,
+tag, field, window and bucket a dashboard query names must be among what came out.
 """
 
 from __future__ import annotations
@@ -18,19 +18,16 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
+from schemas.catalogue import valid_topic
 from schemas.families import FAMILIES, Family
+from schemas.indicator import IndicatorUpdate
 from sinks.influx_buckets import bucket_for_window
 from sinks.line_protocol import indicator_line
 from sinks.territory_rollup import OURS
-from streams.indicators.agent import contribute
-from streams.indicators.catalogue import to_indicator_update
-from streams.indicators.derived import derive
-from streams.indicators.enrichment import Contribution
-from streams.indicators.producer_activity import ProducerActivity, registered_devices
-from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.indicators.window_state import WindowState
-from streams.indicators.window_state_codec import PartitionState
+from streams.indicators.engine import IndicatorPartition, ValidRecord
+from streams.validation.engine import VALID_ARRAY
 from tests.contract.samples import REFERENCE, VALID
+from zerocarbon.component_configs import influx_target
 
 DASHBOARDS = sorted(
     (Path(__file__).resolve().parents[2] / "docker" / "grafana" / "dashboards").glob("*.json")
@@ -40,21 +37,23 @@ FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
 
 def written() -> dict[str, set[str]]:
     """Measurements, tags, fields, windows and buckets the engine and the sink produce."""
-    state = PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, 300), activity=ProducerActivity(300))
-    assert state.activity is not None
-    for family in FAMILIES.values():
-        events = [e for ps in VALID.values() for p in ps if (e := _as(family, p)) is not None]
-        state.activity.add_events(events, family.device_field)
-        outcomes = [contribute(state, event, REFERENCE) for event in events]
-        state.windows.add_all(c for c in outcomes if isinstance(c, Contribution))
-    updates = state.windows.flush()
-    updates += derive(updates, state.windows, REFERENCE.who_daily_guidelines)
-    updates += state.activity.flush(registered_devices(REFERENCE.devices))
     now = datetime.now(UTC)
+    updates: list[bytes] = []
+    for name, family in FAMILIES.items():
+        # Every sample of the family in one record of its valid topic, as validation writes it.
+        events = [e for ps in VALID.values() for p in ps if (e := _as(family, p)) is not None]
+        record = ValidRecord(
+            valid_topic(name), 0, 0, None, VALID_ARRAY[name].dump_json(events, by_alias=True)
+        )
+        engine: IndicatorPartition[None] = IndicatorPartition(
+            record.topic, 0, grace_seconds=300, checkpoint_seconds=5.0
+        )
+        engine.apply(record, REFERENCE, now, None)
+        updates += [value for _, value in engine.flush(now, 0.0, REFERENCE).updates]
     out: dict[str, set[str]] = {k: set() for k in ("measurements", "tags", "fields", "windows", "buckets")}
-    settings = Settings()
-    for update in updates:
-        indicator = to_indicator_update(update, now)
+    target = influx_target(Settings())
+    for value in updates:
+        indicator = IndicatorUpdate.model_validate_json(value)
         line = indicator_line(indicator).line
         series, rest = line.split(" ", 1)  # our tag values hold no space
         fields = rest.rsplit(" ", 1)[0]
@@ -62,7 +61,7 @@ def written() -> dict[str, set[str]]:
         out["tags"] |= {pair.split("=")[0] for pair in series.split(",")[1:]}
         out["fields"] |= {pair.split("=")[0] for pair in fields.split(",")}
         out["windows"].add(indicator.window)
-        out["buckets"].add(bucket_for_window(indicator.window, settings))
+        out["buckets"].add(bucket_for_window(indicator.window, target))
     out["measurements"] |= set(OURS)  # the territory rollup, run by the sink process
     return out
 

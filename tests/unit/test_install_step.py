@@ -16,6 +16,7 @@ from stack.influxdb_server import InfluxDBServer
 from stack.install_step import InstallStep, main, step_environment
 from stack.kafka_broker import KafkaBroker
 from stack.mosquitto_broker import MosquittoBroker
+from zerocarbon.component_configs import stack_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,7 +73,7 @@ def test_the_influxd_build_never_sees_an_exported_cargo_target_dir(
     """The bug of issue 16: the Makefile's CARGO_TARGET_DIR reached libflux's cargo build."""
     monkeypatch.setenv("CARGO_TARGET_DIR", str(tmp_path / "cargo-target"))
     monkeypatch.setenv("RUSTFLAGS", "-D warnings")
-    server = InfluxDBServer(Settings(cache_dir=tmp_path, stack_home=tmp_path))
+    server = InfluxDBServer(stack_config(Settings(cache_dir=tmp_path, stack_home=tmp_path)))
     env = server.build.environment()
     assert "CARGO_TARGET_DIR" not in env and "RUSTFLAGS" not in env
     assert env["RUSTUP_TOOLCHAIN"] == "stable"
@@ -123,12 +124,12 @@ def test_the_key_does_not_depend_on_where_the_clone_is(tmp_path: Path) -> None:
 
 
 def test_the_installed_servers_live_in_folders_keyed_by_their_inputs(tmp_path: Path) -> None:
-    settings = Settings(cache_dir=tmp_path, stack_home=tmp_path)
-    influx = InfluxDBServer(settings).install_dir.name
-    kafka = KafkaBroker(settings).install_dir.name
-    assert re.fullmatch(rf"influxdb-{re.escape(settings.influx_version)}-[0-9a-f]{{12}}", influx)
-    assert re.fullmatch(rf"kafka-{re.escape(settings.kafka_version)}-[0-9a-f]{{12}}", kafka)
-    other = Settings(cache_dir=tmp_path, stack_home=tmp_path, influx_version="v2.7.11")
+    config = stack_config(Settings(cache_dir=tmp_path, stack_home=tmp_path))
+    influx = InfluxDBServer(config).install_dir.name
+    kafka = KafkaBroker(config).install_dir.name
+    assert re.fullmatch(rf"influxdb-{re.escape(config.influx_version)}-[0-9a-f]{{12}}", influx)
+    assert re.fullmatch(rf"kafka-{re.escape(config.kafka_version)}-[0-9a-f]{{12}}", kafka)
+    other = stack_config(Settings(cache_dir=tmp_path, stack_home=tmp_path, influx_version="v2.7.11"))
     assert InfluxDBServer(other).install_dir.name.split("-")[-1] != influx.split("-")[-1]
 
 
@@ -180,7 +181,8 @@ def test_a_port_taken_by_a_process_not_ours_is_refused(tmp_path: Path) -> None:
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        broker = MosquittoBroker(Settings(cache_dir=tmp_path, stack_home=tmp_path, mqtt_port=port))
+        config = stack_config(Settings(cache_dir=tmp_path, stack_home=tmp_path, mqtt_port=port))
+        broker = MosquittoBroker(config)
         with pytest.raises(StackError, match=f"port {port} .* already taken"):
             broker.start()
     assert not broker.process.is_running()

@@ -1,16 +1,19 @@
-"""The Rust batcher (``zerocarbon_native_lines``) against the model path.
+"""The Rust batcher (``zerocarbon_native_lines``) on records the indicator stage does not
+write, and on batches: for any record, either the batcher declines it (stops there, leaving
+nothing behind), or the model accepts it and ``head(window)`` + the model's key and line are
+byte-identical to the batcher's. A record the model refuses can never be written by the Rust
+path, so it still reaches the dead letters with the model's reason, and the points keep the
+model's order.
 
-For any record, either the batcher declines it (stops there, leaving nothing behind), or the
-model accepts it and ``head(window)`` + the model's key and line are byte-identical to the
-batcher's: a record the model refuses can never be written by the Rust path, so it still
-reaches the dead letters with the model's reason, and the points keep the model's order.
+That it writes the model's line for every record the stage writes, and reads exactly the
+contract's keys, is tests/unit/test_indicator_contract_agreement.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,38 +21,32 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 from zerocarbon_native_lines import IndicatorLineBatcher
 
-from schemas.indicator import IndicatorUpdate
+from schemas.indicator import INDICATOR_UPDATE_WIRE, IndicatorUpdate
 from sinks.line_protocol import indicator_line
-from tests.unit.indicator_update_samples import TAG_TEXT, TEXT, updates
+from tests.unit.indicator_update_samples import (
+    HEADS,
+    PLAIN_TAG_TEXT,
+    PLAIN_TEXT,
+    TAG_TEXT,
+    TEXT,
+    Head,
+    Point,
+    bucket_head,
+    no_head,
+    updates,
+)
 
 BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-# Text JSON writes without an escape: what the batcher reads in place (an escape is Python's).
-PLAIN_TEXT = st.text(
-    st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"], exclude_characters='"\\'), max_size=12
-)
-PLAIN_TAG_TEXT = st.one_of(PLAIN_TEXT, st.text(st.sampled_from("ab ,=é1_\x7f"), max_size=8))
-FIELDS = [
-    "schema", "schema_version", "indicator", "unit", "window", "window_start", "window_end",
-    "dimensions", "value", "final", "revision", "updated_at",
-]  # fmt: skip
-INSTANT_FIELDS = ["window_start", "window_end", "updated_at"]
+FIELDS = list(INDICATOR_UPDATE_WIRE.json_keys)
+INSTANT_FIELDS = [
+    INDICATOR_UPDATE_WIRE.json_key[name]
+    for name, info in IndicatorUpdate.model_fields.items()
+    if info.annotation is AwareDatetime
+]
 
-Head = Callable[[str], str]
-Point = tuple[str, str]  # (key, line), head included
-
-
-def no_head(window: str) -> str:
-    return ""
-
-
-def bucket_head(window: str) -> str:
-    return f"b-{window}\x1f"
-
-
-HEADS = st.sampled_from([no_head, bucket_head])
 # In points and keys before a record is given to the batcher: a declined record leaves them so.
 SENTINEL: Point = ("\x00earlier key", "\x00earlier line")
 
@@ -98,19 +95,6 @@ def native_point(batcher: IndicatorLineBatcher, raw: bytes) -> Point | None:
     assert key is not None
     assert list(points) == [SENTINEL[0], key]
     return key, points[key]
-
-
-@BUDGET
-@given(updates(PLAIN_TEXT, PLAIN_TAG_TEXT), HEADS)
-def test_native_lines_of_written_updates_are_byte_identical_to_the_model_lines(
-    update: IndicatorUpdate, head: Head
-) -> None:
-    raw = dumped(update)
-    expected = model_point(raw, head)
-    assert expected is not None
-    batcher = IndicatorLineBatcher(head)
-    assert native_point(batcher, raw) == expected
-    assert native_point(batcher, raw) == expected  # the window's head from the cache
 
 
 # Values the batcher must judge, as JSON text: every JSON type, and what JSON writes in ways

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import Settings
 from operators_view.server import create_app
+from zerocarbon.component_configs import view_config
 
 
 class CountingSource:
@@ -50,8 +51,8 @@ async def wait_for(condition: Any, timeout: float = 5.0) -> None:
 
 async def test_sources_are_polled_only_while_a_browser_watches() -> None:
     source = CountingSource()
-    settings = Settings(view_refresh_seconds=0.5)
-    async with TestClient(TestServer(create_app(settings, source))) as client:
+    config = view_config(Settings(view_refresh_seconds=0.5))
+    async with TestClient(TestServer(create_app(config, source))) as client:
         await asyncio.sleep(1.2)
         assert (source.opened, source.built) == (0, 0)  # nobody watching: nothing polled
 
@@ -74,7 +75,7 @@ async def test_sources_are_polled_only_while_a_browser_watches() -> None:
 
 
 async def test_the_server_only_reads() -> None:
-    async with TestClient(TestServer(create_app(Settings(), CountingSource()))) as client:
+    async with TestClient(TestServer(create_app(view_config(Settings()), CountingSource()))) as client:
         page = await client.get("/?lang=en")
         assert page.status == 200 and '<html lang="en">' in await page.text()
         assert "default-src 'self'" in page.headers["Content-Security-Policy"]

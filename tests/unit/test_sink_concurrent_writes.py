@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from config.settings import Settings
 from sinks import indicator_sink
 from sinks.disk_spool import DiskSpool, Segment
+from sinks.influx_target import InfluxTarget
 from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
+from zerocarbon.component_configs import sink_config
 
 
 def point(key: str, revision: int) -> dict[str, str]:
@@ -154,13 +156,13 @@ def test_no_interleaving_lands_an_older_revision_after_a_newer_one(steps: list[t
 def test_two_first_writes_prepare_the_buckets_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    def ensure_buckets(settings: Settings) -> dict[str, int]:
-        calls.append(settings.influx_bucket)
+    def ensure_buckets(target: InfluxTarget) -> dict[str, int]:
+        calls.append(target.bucket)
         time.sleep(0.05)  # both writes are waiting by now
         return {}
 
     monkeypatch.setattr(indicator_sink, "ensure_buckets", ensure_buckets)
-    sink = indicator_sink.IndicatorSink(Settings(stack_home=tmp_path, sink_mqtt_retained=False))
+    sink = indicator_sink.IndicatorSink(sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=False)))
 
     async def two_writes() -> None:
         await asyncio.gather(sink._ensure_buckets(), sink._ensure_buckets())

@@ -19,6 +19,7 @@ from schemas.indicator import IndicatorUpdate
 from sinks.indicator_sink import SEPARATOR, IndicatorSink, bucketed
 from sinks.line_protocol import indicator_line
 from sinks.mqtt_retained import retained_topic
+from zerocarbon.component_configs import sink_config
 
 TP = TopicPartition("zc.indicators", 2)
 START = datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -47,8 +48,8 @@ def record(offset: int, value: bytes | None) -> ConsumerRecord[bytes, bytes]:
 
 
 def take(tmp_path: Path, values: list[bytes | None]) -> tuple[IndicatorSink, Producer]:
-    settings = Settings(stack_home=tmp_path, sink_mqtt_retained=False)
-    sink, producer = IndicatorSink(settings, name="unit-sink"), Producer()
+    config = sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=False))
+    sink, producer = IndicatorSink(config, name="unit-sink"), Producer()
     records = [record(100 + i, v) for i, v in enumerate(values)]
     asyncio.run(sink._take(TP, records, producer))  # type: ignore[arg-type]
     return sink, producer
@@ -57,11 +58,11 @@ def take(tmp_path: Path, values: list[bytes | None]) -> tuple[IndicatorSink, Pro
 def test_our_updates_become_their_lines_in_their_buckets(tmp_path: Path) -> None:
     updates = [update("1h"), update("1m", commune="17000"), update("1h", value=3.0)]
     sink, producer = take(tmp_path, [u.model_dump_json(by_alias=True).encode() for u in updates])
-    expected = [bucketed(indicator_line(u), sink.settings) for u in updates]
+    expected = [bucketed(indicator_line(u), sink.config.influx) for u in updates]
     # The third replaces the first (same point); the 1m window goes to the minute bucket.
     assert sink.buffer.memory == {p.key: p.line for p in expected}
     assert len(sink.buffer.memory) == 2
-    assert any(k.startswith(sink.settings.influx_minute_bucket + SEPARATOR) for k in sink.buffer.memory)
+    assert any(k.startswith(sink.config.influx.minute_bucket + SEPARATOR) for k in sink.buffer.memory)
     assert sink.buffer.consumed == {(TP.topic, TP.partition): 103}
     assert producer.sent == [] and sink.counters.points_in == 3
 
@@ -70,7 +71,7 @@ def test_other_shapes_the_model_accepts_are_written_the_same(tmp_path: Path) -> 
     lax = json.loads(update().model_dump_json(by_alias=True))
     del lax["revision"], lax["final"], lax["schema"]  # defaults: valid, but not our stage's shape
     sink, producer = take(tmp_path, [json.dumps(lax).encode()])
-    point = bucketed(indicator_line(update()), sink.settings)
+    point = bucketed(indicator_line(update()), sink.config.influx)
     assert sink.buffer.memory == {point.key: point.line}
     assert producer.sent == []
 
@@ -109,7 +110,7 @@ def test_records_between_refused_ones_keep_their_order_and_the_sink_goes_on(tmp_
         update(value=5.0).model_dump_json(by_alias=True).encode(),
     ]
     sink, producer = take(tmp_path, values)
-    newest = bucketed(indicator_line(update(value=5.0)), sink.settings)
+    newest = bucketed(indicator_line(update(value=5.0)), sink.config.influx)
     assert sink.buffer.memory == {newest.key: newest.line}  # the last revision wins, in order
     assert [letter["reason"] for _, letter in producer.sent] == [
         "window_start: Value error, 0001-01-01T00:00:00+00:01 is out of the datetime range"
@@ -126,8 +127,8 @@ def test_a_record_only_the_model_may_judge_is_dead_lettered_with_retained_mqtt_o
         .model_dump_json(by_alias=True)
         .replace('"schema_version":1', '"schema_version":' + "9" * 4301)
     )
-    settings = Settings(stack_home=tmp_path, sink_mqtt_retained=True)
-    sink, producer = IndicatorSink(settings, name="unit-sink"), Producer()
+    config = sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=True))
+    sink, producer = IndicatorSink(config, name="unit-sink"), Producer()
     latest = asyncio.run(sink._take(TP, [record(100, huge_version.encode())], producer))  # type: ignore[arg-type]
     assert latest == {} and sink.buffer.memory == {}
     assert [letter["reason"][:30] for _, letter in producer.sent] == ["Invalid JSON: number out of ra"]
@@ -157,12 +158,14 @@ def test_retained_mqtt_gets_the_newest_window_of_each_series_as_the_model_reads_
     ]
     rng.shuffle(updates)
     raws = [u.model_dump_json(by_alias=True).encode() for u in updates]
-    sink = IndicatorSink(Settings(stack_home=tmp_path, sink_mqtt_retained=True), name="unit-sink")
+    sink = IndicatorSink(
+        sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=True)), name="unit-sink"
+    )
     records = [record(100 + i, raw) for i, raw in enumerate(raws)]
     offered = asyncio.run(sink._take(TP, records, Producer()))  # type: ignore[arg-type]
     by_model: dict[str, IndicatorUpdate] = {}
     for u in updates:
-        topic = retained_topic(sink.settings.sink_mqtt_topic_root, u)
+        topic = retained_topic(sink.config.mqtt_topic_root, u)
         if topic not in by_model or by_model[topic].window_start <= u.window_start:
             by_model[topic] = u
     assert offered == by_model and len(offered) == 12

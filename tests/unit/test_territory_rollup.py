@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.indicator import IndicatorUpdate
+from schemas.indicator import IndicatorUpdate, series_key
 from sinks.territory_rollup import TerritoryRollup, Trajectory
-from streams.indicators.catalogue import series_key
 
 PATH = Trajectory(2019, 2.0e9, 2030, 0.70)
 NOW = datetime(2026, 7, 2, 12, tzinfo=UTC)  # 2026-07-02T12:00: half of 2026 has elapsed

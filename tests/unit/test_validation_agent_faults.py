@@ -12,17 +12,16 @@ import pytest
 
 from reference.loader import ReferenceStore
 from schemas.catalogue import DEAD_LETTER_TOPIC, valid_topic
-from schemas.families import FAMILIES
-from streams.validation import agent as validation_agent
+from streams.validation import engine as validation_engine
 from streams.validation.agent import handle_record
 from streams.validation.deduplication import RecentEventIds
+from streams.validation.engine import Outgoing, ValidationEngine
 from streams.validation.raw_records import RawRecord, unpack
 from streams.validation.stage import ValidationCounters
 from tests.energy_readings import energy_reading
 
 NESTED = b"[" * 100_000 + b"]" * 100_000
 STORE = ReferenceStore()
-ENERGY = FAMILIES["energy"]
 
 
 def _record(value: bytes, offset: int = 7) -> RawRecord:
@@ -40,19 +39,17 @@ class Producer:
         self.sent: list[tuple[str, bytes]] = []
         self.refuse = refuse
 
-    async def __call__(
-        self, topic: str, key: bytes, value: bytes, partition: int | None, headers: dict[str, bytes] | None
-    ) -> None:
-        if topic in self.refuse:
-            raise RuntimeError(f"broker refused a record for {topic}")
-        self.sent.append((topic, value))
+    async def __call__(self, outgoing: Outgoing) -> None:
+        if outgoing.topic in self.refuse:
+            raise RuntimeError(f"broker refused a record for {outgoing.topic}")
+        self.sent.append((outgoing.topic, outgoing.value))
 
     def on(self, topic: str) -> list[bytes]:
         return [value for t, value in self.sent if t == topic]
 
 
 async def _handle(record: RawRecord, producer: Producer, counters: ValidationCounters) -> None:
-    await handle_record(ENERGY, record, STORE, RecentEventIds(horizon=60), counters, 3, producer)
+    await handle_record(ValidationEngine(STORE, RecentEventIds(horizon=60), counters, 3), record, producer)
 
 
 def test_a_deeply_nested_array_comes_out_whole_instead_of_raising() -> None:
@@ -85,10 +82,10 @@ async def test_an_unexpected_exception_dead_letters_the_whole_record_once(
     def broken(record: RawRecord) -> list[Any]:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(validation_agent, "unpack", broken)
+    monkeypatch.setattr(validation_engine, "unpack", broken)
     value = json.dumps([_reading("a"), _reading("b")]).encode()
     producer, counters = Producer(), ValidationCounters()
-    with caplog.at_level(logging.ERROR, logger=validation_agent.__name__):
+    with caplog.at_level(logging.ERROR, logger=validation_engine.__name__):
         await _handle(_record(value), producer, counters)
     (letter,) = [json.loads(v) for v in producer.on(DEAD_LETTER_TOPIC)]
     assert letter["reason"].startswith("RecursionError")

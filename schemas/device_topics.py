@@ -20,9 +20,9 @@ class DeviceTopic:
     device_id: str
 
 
-def device_topic(commune: str, family: str, device_id: str) -> str:
-    """The topic a device publishes on."""
-    return f"{ROOT}/{commune}/{family}/{device_id}"
+def device_topic(commune: str, family: str, device_id: str, root: str = ROOT) -> str:
+    """The topic a device publishes on (``root`` other than ``zc`` only for tests and simulations)."""
+    return f"{root}/{commune}/{family}/{device_id}"
 
 
 def parse_device_topic(topic: str) -> DeviceTopic | None:

@@ -1,17 +1,17 @@
-"""The few MQTT 5 / 3.1.1 packets a QoS 1 subscriber needs, as bytes, and back.
+"""The MQTT 5 / 3.1.1 packets our two clients exchange with Mosquitto, as bytes, and back.
 
-The bridge reads MQTT itself: paho's network thread (a message object, its properties and a
-thread crossing per message) was most of the bridge's time (bench/README.md). Here a
-chunk of the socket is cut into packets in one pass, a PUBLISH becomes a plain tuple, and a
-batch of PUBACKs is one write. Only what a subscriber sends or receives is covered:
-CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH (QoS 0 and 1), PUBACK, PINGREQ/PINGRESP and
-DISCONNECT (OASIS MQTT 5.0 and 3.1.1, sections 2 and 3).
+One codec for both ends of the broker: the bridge's QoS 1 subscription
+(``bridge/mqtt_subscriber.py``) and the raw-socket load publisher
+(``sensors/qos1_socket_publisher.py``); neither goes through paho, whose per-message objects
+and thread crossings were most of their time (bench/README.md). A chunk of the socket is cut
+into packets in one pass, a PUBLISH becomes a plain tuple, a batch of PUBACKs is one write.
+Only what these clients need is covered: CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH (QoS 0
+and 1), PUBACK, PINGREQ/PINGRESP and DISCONNECT (OASIS MQTT 5.0 and 3.1.1, sections 2 and 3).
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
 MQTT_311 = 4
@@ -24,6 +24,7 @@ PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"  # MQTT 5: no reason code = 0x00, normal disconnection
 
 # MQTT 5 property identifiers used here (section 2.2.2.2).
+MESSAGE_EXPIRY_INTERVAL = 0x02
 SESSION_EXPIRY_INTERVAL = 0x11
 RECEIVE_MAXIMUM = 0x21
 SERVER_KEEP_ALIVE = 0x13
@@ -55,9 +56,8 @@ class Publish(NamedTuple):
     packet_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ControlPacket:
-    """Any other packet from the broker: its type, its flags and its body."""
+class ControlPacket(NamedTuple):
+    """Any other packet: its type, its flags and its body."""
 
     kind: int
     flags: int
@@ -96,12 +96,15 @@ def encode_connect(
     username: str | None = None,
     password: str | None = None,
 ) -> bytes:
-    """CONNECT; with MQTT 5, the session expiry and receive maximum as properties."""
+    """CONNECT, with credentials if given; with MQTT 5, the session expiry and receive maximum
+    as properties when they are not the defaults (0: the session ends with the connection)."""
     flags = (0x02 if clean_start else 0) | (0x80 if username is not None else 0)
     flags |= 0x40 if password is not None else 0
     body = _string("MQTT") + bytes((version, flags)) + _U16.pack(keepalive)
     if version == MQTT_5:
-        props = bytes((SESSION_EXPIRY_INTERVAL,)) + _U32.pack(session_expiry)
+        props = b""
+        if session_expiry:
+            props += bytes((SESSION_EXPIRY_INTERVAL,)) + _U32.pack(session_expiry)
         if receive_maximum:
             props += bytes((RECEIVE_MAXIMUM,)) + _U16.pack(min(receive_maximum, 0xFFFF))
         body += _varint(len(props)) + props
@@ -132,16 +135,48 @@ def encode_pubacks(packet_ids: list[int]) -> bytes:
     return b"".join([pack(0x40, 2, pid) for pid in packet_ids])
 
 
-def encode_publish(topic: str, payload: bytes, packet_id: int, *, version: int) -> bytes:
-    """A QoS 1 PUBLISH (QoS 0 when ``packet_id`` is 0): what a device sends; for tests and tools."""
-    body = _string(topic)
-    first = PUBLISH << 4
-    if packet_id:
-        first |= 0x02
-        body += _U16.pack(packet_id)
+def encode_topic(topic: str) -> bytes:
+    """A topic name as a PUBLISH carries it (length first): a publisher encodes it once per topic."""
+    return _string(topic)
+
+
+def publish_properties(message_expiry: int | None = None) -> bytes:
+    """An MQTT 5 PUBLISH's properties, length first: none, or a Message Expiry Interval in
+    seconds, after which the broker drops a message no session has taken."""
+    if message_expiry is None:
+        return b"\x00"
+    return bytes((5, MESSAGE_EXPIRY_INTERVAL)) + _U32.pack(message_expiry)
+
+
+def encode_publish(
+    topic: str, payload: bytes, packet_id: int, *, version: int, message_expiry: int | None = None
+) -> bytes:
+    """A QoS 1 PUBLISH (QoS 0 when ``packet_id`` is 0), as a device sends it."""
     if version == MQTT_5:
-        body += b"\x00"
-    return _packet(first, body + payload)
+        properties = publish_properties(message_expiry)
+    elif message_expiry is not None:
+        raise ValueError("MQTT 3.1.1 has no message expiry: publish with MQTT 5 or without one")
+    else:
+        properties = b""
+    return encode_publish_prepared(encode_topic(topic), payload, packet_id, properties)
+
+
+def encode_publish_prepared(
+    topic_name: bytes, payload: bytes, packet_id: int, properties: bytes = b""
+) -> bytes:
+    """``encode_publish`` with the topic already encoded (``encode_topic``) and, for MQTT 5, the
+    properties too (``publish_properties``; b"" in 3.1.1): the load publisher's per-message path."""
+    first = 0x32 if packet_id else 0x30  # PUBLISH at QoS 1, or QoS 0
+    pid = packet_id.to_bytes(2, "big") if packet_id else b""
+    size = len(topic_name) + len(pid) + len(properties) + len(payload)
+    # A reading's remaining length fits one or two bytes: no loop for those.
+    if size < 0x80:
+        head = bytes((first, size))
+    elif size < 0x4000:
+        head = bytes((first, size & 0x7F | 0x80, size >> 7))
+    else:
+        head = bytes((first,)) + _varint(size)
+    return b"".join((head, topic_name, pid, properties, payload))
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -155,20 +190,22 @@ def split_packets(data: bytes, version: int) -> tuple[list[Publish], list[Contro
     i = 0
     while size - i >= 2:
         first = data[i]
-        j = i + 1
-        length = 0
-        shift = 0
-        while True:
-            if j >= size:
-                return publishes, others, i
-            byte = data[j]
-            j += 1
-            length |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise MqttProtocolError("a remaining length longer than 4 bytes")
+        length = data[i + 1]
+        j = i + 2
+        if length > 0x7F:  # a remaining length of two bytes or more: most control packets have one
+            length &= 0x7F
+            shift = 7
+            while True:
+                if j >= size:
+                    return publishes, others, i
+                byte = data[j]
+                j += 1
+                length |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    raise MqttProtocolError("a remaining length longer than 4 bytes")
         end = j + length
         if end > size:
             return publishes, others, i
@@ -178,6 +215,37 @@ def split_packets(data: bytes, version: int) -> tuple[list[Publish], list[Contro
             others.append(ControlPacket(first >> 4, first & 0x0F, data[j:end]))
         i = end
     return publishes, others, i
+
+
+def count_pubacks(data: bytes, version: int) -> tuple[int, int]:
+    """How many PUBACKs the whole packets at the head of ``data`` hold, and how many bytes those
+    packets use (the rest is the start of a packet still to come); other packets are skipped.
+
+    A publisher's reads are mostly runs of same-sized PUBACKs (4 bytes; 5 when Mosquitto adds
+    reason 0x10, no matching subscribers): such a run is counted with two slice comparisons.
+    Reason codes are not read: a PUBACK ends the message's flight either way.
+    """
+    size = len(data)
+    count = i = 0
+    for length, remaining in ((4, b"\x02"), (5, b"\x03")):
+        n = size // length
+        run = n * length
+        if n and data[0:run:length] == b"\x40" * n and data[1:run:length] == remaining * n:
+            count, i = n, run
+            break
+    # Mixed reads, and a run's tail, a packet at a time: PUBACKs and PINGRESPs have a one-byte
+    # remaining length, so only that byte is read; anything longer goes to split_packets.
+    while size - i >= 2 and data[i + 1] < 0x80:
+        end = i + 2 + data[i + 1]
+        if end > size:
+            return count, i
+        if data[i] >> 4 == PUBACK:
+            count += 1
+        i = end
+    if size - i < 2:
+        return count, i
+    _, others, used = split_packets(data[i:], version)
+    return count + sum(1 for packet in others if packet.kind == PUBACK), i + used
 
 
 def _publish(data: bytes, first: int, start: int, end: int, v5: bool) -> Publish:

@@ -1,0 +1,26 @@
+"""What `zerocarbon view` needs to know, and nothing else: the CLI builds it from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sinks.influx_target import InfluxTarget
+
+
+@dataclass(frozen=True, slots=True)
+class ViewConfig:
+    """The operators' page and where its sources are (docs/operators-view.md)."""
+
+    host: str
+    port: int
+    refresh_seconds: float
+    dead_letters_kept: int
+    influx: InfluxTarget
+    kafka_bootstrap: str
+    worker_url: str  # the worker's page, http://host:port (its /counters)
+    worker_group: str  # consumer groups whose lag the page shows
+    sink_group: str
+    sink_status_dir: Path
+    bridge_status_dir: Path
+    reference_dir: Path  # commune names, WHO guidelines

@@ -1,0 +1,30 @@
+"""What `zerocarbon sink` needs to know, and nothing else: the CLI builds it from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sinks.influx_target import InfluxTarget
+
+
+@dataclass(frozen=True, slots=True)
+class SinkConfig:
+    """The sink's configuration (docs/configuration.md names the settings behind it)."""
+
+    influx: InfluxTarget
+    kafka_bootstrap: str
+    partitions: int  # of the topics it declares at start
+    group: str
+    status_dir: Path  # one status file per sink, read by `--status` and the operators' page
+    spool_dir: Path
+    batch_size: int
+    flush_interval_seconds: float
+    memory_limit_bytes: int
+    gzip: bool
+    request_timeout_seconds: float
+    max_backoff_seconds: float
+    mqtt_retained: bool
+    mqtt_topic_root: str
+    mqtt_host: str
+    mqtt_port: int

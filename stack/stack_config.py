@@ -1,0 +1,33 @@
+"""What the embedded stack needs to know, and nothing else: the CLI builds it from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class StackConfig:
+    """Kafka, Mosquitto and InfluxDB as local processes (docs/configuration.md names the
+    settings behind each field)."""
+
+    cache_dir: Path  # installs, shared by every clone and keyed by their inputs
+    home: Path  # data, configuration, logs and pid files of this instance
+    bind_host: str
+    kafka_version: str
+    kafka_port: int
+    kafka_controller_port: int
+    kafka_heap: str
+    kafka_partitions: int
+    mqtt_port: int
+    influx_version: str
+    influx_port: int
+    influx_org: str
+    influx_bucket: str
+    influx_username: str
+    # Secrets: kept out of repr, so a logged or printed config never shows them.
+    influx_password: str = field(repr=False)
+    influx_token: str = field(repr=False)
+    kafka_data_dir: Path | None = None  # None: under ``home``
+    mosquitto_data_dir: Path | None = None
+    influx_data_dir: Path | None = None

@@ -1,0 +1,327 @@
+"""The indicator engine of one source partition: valid records in, what to publish out.
+
+Invariants, which the shell (agent.py) keeps by doing what each call returns, in order:
+
+1. The committed offset never passes a delivered checkpoint. ``apply`` keeps a record's
+   token; only the flush whose checkpoint covers the record hands it back, to acknowledge
+   once Kafka has that checkpoint. A record the restored checkpoint already includes is
+   acknowledged at once.
+2. Everything derived from a record, its indicator updates and its dead letters (an
+   unreadable record, ``no_emission_factor``, ``index_*``), is in Kafka before the
+   checkpoint that covers the record. ``apply`` only changes the state and holds the dead
+   letters; ``flush`` returns them with the updates, both to be delivered before the
+   checkpoint is sent. (Sending the letters from ``apply`` would leave a window where a
+   flush checkpoints a state that already counted the record while its letter is still in
+   flight: a crash then would lose the letter for good.)
+3. A flush is taken whole, with nothing in between: the updates, the state they leave (the
+   checkpoint) and the records that state includes.
+4. The state is a pure function of the records applied in order: a restored checkpoint
+   plus the records after its offset gives the state an uninterrupted run would have.
+   Records at or below its offset are skipped, and so are records whose raw source offset
+   (stamped by validation) it has already counted: a validation stage replaying after a
+   crash.
+5. A revoked partition's engine is dropped, never reused: its next owner, this worker
+   included, restores from the last delivered checkpoint.
+
+No I/O and no faust: the agent, bench/indicator_throughput.py and the tests drive this
+class; reference data is passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
+
+from reference.loader import ReferenceData
+from schemas.catalogue import valid_topic
+from schemas.dead_letter import DeadLetter, FieldProblem, Origin
+from schemas.dead_letters import dead_letter, problems_from
+from schemas.energy import EnergyReading
+from schemas.families import FAMILIES
+from streams.indicators.catalogue import indicator_record
+from streams.indicators.checkpoints import checkpoint_key
+from streams.indicators.derived import derive
+from streams.indicators.enrichment import Contribution, NoFactor, enrich
+from streams.indicators.index_deltas import IndexAnomaly, IndexState, index_delta
+from streams.indicators.producer_activity import ProducerActivity, Source, registered_devices
+from streams.indicators.valid_records import VALID_RECORD_PARSERS
+from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
+from streams.indicators.window_state import WindowState
+from streams.indicators.window_state_codec import PartitionState, decode, encode
+from streams.validation.engine import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER
+
+log = logging.getLogger(__name__)
+STAGE = "indicators"
+FAMILY_OF_TOPIC = {valid_topic(name): name for name in FAMILIES}
+
+Token = TypeVar("Token")
+KeyValue = tuple[bytes, bytes]
+"""A record to send: its Kafka key and value."""
+Headers = Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRecord:
+    """One record of ``zc.valid.<family>``, as Kafka gave it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = None
+
+
+class Ack(Enum):
+    """When the shell acknowledges a record."""
+
+    NOW = "now"  # the restored checkpoint already includes it
+    WITH_CHECKPOINT = "with_checkpoint"  # its token comes back from the flush that covers it
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one record did: counters to add, and whether it was skipped (already counted)."""
+
+    ack: Ack
+    counters: Counter[str]
+    skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Publication(Generic[Token]):
+    """What a flush hands the shell, in the order it must go out: ``updates`` (to
+    ``zc.indicators``) and ``dead_letters`` (to ``zc.deadletter``) delivered, then
+    ``checkpoint`` (to ``zc.indicator-checkpoints``) delivered, then ``acks`` acknowledged."""
+
+    updates: list[KeyValue]
+    dead_letters: list[KeyValue]
+    checkpoint: KeyValue | None = None
+    acks: list[Token] = field(default_factory=list)
+
+
+def read_valid_record(family: str, value: bytes | None) -> list[BaseModel]:
+    """The events of one ``zc.valid.<family>`` record: a JSON array, or a single event as
+    written before batching; an empty value holds none. ValueError if it is not one."""
+    value = value or b"[]"
+    if value.lstrip()[:1] == b"{":
+        return [FAMILIES[family].adapter.validate_json(value)]
+    events: list[BaseModel] = VALID_RECORD_PARSERS[family].validate_json(value)
+    return events
+
+
+def source_position(headers: Headers, partition: int) -> tuple[int, int] | None:
+    """The raw (partition, offset) a valid record came from, if the validation stage stamped
+    it; records stamped before the partition header came from the same partition number."""
+    if not headers:
+        return None
+    found = dict(headers)
+    if SOURCE_OFFSET_HEADER not in found:
+        return None
+    source_partition = found.get(SOURCE_PARTITION_HEADER)
+    return (
+        int(source_partition) if source_partition is not None else partition,
+        int(found[SOURCE_OFFSET_HEADER]),
+    )
+
+
+def contribute(
+    state: PartitionState, event: BaseModel, ref: ReferenceData
+) -> Contribution | NoFactor | IndexAnomaly | None:
+    """Turn one event into its contribution, tracking meter indexes; None for a baseline."""
+    if isinstance(event, EnergyReading) and event.kind == "index":
+        previous = state.indexes.get(event.meter_id)
+        limit = ref.bounds.energy.power_limit_kw(event.carrier.value, event.sector.value)
+        delta = index_delta(previous, event.quantity_kwh, event.event_time, limit)
+        if not (isinstance(delta, IndexAnomaly) and delta.kind == "out_of_order"):
+            state.indexes[event.meter_id] = IndexState(event.quantity_kwh, event.event_time)
+        if isinstance(delta, IndexAnomaly):
+            return None if delta.kind == "first" else delta
+        return enrich(event, ref, kwh=delta.kwh)
+    return enrich(event, ref)
+
+
+def record_origin(record: ValidRecord, index: int | None = None) -> Origin:
+    """Where a valid record (or its ``index``-th event) is: its topic, partition, offset, key."""
+    key = record.key.decode(errors="replace") if record.key else None
+    # Validated: on pydantic 2 that is cheaper than model_construct.
+    return Origin(
+        transport="kafka", topic=record.topic, partition=record.partition,
+        offset=record.offset, key=key, index=index,
+    )  # fmt: skip
+
+
+def unreadable_letter(
+    family: str, value: bytes, origin: Origin, exc: ValueError, now: datetime
+) -> DeadLetter:
+    """The dead letter of a valid record this stage cannot read: verbatim, with why."""
+    if isinstance(exc, ValidationError):
+        problems = problems_from(exc)
+    else:
+        problems = [FieldProblem(path="", type="unreadable_record", message=f"{type(exc).__name__}: {exc}")]
+    return dead_letter(family=family, stage=STAGE, raw=value, problems=problems, origin=origin, now=now)
+
+
+def refused_problem(refused: NoFactor | IndexAnomaly) -> FieldProblem:
+    """Why an event read was not counted, as its dead letter says it."""
+    if isinstance(refused, NoFactor):
+        return FieldProblem(path=refused.path, type="no_emission_factor", message=refused.message)
+    return FieldProblem(path="quantity", type=f"index_{refused.kind}", message=refused.message)
+
+
+class RegisteredDevices:
+    """Devices per (producer, commune) of the registry, counted once per version of the
+    reference data (a reload replaces the object)."""
+
+    def __init__(self) -> None:
+        self._of: ReferenceData | None = None
+        self._counts: dict[Source, int] = {}
+
+    def __call__(self, reference: ReferenceData) -> dict[Source, int]:
+        if reference is not self._of:
+            self._of, self._counts = reference, registered_devices(reference.devices)
+        return self._counts
+
+
+class IndicatorPartition(Generic[Token]):
+    """The indicator state of one ``zc.valid.<family>`` partition and its bookkeeping.
+
+    ``checkpoint`` is the partition's last checkpoint (None: start empty); a token is
+    whatever the shell acknowledges a record with (a faust event; an offset in tests)."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        checkpoint: bytes | None = None,
+        *,
+        grace_seconds: int,
+        checkpoint_seconds: float,
+    ) -> None:
+        self.topic, self.partition = topic, partition
+        self.family = FAMILY_OF_TOPIC[topic]
+        self.device_field = FAMILIES[self.family].device_field
+        self.checkpoint_seconds = checkpoint_seconds
+        self.state = (
+            decode(checkpoint, partition)
+            if checkpoint
+            else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, grace_seconds))
+        )
+        if self.state.activity is None:
+            self.state.activity = ProducerActivity(grace_seconds)
+        self.activity: ProducerActivity = self.state.activity
+        self.registered = RegisteredDevices()
+        self._pending: list[Token] = []  # records applied, not yet covered by a checkpoint
+        self._letters: list[KeyValue] = []  # dead letters of those records, not yet flushed
+        # A checkpoint is the whole state (20 000 event ids): taken every few flushes, not at
+        # each; a crash then replays a few seconds more, to the same state.
+        self._checkpointed_at = -math.inf
+
+    def apply(self, record: ValidRecord, reference: ReferenceData, now: datetime, token: Token) -> Applied:
+        """Count one record of this partition (``now`` dates its dead letters)."""
+        state = self.state
+        if record.offset <= state.offset:
+            return Applied(Ack.NOW, Counter(restored_records_skipped=1), skipped=True)
+        source = source_position(record.headers, record.partition)
+        if source is not None and source[1] <= state.source_offsets.get(source[0], -1):
+            state.offset = record.offset
+            self._pending.append(token)
+            return Applied(Ack.WITH_CHECKPOINT, Counter(replayed_records_skipped=1), skipped=True)
+        counters: Counter[str] = Counter()
+        family = self.family
+        try:
+            events = read_valid_record(family, record.value)
+        except ValueError as exc:  # not ours (validation writes these records): dead-lettered whole
+            counters["unreadable_records"] += 1
+            where = (record.topic, record.partition, record.offset)
+            log.error("unreadable record at %s[%d]@%d, dead-lettered: %s", *where, exc)
+            try:
+                letter = unreadable_letter(family, record.value or b"", record_origin(record), exc, now)
+                self._letters.append((family.encode(), letter.model_dump_json(by_alias=True).encode()))
+            except Exception:
+                counters["dead_letters_not_sent"] += 1
+                log.exception(
+                    "unreadable record at %s[%d]@%d not dead-lettered: read it on its topic", *where
+                )
+            events = []
+        if source is not None:
+            state.source_offsets[source[0]] = source[1]
+        self.activity.add_events(events, self.device_field)
+        contributions: list[Contribution] = []
+        keep = contributions.append
+        for index, event in enumerate(events):
+            outcome: Contribution | NoFactor | IndexAnomaly | None
+            try:
+                outcome = contribute(state, event, reference)
+            except Exception as exc:  # a bug of ours: report the event, never skip it silently
+                log.exception("enrichment failed at %s[%d]@%d #%d", *self._where(record), index)
+                outcome = NoFactor("", f"internal error: {exc!r}")
+            if isinstance(outcome, Contribution):
+                keep(outcome)
+            elif outcome is None:
+                counters["index_baselines"] += 1
+            else:
+                self._refuse(record, index, event, outcome, now, counters)
+        counters.update(state.windows.add_all(contributions))
+        state.offset = record.offset
+        self._pending.append(token)
+        return Applied(Ack.WITH_CHECKPOINT, counters)
+
+    def flush(self, now: datetime, monotonic_now: float, reference: ReferenceData) -> Publication[Token]:
+        """What changed and closed since the last flush, its dead letters, and, when
+        ``checkpoint_seconds`` have passed since the last one and records are pending, the
+        checkpoint and the tokens it covers. ``now`` dates the updates."""
+        state = self.state
+        windows = state.windows.flush()
+        windows += derive(windows, state.windows, reference.who_daily_guidelines)
+        windows += self.activity.flush(self.registered(reference))
+        now_json = to_json(now)
+        updates = [indicator_record(update, now, now_json) for update in windows]
+        letters, self._letters = self._letters, []
+        if not self._pending or monotonic_now - self._checkpointed_at < self.checkpoint_seconds:
+            return Publication(updates, letters)
+        covered, self._pending = self._pending, []
+        self._checkpointed_at = monotonic_now
+        checkpoint = (checkpoint_key(self.topic, self.partition), encode(state))
+        return Publication(updates, letters, checkpoint, covered)
+
+    def _refuse(
+        self,
+        record: ValidRecord,
+        index: int,
+        event: BaseModel,
+        refused: NoFactor | IndexAnomaly,
+        now: datetime,
+        counters: Counter[str],
+    ) -> None:
+        problem = refused_problem(refused)
+        counters[problem.type] += 1
+        origin = Origin(
+            transport="kafka",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            index=index,
+        )
+        try:
+            raw = event.model_dump_json(by_alias=True).encode()
+            letter = dead_letter(
+                family=self.family, stage=STAGE, raw=raw, problems=[problem], origin=origin, now=now
+            )
+            self._letters.append((self.family.encode(), letter.model_dump_json(by_alias=True).encode()))
+        except Exception:  # a bug of ours: counted, the event stays on its topic
+            counters["dead_letters_not_sent"] += 1
+            log.exception("event at %s[%d]@%d #%d not dead-lettered", *self._where(record), index)
+
+    @staticmethod
+    def _where(record: ValidRecord) -> tuple[str, int, int]:
+        return record.topic, record.partition, record.offset
