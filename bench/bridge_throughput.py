@@ -1,11 +1,12 @@
 """Bridge benchmark: sustained readings/s from MQTT publish to Kafka acknowledgement.
 
-Publishes N QoS 1 readings with sensors/qos1_socket_publisher.py processes to the local Mosquitto
-as fast as they go. ``live``: with `zerocarbon bridge` running, the rate is N divided by the time
-from the first publish to the bridge reporting every reading forwarded (Kafka confirmed).
-``backlog``: the readings are queued first, then the bridge drains them (the bridge alone). Also
-reports the bridge's CPU seconds per million readings and its peak RSS. Prints a table and
-saves JSON in bench/results/. Target (bridge issue): >= 30 000 readings/s on 2 cores.
+Publishes N QoS 1 readings with sensors/qos1_socket_publisher.py processes to the local
+Mosquitto as fast as they go, authenticated as the gateway principal (the bridge as its own).
+``live``: with `zerocarbon bridge` running, the rate is N divided by the time from the first
+publish to the bridge reporting every reading forwarded (Kafka confirmed). ``backlog``: the
+readings are queued first, then the bridge drains them (the bridge alone). Also reports the
+bridge's CPU seconds per million readings and its peak RSS. Prints a table and saves JSON in
+bench/results/. Target (bridge issue): >= 30 000 readings/s on 2 cores.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from bridge.status import read_statuses
 from config.settings import Settings
 from schemas.catalogue import raw_topic
 from schemas.device_topics import device_topic
+from schemas.mqtt_principals import BRIDGE, GATEWAY
 from sensors.qos1_socket_publisher import publish_qos1
 from stack import control
-from zerocarbon.component_configs import stack_config
+from zerocarbon.component_configs import mqtt_login, stack_config
 from zerocarbon.processes import start_service, stop_child
 
 
@@ -56,8 +58,8 @@ def _readings(run: str, worker: int, count: int) -> list[tuple[str, bytes]]:
 
 MessageFactory = Callable[[str, int, int], list[tuple[str, bytes]]]
 """(run id, publisher number, count) -> that publisher's (topic, payload) energy readings."""
-Publish = Callable[[str, int, str, list[tuple[str, bytes]]], int]
-"""(host, port, client id, messages) -> how many the broker acknowledged."""
+Publish = Callable[..., int]
+"""(host, port, client id, messages, login=...) -> how many the broker accepted."""
 
 
 def _publisher(
@@ -70,7 +72,8 @@ def _publisher(
 ) -> multiprocessing.Process:
     messages = make(run, worker, count)
     args = (settings.mqtt_host, settings.mqtt_port, f"bench-load-{run}-{worker}", messages)
-    proc = multiprocessing.Process(target=publish, args=args)
+    # As a gateway publishing for many meters: the principal allowed on every device topic.
+    proc = multiprocessing.Process(target=publish, args=args, kwargs={"login": mqtt_login(settings, GATEWAY)})
     proc.start()
     return proc
 
@@ -100,7 +103,8 @@ def run(
     folder.mkdir(parents=True, exist_ok=True)
     per = readings // publishers
     log = folder / "bridge-bench.log"
-    forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+    bridge_login = mqtt_login(settings, BRIDGE)
+    forget_session(settings.mqtt_host, settings.mqtt_port, client_id, bridge_login)
     # The readings land on the service's raw topic: the worker's group is moved past them after
     # (where it had read everything before), or its next start would process them all.
     worker_committed = asyncio.run(committed_offsets(settings, settings.worker_id))
@@ -137,7 +141,7 @@ def run(
     finally:
         stop_child(bridge)
         # A throw-away bridge: its persistent session would queue every later message.
-        forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+        forget_session(settings.mqtt_host, settings.mqtt_port, client_id, bridge_login)
         asyncio.run(skip_suite_records(settings, settings.worker_id, worker_committed, raw_ends))
     total = per * publishers
     return {

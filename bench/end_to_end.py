@@ -41,6 +41,8 @@ from paced_load import LoadPlan, LoadProcess
 from service_processes import (
     SinkTarget,
     forget_bridge,
+    forget_sink_target,
+    prepare_sink_target,
     stack_pids,
     start_bridge,
     start_sink,
@@ -50,6 +52,8 @@ from service_processes import (
 
 from config.settings import Settings
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.mqtt_principals import GATEWAY
+from zerocarbon.component_configs import mqtt_login
 from zerocarbon.demo import worker_counters
 
 KAFKA_TOPICS = (
@@ -99,7 +103,9 @@ class _Session:
         s = self.settings
         plan = LoadPlan(self.run, self.next_reading, count, rate, self.next_marker)
         meter = CpuMeter(pids).start()
-        load = LoadProcess(s.mqtt_host, s.mqtt_port, self.workload.communes, s.kafka_partitions, plan)
+        gateway = mqtt_login(s, GATEWAY)  # the load publishes for many meters, as a gateway does
+        communes = self.workload.communes
+        load = LoadProcess(s.mqtt_host, s.mqtt_port, communes, s.kafka_partitions, plan, gateway)
         report = load.report(timeout=timeout)
         markers = len(report.marker_times)
         self.expected_kwh += (
@@ -180,13 +186,16 @@ def run_end_to_end(
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     target = SinkTarget(
-        f"zc-bench-sink-{run}", f"bench_e2e_{run}", f"bench_e2e_{run}_1m", folder / "sink-spool"
-    )
+        f"zc-bench-sink-{run}", f"bench_e2e_{run}", f"bench_e2e_{run}_1m", folder / "sink-spool",
+        folder / "influx-tokens",
+    )  # fmt: skip
     bridge_id = f"zc-bench-bridge-{run}"
     session = _Session(settings, workload, f"e2e-{run}", folder)
     asyncio.run(forget_indicator_state(settings))
     procs = {}
+    setup = None
     try:
+        setup = prepare_sink_target(settings, target)
         procs["bridge"] = start_bridge(folder / "bridge.log", bridge_id)
         procs["worker"] = start_worker(settings, folder / "worker.log", reference_dir)
         procs["sink"] = start_sink(settings, folder / "sink.log", target)
@@ -194,7 +203,7 @@ def run_end_to_end(
         # The suite's own process polls InfluxDB (and the load runs in a child that reports its CPU).
         pids = {**ours, **stack_pids(settings), "suite": os.getpid()}
         session.poller = VisibilityPoller(settings, target.bucket).start()
-        # Warm-up, not measured: the first records create the worker's state and the buckets.
+        # Warm-up, not measured: the first records create the worker's state and the shards.
         session.offer(1000, plan.warmup_readings, pids, plan.visible_timeout)
         kafka_before = asyncio.run(topic_ends(settings, KAFKA_TOPICS))
         total = CpuMeter(pids).start()
@@ -219,6 +228,8 @@ def run_end_to_end(
         for proc in procs.values():
             stop(proc)
         forget_bridge(settings, bridge_id)
+        if setup is not None:
+            forget_sink_target(setup)
         delete_buckets(settings, [target.bucket, target.minute_bucket])
     kafka_written = asyncio.run(kafka_bytes_written(settings, kafka_before, kafka_after))
     return {

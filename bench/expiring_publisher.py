@@ -12,13 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from schemas.mqtt_principals import MqttLogin
 from sensors.qos1_socket_publisher import publish_qos1
 
 EXPIRY_SECONDS = 300
 
 
 def publish_expiring(
-    host: str, port: int, client_id: str, messages: Iterable[tuple[str, bytes]], window: int = 500
+    host: str,
+    port: int,
+    client_id: str,
+    messages: Iterable[tuple[str, bytes]],
+    window: int = 500,
+    login: MqttLogin | None = None,
 ) -> int:
-    """Publish every (topic, payload) at QoS 1 with the expiry; how many the broker acknowledged."""
-    return publish_qos1(host, port, client_id, messages, window, message_expiry_seconds=EXPIRY_SECONDS)
+    """Publish every (topic, payload) at QoS 1 with the expiry as ``login``; how many the broker
+    accepted."""
+    return publish_qos1(
+        host, port, client_id, messages, window, message_expiry_seconds=EXPIRY_SECONDS, login=login
+    )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from energy_workload import INTERVAL_SECONDS, EnergyWorkload, iso
 from expiring_publisher import EXPIRY_SECONDS
 
+from schemas.mqtt_principals import MqttLogin
 from sensors.pacing import paced
 from sensors.qos1_socket_publisher import Qos1SocketPublisher
 
@@ -45,15 +46,17 @@ class LoadReport:
 
 
 def publish_load(
-    host: str, port: int, communes: Sequence[str], partitions: int, plan: LoadPlan
+    host: str, port: int, communes: Sequence[str], partitions: int, plan: LoadPlan, login: MqttLogin
 ) -> LoadReport:
-    """Publish the plan's readings and markers; wall-clock instants are ``time.time()``."""
+    """Publish the plan's readings and markers as ``login``; wall-clock instants are ``time.time()``."""
     workload = EnergyWorkload(communes, partitions)
     publisher = Qos1SocketPublisher(
         host,
         port,
         f"zc-bench-load-{plan.run}-{plan.first}",
         window=1000,
+        username=login.username,
+        password=login.password,
         message_expiry_seconds=EXPIRY_SECONDS,
     )
     report = LoadReport()
@@ -86,20 +89,21 @@ def _child(
     communes: Sequence[str],
     partitions: int,
     plan: LoadPlan,
+    login: MqttLogin,
     answer: multiprocessing.Queue[LoadReport],
 ) -> None:
-    answer.put(publish_load(host, port, communes, partitions, plan))
+    answer.put(publish_load(host, port, communes, partitions, plan, login))
 
 
 class LoadProcess:
     """``publish_load`` in a process of its own (the parent polls InfluxDB meanwhile)."""
 
     def __init__(
-        self, host: str, port: int, communes: Sequence[str], partitions: int, plan: LoadPlan
+        self, host: str, port: int, communes: Sequence[str], partitions: int, plan: LoadPlan, login: MqttLogin
     ) -> None:
         self._answer: multiprocessing.Queue[LoadReport] = multiprocessing.Queue()
         self.process = multiprocessing.Process(
-            target=_child, args=(host, port, list(communes), partitions, plan, self._answer)
+            target=_child, args=(host, port, list(communes), partitions, plan, login, self._answer)
         )
         self.process.start()
 

@@ -24,6 +24,8 @@ from energy_workload import FRAMES_HEADERS, Message, Record
 from expiring_publisher import publish_expiring
 
 from config.settings import Settings
+from schemas.mqtt_principals import GATEWAY, SANDBOX_ROOT
+from zerocarbon.component_configs import mqtt_login
 
 
 async def _produce_only(settings: Settings, topic: str, records: Sequence[Record]) -> dict[str, float]:
@@ -100,13 +102,14 @@ def mosquitto_limit(
     settings: Settings, messages: Sequence[Message], run: str, publishers: int
 ) -> dict[str, Any]:
     """QoS 1 publish rate of the same payloads, every message acknowledged."""
-    root = f"zc-bench-{run}"
+    root = f"{SANDBOX_ROOT}/bench-{run}"  # the gateway may publish there; no bridge reads it
     moved = [(root + topic[topic.index("/") :], payload) for topic, payload in messages]
     shares = [moved[n::publishers] for n in range(publishers)]
     procs = [
         multiprocessing.Process(
             target=publish_expiring,
             args=(settings.mqtt_host, settings.mqtt_port, f"zc-bench-limit-{run}-{n}", share),
+            kwargs={"login": mqtt_login(settings, GATEWAY)},
         )
         for n, share in enumerate(shares)
     ]

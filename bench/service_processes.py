@@ -4,12 +4,14 @@ starts them, with the suite's own MQTT client id, consumer groups, buckets and r
 Nothing of the service's own state is used: the bridge has a client id of its own (its
 session is forgotten at the end), the worker runs as ``BENCH_WORKER_ID`` (its group starts
 at the end of every topic it reads), the sink has a group of its own started at the end of
-zc.indicators, writes to the run's own buckets and spools to a folder of its own.
+zc.indicators, writes to the run's own buckets (created, with a token of the run's own that
+may write only them, by ``prepare_sink_target``) and spools to a folder of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,10 @@ from bench_topics import BENCH_WORKER_ID, start_group_at_end, worker_topics
 from bridge.mqtt_sessions import forget_session
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
+from schemas.mqtt_principals import BRIDGE
 from stack import control
-from zerocarbon.component_configs import stack_config
+from stack.influx_provisioning import InfluxProvisioning, provision, revoke
+from zerocarbon.component_configs import influx_setup_config, mqtt_login, stack_config
 from zerocarbon.processes import start_service, stop_child
 
 
@@ -46,7 +50,7 @@ def start_bridge(log: Path, client_id: str) -> subprocess.Popen[bytes]:
 
 def forget_bridge(settings: Settings, client_id: str) -> None:
     """Drop a throw-away bridge's persistent session (it would queue every later message)."""
-    forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+    forget_session(settings.mqtt_host, settings.mqtt_port, client_id, mqtt_login(settings, BRIDGE))
 
 
 @dataclass(frozen=True)
@@ -57,15 +61,39 @@ class SinkTarget:
     bucket: str
     minute_bucket: str
     spool: Path
+    tokens: Path  # the run's scoped tokens (its sink's, its readers')
+
+
+def influx_setup(settings: Settings, bucket: str, minute_bucket: str, tokens: Path) -> InfluxProvisioning:
+    """What `zerocarbon influx setup` would make for these buckets, as a scope of their own:
+    the service's tokens stay as they are (``revoke`` removes this scope's when the run ends)."""
+    run_settings = settings.model_copy(
+        update={"influx_bucket": bucket, "influx_minute_bucket": minute_bucket, "influx_tokens_dir": tokens}
+    )
+    return dataclasses.replace(influx_setup_config(run_settings), scope=f"bench {bucket}")
+
+
+def prepare_sink_target(settings: Settings, target: SinkTarget) -> InfluxProvisioning:
+    """Create ``target``'s buckets and its tokens (the operator's work, done by the suite)."""
+    setup = influx_setup(settings, target.bucket, target.minute_bucket, target.tokens)
+    provision(setup)
+    return setup
+
+
+def forget_sink_target(setup: InfluxProvisioning) -> None:
+    """Revoke the run's tokens (the suite deletes its buckets)."""
+    revoke(setup)
 
 
 def start_sink(settings: Settings, log: Path, target: SinkTarget) -> subprocess.Popen[bytes]:
-    """`zerocarbon sink` from the current end of zc.indicators into ``target``'s buckets."""
+    """`zerocarbon sink` from the current end of zc.indicators into ``target``'s buckets, with
+    the token ``prepare_sink_target`` made for them."""
     asyncio.run(start_group_at_end(settings, target.group, [INDICATOR_TOPIC]))
     env = {
         "ZC_SINK_GROUP": target.group,
         "ZC_INFLUX_BUCKET": target.bucket,
         "ZC_INFLUX_MINUTE_BUCKET": target.minute_bucket,
+        "ZC_INFLUX_TOKENS_DIR": str(target.tokens),
         "ZC_SINK_SPOOL_DIR": str(target.spool),
     }
     return start_service(["sink"], log, env)

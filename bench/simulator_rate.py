@@ -1,11 +1,11 @@
 """Simulator benchmark: readings/s one process publishes to the local Mosquitto at QoS 1.
 
-Runs the territory simulator (``sensors/simulation_run.py``) without a rate cap, every
-message acknowledged by the broker, on a topic root of its own (nobody subscribes, so the
-broker only acknowledges): the raw-socket publisher clean and with faults, and the
-embeddable paho device client for comparison. Also times the stream alone (generation
-without publishing). Prints a table and saves JSON in bench/results/. Target (devices
-issue): >= 50 000 readings/s from one process.
+Runs the territory simulator (``sensors/simulation_run.py``) without a rate cap, every message
+acknowledged by the broker, as the gateway principal, on a topic root of its own under zc-
+sandbox/ (nobody subscribes, so the broker only acknowledges): the raw-socket publisher clean
+and with faults, and the embeddable paho device client for comparison. Also times the stream
+alone (generation without publishing). Prints a table and saves JSON in bench/results/. Target
+(devices issue): >= 50 000 readings/s from one process.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from results_file import save_results
 
 from config.settings import Settings
 from reference.loader import load_reference
+from schemas.mqtt_principals import GATEWAY, SANDBOX_ROOT
 from sensors.faults import FaultRates
 from sensors.fleet import build_fleet
 from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
 from sensors.territory_stream import TerritoryStream
 from stack import control
-from zerocarbon.component_configs import stack_config
+from zerocarbon.component_configs import mqtt_login, stack_config
 
 FAULTS = FaultRates(
     malformed=0.01, duplicate=0.01, out_of_order=0.01, late=0.01, clock_skew=0.05, offline=0.001
@@ -52,11 +53,13 @@ def publish_rate(
         devices=devices,
         rate=None,
         count=readings,
-        topic_root=f"zc-bench-{uuid.uuid4().hex[:8]}",
+        topic_root=f"{SANDBOX_ROOT}/bench-{uuid.uuid4().hex[:8]}",
         faults=faults,
         publisher=publisher,
     )
-    report = run_simulation(plan, load_reference(), MqttTarget(settings.mqtt_host, settings.mqtt_port))
+    gateway = mqtt_login(settings, GATEWAY)  # the simulator publishes for many devices
+    target = MqttTarget(settings.mqtt_host, settings.mqtt_port, gateway.username, gateway.password)
+    report = run_simulation(plan, load_reference(), target)
     assert report["acknowledged"] == report["messages"], report
     return {
         "publisher": publisher,

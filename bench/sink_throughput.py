@@ -29,13 +29,14 @@ from footprint import CpuMeter
 from influxdb_client import InfluxDBClient
 from machine import describe
 from results_file import save_results
-from service_processes import stack_pids
+from service_processes import influx_setup, stack_pids
 
 from config.settings import Settings
 from schemas.indicator import IndicatorUpdate, series_key
 from sinks.indicator_sink import IndicatorSink
 from sinks.influx_line_writer import GZIP_LEVEL, gzipped
 from sinks.line_protocol import indicator_line
+from stack.influx_provisioning import provision, revoke
 from zerocarbon.component_configs import sink_config
 
 COMMUNES = [f"17{n:03d}" for n in range(28)]
@@ -151,9 +152,11 @@ async def run(points: int, gzip_on: bool, items: list[IndicatorUpdate] | None = 
     """Raw and sink rates on ``items`` (default: ``updates(points)``), each into fresh buckets."""
     spool = Path(tempfile.mkdtemp(prefix="zc-bench-spool-"))
     run_id = uuid.uuid4().hex[:6]
+    tokens = spool.with_name(spool.name + "-tokens")
     settings = Settings(
         influx_bucket=f"bench_sink_{run_id}", influx_minute_bucket=f"bench_sink_{run_id}_1m",
         sink_spool_dir=spool, sink_mqtt_retained=False, sink_group=f"bench-sink-{run_id}", sink_gzip=gzip_on,
+        influx_tokens_dir=tokens,
     )  # fmt: skip
     items = items if items is not None else updates(points)
     lines = [indicator_line(u).line for u in items]
@@ -161,7 +164,13 @@ async def run(points: int, gzip_on: bool, items: list[IndicatorUpdate] | None = 
     fresh_bucket(settings, raw_bucket)
     raw = await raw_rate(settings, raw_bucket, lines, compress=gzip_on)
     fresh_bucket(settings, settings.influx_bucket)
-    sink = await sink_rate(settings, items)
+    # The run's buckets and a token that may write only them, as setup makes the service's.
+    setup = influx_setup(settings, settings.influx_bucket, settings.influx_minute_bucket, tokens)
+    provision(setup)
+    try:
+        sink = await sink_rate(settings, items)
+    finally:
+        revoke(setup)
     with InfluxDBClient(
         url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
     ) as client:  # leave no benchmark data behind

@@ -15,12 +15,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from schemas.mqtt_principals import MqttLogin
 
-def forget_session(host: str, port: int, client_id: str, timeout: float = 10.0) -> bool:
-    """Discard the broker's session of ``client_id``; True once the broker confirmed."""
+
+def forget_session(
+    host: str, port: int, client_id: str, login: MqttLogin | None, timeout: float = 10.0
+) -> bool:
+    """Discard the broker's session of ``client_id``; True once the broker confirmed. Any
+    principal the broker accepts may do it (the bridge's own, for a bridge)."""
     connected = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.on_connect = lambda *_args: connected.set()
+    if login is not None:
+        client.username_pw_set(login.username, login.password)
+    client.on_connect = lambda _c, _u, _f, reason, _p: None if reason.is_failure else connected.set()
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0
     client.connect(host, port, keepalive=10, clean_start=True, properties=props)

@@ -38,8 +38,12 @@ from schemas.mqtt_packets import (
     encode_subscribe,
     split_packets,
 )
+from schemas.mqtt_principals import MqttLogin
 
 log = logging.getLogger(__name__)
+
+# CONNACK codes of a refused login: MQTT 5 bad user name or password, not authorized; 3.1.1 the same.
+NOT_AUTHORIZED = (0x86, 0x87, 0x04, 0x05)
 
 MessageSink = Callable[[list[Publish], int], None]
 """Receives each read's messages and the connection generation they came on."""
@@ -58,6 +62,7 @@ class SubscriptionConfig:
     min_reconnect_delay: float = 1.0
     max_reconnect_delay: float = 30.0
     connect_timeout: float = 10.0
+    login: MqttLogin | None = None
 
 
 class _Wire(asyncio.Protocol):
@@ -222,12 +227,16 @@ class QoS1Subscription:
                 clean_start=False,
                 session_expiry=cfg.session_expiry_seconds,
                 receive_maximum=cfg.receive_maximum,
+                username=cfg.login.username if cfg.login else None,
+                password=cfg.login.password if cfg.login else None,
             )
         )
         connack = decode_connack((await self._expect(wire, CONNACK)).body, cfg.version)
         if connack.refused:
+            who = f" of {cfg.login.username!r}" if cfg.login else " (no credentials given)"
             raise ConnectionError(
-                f"the MQTT broker refused the connection: reason 0x{connack.reason_code:02x}"
+                f"the MQTT broker refused the connection{who}: reason 0x{connack.reason_code:02x}"
+                + (": check the user name and password" if connack.reason_code in NOT_AUTHORIZED else "")
             )
         self.session_present = connack.session_present
         imposed = connack.properties.get(SERVER_KEEP_ALIVE)

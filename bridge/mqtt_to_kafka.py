@@ -42,6 +42,7 @@ from schemas.dead_letters import dead_letter
 from schemas.device_topics import DEVICE_FILTER, parse_device_topic
 from schemas.families import FAMILIES
 from schemas.mqtt_packets import MQTT_5, MQTT_311, Publish
+from schemas.mqtt_principals import MqttLogin
 from schemas.partition_key import commune_partition
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class BridgeConfig:
     receive_maximum: int = 20_000
     linger_seconds: float = 0.02
     max_record_bytes: int = 512 * 1024
+    login: MqttLogin | None = None  # the bridge principal's: subscribes to zc/+/+/+ and nothing else
 
     def subscriptions(self) -> list[str]:
         filters = [DEVICE_FILTER]
@@ -119,6 +121,7 @@ class MqttToKafkaBridge:
                 version=MQTT_5 if config.mqtt_version == 5 else MQTT_311,
                 session_expiry_seconds=config.session_expiry_seconds,
                 receive_maximum=config.receive_maximum,
+                login=config.login,
             ),
             self._received,
         )

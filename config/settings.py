@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.development_secrets import DEVELOPMENT_INFLUX_PASSWORD, DEVELOPMENT_INFLUX_TOKEN
+
 
 def _xdg(var: str, fallback: str) -> Path:
     return Path(os.environ.get(var) or Path.home() / fallback)
@@ -57,6 +59,18 @@ class Settings(BaseSettings):
 
     mqtt_port: int = 1883
     mosquitto_data_dir: Path | None = None
+    # MQTT principals (docs/security.md). A password left unset is, on the local stack, the
+    # one `zerocarbon stack up` generated under <stack_home>/mosquitto/secrets/.
+    mqtt_admin_username: str = Field(default="zc-admin", description="the broker's dynamic-security admin")
+    mqtt_admin_password: SecretStr | None = None
+    mqtt_bridge_username: str = Field(default="zc-bridge", description="the bridge: subscribes to zc/+/+/+")
+    mqtt_bridge_password: SecretStr | None = None
+    mqtt_sink_username: str = Field(default="zc-sink", description="the sink: publishes retained indicators")
+    mqtt_sink_password: SecretStr | None = None
+    mqtt_reader_username: str = Field(default="zc-reader", description="reads the retained indicators")
+    mqtt_reader_password: SecretStr | None = None
+    mqtt_gateway_username: str = Field(default="zc-gateway", description="publishes for many devices")
+    mqtt_gateway_password: SecretStr | None = None
 
     influx_version: str = "v2.7.12"
     influx_port: int = 8086
@@ -64,8 +78,22 @@ class Settings(BaseSettings):
     influx_org: str = "zerocarbon"
     influx_bucket: str = "indicators"
     influx_username: str = "zerocarbon"
-    influx_password: SecretStr = SecretStr("zerocarbon-dev-password")
-    influx_token: SecretStr = SecretStr("zerocarbon-dev-token-change-me-in-production")
+    influx_password: SecretStr = SecretStr(DEVELOPMENT_INFLUX_PASSWORD)
+    # The operator (all-access) token: setup and administration only (`stack up`, `zerocarbon
+    # influx setup`); no running service holds it. The development defaults are refused beyond
+    # the loopback (config/development_secrets.py).
+    influx_token: SecretStr = SecretStr(DEVELOPMENT_INFLUX_TOKEN)
+    # Scoped tokens (docs/security.md): unset, each is read from the file setup wrote under
+    # `influx_tokens_dir` (<stack_home>/influxdb/tokens/<sink|read>/token).
+    influx_sink_token: SecretStr | None = Field(
+        default=None, description="the sink's token: writes the two indicator buckets, nothing else"
+    )
+    influx_read_token: SecretStr | None = Field(
+        default=None, description="the readers' token (page, demo, Grafana): reads the two buckets"
+    )
+    influx_tokens_dir: Path | None = Field(
+        default=None, description="where setup writes the scoped tokens (<stack_home>/influxdb/tokens)"
+    )
     influx_retention_days: int = Field(
         default=0, ge=0, description="retention of `influx_bucket`; 0: forever"
     )
@@ -93,6 +121,10 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="interface the worker's page listens on, where the view reaches it"
     )
     worker_web_port: int = Field(default=6066, description="worker's HTTP port (counters, health)")
+    worker_web_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the worker's page requires; needed when ZC_WORKER_WEB_HOST is not loopback",
+    )
 
     # Event contracts and validation.
     reference_dir: Path | None = Field(default=None, description="reference data folder (default: shipped)")
@@ -130,6 +162,10 @@ class Settings(BaseSettings):
     view_dead_letters_kept: int = Field(
         default=20, ge=1, le=500, description="latest dead-letter reasons the page shows"
     )
+    view_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the operators' page requires; needed when ZC_VIEW_HOST is not loopback",
+    )
 
     # Every command: how much it logs (`--log-level` overrides it for one run).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -148,6 +184,17 @@ class Settings(BaseSettings):
     def _known_mqtt_version(cls, value: int) -> int:
         if value not in (5, 311):
             raise ValueError("the bridge speaks MQTT 5 or 3.1.1: use 5 or 311")
+        return value
+
+    @field_validator("view_token", "worker_web_token")
+    @classmethod
+    def _long_web_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short token can be guessed over HTTP; say how to make a good one.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "a web token has at least 16 characters: use a random one, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
         return value
 
     @classmethod

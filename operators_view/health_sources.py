@@ -17,9 +17,18 @@ def worker_counters_url(worker_url: str) -> str:
     return f"{worker_url}/counters"
 
 
-async def read_worker_counters(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    """The worker's cumulative validation counters; raises when the worker does not answer."""
-    async with session.get(url, timeout=aiohttp.ClientTimeout(total=3)) as answer:
+async def read_worker_counters(
+    session: aiohttp.ClientSession, url: str, token: str | None = None
+) -> dict[str, Any]:
+    """The worker's cumulative validation counters, showing the worker's ``token`` when it has
+    one; raises when the worker does not answer (or refuses)."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+    async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=3)) as answer:
+        if answer.status == 401:
+            raise aiohttp.ClientResponseError(
+                answer.request_info, answer.history, status=401,
+                message="the worker wants its token: give the view the worker's ZC_WORKER_WEB_TOKEN",
+            )  # fmt: skip
         answer.raise_for_status()
         counters: dict[str, Any] = await answer.json()
         return counters

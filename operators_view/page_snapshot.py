@@ -113,7 +113,9 @@ class PageSnapshots:
         if self._session is None:
             return None
         try:
-            counters = await read_worker_counters(self._session, worker_counters_url(self.config.worker_url))
+            counters = await read_worker_counters(
+                self._session, worker_counters_url(self.config.worker_url), self.config.worker_token
+            )
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             sources["worker"] = _failure(exc)
             return None

@@ -1,5 +1,6 @@
 """`zerocarbon view`: the aiohttp application that serves the operators' page, its assets and
-its live feed. Read-only: GET routes only, and no raw data (no table, no payload) is exposed."""
+its live feed. Read-only: GET routes only, and no raw data (no table, no payload) is exposed.
+On loopback by default; anywhere else only with a token (operators_view/page_access.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import logging
 
 from aiohttp import web
 
+from config.web_access import require_token_beyond_loopback
 from operators_view.i18n import negotiate
 from operators_view.live_feed import LiveFeed, SnapshotSource
 from operators_view.page import STATIC_DIR, rendered_pages
+from operators_view.page_access import authorized, token_middleware
 from operators_view.page_snapshot import PageSnapshots
 from operators_view.view_config import ViewConfig
 
@@ -75,6 +78,9 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.Response:
+    """Liveness, open to all; how many browsers watch only for whoever may read the page."""
+    if not authorized(request):
+        return web.json_response({"status": "pass"})
     return web.json_response({"status": "pass", "watchers": request.app[FEED].watchers})
 
 
@@ -92,8 +98,13 @@ async def asset(request: web.Request) -> web.Response:
 
 
 def create_app(config: ViewConfig, source: SnapshotSource | None = None) -> web.Application:
-    """The page's application; ``source`` replaces the real sources (tests)."""
-    app = web.Application()
+    """The page's application; ``source`` replaces the real sources (tests). Refused
+    (WebAccessRefused) beyond loopback with no token."""
+    require_token_beyond_loopback(
+        config.host, config.token, page="the operators' page", setting="ZC_VIEW_TOKEN"
+    )
+    middlewares = [token_middleware(config.token, SECURITY_HEADERS)] if config.token is not None else []
+    app = web.Application(middlewares=middlewares)
     app[FEED] = LiveFeed(source or PageSnapshots(config), config.refresh_seconds)
     app[PAGES] = rendered_pages()
     app[ASSET_BODIES] = {name: (STATIC_DIR / name).read_bytes() for name in ASSETS}

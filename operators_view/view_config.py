@@ -24,3 +24,7 @@ class ViewConfig:
     sink_status_dir: Path
     bridge_status_dir: Path
     reference_dir: Path  # commune names, WHO guidelines
+    # The token the page requires (None: open, which only loopback allows; docs/security.md),
+    # and the one it shows the worker's /counters.
+    token: str | None = None
+    worker_token: str | None = None

@@ -107,7 +107,8 @@ def asyncapi_document(servers: Servers, version: str) -> dict[str, Any]:
                 "host": servers.mqtt_address,
                 "protocol": "mqtt",
                 "protocolVersion": "5",
-                "description": "Mosquitto 2, QoS 1, persistent sessions",
+                "description": "Mosquitto 2, QoS 1, persistent sessions; no anonymous client",
+                "security": [{"$ref": "#/components/securitySchemes/mqttLogin"}],
             },
         },
         "channels": doc_channels,
@@ -115,5 +116,16 @@ def asyncapi_document(servers: Servers, version: str) -> dict[str, Any]:
         "components": {
             "messages": messages,
             "schemas": component_schemas("#/components/schemas/"),
+            "securitySchemes": {
+                "mqttLogin": {
+                    "type": "userPassword",
+                    "description": (
+                        "Every MQTT client logs in. A device uses its own credential and may publish "
+                        "on its own zc/<commune>/<family>/<device_id> only; a gateway may publish on "
+                        "every device topic; readers may only read the retained indicators "
+                        "(schemas/mqtt_principals.py, docs/security.md)."
+                    ),
+                }
+            },
         },
     }

@@ -220,32 +220,54 @@ def split_packets(data: bytes, version: int) -> tuple[list[Publish], list[Contro
 def count_pubacks(data: bytes, version: int) -> tuple[int, int]:
     """How many PUBACKs the whole packets at the head of ``data`` hold, and how many bytes those
     packets use (the rest is the start of a packet still to come); other packets are skipped.
+    A PUBACK ends the message's flight whatever its reason code."""
+    accepted, refused, used = count_puback_outcomes(data, version)
+    return accepted + refused, used
+
+
+def count_puback_outcomes(data: bytes, version: int) -> tuple[int, int, int]:
+    """``count_pubacks`` split by outcome: (accepted, refused, bytes used). Refused: an MQTT 5
+    reason code of 0x80 or more, such as 0x87 not authorized (the broker's ACLs).
 
     A publisher's reads are mostly runs of same-sized PUBACKs (4 bytes; 5 when Mosquitto adds
-    reason 0x10, no matching subscribers): such a run is counted with two slice comparisons.
-    Reason codes are not read: a PUBACK ends the message's flight either way.
+    a reason code: 0x10 no matching subscribers, or a refusal): such a run is counted with
+    slice comparisons, its reason codes with two byte counts.
     """
     size = len(data)
-    count = i = 0
+    accepted = refused = i = 0
     for length, remaining in ((4, b"\x02"), (5, b"\x03")):
         n = size // length
         run = n * length
         if n and data[0:run:length] == b"\x40" * n and data[1:run:length] == remaining * n:
-            count, i = n, run
+            i = run
+            if length == 5:
+                reasons = data[4:run:5]
+                if reasons.count(b"\x10") + reasons.count(b"\x00") != n:
+                    refused = sum(1 for code in reasons if code >= 0x80)
+            accepted = n - refused
             break
     # Mixed reads, and a run's tail, a packet at a time: PUBACKs and PINGRESPs have a one-byte
     # remaining length, so only that byte is read; anything longer goes to split_packets.
     while size - i >= 2 and data[i + 1] < 0x80:
         end = i + 2 + data[i + 1]
         if end > size:
-            return count, i
+            return accepted, refused, i
         if data[i] >> 4 == PUBACK:
-            count += 1
+            if data[i + 1] > 2 and data[i + 4] >= 0x80:
+                refused += 1
+            else:
+                accepted += 1
         i = end
     if size - i < 2:
-        return count, i
+        return accepted, refused, i
     _, others, used = split_packets(data[i:], version)
-    return count + sum(1 for packet in others if packet.kind == PUBACK), i + used
+    for packet in others:
+        if packet.kind == PUBACK:
+            if len(packet.body) > 2 and packet.body[2] >= 0x80:
+                refused += 1
+            else:
+                accepted += 1
+    return accepted, refused, i + used
 
 
 def _publish(data: bytes, first: int, start: int, end: int, v5: bool) -> Publish:

@@ -68,8 +68,12 @@ class DeviceClient:
         self.buffer = OfflineBuffer(buffer_size)
         self.sent = 0
         self.acknowledged = 0
+        # PUBACKs with a refusal (MQTT 5 reason 0x80 and above, e.g. 0x87 not authorized: the
+        # credential may not publish on that topic): the broker dropped those messages.
+        self.refused = 0
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self._answered = threading.Event()  # the broker's first CONNACK, whatever it said
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username is not None:
             self._client.username_pw_set(username, password)
@@ -81,16 +85,20 @@ class DeviceClient:
         # Count PUBACKs ourselves: a message queued while disconnected keeps an error code in
         # its MQTTMessageInfo even after paho has sent it.
         self._client.on_publish = self._on_publish
-        self.refused: str | None = None
+        self.connection_refused: str | None = None
 
     def connect(self, timeout: float = 30.0) -> None:
         """Start the network loop and wait for the first connection (later ones are automatic)."""
         self._client.connect_async(self.host, self.port, keepalive=self.keepalive)
         self._client.loop_start()
-        if not self._connected.wait(timeout):
+        if not (self._answered.wait(timeout) and self._connected.is_set()):
             self._client.loop_stop()
-            reason = f" ({self.refused})" if self.refused else ""
-            raise TimeoutError(f"MQTT broker {self.host}:{self.port} did not accept the connection{reason}")
+            if self.connection_refused:
+                raise ConnectionError(
+                    f"MQTT broker {self.host}:{self.port} refused the connection "
+                    f"({self.connection_refused}): check the user name and password"
+                )
+            raise TimeoutError(f"MQTT broker {self.host}:{self.port} did not accept the connection")
 
     @property
     def connected(self) -> bool:
@@ -111,9 +119,12 @@ class DeviceClient:
             self.publish(topic, payload)
 
     def wait_acknowledged(self, timeout: float = 30.0) -> int:
-        """Wait until every message handed to the broker is acknowledged (or timeout); the count."""
+        """Wait until the broker has answered every message handed to it (or timeout); how many
+        it accepted (``refused`` counts the others)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (self.acknowledged < self.sent or len(self.buffer)):
+        while time.monotonic() < deadline and (
+            self.acknowledged + self.refused < self.sent or len(self.buffer)
+        ):
             time.sleep(0.02)
         return self.acknowledged
 
@@ -123,16 +134,21 @@ class DeviceClient:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         if reason.is_failure:
-            self.refused = str(reason)
+            self.connection_refused = str(reason)
+            self._answered.set()
             return
         with self._lock:
             for topic, payload in self.buffer.take_all():
                 client.publish(topic, payload, qos=1)
                 self.sent += 1
             self._connected.set()
+        self._answered.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, _reason: ReasonCode, _p: Any) -> None:
         self._connected.clear()
 
-    def _on_publish(self, _c: mqtt.Client, _u: Any, _mid: int, _reason: ReasonCode, _p: Any) -> None:
-        self.acknowledged += 1
+    def _on_publish(self, _c: mqtt.Client, _u: Any, _mid: int, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            self.refused += 1
+        else:
+            self.acknowledged += 1

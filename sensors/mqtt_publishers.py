@@ -23,6 +23,7 @@ PUBLISHERS = ("auto", "paho", "socket")
 class Publisher(Protocol):
     sent: int
     acknowledged: int
+    refused: int  # answered with a refusal (MQTT 5 reason >= 0x80): the broker dropped them
 
     def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None: ...
 
@@ -38,7 +39,7 @@ class MqttTarget:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     client_id: str = field(default_factory=lambda: f"zc-sensors-{uuid.uuid4().hex[:8]}")
 
 

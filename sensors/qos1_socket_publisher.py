@@ -21,7 +21,7 @@ from schemas.mqtt_packets import (
     DISCONNECT_PACKET,
     MQTT_5,
     Connack,
-    count_pubacks,
+    count_puback_outcomes,
     decode_connack,
     encode_connect,
     encode_publish_prepared,
@@ -29,6 +29,7 @@ from schemas.mqtt_packets import (
     publish_properties,
     split_packets,
 )
+from schemas.mqtt_principals import MqttLogin
 
 
 class Qos1SocketPublisher:
@@ -51,6 +52,9 @@ class Qos1SocketPublisher:
         self.timeout = timeout
         self.sent = 0
         self.acknowledged = 0
+        # PUBACKs with a refusal (MQTT 5 reason 0x80 and above: 0x87 not authorized on a
+        # topic the login may not publish on): the broker dropped those messages.
+        self.refused = 0
         self._rest = b""  # the start of a packet still to come
         self._topics: dict[str, bytes] = {}  # topic -> its encoded name, length first
         self._sock = socket.create_connection((host, port), timeout=timeout)
@@ -97,9 +101,10 @@ class Qos1SocketPublisher:
             if not ready:
                 return
         data = self._receive()
-        count, used = count_pubacks(data, MQTT_5)
+        accepted, refused, used = count_puback_outcomes(data, MQTT_5)
         self._rest = data[used:]
-        self.acknowledged += count
+        self.acknowledged += accepted
+        self.refused += refused
 
     def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
         """Send every (topic, payload); block only while ``window`` messages await their PUBACK."""
@@ -107,11 +112,11 @@ class Qos1SocketPublisher:
         properties = self._properties
         topics = self._topics
         for topic, payload in messages:
-            if self.sent - self.acknowledged >= self.window:
+            if self.sent - self.acknowledged - self.refused >= self.window:
                 if pending:
                     self._sock.sendall(pending)
                     pending.clear()
-                while self.sent - self.acknowledged >= self.window:
+                while self.sent - self.acknowledged - self.refused >= self.window:
                     self._collect_acks(block=True)
             self.sent += 1
             name = topics.get(topic)  # a topic is encoded once: the per-message path
@@ -125,9 +130,10 @@ class Qos1SocketPublisher:
         self._collect_acks(block=False)
 
     def wait_acknowledged(self) -> int:
-        """Wait (up to the timeout) until every message sent is acknowledged; return the count."""
+        """Wait (up to the timeout) until the broker has answered every message sent; return
+        how many it accepted (``refused`` counts the others)."""
         deadline = time.monotonic() + self.timeout
-        while self.acknowledged < self.sent and time.monotonic() < deadline:
+        while self.acknowledged + self.refused < self.sent and time.monotonic() < deadline:
             self._collect_acks(block=True)
         return self.acknowledged
 
@@ -145,10 +151,18 @@ def publish_qos1(
     messages: Iterable[tuple[str, bytes]],
     window: int = 500,
     message_expiry_seconds: int | None = None,
+    login: MqttLogin | None = None,
 ) -> int:
-    """Publish every (topic, payload) at QoS 1; return how many the broker acknowledged."""
+    """Publish every (topic, payload) at QoS 1 as ``login``; return how many the broker
+    accepted (a message refused by its ACLs is not counted)."""
     publisher = Qos1SocketPublisher(
-        host, port, client_id, window, message_expiry_seconds=message_expiry_seconds
+        host,
+        port,
+        client_id,
+        window,
+        username=login.username if login else None,
+        password=login.password if login else None,
+        message_expiry_seconds=message_expiry_seconds,
     )
     try:
         publisher.publish_many(messages)

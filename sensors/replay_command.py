@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sensors.device_side_config import DeviceSideConfig
+from schemas.mqtt_principals import MqttLogin
+from sensors.device_side_config import DeviceSideConfig, add_login_arguments, publishing_login
 
 HELP = "replay the rows of a CSV or JSON file as events (MQTT or Kafka), at any pace"
 DESCRIPTION = """\
@@ -22,7 +23,8 @@ which columns hold the device, the time and its time zone, the values and their 
 docs/devices.md), then send them in time order at the original pace (--speed 1), faster
 (--speed 60: an hour a minute) or as fast as possible (--fast), over MQTT like devices or
 straight to Kafka (zc.raw.<family>) like partners. Prints a JSON report: rows read, events,
-rows skipped and why, messages sent and acknowledged.
+rows skipped and why, messages sent and acknowledged. Over MQTT it publishes as the gateway
+principal (docs/security.md) unless --username and --password-file say otherwise.
 
 Times are moved by whole weeks so that the file's last row falls within the past week
 (--shift weeks, the default): weekdays and hours keep their meaning, and validation, which
@@ -73,8 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", choices=["mqtt", "kafka"], default="mqtt", help="default mqtt")
     parser.add_argument("--topic-root", default="zc", help="MQTT topic root (default zc)")
     parser.add_argument("--publisher", choices=["auto", "paho", "socket"], default="auto", help="MQTT client")
-    parser.add_argument("--username", help="MQTT user name, if the broker asks for one")
-    parser.add_argument("--password", help="MQTT password")
+    add_login_arguments(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="print the payloads (JSON lines) instead of sending them"
     )
@@ -126,6 +127,11 @@ def run(args: argparse.Namespace, config: DeviceSideConfig) -> int:
             raise ValueError(f"{path}: no row gave an event (skipped: {dict(conversion.skipped)})")
         events = conversion.events
         shift = shift_seconds(args.shift, events[0].time, events[-1].time, time.time())
+        login = (
+            publishing_login(config, args.username, args.password_file)
+            if args.to == "mqtt" and not args.dry_run
+            else None
+        )
     except (ValueError, OSError) as exc:
         print(f"zerocarbon replay: {exc}", file=sys.stderr)
         return 2
@@ -155,7 +161,8 @@ def run(args: argparse.Namespace, config: DeviceSideConfig) -> int:
     if args.to == "kafka":
         sent, acknowledged = asyncio.run(_to_kafka(config.kafka_bootstrap, messages, speed, args.rate))
     else:
-        sent, acknowledged = _to_mqtt(args, config, messages, speed)
+        assert login is not None
+        sent, acknowledged = _to_mqtt(args, config, login, messages, speed)
     report.update(
         sent=sent, acknowledged=acknowledged, to=args.to, seconds=round(time.monotonic() - started, 3)
     )
@@ -185,11 +192,15 @@ def _batches(messages: Sequence[Message], speed: float | None, rate: float | Non
 
 
 def _to_mqtt(
-    args: argparse.Namespace, config: DeviceSideConfig, messages: Sequence[Message], speed: float | None
+    args: argparse.Namespace,
+    config: DeviceSideConfig,
+    login: MqttLogin,
+    messages: Sequence[Message],
+    speed: float | None,
 ) -> tuple[int, int]:
     from sensors.mqtt_publishers import MqttTarget, open_publisher
 
-    target = MqttTarget(config.mqtt_host, config.mqtt_port, args.username, args.password)
+    target = MqttTarget(config.mqtt_host, config.mqtt_port, login.username, login.password)
     # An unpaced replay is a load: let auto pick the fast publisher.
     publisher = open_publisher(args.publisher, args.rate if speed is None else 1.0, target)
     try:

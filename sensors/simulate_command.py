@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sensors.device_side_config import DeviceSideConfig
+from sensors.device_side_config import DeviceSideConfig, add_login_arguments, publishing_login
 
 if TYPE_CHECKING:
     from sensors.simulation_run import SimulationPlan
@@ -28,9 +28,13 @@ reconcile each one with the typed and dead-letter topics (docs/devices.md).
 Validation accepts only devices in the registry: write one for the fleet with
 --write-registry DIR and start the worker with ZC_REFERENCE_DIR=DIR (docs/devices.md).
 
+It publishes as the gateway principal, allowed on every device topic zc/+/+/+ (docs/security.md);
+on the local stack the gateway may also use zc-sandbox/#, which no bridge reads: a load that
+must not reach Kafka goes there (--topic-root zc-sandbox/<name>).
+
 Examples:
   zerocarbon simulate --devices 2000 --rate 500 --duration 60
-  zerocarbon simulate --devices 20000 --rate 50000 --count 1000000 --topic-root zc-load
+  zerocarbon simulate --devices 20000 --rate 50000 --count 1000000 --topic-root zc-sandbox/load
   zerocarbon simulate --devices 500 --speedup 60 --duration 600 --malformed 0.01 --late 0.02
   zerocarbon simulate --devices 300 --count 3000 --rate 2000 --late 0.03 --report-events faults.json
 """
@@ -85,7 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pace.add_argument("--duration", type=float, help="stop after this many seconds")
     pace.add_argument("--count", type=int, help="stop after this many messages (then send what devices hold)")
     where = parser.add_argument_group("where to publish")
-    where.add_argument("--topic-root", default="zc", help="first level of the topic tree (default zc)")
+    where.add_argument(
+        "--topic-root",
+        default="zc",
+        help="what comes before <commune>/<family>/<device_id> (default zc; zc-sandbox/<name>: "
+        "topics no bridge reads)",
+    )
     where.add_argument(
         "--publisher",
         choices=["auto", "paho", "socket"],
@@ -93,8 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="paho: the embeddable device client (about 6 000/s); socket: raw QoS 1 socket, "
         "50 000+/s; auto: paho up to 2 000/s (default)",
     )
-    where.add_argument("--username", help="MQTT user name, if the broker asks for one")
-    where.add_argument("--password", help="MQTT password")
+    add_login_arguments(where)
     where.add_argument(
         "--write-registry",
         type=Path,
@@ -144,10 +152,11 @@ def run(args: argparse.Namespace, config: DeviceSideConfig) -> int:
         if args.report_events is not None and not args.report_events.parent.is_dir():
             # Said before publishing, not after a run whose details could not be kept.
             raise ValueError(f"--report-events: no folder {args.report_events.parent}")
+        login = publishing_login(config, args.username, args.password_file)
     except ValueError as exc:
         print(f"zerocarbon simulate: {exc}", file=sys.stderr)
         return 2
-    target = MqttTarget(config.mqtt_host, config.mqtt_port, args.username, args.password)
+    target = MqttTarget(config.mqtt_host, config.mqtt_port, login.username, login.password)
     report = run_simulation(plan, reference, target, args.report_events)
     print(json.dumps(report, indent=2))
     return 0 if report["acknowledged"] == report["messages"] else 1

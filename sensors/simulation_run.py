@@ -130,6 +130,8 @@ def run_simulation(
         "readings": stream.readings,
         **tally.report(),
         "acknowledged": acknowledged,
+        # Answered with a refusal: the credential may not publish there (docs/security.md).
+        "refused": publisher.refused,
         "publisher": type(publisher).__name__,
         "publish_seconds": round(publish_seconds, 3),
         "wall_seconds": round(wall, 3),

@@ -14,7 +14,6 @@ two would race to write the same series.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import resource
@@ -38,7 +37,7 @@ from schemas.dead_letters import dead_letter, problems_from
 from schemas.indicator import IndicatorUpdate
 from sinks.collector_pacing import paced_collector
 from sinks.disk_spool import DiskSpool, Segment
-from sinks.influx_buckets import bucket_for_window, ensure_buckets
+from sinks.influx_buckets import bucket_for_window
 from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
 from sinks.influx_target import InfluxTarget
 from sinks.line_batchers import PythonLineBatcher, line_batcher
@@ -98,10 +97,6 @@ class IndicatorSink:
         self._last_write = time.monotonic()
         self._influx_ok: bool | None = None
         self._kafka_ready = False
-        self._buckets_ready = False
-        # Two writes may start together: one prepares the buckets, the other waits for it
-        # (both creating a bucket: InfluxDB refuses the second, a needless retry).
-        self._buckets_lock = asyncio.Lock()
         self._caught_up = False
 
         def head(window: str) -> str:  # the bucket in front of each key and line
@@ -128,15 +123,14 @@ class IndicatorSink:
         )
         producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True)
         retained = (
-            RetainedPublisher(s.mqtt_host, s.mqtt_port, s.mqtt_topic_root, f"zerocarbon-{self.name}")
+            RetainedPublisher(
+                s.mqtt_host, s.mqtt_port, s.mqtt_topic_root, f"zerocarbon-{self.name}", s.mqtt_login
+            )
             if s.mqtt_retained
             else None
         )
         writes: list[asyncio.Task[None]] = []
         commit: asyncio.Task[None] | None = None
-        # Prepared while Kafka connects: the first preparation imports influxdb_client and
-        # connects (70 ms the first write waited for). Failing, it is the first write's job again.
-        preparing = asyncio.create_task(self._prepare_buckets_early())
         await consumer.start()
         await producer.start()
         self._kafka_ready = True
@@ -197,7 +191,6 @@ class IndicatorSink:
                     await last
                 await self._commit(consumer)
         finally:
-            preparing.cancel()
             for task in [*writes, commit]:
                 if task is not None:  # a write's batch stays in flight, never committed: Kafka redelivers it
                     task.cancel()
@@ -207,22 +200,6 @@ class IndicatorSink:
                 retained.close()
             await consumer.stop()
             await producer.stop()
-
-    async def _prepare_buckets_early(self) -> None:
-        with contextlib.suppress(InfluxUnavailable):
-            await self._ensure_buckets()
-
-    async def _ensure_buckets(self) -> None:
-        """Create the buckets before the first write (a sink may start while InfluxDB is away)."""
-        async with self._buckets_lock:
-            if self._buckets_ready:
-                return
-            try:
-                plan = await asyncio.to_thread(ensure_buckets, self.config.influx)
-            except Exception as exc:  # urllib3 and HTTP errors of every kind: InfluxDB is not usable
-                raise InfluxUnavailable(f"cannot prepare the InfluxDB buckets: {exc!r}") from exc
-            log.info("InfluxDB buckets ready: %s", plan)
-            self._buckets_ready = True
 
     async def _take(
         self, tp: TopicPartition, records: list[Any], producer: AIOKafkaProducer
@@ -334,7 +311,6 @@ class IndicatorSink:
         c = self.counters
         started = time.monotonic()
         try:
-            await self._ensure_buckets()
             rejected: list[Rejected] = []
             for bucket, bucket_lines in by_bucket(lines).items():
                 rejected += await writer.write(bucket, bucket_lines)

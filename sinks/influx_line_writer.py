@@ -160,9 +160,10 @@ class InfluxLineWriter:
             raise InfluxUnavailable(f"InfluxDB unreachable at {self.config.influx.url}: {exc!r}") from exc
         if status not in REFUSED_STATUSES:
             hint = {
-                401: "the token is refused: check ZC_INFLUX_TOKEN",
-                403: "the token may not write this bucket",
-                404: f"bucket {bucket!r} or org {self.config.influx.org!r} does not exist",
+                401: "the token is refused: check ZC_INFLUX_SINK_TOKEN (or its file, docs/security.md)",
+                403: "the sink's token may not write this bucket: run `zerocarbon influx setup` again",
+                404: f"bucket {bucket!r} or org {self.config.influx.org!r} does not exist: setup creates "
+                "the buckets (`zerocarbon stack up`, `zerocarbon influx setup`)",
             }.get(status, "")
             raise InfluxUnavailable(f"InfluxDB answered {status} {message} {hint}".strip(), retry_after)
         if len(lines) == 1:

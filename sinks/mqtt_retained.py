@@ -14,8 +14,10 @@ from datetime import datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from schemas.indicator import IndicatorUpdate
+from schemas.mqtt_principals import MqttLogin
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 10_000
@@ -30,12 +32,21 @@ def retained_topic(root: str, update: IndicatorUpdate) -> str:
 class RetainedPublisher:
     """One MQTT connection, publishing at QoS 1 with the retain flag."""
 
-    def __init__(self, host: str, port: int, root: str, client_id: str) -> None:
+    def __init__(self, host: str, port: int, root: str, client_id: str, login: MqttLogin | None) -> None:
         self.root = root
         self.published = 0
         self.skipped = 0
         self._newest: dict[str, datetime] = {}
+        self._refused: str | None = None
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if login is not None:
+            self._client.username_pw_set(login.username, login.password)
+        else:
+            log.warning(
+                "no MQTT credential for the retained indicators: the broker will refuse them; set "
+                "ZC_MQTT_SINK_PASSWORD (on the local stack, `zerocarbon stack up` generates it)"
+            )
+        self._client.on_connect = self._on_connect
         self._client.max_queued_messages_set(MAX_QUEUED)
         self._client.reconnect_delay_set(1, 30)
         self._client.connect_async(host, port, keepalive=30)
@@ -44,6 +55,17 @@ class RetainedPublisher:
     @property
     def connected(self) -> bool:
         return self._client.is_connected()
+
+    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        # Said once, not at every reconnection attempt: paho keeps trying with backoff.
+        refused = str(reason) if reason.is_failure else None
+        if refused is not None and refused != self._refused:
+            log.warning(
+                "the MQTT broker refused the retained publisher (%s): check ZC_MQTT_SINK_USERNAME and "
+                "ZC_MQTT_SINK_PASSWORD; indicators go on to InfluxDB meanwhile",
+                refused,
+            )
+        self._refused = refused
 
     def offer(self, updates: dict[str, IndicatorUpdate]) -> None:
         """Publish each series' update if it is the newest window seen for that series."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.mqtt_principals import MqttLogin
 from sinks.influx_target import InfluxTarget
 
 
@@ -28,3 +29,4 @@ class SinkConfig:
     mqtt_topic_root: str
     mqtt_host: str
     mqtt_port: int
+    mqtt_login: MqttLogin | None = None  # the sink principal's (publishes under mqtt_topic_root)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.errors import StackError
+from stack.influx_provisioning import InfluxProvisioning, provision
 from stack.install_step import InstallStep, exclusive
 from stack.layout import service_dirs
 from stack.service import LocalService
@@ -119,8 +120,28 @@ class InfluxDBServer(LocalService):
         ok = status == 200 and health.get("status") == "pass"
         return ok, health.get("version"), f"/health: {health.get('status')} {health.get('message', '')}"
 
+    @property
+    def provisioning(self) -> InfluxProvisioning:
+        """What setup makes here with the operator token: the buckets and the scoped tokens."""
+        c = self.config
+        return InfluxProvisioning(
+            url=self.endpoint,
+            operator_token=c.influx_token,
+            org=c.influx_org,
+            buckets=c.influx_buckets,
+            tokens_dir=c.influx_tokens_dir,
+        )
+
     def after_ready(self) -> None:
-        """Run the onboarding once: user, org, bucket and the all-access token we configure."""
+        """Onboard once (user, org, bucket, the operator token we configure), then set up the
+        buckets and the scoped tokens at every start: a stack home made before them gets them."""
+        self._onboard()
+        done = provision(self.provisioning)
+        changed = {what: how for what, how in done.items() if how != "kept"}
+        if changed:
+            print(f"[stack] influxdb setup: {changed}", flush=True)
+
+    def _onboard(self) -> None:
         _, setup = self._request("GET", "/api/v2/setup")
         if not setup.get("allowed"):
             self._check_token()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.mqtt_principals import DEFAULT_USERNAMES
+from stack.influx_provisioning import BucketRetention
+
 
 @dataclass(frozen=True, slots=True)
 class StackConfig:
@@ -28,6 +31,15 @@ class StackConfig:
     # Secrets: kept out of repr, so a logged or printed config never shows them.
     influx_password: str = field(repr=False)
     influx_token: str = field(repr=False)
+    # Set up after the onboarding (stack/influx_provisioning.py): the indicator buckets with
+    # their retention, and where the sink's and the readers' scoped tokens are written.
+    influx_buckets: tuple[BucketRetention, ...]
+    influx_tokens_dir: Path
     kafka_data_dir: Path | None = None  # None: under ``home``
     mosquitto_data_dir: Path | None = None
     influx_data_dir: Path | None = None
+    # MQTT principals (schemas/mqtt_principals.py): each service principal's user name, and
+    # the passwords configured for some of them; the others get generated ones.
+    mqtt_usernames: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_USERNAMES))
+    mqtt_passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    indicator_topic_root: str = "zc-indicators"  # the sink publishes, readers read, under it

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import faust
 
+from config.web_access import require_token_beyond_loopback
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES
 from streams.worker_config import WorkerConfig
 
 
 def create_app(config: WorkerConfig) -> faust.App:
-    """A faust app on the configured Kafka, with faust's raw-table web endpoints off."""
+    """A faust app on the configured Kafka, with faust's raw-table web endpoints off; refused
+    (WebAccessRefused) when its page would listen beyond loopback with no token."""
+    require_token_beyond_loopback(
+        config.web_host, config.web_token, page="the worker's page", setting="ZC_WORKER_WEB_TOKEN"
+    )
     datadir = config.data_dir
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(

@@ -8,6 +8,7 @@ declares the catalogue at start-up, idempotently.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -16,12 +17,26 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    GroupCoordinatorNotAvailableError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+    UnknownMemberIdError,
+)
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from schemas.catalogue import channels
 
 log = logging.getLogger(__name__)
+# What the broker answers a commit while a member it still counts holds the group.
+_MEMBER_STILL_THERE = (
+    CommitFailedError,
+    UnknownMemberIdError,
+    RebalanceInProgressError,
+    IllegalGenerationError,
+)
 
 
 @dataclass(frozen=True)
@@ -130,23 +145,54 @@ async def delete_topics(bootstrap: str, prefixes: Iterable[str]) -> list[str]:
         await admin.close()
 
 
-async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    """Where ``group`` has committed, partition by partition."""
+async def committed_offsets(
+    bootstrap: str, group: str, coordinator_wait_seconds: float = 60.0
+) -> dict[TopicPartition, int]:
+    """Where ``group`` has committed, partition by partition. A broker just started has no
+    group coordinator until it has created its offsets topic: waited for, up to
+    ``coordinator_wait_seconds``."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+        deadline = asyncio.get_running_loop().time() + coordinator_wait_seconds
+        while True:
+            try:
+                found = await admin.list_consumer_group_offsets(group)
+                return {tp: meta.offset for tp, meta in found.items()}
+            except GroupCoordinatorNotAvailableError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await admin.close()
 
 
-async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    """Commit ``offsets`` for ``group`` (which must have no live member on those partitions)."""
+async def commit_offsets(
+    bootstrap: str, group: str, offsets: dict[TopicPartition, int], members_gone_seconds: float = 45.0
+) -> None:
+    """Commit ``offsets`` for ``group``, which must have no live member. A member that just
+    stopped without leaving (killed, or still closing) holds the group until its session
+    times out: the broker refuses the commit until then, so it is retried for up to
+    ``members_gone_seconds``."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(offsets))
-        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()})
+        deadline = asyncio.get_running_loop().time() + members_gone_seconds
+        while True:
+            try:
+                await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()})
+                return
+            except (
+                CommitFailedError,
+                UnknownMemberIdError,
+                RebalanceInProgressError,
+                IllegalGenerationError,
+            ):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.info("group %s still has a member; retrying the commit", group)
+                await asyncio.sleep(1.0)
     finally:
         await consumer.stop()
 

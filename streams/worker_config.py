@@ -22,3 +22,5 @@ class WorkerConfig:
     grace_seconds: int = 300
     checkpoint_seconds: float = 5.0
     reference_dir: Path | None = None
+    # The bearer token /counters requires; None: open, which only loopback allows (docs/security.md).
+    web_token: str | None = None

@@ -1,21 +1,44 @@
-"""The worker's own HTTP pages (faust's web server; its /table endpoints stay disabled)."""
+"""The worker's own HTTP pages (faust's web server; its /table endpoints stay disabled).
+
+``/counters`` needs the worker's token (``Authorization: Bearer``) when one is configured, and
+one is whenever the page listens beyond loopback (streams/app.py refuses to start otherwise;
+config/web_access.py, docs/security.md). ``/health`` says only that the worker is alive, so a
+liveness probe needs no secret.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 import faust
 from faust.web import Request, Response, View
 
+from config.web_access import bearer_token, same_secret
 from streams.validation.stage import ValidationCounters
 
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="zerocarbon-worker"'}
 
-def register_pages(app: faust.App, counters: ValidationCounters, indicators: Counter[str]) -> None:
+
+def authorized(headers: Mapping[str, str], token: str | None) -> bool:
+    """Whether a request with ``headers`` may read a page that ``token`` guards (None: open)."""
+    return token is None or same_secret(bearer_token(headers.get("Authorization")), token)
+
+
+def register_pages(
+    app: faust.App, counters: ValidationCounters, indicators: Counter[str], token: str | None = None
+) -> None:
     """``/counters``: validation counters per producer and reason, and the indicator stage's
-    outcomes; ``/health``: liveness."""
+    outcomes, to whoever shows ``token``; ``/health``: liveness."""
 
     @app.page("/counters")
     async def counters_page(web: View, request: Request) -> Response:
+        if not authorized(request.headers, token):
+            return web.json(
+                {"error": "send the worker's token: Authorization: Bearer <ZC_WORKER_WEB_TOKEN>"},
+                status=401,
+                headers=dict(UNAUTHORIZED_HEADERS),
+            )
         snapshot = counters.snapshot()
         snapshot["balanced"] = counters.balanced()
         snapshot["indicators"] = dict(indicators)

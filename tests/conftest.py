@@ -31,10 +31,18 @@ def stack_config(settings: Settings) -> StackConfig:
     return component_configs.stack_config(settings)
 
 
-@pytest.fixture(scope="session")
+# Per test, not per session: the tokens are read from the files setup wrote, and a test of
+# setup (tests/integration/test_influx_tokens.py) replaces them.
+@pytest.fixture
 def influx_target(settings: Settings) -> InfluxTarget:
-    """Where the isolated stack's indicators are written and read back."""
-    return component_configs.influx_target(settings)
+    """Where the isolated stack's indicators are read back, with the readers' token (read only)."""
+    return component_configs.influx_read_target(settings)
+
+
+@pytest.fixture
+def influx_write_target(settings: Settings) -> InfluxTarget:
+    """The same with the sink's token (write only): what a test writes or deletes itself."""
+    return component_configs.influx_write_target(settings)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from config.settings import Settings, config_file_path
+from config.web_access import WebAccessRefused
 from sensors.device_side_config import DeviceSideConfig
 from stack.errors import StackError
+from zerocarbon import service_secrets
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -54,6 +56,16 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(s["healthy"] for s in report) else 1
 
 
+def _influx(args: argparse.Namespace, settings: Settings) -> int:
+    from stack.influx_provisioning import provision
+    from zerocarbon.component_configs import influx_setup_config
+
+    config = influx_setup_config(settings)
+    done = provision(config, rotate=args.rotate)
+    print(json.dumps({"influxdb": config.url, "tokens_dir": str(config.tokens_dir), **done}, indent=2))
+    return 0
+
+
 def _config(args: argparse.Namespace, settings: Settings) -> int:
     print(f"# config file: {config_file_path()} ({'found' if config_file_path().exists() else 'absent'})")
     print(json.dumps(settings.masked, indent=2))
@@ -78,8 +90,11 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     status_dir = bridge_status_dir(settings)
     if args.forget_session:
         from bridge.mqtt_sessions import forget_session
+        from schemas.mqtt_principals import BRIDGE
+        from zerocarbon.component_configs import mqtt_login
 
-        done = forget_session(settings.mqtt_host, settings.mqtt_port, args.client_id)
+        login = mqtt_login(settings, BRIDGE)
+        done = forget_session(settings.mqtt_host, settings.mqtt_port, args.client_id, login)
         print(f"[bridge] session {args.client_id!r} {'discarded' if done else 'NOT discarded (no answer)'}")
         return 0 if done else 1
     if args.status:
@@ -107,14 +122,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from zerocarbon.component_configs import worker_config
 
     config = worker_config(settings)
+    app = create_app(config)  # first: it refuses a page beyond loopback with no token
     asyncio.run(ensure_topics(config.kafka_bootstrap, catalogue(config.partitions)))
-    app = create_app(config)
     counters = ValidationCounters()
     store = ReferenceStore(config.reference_dir or DEFAULT_DIR)
     register_validation_agent(app, config, store, counters)
     indicator_counters: Counter[str] = Counter()
     register_indicator_agent(app, config, store, indicator_counters)
-    register_pages(app, counters, indicator_counters)
+    register_pages(app, counters, indicator_counters, config.web_token)
     # Everything built so far (modules, reference data, the app) lives as long as the process:
     # out of the collector's way, it is not rescanned at every collection (+12 % measured on
     # the indicator benchmark).
@@ -126,8 +141,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
     from sinks.territory_rollup import Trajectory, run_territory_rollup
+    from stack import influx_provisioning
     from streams.kafka_admin import catalogue, ensure_topics
-    from zerocarbon.component_configs import reference_dir, sink_config
+    from zerocarbon.component_configs import missing_influx_token, reference_dir, sink_config
 
     config = sink_config(settings)
     if args.status:
@@ -136,6 +152,8 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         if not statuses:
             print("zerocarbon: no sink status file: is a sink running?", file=sys.stderr)
         return 0 if statuses and all(s["fresh"] and s["kafka_ready"] for s in statuses) else 1
+    if missing := missing_influx_token(settings, influx_provisioning.SINK):
+        raise StackError(missing)
     asyncio.run(ensure_topics(config.kafka_bootstrap, catalogue(config.partitions)))
     sink = IndicatorSink(config)
     # The one process that reads every partition of zc.indicators also sums the territory.
@@ -172,11 +190,21 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _view(args: argparse.Namespace, settings: Settings) -> int:
     from operators_view.server import serve
-    from zerocarbon.component_configs import view_config
+    from stack import influx_provisioning
+    from zerocarbon.component_configs import missing_influx_token, view_config
 
+    if missing := missing_influx_token(settings, influx_provisioning.READ):
+        raise StackError(missing)
     config = view_config(settings)
     asyncio.run(_until_signalled(lambda stop: serve(config, stop)))
     return 0
+
+
+def _devices(args: argparse.Namespace, settings: Settings) -> int:
+    from zerocarbon import devices_command
+    from zerocarbon.component_configs import devices_config
+
+    return devices_command.run(args, devices_config(settings))
 
 
 def _device_side(run: Callable[[argparse.Namespace, DeviceSideConfig], int]) -> Handler:
@@ -217,6 +245,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.set_defaults(handler=_stack)
 
+    influx = sub.add_parser(
+        "influx",
+        help="set up InfluxDB's indicator buckets and scoped tokens (with the operator token)",
+        description="With the operator token (ZC_INFLUX_TOKEN), on the InfluxDB at ZC_INFLUX_HOST: "
+        "create the indicator buckets or align their retention (ZC_INFLUX_*RETENTION_DAYS), and "
+        "make sure the sink's token (write on the two buckets only) and the readers' token (read "
+        "on them only) exist; each is written to ZC_INFLUX_TOKENS_DIR/<sink|read>/token (mode "
+        "0600), where the sink and the operators' page read it unless ZC_INFLUX_SINK_TOKEN or "
+        "ZC_INFLUX_READ_TOKEN is set. Idempotent; `zerocarbon stack up` does the same for the "
+        "local stack. See docs/security.md.",
+    )
+    influx.add_argument("action", choices=["setup"])
+    influx.add_argument(
+        "--rotate",
+        action="store_true",
+        help="replace both tokens even if they are fine (the old ones stop working: restart the "
+        "sink, the page and Grafana)",
+    )
+    influx.set_defaults(handler=_influx)
+
     config = sub.add_parser("config", help="show the effective configuration (secrets masked)")
     config.add_argument("action", choices=["show"])
     config.set_defaults(handler=_config)
@@ -229,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         "into one Kafka record per (family, partition) on zc.raw.<family>, and acknowledge each "
         "MQTT message only once Kafka has confirmed it. Topics outside the tree go to "
         "zc.deadletter. Start several with distinct --client-id and ZC_BRIDGE_SHARED_GROUP to "
-        "share the load.",
+        "share the load. It logs in as the bridge principal (ZC_MQTT_BRIDGE_USERNAME), which may "
+        "subscribe to the device topics and publish nothing (docs/security.md).",
     )
     bridge.add_argument(
         "--status",
@@ -257,8 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sink",
         help="write indicator updates from Kafka to InfluxDB, buffering through outages",
         description="Read zc.indicators, write one point per series and window start to InfluxDB "
-        "(1-minute windows to ZC_INFLUX_MINUTE_BUCKET, the rest to ZC_INFLUX_BUCKET; buckets "
-        "created with their retention), and republish the newest window of each series as a "
+        "(1-minute windows to ZC_INFLUX_MINUTE_BUCKET, the rest to ZC_INFLUX_BUCKET, both "
+        "created at setup) with its write-only token, and republish the newest window of each series as a "
         "retained MQTT message under ZC_SINK_MQTT_TOPIC_ROOT. While InfluxDB is away, points "
         "wait in memory up to ZC_SINK_MEMORY_LIMIT_BYTES, then on disk (ZC_SINK_SPOOL_DIR), and "
         "are written oldest first when it returns; Kafka offsets are committed only for points "
@@ -303,9 +352,21 @@ def build_parser() -> argparse.ArgumentParser:
         "latest reasons, consumer lag, freshness, the sink's buffer). Figures update live over "
         "server-sent events every ZC_VIEW_REFRESH_SECONDS, and the sources (InfluxDB, Kafka, the "
         "worker's /counters, the status files) are polled only while a browser is connected. "
-        "French and English; no asset from the internet. See docs/operators-view.md.",
+        "French and English; no asset from the internet. Anywhere but loopback it requires "
+        "ZC_VIEW_TOKEN (open /?token=<token> once). See docs/operators-view.md.",
     )
     view.set_defaults(handler=_view)
+
+    from zerocarbon import devices_command
+
+    devices = sub.add_parser(
+        "devices",
+        help=devices_command.HELP,
+        description=devices_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    devices_command.add_arguments(devices)
+    devices.set_defaults(handler=_devices)
 
     from sensors import replay_command, simulate_command
 
@@ -329,6 +390,15 @@ def with_setting_defaults(args: argparse.Namespace, settings: Settings) -> argpa
     return args
 
 
+def started_command(args: argparse.Namespace) -> str:
+    """The command as zerocarbon/service_secrets.py names it (``stack up``, ``sink``); a
+    ``--status`` run is named apart: it starts nothing and holds no secret."""
+    if getattr(args, "status", False):
+        return f"{args.command} --status"
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if action else str(args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -338,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zerocarbon: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     with_setting_defaults(args, settings)
+    if refused := service_secrets.refusal(settings, started_command(args)):
+        print(f"zerocarbon: {refused}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Handler = args.handler
     try:
@@ -345,6 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StackError as exc:
         print(f"zerocarbon: {exc}", file=sys.stderr)
         return 1
+    except WebAccessRefused as exc:
+        print(f"zerocarbon: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

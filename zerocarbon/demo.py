@@ -21,10 +21,17 @@ from typing import Any
 
 from config.settings import Settings
 from schemas.device_topics import device_topic
+from schemas.mqtt_principals import GATEWAY
 from sensors.mqtt_publish import publish_payloads
 from sinks.influx_readback import read_indicator
 from stack import control
-from zerocarbon.component_configs import influx_target, stack_config, worker_url
+from zerocarbon.component_configs import (
+    influx_read_target,
+    mqtt_login,
+    stack_config,
+    worker_url,
+    worker_web_token,
+)
 from zerocarbon.demo_territory import (
     registry_for_demo,
     simulate_territory,
@@ -72,30 +79,47 @@ def demo_events(run_id: str, readings: int, at: datetime) -> tuple[list[tuple[st
 
 
 def worker_counters(settings: Settings) -> dict[str, Any]:
-    """The worker's validation and indicator counters, from its page's ``/counters``."""
-    with urllib.request.urlopen(f"{worker_url(settings)}/counters", timeout=5) as answer:
+    """The worker's validation and indicator counters, from its page's ``/counters`` (showing
+    the worker's token when it has one)."""
+    request = urllib.request.Request(f"{worker_url(settings)}/counters")
+    token = worker_web_token(settings)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=5) as answer:
         counters: dict[str, Any] = json.loads(answer.read())
     return counters
 
 
-def wait_for_validation(settings: Settings, producer: str, expected: int, timeout: float) -> dict[str, Any]:
-    """Poll the worker's counters until ``expected`` events of ``producer`` are accounted for."""
+OUTCOMES = ("accepted", "duplicates", "dead_lettered")
+
+
+def validation_totals(counters: dict[str, Any]) -> dict[str, int]:
+    """Readings received and each outcome's total over every producer key of ``/counters``."""
+    totals = {outcome: sum(counters.get(outcome, {}).values()) for outcome in OUTCOMES}
+    return {"received": int(counters.get("received", 0)), **totals}
+
+
+def wait_for_validation(
+    settings: Settings, before: dict[str, int], expected: int, timeout: float
+) -> dict[str, int]:
+    """Poll the worker's counters until ``expected`` readings more than ``before`` are accounted
+    for; what was added to each total. (Counters are keyed by the registry's producers, not by
+    the demo's own producer id: the demo's readings are told apart as the difference.)"""
     deadline = time.monotonic() + timeout
-    counters: dict[str, Any] = {}
+    added = dict.fromkeys(before, 0)
     while time.monotonic() < deadline:
-        counters = worker_counters(settings)
-        seen = sum(counters[k].get(producer, 0) for k in ("accepted", "duplicates", "dead_lettered"))
-        if seen >= expected:
+        now = validation_totals(worker_counters(settings))
+        added = {key: now[key] - before[key] for key in before}
+        if sum(added[outcome] for outcome in OUTCOMES) >= expected:
             break
         time.sleep(0.5)
-    return counters
+    return added
 
 
 def hour_energy_kwh(settings: Settings, hour: datetime) -> float:
     """The demo series' energy for ``hour`` as InfluxDB holds it now (0 before its first point)."""
-    stored = read_indicator(
-        influx_target(settings), "energy_consumed_kwh", "1h", DEMO_SERIES, hour, hour + timedelta(hours=1)
-    )
+    target = influx_read_target(settings)
+    stored = read_indicator(target, "energy_consumed_kwh", "1h", DEMO_SERIES, hour, hour + timedelta(hours=1))
     return stored[-1].value if stored else 0.0
 
 
@@ -145,9 +169,13 @@ def run_demo(settings: Settings, readings: int) -> int:
         hour = (at - INTERVAL).replace(minute=0, second=0)
         events, sent_kwh = demo_events(run_id, readings, at)
         before_kwh = hour_energy_kwh(settings, hour)
+        counted_before = validation_totals(worker_counters(settings))
         t0 = time.monotonic()
-        acked = publish_payloads(settings.mqtt_host, settings.mqtt_port, events)
-        counters = wait_for_validation(settings, f"demo-{run_id}", len(events), timeout=60)
+        # As a gateway would (the demo's meters have no credential of their own).
+        gateway = mqtt_login(settings, GATEWAY)
+        acked = publish_payloads(settings.mqtt_host, settings.mqtt_port, events, gateway)
+        counted = wait_for_validation(settings, counted_before, len(events), timeout=60)
+        reasons = worker_counters(settings).get("reasons")
         after_kwh = wait_for_hour_energy(settings, hour, before_kwh + sent_kwh, timeout=60)
         elapsed = time.monotonic() - t0
         before = worker_counters(settings)["received"]
@@ -159,9 +187,7 @@ def run_demo(settings: Settings, readings: int) -> int:
         stop_child(worker)
         stop_child(sink)
         stop_child(view)
-    producer = f"demo-{run_id}"
-    accepted = counters.get("accepted", {}).get(producer, 0)
-    dead = counters.get("dead_lettered", {}).get(producer, 0)
+    accepted, dead = counted["accepted"], counted["dead_lettered"]
     print(
         f"[demo] published {acked}/{len(events)} events over MQTT on zc/<commune>/<family>/<device> "
         f"(QoS 1, acknowledged): {readings} readings of meter {DEMO_METER} ({sent_kwh:.3f} kWh), "
@@ -169,7 +195,7 @@ def run_demo(settings: Settings, readings: int) -> int:
     )
     print(
         f"[demo] validation: {accepted} onto zc.valid.*, {dead} dead-lettered on zc.deadletter "
-        f"(reasons so far: {counters.get('reasons')})"
+        f"(reasons so far: {reasons})"
     )
     added = after_kwh - before_kwh
     print(

@@ -18,12 +18,13 @@ from influxdb_client import InfluxDBClient
 
 from config.settings import Settings
 from reference.loader import load_reference
+from schemas.mqtt_principals import GATEWAY
 from sensors.faults import FaultRates
 from sensors.fleet import DEFAULT_MIX, build_fleet
 from sensors.fleet_registry import write_reference_dir
 from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
-from zerocarbon.component_configs import influx_target, reference_dir
+from zerocarbon.component_configs import influx_read_target, mqtt_login, reference_dir
 
 DEVICES = 400
 RATE = 2000.0  # readings/s
@@ -46,10 +47,11 @@ def simulate_territory(settings: Settings, seed: int) -> dict[str, Any]:
         duration=SECONDS,
         faults=FaultRates(malformed=0.01, duplicate=0.01, late=0.01),
     )
+    gateway = mqtt_login(settings, GATEWAY)  # publishes for the whole fleet
     return run_simulation(
         plan,
         load_reference(reference_dir(settings)),
-        MqttTarget(settings.mqtt_host, settings.mqtt_port),
+        MqttTarget(settings.mqtt_host, settings.mqtt_port, gateway.username, gateway.password),
     )
 
 
@@ -70,7 +72,7 @@ STABLE_READS = 3
 
 def today_by_commune(settings: Settings, timeout: float) -> list[tuple[str, float, float | None]]:
     """(commune, emissions kgCO2e today, renewable share today) from InfluxDB, largest first."""
-    target = influx_target(settings)
+    target = influx_read_target(settings)
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
     query = f"""
 from(bucket: "{target.bucket}")

@@ -240,7 +240,7 @@
     document.getElementById("reasons").replaceChildren(...reasons);
     renderDeadLetters(h.dead_letters || [], force);
     fillTable("producers", h.producers, (p) => [
-      [p.producer],
+      [category("producer", p.producer)], // a registry producer's id, or a bucket's label
       [number(p.readings_per_second), "num"],
       [number(p.accepted, 0), "num"],
       [number(p.duplicates, 0), "num"],

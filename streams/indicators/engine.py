@@ -255,7 +255,7 @@ class IndicatorPartition(Generic[Token]):
             events = []
         if source is not None:
             state.source_offsets[source[0]] = source[1]
-        self.activity.add_events(events, self.device_field)
+        self.activity.add_events(events, self.device_field, reference.devices, reference.communes)
         contributions: list[Contribution] = []
         keep = contributions.append
         for index, event in enumerate(events):

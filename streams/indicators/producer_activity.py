@@ -8,14 +8,23 @@ both indicators are exact in one partition's state:
   the commune that reported in the hour / devices the registry lists for them; final once
   the partition's watermark passes the hour's end plus the grace period.
 Pure and checkpointed with the window state, so a restart neither forgets nor double counts.
+
+Bounded by identity: an event is tracked under its device's row of the registry (producer and
+commune), never under the producer id its payload claims, so the state holds at most the
+registry's (producer, commune) pairs and devices. An event of a device the registry does not
+list (validation refuses those: only a record written to a valid topic by someone else, or a
+device removed since) moves the freshness of one bounded source, ``unregistered`` in its
+commune when the commune is the territory's, else ``unregistered`` in ``unregistered``; it has
+no completeness, so its device is not remembered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reference.loader import Device
 from streams.indicators.window_assignment import epoch_seconds
 from streams.indicators.window_state import WindowUpdate, year_start
 
@@ -24,6 +33,7 @@ LAST_EVENT = "producer_last_event_time"
 COMPLETENESS = "producer_completeness_ratio"
 
 Source = tuple[str, str]  # producer, commune
+UNREGISTERED = "unregistered"  # the producer (and commune) of a device the registry does not list
 
 
 @dataclass
@@ -36,14 +46,15 @@ class ProducerActivity:
     touched_hours: set[tuple[str, str, int]] = field(default_factory=set)
     watermark: int = 0
 
-    def add(self, producer: str, commune: str, device: str, event_time: int) -> None:
-        """One event of ``device``; late events (their hour closed) only move freshness."""
+    def add(self, producer: str, commune: str, device: str | None, event_time: int) -> None:
+        """One event of ``device``; late events (their hour closed) only move freshness, and so
+        does an event of no registered device (``device`` None)."""
         source = (producer, commune)
         if event_time > self.last_event.get(source, -1):
             self.last_event[source] = event_time
             self.touched_last.add(source)
         hour = event_time - event_time % HOUR
-        if self.watermark < hour + HOUR + self.grace_seconds:
+        if device is not None and self.watermark < hour + HOUR + self.grace_seconds:
             key = (producer, commune, hour)
             devices = self.hours.get(key)
             if devices is None:
@@ -54,10 +65,23 @@ class ProducerActivity:
         if event_time > self.watermark:
             self.watermark = event_time
 
-    def add_events(self, events: Iterable[Any], device_field: str) -> None:
-        """Validated events of one family (``device_field`` names their device id)."""
+    def add_events(
+        self,
+        events: Iterable[Any],
+        device_field: str,
+        devices: Mapping[str, Device],
+        communes: Container[str],
+    ) -> None:
+        """Validated events of one family (``device_field`` names their device id), each under
+        its device's producer and commune in the registry ``devices``."""
         for e in events:
-            self.add(e.producer_id, e.commune, getattr(e, device_field), epoch_seconds(e.event_time))
+            device_id = getattr(e, device_field)
+            device = devices.get(device_id)
+            if device is not None:
+                self.add(device.producer_id, device.commune, device_id, epoch_seconds(e.event_time))
+            else:
+                commune = e.commune if e.commune in communes else UNREGISTERED
+                self.add(UNREGISTERED, commune, None, epoch_seconds(e.event_time))
 
     def flush(self, registered: Mapping[Source, int]) -> list[WindowUpdate]:
         """Updates of what changed, and the final completeness of the hours that closed."""

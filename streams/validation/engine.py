@@ -3,7 +3,9 @@
 Counted invariant: every reading of every raw record comes out in exactly one place, accepted
 in its family's valid array, dropped as a duplicate, or dead-lettered with every reason, and
 ``ValidationCounters`` says so (received = accepted + duplicates + dead_lettered) once the
-shell has called ``count`` for what it sent. Errors are data: whatever raises for one reading
+shell has called ``count`` for what it sent, under the registry's producers, never under an
+id read from a payload the registry does not name (so a flood of invented ids cannot grow
+the worker's memory). Errors are data: whatever raises for one reading
 makes it a dead letter with the reason ``internal_error``; whatever raises for the record as a
 whole (a bug of ours, a record the producer refuses) makes the record one such dead letter,
 verbatim, counted as one reading. Nothing escapes, because faust would skip the message.
@@ -41,7 +43,15 @@ from schemas.mobility import MobilityEvent
 from schemas.partition_key import commune_partition
 from streams.validation.deduplication import RecentEventIds
 from streams.validation.raw_records import RawRecord, Unpacked, record_origin, unpack
-from streams.validation.stage import STAGE, Accepted, Outcome, ValidationCounters, check_payload, reject
+from streams.validation.stage import (
+    STAGE,
+    Accepted,
+    Outcome,
+    ValidationCounters,
+    check_payload,
+    registered_producers,
+    reject,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +133,17 @@ class ValidationEngine:
         self.partitions = partitions
         self.clock = clock
         self._families = {raw_topic(name): family for name, family in FAMILIES.items()}
+        self._counted_with: ReferenceData | None = None
+        self._current_reference()
+
+    def _current_reference(self) -> ReferenceData:
+        """The reference data now; the counters learn the registry's producers of each version."""
+        reference = self.reference
+        ref = reference.current() if isinstance(reference, ReferenceStore) else reference
+        if ref is not self._counted_with:
+            self._counted_with = ref
+            self.counters.registered = registered_producers(ref)
+        return ref
 
     def apply(self, record: RawRecord) -> Routed:
         """What ``record`` becomes (counted by ``count``); never raises."""
@@ -130,8 +151,7 @@ class ValidationEngine:
             family = self._families.get(record.topic)
             if family is None:
                 raise LookupError(f"no event family is published on {record.topic!r}")
-            reference = self.reference
-            ref = reference.current() if isinstance(reference, ReferenceStore) else reference
+            ref = self._current_reference()
             now, now_monotonic = self.clock(), time.monotonic()
             outcomes = [self._validate(family, item, ref, now, now_monotonic) for item in unpack(record)]
             return self._route(family, record, outcomes)

@@ -23,40 +23,78 @@ from streams.validation.plausibility import rules_for
 
 STAGE = "validation"
 
+# The counters' keys besides the registry's producers (docs/security.md): a producer id the
+# registry does not name, none at all, and whatever passes the hard bound on distinct keys.
+UNREGISTERED = "unregistered"
+UNKNOWN = "unknown"
+OVERFLOW = "overflow"
+MAX_COUNTER_KEYS = 1024
+"""Distinct keys one counter map holds at most (plus ``overflow``): far more producers than a
+territory's registry names, and a flood of invented ids cannot grow the worker's memory."""
+
 
 @dataclass(slots=True)
 class Accepted:
+    """An accepted event; ``producer`` is its device's producer in the registry (what it is
+    counted under), whatever producer id the payload claims."""
+
     event: BaseModel
+    producer: str
 
 
 @dataclass(slots=True)
 class Duplicate:
+    """A resent event: the payload's (producer id, event id) seen within the horizon;
+    ``producer`` as for ``Accepted``."""
+
     producer_id: str
     event_id: str
+    producer: str
 
 
 Outcome = Accepted | Duplicate | DeadLetter
 
 
+def registered_producers(ref: ReferenceData) -> frozenset[str]:
+    """Every producer the device registry names."""
+    return frozenset(device.producer_id for device in ref.devices.values())
+
+
 @dataclass
 class ValidationCounters:
-    """received = accepted + dead_lettered + duplicates, per producer and per reason."""
+    """received = accepted + dead_lettered + duplicates, per producer and per reason.
+
+    Bounded by identity: accepted events and duplicates count under their device's producer in
+    the registry; a dead letter under the producer id read from its payload only when the
+    registry names that producer (``registered``), else under ``unregistered`` (``unknown``
+    when none could be read). No map holds more than ``max_keys`` keys; beyond, readings count
+    under ``overflow``, so the totals still balance. The dead letter itself keeps the id it read.
+    """
 
     received: int = 0
     accepted: Counter[str] = field(default_factory=Counter)
     duplicates: Counter[str] = field(default_factory=Counter)
     dead_lettered: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
+    # The registry's producers, kept current by the engine.
+    registered: frozenset[str] = field(default=frozenset(), repr=False)
+    max_keys: int = MAX_COUNTER_KEYS
 
     def count(self, outcome: Outcome) -> None:
         self.received += 1
         if isinstance(outcome, Accepted):
-            self.accepted[str(getattr(outcome.event, "producer_id", "?"))] += 1
+            counts, key = self.accepted, outcome.producer
         elif isinstance(outcome, Duplicate):
-            self.duplicates[outcome.producer_id] += 1
+            counts, key = self.duplicates, outcome.producer
         else:
-            self.dead_lettered[outcome.producer_id or "unknown"] += 1
-            self.reasons[outcome.errors[0].type] += 1
+            claimed = outcome.producer_id
+            key = UNKNOWN if claimed is None else claimed if claimed in self.registered else UNREGISTERED
+            counts = self.dead_lettered
+            _bump(self.reasons, outcome.errors[0].type, self.max_keys)
+        if key in counts:  # the common case: a producer already counted
+            counts[key] += 1
+        else:
+            _bump(counts, key, self.max_keys)
 
     def balanced(self) -> bool:
         total = sum(self.accepted.values()) + sum(self.duplicates.values()) + sum(self.dead_lettered.values())
@@ -70,6 +108,14 @@ class ValidationCounters:
             "dead_lettered": dict(self.dead_lettered),
             "reasons": dict(self.reasons),
         }
+
+
+def _bump(counts: Counter[str], key: str, max_keys: int) -> None:
+    """Count one under ``key``, or under ``overflow`` when ``counts`` already holds ``max_keys``."""
+    if key in counts or len(counts) < max_keys:
+        counts[key] += 1
+    else:
+        counts[OVERFLOW] += 1
 
 
 def plausibility(family: Family, event: BaseModel, ref: ReferenceData, now: datetime) -> list[FieldProblem]:
@@ -110,12 +156,15 @@ def check_payload(
     if problems:
         return problems
     data = event.__dict__
+    # Plausibility found the device in the registry: its row, not the payload, names the producer.
+    device = ref.devices.get(data[family.device_field])
+    producer = device.producer_id if device is not None else UNREGISTERED
     if recent is not None and recent.seen_before(data["producer_id"], data["event_id"], now_monotonic):
-        return Duplicate(data["producer_id"], data["event_id"])
+        return Duplicate(data["producer_id"], data["event_id"], producer)
     # Stamp in place: the event was created just above and nobody else holds it yet, and a
     # model_copy would cost a quarter of the whole validation (measured by bench/validation_throughput.py).
     data["ingestion_time"] = now
-    return Accepted(event)
+    return Accepted(event, producer)
 
 
 def reject(

@@ -15,6 +15,7 @@ from pathlib import Path
 from influxdb_client import InfluxDBClient
 
 from config.settings import Settings
+from zerocarbon.component_configs import influx_read_target
 
 REPO = Path(__file__).resolve().parents[2]
 README_COMMAND = ["make", "demo"]
@@ -30,9 +31,8 @@ COMMUNE_ROW = re.compile(r"^\[demo\]\s+(\d{5})\s+(-?\d+\.\d)\s+(\S+)$", re.M)
 
 
 def _query(settings: Settings, flux: str) -> list[dict[str, object]]:
-    with InfluxDBClient(
-        url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
-    ) as client:
+    target = influx_read_target(settings)  # what the demo itself reads with: the readers' token
+    with InfluxDBClient(url=target.url, token=target.token, org=target.org) as client:
         return [record.values for table in client.query_api().query(flux) for record in table.records]
 
 

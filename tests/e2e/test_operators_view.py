@@ -29,6 +29,7 @@ from config.settings import Settings
 from operators_view.i18n import STRINGS
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.device_topics import device_topic
+from schemas.mqtt_principals import MqttLogin
 from sensors.mqtt_publish import publish_payloads
 from stack.debian_packages import TEST_PACKAGES
 from tests.integration.kafka_reading import start_group_at_end
@@ -188,7 +189,9 @@ def todays_speedup(duration: float, now: datetime) -> float:
     return max(2.0, min(120.0, 1 + since_midnight / duration))
 
 
-def test_the_page_follows_the_territory_live(settings: Settings, chromium: None, service: str) -> None:
+def test_the_page_follows_the_territory_live(
+    settings: Settings, chromium: None, service: str, gateway_login: MqttLogin
+) -> None:
     duration = 150.0
     speedup = todays_speedup(duration, datetime.now(UTC))
     simulator = subprocess.Popen(
@@ -249,6 +252,7 @@ def test_the_page_follows_the_territory_live(settings: Settings, chromium: None,
             settings.mqtt_host,
             settings.mqtt_port,
             [(device_topic("17300", "energy", "elec-17300-0001"), malformed_energy_reading(producer))],
+            gateway_login,
         )
         assert acked == 1
         letter = wait_until(

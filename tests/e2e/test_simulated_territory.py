@@ -25,6 +25,7 @@ from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.families import FAMILIES
 from tests.integration.kafka_reading import records_after, start_group_at_end, topic_ends
 from tests.integration.worker_runs import start_worker
+from zerocarbon.component_configs import influx_read_target
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
@@ -101,9 +102,8 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
   |> filter(fn: (r) => r._measurement == "energy_consumed_kwh" and r.window == "1h" and r._field == "value")
   |> keep(columns: ["commune"]) |> distinct(column: "commune")'''
         communes: set[str] = set()
-        with InfluxDBClient(
-            url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
-        ) as client:
+        reader = influx_read_target(settings)  # as the page and Grafana read: the readers' token
+        with InfluxDBClient(url=reader.url, token=reader.token, org=reader.org) as client:
             for _ in range(60):
                 tables = client.query_api().query(query)
                 communes = {str(r.get_value()) for t in tables for r in t.records}
@@ -116,9 +116,7 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
   |> filter(fn: (r) => r._measurement == "producer_completeness_ratio" and r._field == "value")
   |> filter(fn: (r) => r._value > 0.0 and r._value <= 1.0)
   |> keep(columns: ["producer"]) |> distinct(column: "producer")'''
-        with InfluxDBClient(
-            url=settings.influx_url, token=settings.influx_token.get_secret_value(), org=settings.influx_org
-        ) as client:
+        with InfluxDBClient(url=reader.url, token=reader.token, org=reader.org) as client:
             tables = client.query_api().query(producers_query)
         producers = {str(r.get_value()) for t in tables for r in t.records}
         assert len(producers) >= 3, producers
@@ -128,11 +126,7 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
   |> filter(fn: (r) => r._measurement =~ /^territory_/ and r._field == "value") |> last()'''
         territory: dict[str, float] = {}
         for _ in range(30):
-            with InfluxDBClient(
-                url=settings.influx_url,
-                token=settings.influx_token.get_secret_value(),
-                org=settings.influx_org,
-            ) as client:
+            with InfluxDBClient(url=reader.url, token=reader.token, org=reader.org) as client:
                 tables = client.query_api().query(territory_query)
             territory = {r.get_measurement(): float(r.get_value()) for t in tables for r in t.records}
             if len(territory) == 3:

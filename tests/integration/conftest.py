@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
+from schemas.mqtt_principals import ADMIN, BRIDGE, GATEWAY, READER, SINK, MqttLogin
 from stack import control, isolated_stack
 from stack.stack_config import StackConfig
 from streams.kafka_admin import catalogue, ensure_topics
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state
+from zerocarbon import component_configs
 from zerocarbon.processes import start_service, stop_child
 
 
@@ -44,6 +46,38 @@ def local_stack(settings: Settings, stack_config: StackConfig) -> Iterator[Setti
     for service in reversed(services):
         if service.name not in running_before:
             service.stop()
+
+
+# The MQTT principals' logins (docs/security.md), as `zerocarbon stack up` generated them: a
+# test connects as the role it plays, never anonymously (the broker refuses that).
+@pytest.fixture(scope="session")
+def gateway_login(local_stack: Settings) -> MqttLogin:
+    """Publishes on any device topic zc/+/+/+, and on the local stack under zc-sandbox/#."""
+    return component_configs.mqtt_login(local_stack, GATEWAY)
+
+
+@pytest.fixture(scope="session")
+def bridge_login(local_stack: Settings) -> MqttLogin:
+    """Subscribes to zc/+/+/+ (and its shared form) and receives; publishes nothing."""
+    return component_configs.mqtt_login(local_stack, BRIDGE)
+
+
+@pytest.fixture(scope="session")
+def sink_login(local_stack: Settings) -> MqttLogin:
+    """Publishes the retained indicators under zc-indicators/."""
+    return component_configs.mqtt_login(local_stack, SINK)
+
+
+@pytest.fixture(scope="session")
+def reader_login(local_stack: Settings) -> MqttLogin:
+    """Subscribes to the retained indicators and receives them."""
+    return component_configs.mqtt_login(local_stack, READER)
+
+
+@pytest.fixture(scope="session")
+def admin_login(local_stack: Settings) -> MqttLogin:
+    """The broker's dynamic-security admin."""
+    return component_configs.mqtt_login(local_stack, ADMIN)
 
 
 def running(command: str, log: Path) -> Iterator[Path]:

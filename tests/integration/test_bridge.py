@@ -25,6 +25,7 @@ from bridge.mqtt_sessions import forget_session
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
 from schemas.device_topics import device_topic
+from schemas.mqtt_principals import MqttLogin
 from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
 from tests.integration.kafka_reading import read_payloads
@@ -64,8 +65,9 @@ def _reading(run: str, k: int) -> bytes:
 class Publisher:
     """A device-side paho client on a persistent session that outlives broker restarts."""
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, login: MqttLogin) -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(login.username, login.password)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
@@ -122,13 +124,13 @@ def _event_ids(payloads: list[tuple[str, bytes]]) -> list[str]:
 
 
 async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_restart(
-    settings: Settings, stack_config: StackConfig, bridge_log: Path
+    settings: Settings, stack_config: StackConfig, bridge_log: Path, gateway_login: MqttLogin
 ) -> None:
     run = uuid.uuid4().hex[:8]
     total = 20_000
     client_id = f"test-bridge-{run}"
     bridge, _ = _start_bridge(bridge_log, client_id)
-    publisher = Publisher(settings, f"test-device-{run}")
+    publisher = Publisher(settings, f"test-device-{run}", gateway_login)
     topic = device_topic("17300", "energy", "elec-17300-0001")
     infos: list[mqtt.MQTTMessageInfo] = []
     chaos_done = threading.Event()
@@ -176,8 +178,8 @@ async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_res
     finally:
         publisher.close()
         stop_child(bridge)
-        forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-device-{run}")
+        forget_session(settings.mqtt_host, settings.mqtt_port, client_id, gateway_login)
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-device-{run}", gateway_login)
     ids = _event_ids(found)
     unique = set(ids)
     missing = total - len(unique)
@@ -189,7 +191,7 @@ async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_res
 
 
 async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettered(
-    settings: Settings, bridge_log: Path
+    settings: Settings, bridge_log: Path, gateway_login: MqttLogin
 ) -> None:
     run = uuid.uuid4().hex[:8]
     bridge, _ = _start_bridge(bridge_log, f"test-bridge-{run}")
@@ -199,7 +201,7 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
     device = f"fuzz-{run}"
     topic = device_topic("17300", "mobility", device)
     unrouted = f"zc/17300/unknown-family/{device}"
-    publisher = Publisher(settings, f"test-fuzzer-{run}")
+    publisher = Publisher(settings, f"test-fuzzer-{run}", gateway_login)
     try:
         infos = [publisher.publish(topic, p) for p in payloads]
         infos.append(publisher.publish(unrouted, b'{"what": "no family"}'))
@@ -223,8 +225,8 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
     finally:
         publisher.close()
         stop_child(bridge)
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-bridge-{run}")
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-fuzzer-{run}")
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-bridge-{run}", gateway_login)
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-fuzzer-{run}", gateway_login)
     assert [p for _, p in found] == payloads
     record = json.loads(dead[0][1])
     assert record["origin"] == {
@@ -239,7 +241,7 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
 
 
 async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_nothing(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, gateway_login: MqttLogin
 ) -> None:
     run = uuid.uuid4().hex[:8]
     total = 4_000
@@ -249,7 +251,7 @@ async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_noth
     for client_id in client_ids:
         log = tmp_path / f"{client_id}.log"
         bridges.append(start_service(["bridge", "--client-id", client_id], log, env))
-    publisher = Publisher(settings, f"test-device-{run}")
+    publisher = Publisher(settings, f"test-device-{run}", gateway_login)
     topic = device_topic("17300", "energy", "elec-17300-0001")
     try:
         infos = [publisher.publish(topic, _reading(run, k)) for k in range(total)]
@@ -277,7 +279,7 @@ async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_noth
         for bridge in bridges:
             stop_child(bridge)
         for client_id in [*client_ids, f"test-device-{run}"]:
-            forget_session(settings.mqtt_host, settings.mqtt_port, client_id)
+            forget_session(settings.mqtt_host, settings.mqtt_port, client_id, gateway_login)
     assert set(_event_ids(found)) == {f"{run}-{k}" for k in range(total)}
     forwarded = [s["forwarded"].get("energy", 0) for s in statuses]
     assert all(n > 0 for n in forwarded), f"one bridge took no share: {forwarded}"

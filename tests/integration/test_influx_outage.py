@@ -96,7 +96,8 @@ async def wait_until_quiet(settings: Settings, seconds: float, timeout: float) -
 
 
 def forget_points(target: InfluxTarget, start: datetime, stop: datetime) -> None:
-    """Delete the golden series' energy and emissions points between ``start`` and ``stop``."""
+    """Delete the golden series' energy and emissions points between ``start`` and ``stop``
+    (with a token that may write the buckets: InfluxDB's delete asks for write)."""
     tags = " AND ".join(f'{k}="{v}"' for k, v in sorted(SERIES.items()))
     with InfluxDBClient(url=target.url, token=target.token, org=target.org) as client:
         for bucket in {bucket_for_window(w, target) for w in ("1m", "1h")}:
@@ -114,6 +115,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     settings: Settings,
     stack_config: StackConfig,
     influx_target: InfluxTarget,
+    influx_write_target: InfluxTarget,
     fresh_partition: None,
     worker: Path,
     tmp_path: Path,
@@ -131,7 +133,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     closer = reading(f"{run}-closer", hour + timedelta(hours=4, minutes=2.5), 1)
     # An earlier run on the same random day left points of this series (its closer's minute
     # fell inside this run's hours once, in CI): what is compared below must be this run's.
-    forget_points(influx_target, hour - timedelta(hours=1), hour + timedelta(hours=6))
+    forget_points(influx_write_target, hour - timedelta(hours=1), hour + timedelta(hours=6))
 
     # A sink of its own, reading from the current end of zc.indicators: the backlog other
     # modules left (hundreds of thousands of updates) is not this test's.

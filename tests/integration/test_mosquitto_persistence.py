@@ -10,13 +10,17 @@ from paho.mqtt.properties import Properties
 
 from bridge.mqtt_sessions import forget_session
 from config.settings import Settings
+from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from sensors.mqtt_publish import publish_payloads
 from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
 
 
-def _persistent_client(client_id: str, received: list[bytes], subscribed: threading.Event) -> mqtt.Client:
+def _persistent_client(
+    client_id: str, received: list[bytes], subscribed: threading.Event, login: MqttLogin
+) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(login.username, login.password)
     client.on_message = lambda _c, _u, msg: received.append(msg.payload)
     client.on_subscribe = lambda *_a: subscribed.set()
     return client
@@ -29,12 +33,14 @@ def _connect(client: mqtt.Client, settings: Settings) -> None:
     client.loop_start()
 
 
-def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings, stack_config: StackConfig) -> None:
+def test_queued_qos1_messages_survive_a_broker_restart(
+    settings: Settings, stack_config: StackConfig, gateway_login: MqttLogin
+) -> None:
     run = uuid.uuid4().hex[:8]
-    prefix = f"test/persist/{run}"
+    prefix = f"{SANDBOX_ROOT}/persist/{run}"  # the gateway may publish and read there
     received: list[bytes] = []
     subscribed = threading.Event()
-    client = _persistent_client(f"test-persist-{run}", received, subscribed)
+    client = _persistent_client(f"test-persist-{run}", received, subscribed, gateway_login)
     _connect(client, settings)
     client.subscribe(f"{prefix}/+", qos=1)
     assert subscribed.wait(10)
@@ -42,7 +48,7 @@ def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings, stack
     client.loop_stop()
 
     messages = [(f"{prefix}/dev{k}", str(k).encode()) for k in range(5)]
-    assert publish_payloads(settings.mqtt_host, settings.mqtt_port, messages) == 5
+    assert publish_payloads(settings.mqtt_host, settings.mqtt_port, messages, gateway_login) == 5
 
     broker = MosquittoBroker(stack_config)
     assert broker.stop()
@@ -59,6 +65,6 @@ def test_queued_qos1_messages_survive_a_broker_restart(settings: Settings, stack
     finally:
         client.disconnect()
         client.loop_stop()
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-persist-{run}")
+        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-persist-{run}", gateway_login)
     values = sorted(int(p) for p in received)
     assert values == [0, 1, 2, 3, 4]

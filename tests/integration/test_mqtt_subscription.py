@@ -17,17 +17,20 @@ from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
 from config.settings import Settings
 from schemas.device_topics import device_topic
 from schemas.mqtt_packets import MQTT_5, MQTT_311, Publish
+from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from sensors.qos1_socket_publisher import publish_qos1
 
 
 class _Session:
     """One process's view of the persistent session: start, collect, acknowledge, stop."""
 
-    def __init__(self, settings: Settings, client_id: str, topic_filter: str, version: int) -> None:
+    def __init__(
+        self, settings: Settings, client_id: str, topic_filter: str, version: int, login: MqttLogin
+    ) -> None:
         self.received: list[tuple[Publish, int]] = []
         config = SubscriptionConfig(
             host=settings.mqtt_host, port=settings.mqtt_port, client_id=client_id,
-            filters=[topic_filter], version=version, keepalive=10,
+            filters=[topic_filter], version=version, keepalive=10, login=login,
         )  # fmt: skip
         self.mqtt = QoS1Subscription(config, lambda msgs, gen: self.received.extend((m, gen) for m in msgs))
         self._stop = asyncio.Event()
@@ -52,47 +55,48 @@ class _Session:
 
 @pytest.mark.parametrize("version", [MQTT_5, MQTT_311])
 async def test_unacknowledged_messages_come_back_in_order_and_acknowledged_ones_do_not(
-    settings: Settings, version: int
+    settings: Settings, version: int, gateway_login: MqttLogin
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    client_id, topic_filter = f"test-sub-{run}", f"zc-test/{run}/+"
+    # Under zc-sandbox/, which the gateway may publish and read on the local stack (no bridge reads it).
+    root = f"{SANDBOX_ROOT}/test-sub-{run}"
+    client_id, topic_filter = f"test-sub-{run}", f"{root}/+"
+    login = gateway_login
     payloads = [f'{{"n":{k}}}'.encode() if k % 7 else bytes([0xFF, k, 0]) for k in range(50)]
     try:
-        async with _Session(settings, client_id, topic_filter, version) as first:
+        async with _Session(settings, client_id, topic_filter, version, login) as first:
             assert not first.mqtt.session_present
             await asyncio.to_thread(
                 mqtt_publish.multiple,
-                [
-                    {"topic": f"zc-test/{run}/d{k % 3}", "payload": p, "qos": 1}
-                    for k, p in enumerate(payloads)
-                ],
+                [{"topic": f"{root}/d{k % 3}", "payload": p, "qos": 1} for k, p in enumerate(payloads)],
                 hostname=settings.mqtt_host,
                 port=settings.mqtt_port,
+                auth={"username": login.username, "password": login.password},
             )
             got = await first.wait_for(50)
             assert [m.payload for m in got] == payloads
-            assert [m.topic for m in got] == [f"zc-test/{run}/d{k % 3}" for k in range(50)]
+            assert [m.topic for m in got] == [f"{root}/d{k % 3}" for k in range(50)]
             generation = first.received[0][1]
             assert first.mqtt.ack([m.packet_id for m in got[:20]], generation)
             assert not first.mqtt.ack([m.packet_id for m in got[20:]], generation + 1)  # not this connection
             await asyncio.sleep(0.3)  # let the acknowledgements reach the broker before we leave
 
-        async with _Session(settings, client_id, topic_filter, version) as second:
+        async with _Session(settings, client_id, topic_filter, version, login) as second:
             assert second.mqtt.session_present
             again = await second.wait_for(30)
             assert [m.payload for m in again] == payloads[20:]
             assert second.mqtt.ack([m.packet_id for m in again], second.received[0][1])
             await asyncio.sleep(0.3)
 
-        async with _Session(settings, client_id, topic_filter, version) as third:
+        async with _Session(settings, client_id, topic_filter, version, login) as third:
             await asyncio.sleep(1.0)
             assert third.received == []
     finally:
-        await asyncio.to_thread(forget_session, settings.mqtt_host, settings.mqtt_port, client_id)
+        await asyncio.to_thread(forget_session, settings.mqtt_host, settings.mqtt_port, client_id, login)
 
 
 async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_a_backlog(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, bridge_login: MqttLogin, gateway_login: MqttLogin
 ) -> None:
     run = uuid.uuid4().hex[:8]
     client_id, limit, total = f"test-held-{run}", 500, 10_000
@@ -103,14 +107,16 @@ async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_
         client_id=client_id,
         status_file=tmp_path / "bridge.status.json",
         receive_maximum=limit,
+        login=bridge_login,
     )
     topic = device_topic("17300", "energy", f"held-{run}")
     payloads = [(topic, f'{{"event_id":"held-{run}-{k}"}}'.encode()) for k in range(total)]
     try:
         await _bridge_for(MqttToKafkaBridge(config), lambda _b: asyncio.sleep(0))  # the session exists
         published = await asyncio.to_thread(
-            publish_qos1, settings.mqtt_host, settings.mqtt_port, f"test-held-pub-{run}", payloads
-        )
+            publish_qos1, settings.mqtt_host, settings.mqtt_port, f"test-held-pub-{run}", payloads,
+            login=gateway_login,
+        )  # fmt: skip
         assert published == total
         bridge, most = MqttToKafkaBridge(config), 0
 
@@ -123,7 +129,9 @@ async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_
 
         await _bridge_for(bridge, drain)
     finally:
-        await asyncio.to_thread(forget_session, settings.mqtt_host, settings.mqtt_port, client_id)
+        await asyncio.to_thread(
+            forget_session, settings.mqtt_host, settings.mqtt_port, client_id, bridge_login
+        )
     assert bridge.counters.forwarded["energy"] == total
     # One socket read may cross the bound before reading stops: 256 KiB, here under 6 000 messages.
     assert 0 < most <= limit + 6_000, most

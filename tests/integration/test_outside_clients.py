@@ -1,18 +1,24 @@
 """Standard outside clients work against the local stack: kcat, mosquitto_pub/sub, curl."""
 
+import os
 import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
+from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
+from sinks.influx_target import InfluxTarget
 
 
-def _run(*argv: str, stdin: str | None = None, timeout: float = 30) -> str:
-    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=True)
+def _run(*argv: str, stdin: str | None = None, timeout: float = 30, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=True, env=env
+    )
     return done.stdout
 
 
@@ -31,18 +37,42 @@ def test_kcat_produces_and_consumes(settings: Settings) -> None:
     assert sorted(out.split()) == ["k1=hello", "k2=world"]
 
 
-def test_mosquitto_pub_and_sub_exchange_a_message(settings: Settings) -> None:
-    topic = f"test/clients/{uuid.uuid4().hex[:8]}"
+def _options_files(folder: Path, login: MqttLogin) -> dict[str, str]:
+    """mosquitto_pub and mosquitto_sub read default options from $XDG_CONFIG_HOME/<name>: the
+    credentials go there, never on a command line that any user of the machine can read."""
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for name in ("mosquitto_pub", "mosquitto_sub"):
+        (folder / name).write_text(f"-u {login.username}\n-P {login.password}\n")
+        (folder / name).chmod(0o600)
+    return {**os.environ, "XDG_CONFIG_HOME": str(folder)}
+
+
+def test_mosquitto_pub_and_sub_exchange_a_message(
+    settings: Settings, gateway_login: MqttLogin, tmp_path: Path
+) -> None:
+    topic = f"{SANDBOX_ROOT}/clients/{uuid.uuid4().hex[:8]}"
+    env = _options_files(tmp_path / "mosquitto-options", gateway_login)
     sub = subprocess.Popen(
         ["mosquitto_sub", "-h", settings.mqtt_host, "-p", str(settings.mqtt_port), "-t", topic,
          "-C", "1", "-q", "1", "-W", "20"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     time.sleep(1.0)  # let the subscription reach the broker before publishing
     _run("mosquitto_pub", "-h", settings.mqtt_host, "-p", str(settings.mqtt_port), "-t", topic,
-         "-q", "1", "-m", "bonjour La Rochelle")  # fmt: skip
+         "-q", "1", "-m", "bonjour La Rochelle", env=env)  # fmt: skip
     out, _ = sub.communicate(timeout=25)
     assert out.strip() == "bonjour La Rochelle"
+
+
+def test_mosquitto_pub_without_credentials_is_refused(settings: Settings) -> None:
+    no_options = {**os.environ, "XDG_CONFIG_HOME": "/nonexistent"}  # no default options file
+    done = subprocess.run(
+        ["mosquitto_pub", "-h", settings.mqtt_host, "-p", str(settings.mqtt_port), "-t",
+         f"{SANDBOX_ROOT}/clients/anonymous", "-q", "1", "-m", "x"],
+        capture_output=True, text=True, timeout=30, check=False, env=no_options,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "not authorised" in done.stderr
 
 
 def test_curl_health_passes(settings: Settings) -> None:
@@ -50,11 +80,13 @@ def test_curl_health_passes(settings: Settings) -> None:
     assert '"status":"pass"' in out.replace(" ", "")
 
 
-def test_curl_write_with_token_gets_204_and_without_token_401(settings: Settings) -> None:
+def test_curl_write_with_token_gets_204_and_without_token_401(
+    settings: Settings, influx_write_target: InfluxTarget
+) -> None:
     url = f"{settings.influx_url}/api/v2/write?org={settings.influx_org}&bucket={settings.influx_bucket}"
     code = _run(
         "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-XPOST", url,
-        "-H", f"Authorization: Token {settings.influx_token.get_secret_value()}",
+        "-H", f"Authorization: Token {influx_write_target.token}",
         "--data-binary", "clients_check,source=curl value=1",
     )  # fmt: skip
     assert code == "204"

@@ -1,8 +1,9 @@
 """`zerocarbon simulate` against the real Mosquitto: what its report says was sent arrived,
 family by family and fault by fault.
 
-Runs on a topic root of its own (never ``zc/``: the bridge's persistent session would keep
-the messages), so it needs Mosquitto only, not Kafka.
+Runs on a topic root of its own under ``zc-sandbox/`` (never ``zc/``: the bridge's persistent
+session would keep the messages), so it needs Mosquitto only, not Kafka. The simulator
+publishes as the gateway, which the local stack lets use ``zc-sandbox/#`` too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from schemas.families import FAMILIES
+from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from stack import control
 from stack.stack_config import StackConfig
 
@@ -41,16 +43,22 @@ def local_stack(settings: Settings, stack_config: StackConfig) -> Iterator[Setti
 class Subscriber:
     """A paho subscriber on ``<root>/#`` that keeps every (topic, payload) it receives."""
 
-    def __init__(self, settings: Settings, root: str) -> None:
+    def __init__(self, settings: Settings, root: str, login: MqttLogin) -> None:
         self.received: list[tuple[str, bytes]] = []
         self._subscribed = threading.Event()
+        self._granted: list[bool] = []
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.username_pw_set(login.username, login.password)
         self._client.on_connect = lambda c, *_: c.subscribe(f"{root}/#", qos=1)
-        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_subscribe = lambda _c, _u, _m, codes, _p: (
+            self._granted.extend(not code.is_failure for code in codes),
+            self._subscribed.set(),
+        )
         self._client.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
         self._client.connect(settings.mqtt_host, settings.mqtt_port)
         self._client.loop_start()
         assert self._subscribed.wait(10), "the subscription was not acknowledged"
+        assert all(self._granted), f"the broker refused {login.username!r} the subscription to {root}/#"
 
     def wait_for(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -78,13 +86,13 @@ def _simulate(*args: str) -> dict[str, Any]:
 
 def _reconcile(report: dict[str, Any], received: list[tuple[str, bytes]], root: str) -> None:
     assert len(received) == report["messages"] == report["acknowledged"]
-    per_family = Counter(topic.split("/")[2] for topic, _ in received)
+    per_family = Counter(topic.split("/")[-2] for topic, _ in received)
     assert per_family == {family: f["messages"] for family, f in report["per_family"].items()}
     refused: Counter[str] = Counter()
     event_ids: Counter[str] = Counter()
     for topic, payload in received:
         assert topic.startswith(f"{root}/")
-        family = topic.split("/")[2]
+        family = topic.split("/")[-2]
         try:
             event = FAMILIES[family].parse_json(payload)
         except ValidationError:
@@ -99,9 +107,11 @@ def _reconcile(report: dict[str, Any], received: list[tuple[str, bytes]], root: 
     assert expected["accepted"] == len(event_ids)
 
 
-def test_a_faulty_territory_at_high_rate_arrives_as_reported(settings: Settings) -> None:
-    root = f"zc-test-{uuid.uuid4().hex[:10]}"
-    subscriber = Subscriber(settings, root)
+def test_a_faulty_territory_at_high_rate_arrives_as_reported(
+    settings: Settings, gateway_login: MqttLogin
+) -> None:
+    root = f"{SANDBOX_ROOT}/test-{uuid.uuid4().hex[:10]}"
+    subscriber = Subscriber(settings, root, gateway_login)
     try:
         report = _simulate(
             "--devices", "3000", "--rate", "8000", "--count", "20000", "--seed", "11",
@@ -117,9 +127,11 @@ def test_a_faulty_territory_at_high_rate_arrives_as_reported(settings: Settings)
     _reconcile(report, subscriber.received, root)
 
 
-def test_the_embeddable_device_client_publishes_a_gentle_territory(settings: Settings) -> None:
-    root = f"zc-test-{uuid.uuid4().hex[:10]}"
-    subscriber = Subscriber(settings, root)
+def test_the_embeddable_device_client_publishes_a_gentle_territory(
+    settings: Settings, gateway_login: MqttLogin
+) -> None:
+    root = f"{SANDBOX_ROOT}/test-{uuid.uuid4().hex[:10]}"
+    subscriber = Subscriber(settings, root, gateway_login)
     try:
         report = _simulate(
             "--devices", "200", "--rate", "400", "--count", "600", "--topic-root", root,

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate, series_key
+from schemas.mqtt_principals import MqttLogin
 from sinks.influx_readback import StoredIndicator, read_indicator
 from sinks.influx_target import InfluxTarget
 from sinks.mqtt_retained import retained_topic
@@ -46,13 +47,11 @@ async def publish(settings: Settings, updates: list[IndicatorUpdate]) -> None:
         await producer.stop()
 
 
-def write_raw_line(settings: Settings, line: str) -> None:
-    query = f"org={settings.influx_org}&bucket={settings.influx_bucket}&precision=s"
-    url = f"{settings.influx_url}/api/v2/write?{query}"
+def write_raw_line(target: InfluxTarget, line: str) -> None:
+    query = f"org={target.org}&bucket={target.bucket}&precision=s"
+    url = f"{target.url}/api/v2/write?{query}"
     request = urllib.request.Request(
-        url,
-        data=line.encode(),
-        headers={"Authorization": f"Token {settings.influx_token.get_secret_value()}"},
+        url, data=line.encode(), headers={"Authorization": f"Token {target.token}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 204
@@ -78,12 +77,14 @@ async def read_when_stored(
 
 
 async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_written(
-    settings: Settings, influx_target: InfluxTarget, sink: Path
+    settings: Settings, influx_target: InfluxTarget, influx_write_target: InfluxTarget, sink: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
     conflicting, fine = f"zc_test_conflict_{run}", f"zc_test_fine_{run}"
     # The measurement's `value` field already exists as a string: InfluxDB refuses a float.
-    write_raw_line(settings, f'{conflicting},window=1h,commune=17300 value="text" {int(HOUR.timestamp())}')
+    write_raw_line(
+        influx_write_target, f'{conflicting},window=1h,commune=17300 value="text" {int(HOUR.timestamp())}'
+    )
     dead = AIOKafkaConsumer(DEAD_LETTER_TOPIC, bootstrap_servers=settings.kafka_bootstrap)
     await dead.start()
     try:
@@ -111,7 +112,9 @@ async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_writ
     assert [(p.time, p.value) for p in stored] == [(HOUR, 1.5), (HOUR + timedelta(hours=1), 2.5)]
 
 
-async def test_the_newest_window_of_a_series_is_retained_on_mqtt(settings: Settings, sink: Path) -> None:
+async def test_the_newest_window_of_a_series_is_retained_on_mqtt(
+    settings: Settings, sink: Path, reader_login: MqttLogin, sink_login: MqttLogin
+) -> None:
     indicator = f"zc_test_retained_{uuid.uuid4().hex[:8]}"
     newest = update(indicator, 7.0, HOUR + timedelta(hours=1))
     # The late correction of the older window comes last: it must not replace the newest.
@@ -133,6 +136,7 @@ async def test_the_newest_window_of_a_series_is_retained_on_mqtt(settings: Setti
         # the late correction read afterwards must not have replaced it.
         got.clear()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.username_pw_set(reader_login.username, reader_login.password)  # a city screen
         client.on_message = on_message
         client.connect(settings.mqtt_host, settings.mqtt_port)
         client.subscribe(topic, qos=1)
@@ -149,8 +153,10 @@ async def test_the_newest_window_of_a_series_is_retained_on_mqtt(settings: Setti
     assert received, f"nothing retained on {topic}"
     assert received[-1]["window_start"] == expected_start
     assert received[-1]["value"] == 7.0
-    # Clear the retained message: tests leave no trace for the city screens.
+    # Clear the retained message (as the sink, who alone may publish there): tests leave no
+    # trace for the city screens.
     cleaner = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    cleaner.username_pw_set(sink_login.username, sink_login.password)
     cleaner.connect(settings.mqtt_host, settings.mqtt_port)
     cleaner.loop_start()
     cleaner.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)

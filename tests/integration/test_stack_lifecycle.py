@@ -1,10 +1,21 @@
-"""`zerocarbon stack` reports real health, and `up` is idempotent."""
+"""`zerocarbon stack` reports real health, `up` is idempotent, and an older stack home is
+upgraded by it."""
 
 import json
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from config.settings import Settings
+from schemas.mqtt_principals import MqttLogin
 from stack import control
+from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
 
 
@@ -45,3 +56,51 @@ def test_status_exits_non_zero_when_a_service_is_down(stack_config: StackConfig)
         assert down["healthy"] is False and down["detail"] == "not running"
     finally:
         control.up(stack_config)
+
+
+def _connack(settings: Settings, login: MqttLogin | None) -> ReasonCode:
+    """What the broker answers an MQTT 5 login (None: anonymous)."""
+    answered = threading.Event()
+    got: list[ReasonCode] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if login is not None:
+        client.username_pw_set(login.username, login.password)
+    client.on_connect = lambda _c, _u, _f, reason, _p: (got.append(reason), answered.set())
+    client.connect(settings.mqtt_host, settings.mqtt_port)
+    client.loop_start()
+    try:
+        assert answered.wait(10), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0]
+
+
+def test_a_stack_home_from_before_mqtt_identities_gets_them_at_the_next_up(
+    settings: Settings, stack_config: StackConfig, gateway_login: MqttLogin
+) -> None:
+    broker = MosquittoBroker(stack_config)
+    broker.stop()
+    # What an older `stack up` left running: anonymous access, no plugin, no plugin file.
+    old = [line for line in broker._config().splitlines() if not line.startswith("plugin")]
+    Path(broker.config_file).write_text(
+        "\n".join(old).replace("allow_anonymous false", "allow_anonymous true")
+    )
+    broker.dynsec_file.unlink()
+    argv, env = broker.command()
+    broker.process.spawn(argv, env=env, cwd=broker.dirs.home)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                assert not _connack(settings, None).is_failure  # the old broker: anyone may come in
+                break
+            except (OSError, AssertionError):
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the old-style broker did not accept an anonymous client")
+    finally:
+        report = control.up(stack_config)  # the upgrade: restarted with the plugin and principals
+    assert all(s["healthy"] for s in report), report
+    assert _connack(settings, None).value == 0x87
+    assert not _connack(settings, gateway_login).is_failure  # the same generated password

@@ -72,9 +72,34 @@ def _counters(settings: Settings) -> dict[str, Any]:
     return counters
 
 
+def _added(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """What each outcome's counters gained per key between two reads of /counters."""
+    return {
+        outcome: {
+            key: count - before[outcome].get(key, 0)
+            for key, count in after[outcome].items()
+            if count != before[outcome].get(key, 0)
+        }
+        for outcome in ("accepted", "duplicates", "dead_lettered")
+    }
+
+
+async def _counted(settings: Settings, before: dict[str, Any], readings: int) -> dict[str, Any]:
+    """/counters once ``readings`` more readings than ``before`` are counted (a reading is
+    counted just after its records are sent, so just after a consumer may see them)."""
+    after = _counters(settings)
+    for _ in range(50):
+        if after["received"] - before["received"] >= readings:
+            break
+        await asyncio.sleep(0.2)
+        after = _counters(settings)
+    return after
+
+
 async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path) -> None:
     run = uuid.uuid4().hex[:8]
-    producer = f"test-{run}"
+    producer = f"test-{run}"  # a producer id the registry does not name
+    before = _counters(settings)
     now = datetime.now(UTC)
     valid = [
         (raw_topic("energy"), json.dumps(energy_reading(producer, f"{run}-e{k}", now)).encode())
@@ -119,10 +144,18 @@ async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path
     assert any("Invalid JSON" in r for r in reasons)
     assert all(r["origin"]["transport"] == "kafka" and r["origin"]["offset"] is not None for r in records)
 
-    counters = _counters(settings)
-    assert counters["accepted"][producer] == 30
-    assert counters["duplicates"][producer] == 5
-    assert counters["dead_lettered"][producer] == 5
+    # Each letter keeps the producer id it read (evidence); the counters never take it as a key.
+    assert all(r["producer_id"] == producer for r in records)
+    counters = await _counted(settings, before, 40)
+    assert counters["received"] - before["received"] == 40
+    # Accepted readings and duplicates count under their device's producer in the registry
+    # (elec-17300-0001: enedis, aq-17300-0001: atmo-na), the dead letters under `unregistered`.
+    assert _added(before, counters) == {
+        "accepted": {"enedis": 20, "atmo-na": 10},
+        "duplicates": {"enedis": 5},
+        "dead_lettered": {"unregistered": 5},
+    }
+    assert all(producer not in counters[outcome] for outcome in ("accepted", "duplicates", "dead_lettered"))
     assert counters["balanced"] is True
 
 
@@ -156,9 +189,9 @@ async def test_a_deeply_nested_array_is_dead_lettered_and_the_agent_goes_on(
     assert letter["origin"]["transport"] == "kafka" and letter["origin"]["key"] == producer
     assert letter["origin"]["topic"] == raw_topic("energy") and letter["origin"]["offset"] is not None
 
-    after = _counters(settings)
+    after = await _counted(settings, before, 6)
     assert after["received"] - before["received"] == 6
-    assert after["accepted"][producer] == 5
+    assert _added(before, after)["accepted"] == {"enedis": 5}  # the meter's producer in the registry
     assert after["dead_lettered"].get("unknown", 0) - before["dead_lettered"].get("unknown", 0) == 1
     assert after["reasons"].get("json_invalid", 0) - before["reasons"].get("json_invalid", 0) == 1
     assert after["balanced"] is True

@@ -153,7 +153,7 @@ class _RecordingPublisher:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, bytes]] = []
-        self.sent = self.acknowledged = 0
+        self.sent = self.acknowledged = self.refused = 0
 
     def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
         self.messages += messages

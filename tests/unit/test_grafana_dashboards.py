@@ -27,7 +27,7 @@ from sinks.territory_rollup import OURS
 from streams.indicators.engine import IndicatorPartition, ValidRecord
 from streams.validation.engine import VALID_ARRAY
 from tests.contract.samples import REFERENCE, VALID
-from zerocarbon.component_configs import influx_target
+from zerocarbon.component_configs import influx_read_target
 
 DASHBOARDS = sorted(
     (Path(__file__).resolve().parents[2] / "docker" / "grafana" / "dashboards").glob("*.json")
@@ -51,7 +51,7 @@ def written() -> dict[str, set[str]]:
         engine.apply(record, REFERENCE, now, None)
         updates += [value for _, value in engine.flush(now, 0.0, REFERENCE).updates]
     out: dict[str, set[str]] = {k: set() for k in ("measurements", "tags", "fields", "windows", "buckets")}
-    target = influx_target(Settings())
+    target = influx_read_target(Settings())
     for value in updates:
         indicator = IndicatorUpdate.model_validate_json(value)
         line = indicator_line(indicator).line

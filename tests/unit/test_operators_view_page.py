@@ -13,6 +13,7 @@ from operators_view.i18n import EN, FR, LANGUAGES, STRINGS, negotiate
 from operators_view.page import STATIC_DIR, load_template, render_page
 from schemas.families import FAMILIES
 from schemas.territory import Sector
+from streams.validation.stage import OVERFLOW, UNKNOWN, UNREGISTERED
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -51,6 +52,8 @@ def test_every_category_the_data_can_hold_has_a_label() -> None:
         assert f"role.{role}" in EN
     for source in ("influxdb", "worker", "kafka", "dead_letters"):
         assert f"source.{source}" in EN
+    for bucket in (UNREGISTERED, UNKNOWN, OVERFLOW):  # the counters' keys that name no producer
+        assert f"producer.{bucket}" in EN
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -1,25 +1,17 @@
 """Two writes at once: which batch may start beside a running one, and what becomes
 committable when requests land out of order (InfluxDB applies whichever lands last, so a
-later revision of a point must never share the road with an older one), and the buckets
-both prepare."""
+later revision of a point must never share the road with an older one)."""
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-import time
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config.settings import Settings
-from sinks import indicator_sink
 from sinks.disk_spool import DiskSpool, Segment
-from sinks.influx_target import InfluxTarget
 from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
-from zerocarbon.component_configs import sink_config
 
 
 def point(key: str, revision: int) -> dict[str, str]:
@@ -151,21 +143,3 @@ def test_no_interleaving_lands_an_older_revision_after_a_newer_one(steps: list[t
             land(taken)
         newest = {key: revision for key, revision in records}
         assert influx == newest
-
-
-def test_two_first_writes_prepare_the_buckets_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-
-    def ensure_buckets(target: InfluxTarget) -> dict[str, int]:
-        calls.append(target.bucket)
-        time.sleep(0.05)  # both writes are waiting by now
-        return {}
-
-    monkeypatch.setattr(indicator_sink, "ensure_buckets", ensure_buckets)
-    sink = indicator_sink.IndicatorSink(sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=False)))
-
-    async def two_writes() -> None:
-        await asyncio.gather(sink._ensure_buckets(), sink._ensure_buckets())
-
-    asyncio.run(two_writes())
-    assert len(calls) == 1  # a second creation would be refused by InfluxDB: a needless retry

@@ -120,4 +120,5 @@ async def test_valid_and_invalid_events_of_one_array_each_go_their_way() -> None
     assert [event["event_id"] for event in array] == ["a", "c"]
     (letter,) = [json.loads(v) for v in producer.on(DEAD_LETTER_TOPIC)]
     assert letter["origin"]["index"] == 1 and letter["reason"].startswith("quantity:")
-    assert counters.received == 3 and counters.accepted == {"partner-1": 2} and counters.balanced()
+    # Counted under the meter's producer in the registry, not the payload's "partner-1".
+    assert counters.received == 3 and counters.accepted == {"enedis": 2} and counters.balanced()

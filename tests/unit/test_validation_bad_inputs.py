@@ -281,7 +281,7 @@ def test_a_resent_event_is_a_duplicate_not_a_second_reading() -> None:
     first = validate_payload(FAMILIES["energy"], raw, ORIGIN, REF, NOW, recent, 0.0)
     again = validate_payload(FAMILIES["energy"], raw, ORIGIN, REF, NOW, recent, 1.0)
     assert isinstance(first, Accepted)
-    assert again == Duplicate("enedis", METER_READING["event_id"])
+    assert again == Duplicate("enedis", METER_READING["event_id"], producer="enedis")
 
 
 # Defects found by these tests and since fixed: the tests guard the fixes.

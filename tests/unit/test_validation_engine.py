@@ -93,7 +93,9 @@ def test_every_reading_of_a_mixed_batch_comes_out_once_as_the_counters_say(
     where = [(letter["origin"]["offset"], letter["origin"]["index"]) for letter in dead]
     assert where == [(10, 2), (10, 4), (11, 1), (12, None), (13, None), (14, 1), (15, None)]
     assert counters.received == 12 and counters.balanced()
-    assert counters.accepted == {"partner-1": 4} and counters.duplicates == {"partner-1": 1}
+    # Under each meter's producer in the registry, whatever producer id the payloads claim.
+    assert counters.accepted == {"enedis": 3, "replay-uci-household": 1}
+    assert counters.duplicates == {"enedis": 1}
     assert sum(counters.dead_lettered.values()) == len(dead) == 7
     assert counters.reasons["internal_error"] == 2 and counters.reasons["json_invalid"] == 3
 
