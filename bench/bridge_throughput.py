@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bench_topics import committed_offsets, skip_suite_records, topic_ends
+from bench_topics import committed_offsets, declare_catalogue, skip_suite_records, topic_ends
 from machine import describe
 from process_stats import cpu_seconds, peak_rss_mb
 from results_file import save_results
@@ -34,7 +34,7 @@ from schemas.device_topics import device_topic
 from schemas.mqtt_principals import BRIDGE, GATEWAY
 from sensors.qos1_socket_publisher import publish_qos1
 from stack import control
-from zerocarbon.component_configs import mqtt_login, stack_config
+from zerocarbon.component_configs import mqtt_ca_file, mqtt_login, stack_config
 from zerocarbon.processes import start_service, stop_child
 
 
@@ -73,7 +73,8 @@ def _publisher(
     messages = make(run, worker, count)
     args = (settings.mqtt_host, settings.mqtt_port, f"bench-load-{run}-{worker}", messages)
     # As a gateway publishing for many meters: the principal allowed on every device topic.
-    proc = multiprocessing.Process(target=publish, args=args, kwargs={"login": mqtt_login(settings, GATEWAY)})
+    options = {"login": mqtt_login(settings, GATEWAY), "ca_file": mqtt_ca_file(settings)}
+    proc = multiprocessing.Process(target=publish, args=args, kwargs=options)
     proc.start()
     return proc
 
@@ -97,6 +98,7 @@ def run(
     each publisher's energy readings, ``publish`` sends them (from a process of its own)."""
     settings = Settings()
     control.up(stack_config(settings))
+    asyncio.run(declare_catalogue(settings))  # the bridge checks its raw topics are there
     run_id = uuid.uuid4().hex[:8]
     client_id = "bench-bridge"
     folder = settings.stack_home / "bench"
@@ -104,7 +106,9 @@ def run(
     per = readings // publishers
     log = folder / "bridge-bench.log"
     bridge_login = mqtt_login(settings, BRIDGE)
-    forget_session(settings.mqtt_host, settings.mqtt_port, client_id, bridge_login)
+    forget_session(
+        settings.mqtt_host, settings.mqtt_port, client_id, bridge_login, ca_file=mqtt_ca_file(settings)
+    )
     # The readings land on the service's raw topic: the worker's group is moved past them after
     # (where it had read everything before), or its next start would process them all.
     worker_committed = asyncio.run(committed_offsets(settings, settings.worker_id))
@@ -141,7 +145,9 @@ def run(
     finally:
         stop_child(bridge)
         # A throw-away bridge: its persistent session would queue every later message.
-        forget_session(settings.mqtt_host, settings.mqtt_port, client_id, bridge_login)
+        forget_session(
+            settings.mqtt_host, settings.mqtt_port, client_id, bridge_login, ca_file=mqtt_ca_file(settings)
+        )
         asyncio.run(skip_suite_records(settings, settings.worker_id, worker_committed, raw_ends))
     total = per * publishers
     return {

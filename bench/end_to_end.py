@@ -53,7 +53,7 @@ from service_processes import (
 from config.settings import Settings
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.mqtt_principals import GATEWAY
-from zerocarbon.component_configs import mqtt_login
+from zerocarbon.component_configs import mqtt_ca_file, mqtt_login
 from zerocarbon.demo import worker_counters
 
 KAFKA_TOPICS = (
@@ -105,7 +105,9 @@ class _Session:
         meter = CpuMeter(pids).start()
         gateway = mqtt_login(s, GATEWAY)  # the load publishes for many meters, as a gateway does
         communes = self.workload.communes
-        load = LoadProcess(s.mqtt_host, s.mqtt_port, communes, s.kafka_partitions, plan, gateway)
+        load = LoadProcess(
+            s.mqtt_host, s.mqtt_port, communes, s.kafka_partitions, plan, gateway, mqtt_ca_file(s)
+        )
         report = load.report(timeout=timeout)
         markers = len(report.marker_times)
         self.expected_kwh += (

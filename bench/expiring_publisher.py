@@ -11,6 +11,7 @@ discards what nobody took within that delay. A bridge connected meanwhile gets e
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from schemas.mqtt_principals import MqttLogin
 from sensors.qos1_socket_publisher import publish_qos1
@@ -25,9 +26,17 @@ def publish_expiring(
     messages: Iterable[tuple[str, bytes]],
     window: int = 500,
     login: MqttLogin | None = None,
+    ca_file: Path | None = None,
 ) -> int:
     """Publish every (topic, payload) at QoS 1 with the expiry as ``login``; how many the broker
     accepted."""
     return publish_qos1(
-        host, port, client_id, messages, window, message_expiry_seconds=EXPIRY_SECONDS, login=login
+        host,
+        port,
+        client_id,
+        messages,
+        window,
+        message_expiry_seconds=EXPIRY_SECONDS,
+        login=login,
+        ca_file=ca_file,
     )

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from bench_topics import admin_access
 from process_stats import cpu_seconds, peak_rss_mb
 
 from config.settings import Settings
@@ -59,9 +60,7 @@ async def kafka_bytes_written(
     """Per topic, the records written between two sets of end offsets and their bytes (key,
     value and headers): read back where they still are; on a compacted topic, where the
     cleaner may already have removed some, the count of those that survive times their mean."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, max_partition_fetch_bytes=16 << 20
-    )
+    consumer = AIOKafkaConsumer(**admin_access(settings).client_options(), max_partition_fetch_bytes=16 << 20)
     await consumer.start()
     seen: dict[str, list[int]] = {}  # topic -> [records read, their bytes]
     try:

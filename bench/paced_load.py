@@ -14,6 +14,7 @@ import multiprocessing
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from energy_workload import INTERVAL_SECONDS, EnergyWorkload, iso
 from expiring_publisher import EXPIRY_SECONDS
@@ -46,7 +47,13 @@ class LoadReport:
 
 
 def publish_load(
-    host: str, port: int, communes: Sequence[str], partitions: int, plan: LoadPlan, login: MqttLogin
+    host: str,
+    port: int,
+    communes: Sequence[str],
+    partitions: int,
+    plan: LoadPlan,
+    login: MqttLogin,
+    ca_file: Path | None = None,
 ) -> LoadReport:
     """Publish the plan's readings and markers as ``login``; wall-clock instants are ``time.time()``."""
     workload = EnergyWorkload(communes, partitions)
@@ -58,6 +65,7 @@ def publish_load(
         username=login.username,
         password=login.password,
         message_expiry_seconds=EXPIRY_SECONDS,
+        ca_file=ca_file,
     )
     report = LoadReport()
     marker = plan.first_marker
@@ -91,19 +99,27 @@ def _child(
     plan: LoadPlan,
     login: MqttLogin,
     answer: multiprocessing.Queue[LoadReport],
+    ca_file: Path | None,
 ) -> None:
-    answer.put(publish_load(host, port, communes, partitions, plan, login))
+    answer.put(publish_load(host, port, communes, partitions, plan, login, ca_file))
 
 
 class LoadProcess:
     """``publish_load`` in a process of its own (the parent polls InfluxDB meanwhile)."""
 
     def __init__(
-        self, host: str, port: int, communes: Sequence[str], partitions: int, plan: LoadPlan, login: MqttLogin
+        self,
+        host: str,
+        port: int,
+        communes: Sequence[str],
+        partitions: int,
+        plan: LoadPlan,
+        login: MqttLogin,
+        ca_file: Path | None = None,
     ) -> None:
         self._answer: multiprocessing.Queue[LoadReport] = multiprocessing.Queue()
         self.process = multiprocessing.Process(
-            target=_child, args=(host, port, list(communes), partitions, plan, login, self._answer)
+            target=_child, args=(host, port, list(communes), partitions, plan, login, self._answer, ca_file)
         )
         self.process.start()
 

@@ -19,18 +19,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from bench_topics import create_topic, delete_topics
+from bench_topics import admin_access, create_topic, delete_topics
 from energy_workload import FRAMES_HEADERS, Message, Record
 from expiring_publisher import publish_expiring
 
 from config.settings import Settings
 from schemas.mqtt_principals import GATEWAY, SANDBOX_ROOT
-from zerocarbon.component_configs import mqtt_login
+from zerocarbon.component_configs import mqtt_ca_file, mqtt_login
 
 
 async def _produce_only(settings: Settings, topic: str, records: Sequence[Record]) -> dict[str, float]:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+        **admin_access(settings).client_options(), acks="all", enable_idempotence=True, linger_ms=5,
         max_batch_size=1 << 20, max_request_size=8 << 20,
     )  # fmt: skip
     await producer.start()
@@ -47,7 +47,7 @@ async def _produce_only(settings: Settings, topic: str, records: Sequence[Record
 
 
 async def _consume_only(settings: Settings, topic: str, count: int) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, max_partition_fetch_bytes=8 << 20)
+    consumer = AIOKafkaConsumer(**admin_access(settings).client_options(), max_partition_fetch_bytes=8 << 20)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
@@ -109,7 +109,7 @@ def mosquitto_limit(
         multiprocessing.Process(
             target=publish_expiring,
             args=(settings.mqtt_host, settings.mqtt_port, f"zc-bench-limit-{run}-{n}", share),
-            kwargs={"login": mqtt_login(settings, GATEWAY)},
+            kwargs={"login": mqtt_login(settings, GATEWAY), "ca_file": mqtt_ca_file(settings)},
         )
         for n, share in enumerate(shares)
     ]

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_topics import create_topic, forget_indicator_state, produce, read_after, topic_ends
+from bench_topics import admin_access, create_topic, forget_indicator_state, produce, read_after, topic_ends
 from energy_workload import Record
 from peer_environment import peer_python
 from process_stats import cpu_seconds
@@ -37,6 +37,7 @@ from config.settings import Settings
 from reference.loader import load_reference
 from schemas.catalogue import INDICATOR_TOPIC, valid_topic
 from schemas.units import KWH_PER_UNIT
+from stack.secret_files import write_secret
 from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import stop_child
@@ -141,7 +142,9 @@ def _peer_config(settings: Settings, run: str, name: str, folder: Path, **extra:
         if (factor := ref.factor("energy", carrier, year)) is not None
     }
     return {
-        "bootstrap": settings.kafka_bootstrap,
+        # The peers are the suite's, not services: they reach Kafka as the admin, which alone
+        # may create their internal topics. The file holds its password: see _write_config.
+        "kafka": admin_access(settings).librdkafka_properties(),
         "output_topic": f"zc.bench.{name}-out-{run}",
         "state_dir": str(folder / f"{name}-state"),
         "partitions": settings.kafka_partitions,
@@ -151,6 +154,11 @@ def _peer_config(settings: Settings, run: str, name: str, folder: Path, **extra:
         "grace_seconds": settings.indicator_grace_seconds,
         **extra,
     }
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    """A peer's configuration, which holds a Kafka password: readable by its owner only."""
+    write_secret(path, json.dumps(config))
 
 
 def _output(settings: Settings, topic: str) -> list[bytes]:
@@ -174,7 +182,7 @@ def run_quix(
     keyed = [(p, f"p{p}".encode(), value) for p, value in records]
     asyncio.run(produce(settings, config["input_topic"], keyed))
     config_file, result_file = folder / "quix-config.json", folder / "quix-result.json"
-    config_file.write_text(json.dumps(config))
+    _write_config(config_file, config)
     with (folder / "quix.log").open("ab") as log:
         done = subprocess.run(
             [str(python), str(PEERS / "quix_aggregation.py"), str(config_file), str(result_file)],
@@ -202,7 +210,7 @@ def run_naive(
         asyncio.run(create_topic(settings, topic))
     asyncio.run(produce(settings, config["input_topic"], singles))
     config_file = folder / "naive-config.json"
-    config_file.write_text(json.dumps(config))
+    _write_config(config_file, config)
     with (folder / "naive.log").open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, str(PEERS / "naive_faust.py"), "worker", "-l", "warning"],

@@ -24,7 +24,7 @@ from schemas.catalogue import INDICATOR_TOPIC
 from schemas.mqtt_principals import BRIDGE
 from stack import control
 from stack.influx_provisioning import InfluxProvisioning, provision, revoke
-from zerocarbon.component_configs import influx_setup_config, mqtt_login, stack_config
+from zerocarbon.component_configs import influx_setup_config, mqtt_ca_file, mqtt_login, stack_config
 from zerocarbon.processes import start_service, stop_child
 
 
@@ -50,7 +50,8 @@ def start_bridge(log: Path, client_id: str) -> subprocess.Popen[bytes]:
 
 def forget_bridge(settings: Settings, client_id: str) -> None:
     """Drop a throw-away bridge's persistent session (it would queue every later message)."""
-    forget_session(settings.mqtt_host, settings.mqtt_port, client_id, mqtt_login(settings, BRIDGE))
+    bridge = mqtt_login(settings, BRIDGE)
+    forget_session(settings.mqtt_host, settings.mqtt_port, client_id, bridge, ca_file=mqtt_ca_file(settings))
 
 
 @dataclass(frozen=True)

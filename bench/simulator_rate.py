@@ -27,7 +27,7 @@ from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
 from sensors.territory_stream import TerritoryStream
 from stack import control
-from zerocarbon.component_configs import mqtt_login, stack_config
+from zerocarbon.component_configs import mqtt_ca_file, mqtt_login, stack_config
 
 FAULTS = FaultRates(
     malformed=0.01, duplicate=0.01, out_of_order=0.01, late=0.01, clock_skew=0.05, offline=0.001
@@ -58,7 +58,13 @@ def publish_rate(
         publisher=publisher,
     )
     gateway = mqtt_login(settings, GATEWAY)  # the simulator publishes for many devices
-    target = MqttTarget(settings.mqtt_host, settings.mqtt_port, gateway.username, gateway.password)
+    target = MqttTarget(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        gateway.username,
+        gateway.password,
+        ca_file=mqtt_ca_file(settings),
+    )
     report = run_simulation(plan, load_reference(), target)
     assert report["acknowledged"] == report["messages"], report
     return {

@@ -25,6 +25,7 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bench_topics import admin_access
 from footprint import CpuMeter
 from influxdb_client import InfluxDBClient
 from machine import describe
@@ -101,13 +102,14 @@ async def raw_rate(settings: Settings, bucket: str, lines: list[str], compress: 
 
 async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[str, float]:
     topic = f"zc.bench.sink-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    kafka = admin_access(settings)  # the topic and its records are the suite's; the sink reads as the sink
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     await admin.create_topics(
         [NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=1)]
     )
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20, acks="all")
+        producer = AIOKafkaProducer(**kafka.client_options(), linger_ms=20, acks="all")
         await producer.start()
         for u in items:
             await producer.send(topic, u.model_dump_json(by_alias=True).encode(), key=series_key(u))
@@ -117,7 +119,20 @@ async def sink_rate(settings: Settings, items: list[IndicatorUpdate]) -> dict[st
         sink = IndicatorSink(sink_config(settings), name="bench-sink", topic=topic)
         stop = asyncio.Event()
         running = asyncio.create_task(sink.run(stop))
+        deadline = time.monotonic() + 120
         while sink.counters.records == 0:
+            if running.done():
+                running.result()
+                raise RuntimeError("the sink stopped before reading a record")
+            if time.monotonic() > deadline:
+                # What the sink cannot read (a topic or a group its principal may not read), it
+                # waits for forever: say so rather than hang the suite.
+                stop.set()
+                await running
+                raise TimeoutError(
+                    f"the sink read nothing from {topic} in 120 s: may its principal read that topic "
+                    f"in the group {settings.sink_group}?"
+                )
             await asyncio.sleep(0.005)
         services = CpuMeter(stack_pids(settings)).start()
         t0, cpu0 = time.monotonic(), time.process_time()

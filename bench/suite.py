@@ -30,6 +30,7 @@ from typing import Any
 
 from bench_topics import (
     committed_offsets,
+    declare_catalogue,
     delete_topics,
     forget_indicator_state,
     skip_suite_records,
@@ -110,6 +111,7 @@ def run_suite(options: SuiteOptions, folder: Path) -> dict[str, Any]:
     settings = Settings()
     started = time.monotonic()
     control.up(stack_config(settings))
+    asyncio.run(declare_catalogue(settings))
     before = _service_groups(settings)
     run = uuid.uuid4().hex[:8]
     workload = EnergyWorkload(communes(), settings.kafka_partitions)

@@ -9,24 +9,34 @@ client id, clean start and a zero session expiry discards it.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from config.tls import client_tls_context
 from schemas.mqtt_principals import MqttLogin
 
 
 def forget_session(
-    host: str, port: int, client_id: str, login: MqttLogin | None, timeout: float = 10.0
+    host: str,
+    port: int,
+    client_id: str,
+    login: MqttLogin | None,
+    timeout: float = 10.0,
+    ca_file: Path | None = None,
 ) -> bool:
     """Discard the broker's session of ``client_id``; True once the broker confirmed. Any
-    principal the broker accepts may do it (the bridge's own, for a bridge)."""
+    principal the broker accepts may do it (the bridge's own, for a bridge). ``ca_file``: over
+    TLS, trusting that CA."""
     connected = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if login is not None:
         client.username_pw_set(login.username, login.password)
+    if ca_file is not None:
+        client.tls_set_context(client_tls_context(ca_file))
     client.on_connect = lambda _c, _u, _f, reason, _p: None if reason.is_failure else connected.set()
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0

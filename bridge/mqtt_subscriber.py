@@ -16,8 +16,10 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from config.tls import client_tls_context
 from schemas.mqtt_packets import (
     CONNACK,
     DISCONNECT,
@@ -63,6 +65,7 @@ class SubscriptionConfig:
     max_reconnect_delay: float = 30.0
     connect_timeout: float = 10.0
     login: MqttLogin | None = None
+    ca_file: Path | None = None  # TLS, trusting this CA
 
 
 class _Wire(asyncio.Protocol):
@@ -185,7 +188,10 @@ class QoS1Subscription:
         loop = asyncio.get_running_loop()
         self.generation += 1
         wire = _Wire(cfg.version, self.generation, self.on_messages)
-        await asyncio.wait_for(loop.create_connection(lambda: wire, cfg.host, cfg.port), cfg.connect_timeout)
+        tls = client_tls_context(cfg.ca_file) if cfg.ca_file is not None else None
+        await asyncio.wait_for(
+            loop.create_connection(lambda: wire, cfg.host, cfg.port, ssl=tls), cfg.connect_timeout
+        )
         try:
             # Acknowledgements must reach this connection even before SUBACK: a resumed session's
             # backlog arrives right after CONNACK, and acknowledgements dropped then would leave

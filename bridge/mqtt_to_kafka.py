@@ -34,6 +34,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
+from config.kafka_access import KafkaAccess
 from config.status_files import write_status
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 class BridgeConfig:
     mqtt_host: str
     mqtt_port: int
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     client_id: str
     status_file: Path
     shared_group: str | None = None
@@ -62,6 +63,7 @@ class BridgeConfig:
     linger_seconds: float = 0.02
     max_record_bytes: int = 512 * 1024
     login: MqttLogin | None = None  # the bridge principal's: subscribes to zc/+/+/+ and nothing else
+    mqtt_ca_file: Path | None = None  # MQTT over TLS, trusting this CA
 
     def subscriptions(self) -> list[str]:
         filters = [DEVICE_FILTER]
@@ -122,6 +124,7 @@ class MqttToKafkaBridge:
                 session_expiry_seconds=config.session_expiry_seconds,
                 receive_maximum=config.receive_maximum,
                 login=config.login,
+                ca_file=config.mqtt_ca_file,
             ),
             self._received,
         )
@@ -157,7 +160,7 @@ class MqttToKafkaBridge:
     async def run(self, stop: asyncio.Event) -> BridgeCounters:
         """Forward until ``stop`` is set, then close both connections cleanly."""
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.config.kafka_bootstrap,
+            **self.config.kafka.client_options(),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,

@@ -51,13 +51,41 @@ class Settings(BaseSettings):
     influx_host: str = "127.0.0.1"
 
     kafka_version: str = "4.1.1"
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
+    kafka_port: int = Field(default=9092, description="clients' listener: SASL_SSL, SCRAM-SHA-512")
+    kafka_controller_port: int = Field(default=9093, description="KRaft controller, loopback only")
+    kafka_internal_port: int = Field(default=9094, description="the broker's own listener, loopback only")
     kafka_heap: str = Field(default="512m", description="JVM -Xmx of the local broker")
     kafka_data_dir: Path | None = None
     kafka_partitions: int = Field(default=4, description="default partitions of new topics")
 
-    mqtt_port: int = 1883
+    # Kafka principals (docs/security.md), one SCRAM-SHA-512 login each. A password left unset
+    # is, on the local stack, the one `zerocarbon stack up` generated under
+    # <stack_home>/kafka/secrets/.
+    kafka_broker_password: SecretStr | None = Field(
+        default=None, description="the broker's own login (loopback listeners; `kafka setup` elsewhere)"
+    )
+    kafka_admin_username: str = Field(default="zc-admin", description="super user: topics, principals, ACLs")
+    kafka_admin_password: SecretStr | None = None
+    kafka_bridge_username: str = Field(default="zc-bridge", description="writes zc.raw.*")
+    kafka_bridge_password: SecretStr | None = None
+    kafka_worker_username: str = Field(default="zc-worker", description="validation and indicators")
+    kafka_worker_password: SecretStr | None = None
+    kafka_sink_username: str = Field(default="zc-sink", description="reads and completes zc.indicators")
+    kafka_sink_password: SecretStr | None = None
+    kafka_view_username: str = Field(default="zc-view", description="the operators' page: dead letters, lag")
+    kafka_view_password: SecretStr | None = None
+    kafka_reader_username: str = Field(
+        default="zc-reader", description="a downstream reader of zc.indicators"
+    )
+    kafka_reader_password: SecretStr | None = None
+    # TLS: the CA every client trusts (default: the one `stack up` made, <stack_home>/tls/ca.crt).
+    tls_ca_file: Path | None = Field(default=None, description="CA certificate the clients trust")
+
+    mqtt_port: int = Field(default=8883, description="the MQTT listener clients use (TLS when mqtt_tls)")
+    mqtt_tls: bool = Field(default=True, description="clients reach mqtt_port over TLS, trusting the CA")
+    mqtt_plain_port: int = Field(
+        default=1883, ge=0, description="with mqtt_tls, a plaintext listener on 127.0.0.1 for local tools"
+    )
     mosquitto_data_dir: Path | None = None
     # MQTT principals (docs/security.md). A password left unset is, on the local stack, the
     # one `zerocarbon stack up` generated under <stack_home>/mosquitto/secrets/.

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from config.kafka_access import KafkaAccess
+
 
 @dataclass(frozen=True)
 class TopicLag:
@@ -40,9 +42,9 @@ def lag_per_topic(
 class ConsumerLagReader:
     """Reads committed offsets (admin API) and end offsets (a consumer without a group)."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    def __init__(self, kafka: KafkaAccess) -> None:
+        self._admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=5000)
+        self._ends = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
 
     async def start(self) -> None:
         await self._admin.start()

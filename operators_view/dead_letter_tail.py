@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from config.kafka_access import KafkaAccess
 from schemas.catalogue import DEAD_LETTER_TOPIC
 from schemas.dead_letter import DeadLetter
 
@@ -62,9 +63,9 @@ def dead_letter_line(value: bytes, offset: int) -> DeadLetterLine:
 class DeadLetterTail:
     """Follows zc.deadletter from ``kept`` records before its end; ``latest()`` newest first."""
 
-    def __init__(self, bootstrap: str, kept: int, topic: str = DEAD_LETTER_TOPIC) -> None:
+    def __init__(self, kafka: KafkaAccess, kept: int, topic: str = DEAD_LETTER_TOPIC) -> None:
         self.topic = topic
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._lines: deque[DeadLetterLine] = deque(maxlen=kept)
         self._task: asyncio.Task[None] | None = None
         self.seen = 0  # records read since start
@@ -86,7 +87,7 @@ class DeadLetterTail:
     async def _follow(self) -> None:
         while True:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
+                **self._kafka.client_options(),
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
                 fetch_max_wait_ms=500,

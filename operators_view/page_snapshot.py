@@ -58,7 +58,7 @@ class PageSnapshots:
     async def open(self) -> None:
         self._session = aiohttp.ClientSession()
         self._reader = IndicatorReader(self.config.influx)
-        self._tail = DeadLetterTail(self.config.kafka_bootstrap, self.config.dead_letters_kept)
+        self._tail = DeadLetterTail(self.config.kafka, self.config.dead_letters_kept)
         self._tail.start()
 
     async def close(self) -> None:
@@ -127,7 +127,7 @@ class PageSnapshots:
     async def _consumer_lag(self, sources: dict[str, str]) -> list[dict[str, Any]]:
         try:
             if self._lag is None:
-                reader = ConsumerLagReader(self.config.kafka_bootstrap)
+                reader = ConsumerLagReader(self.config.kafka)
                 try:
                     await reader.start()
                 except BaseException:

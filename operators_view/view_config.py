@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.kafka_access import KafkaAccess
 from sinks.influx_target import InfluxTarget
 
 
@@ -17,7 +18,7 @@ class ViewConfig:
     refresh_seconds: float
     dead_letters_kept: int
     influx: InfluxTarget
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     worker_url: str  # the worker's page, http://host:port (its /counters)
     worker_group: str  # consumer groups whose lag the page shows
     sink_group: str

@@ -14,11 +14,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+
+from config.tls import client_tls_context
 
 Message = tuple[str, bytes]
 
@@ -63,7 +66,9 @@ class DeviceClient:
         max_backoff: float = 60.0,
         max_inflight: int = 100,
         keepalive: int = 30,
+        ca_file: Path | None = None,
     ) -> None:
+        """``ca_file``: connect over TLS, trusting that CA."""
         self.host, self.port, self.keepalive = host, port, keepalive
         self.buffer = OfflineBuffer(buffer_size)
         self.sent = 0
@@ -77,6 +82,8 @@ class DeviceClient:
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username is not None:
             self._client.username_pw_set(username, password)
+        if ca_file is not None:
+            self._client.tls_set_context(client_tls_context(ca_file))
         self._client.reconnect_delay_set(min_delay=int(max(1, min_backoff)), max_delay=int(max_backoff))
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)

@@ -7,6 +7,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.kafka_access import KafkaAccess
 from schemas.mqtt_principals import MqttLogin
 
 
@@ -16,9 +17,10 @@ class DeviceSideConfig:
 
     mqtt_host: str
     mqtt_port: int
-    kafka_bootstrap: str  # `replay --to kafka`, as partners send
+    kafka: KafkaAccess  # `replay --to kafka`, as partners send
     reference_dir: Path
     mqtt_login: MqttLogin | None = None  # the gateway's: publishes on any device topic
+    mqtt_ca_file: Path | None = None  # MQTT over TLS, trusting this CA
 
 
 def add_login_arguments(group: argparse._ActionsContainer) -> None:

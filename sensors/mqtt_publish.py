@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from config.tls import client_tls_context
 from schemas.mqtt_principals import MqttLogin
 
 
@@ -19,12 +21,15 @@ def publish_payloads(
     messages: Iterable[tuple[str, bytes]],
     login: MqttLogin | None,
     timeout: float = 30.0,
+    ca_file: Path | None = None,
 ) -> int:
-    """Publish each (topic, payload) at QoS 1 as ``login``; return how many the broker accepted
-    (a message its ACLs refuse is answered, not counted)."""
+    """Publish each (topic, payload) at QoS 1 as ``login`` (over TLS with ``ca_file``); return
+    how many the broker accepted (a message its ACLs refuse is answered, not counted)."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     if login is not None:
         client.username_pw_set(login.username, login.password)
+    if ca_file is not None:
+        client.tls_set_context(client_tls_context(ca_file))
     client.max_queued_messages_set(0)
     answered = threading.Event()
     refused: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from sensors.device_client import DeviceClient
@@ -41,6 +42,7 @@ class MqttTarget:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     client_id: str = field(default_factory=lambda: f"zc-sensors-{uuid.uuid4().hex[:8]}")
+    ca_file: Path | None = None  # TLS, trusting this CA
 
 
 def open_publisher(kind: str, rate: float | None, target: MqttTarget) -> Publisher:
@@ -55,11 +57,17 @@ def open_publisher(kind: str, rate: float | None, target: MqttTarget) -> Publish
             username=target.username,
             password=target.password,
             max_inflight=1000,
+            ca_file=target.ca_file,
         )
         client.connect()
         return client
     if kind == "socket":
         return Qos1SocketPublisher(
-            target.host, target.port, target.client_id, username=target.username, password=target.password
+            target.host,
+            target.port,
+            target.client_id,
+            username=target.username,
+            password=target.password,
+            ca_file=target.ca_file,
         )
     raise ValueError(f"unknown publisher {kind!r}: use one of {PUBLISHERS}")

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
+from config.tls import client_tls_context
 from schemas.mqtt_packets import (
     CONNACK,
     DISCONNECT_PACKET,
@@ -45,7 +48,9 @@ class Qos1SocketPublisher:
         password: str | None = None,
         timeout: float = 30.0,
         message_expiry_seconds: int | None = None,
+        ca_file: Path | None = None,
     ) -> None:
+        """``ca_file``: connect over TLS, trusting that CA."""
         self.window = window
         # A message expiry lets the broker drop a load nobody subscribed to take.
         self._properties = publish_properties(message_expiry_seconds)
@@ -60,6 +65,8 @@ class Qos1SocketPublisher:
         self._sock = socket.create_connection((host, port), timeout=timeout)
         try:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ca_file is not None:
+                self._sock = client_tls_context(ca_file).wrap_socket(self._sock, server_hostname=host)
             self._sock.sendall(
                 encode_connect(
                     client_id,
@@ -96,7 +103,8 @@ class Qos1SocketPublisher:
         return self._rest + data if self._rest else data
 
     def _collect_acks(self, block: bool) -> None:
-        if not block:
+        # TLS may hold decrypted bytes that select() cannot see.
+        if not block and not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
             ready, _, _ = select.select([self._sock], [], [], 0)
             if not ready:
                 return
@@ -152,6 +160,7 @@ def publish_qos1(
     window: int = 500,
     message_expiry_seconds: int | None = None,
     login: MqttLogin | None = None,
+    ca_file: Path | None = None,
 ) -> int:
     """Publish every (topic, payload) at QoS 1 as ``login``; return how many the broker
     accepted (a message refused by its ACLs is not counted)."""
@@ -163,6 +172,7 @@ def publish_qos1(
         username=login.username if login else None,
         password=login.password if login else None,
         message_expiry_seconds=message_expiry_seconds,
+        ca_file=ca_file,
     )
     try:
         publisher.publish_many(messages)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from config.kafka_access import KafkaAccess
 from schemas.mqtt_principals import MqttLogin
 from sensors.device_side_config import DeviceSideConfig, add_login_arguments, publishing_login
 
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace, config: DeviceSideConfig) -> int:
     speed = None if args.fast else args.speed
     started = time.monotonic()
     if args.to == "kafka":
-        sent, acknowledged = asyncio.run(_to_kafka(config.kafka_bootstrap, messages, speed, args.rate))
+        sent, acknowledged = asyncio.run(_to_kafka(config.kafka, messages, speed, args.rate))
     else:
         assert login is not None
         sent, acknowledged = _to_mqtt(args, config, login, messages, speed)
@@ -200,7 +201,9 @@ def _to_mqtt(
 ) -> tuple[int, int]:
     from sensors.mqtt_publishers import MqttTarget, open_publisher
 
-    target = MqttTarget(config.mqtt_host, config.mqtt_port, login.username, login.password)
+    target = MqttTarget(
+        config.mqtt_host, config.mqtt_port, login.username, login.password, ca_file=config.mqtt_ca_file
+    )
     # An unpaced replay is a load: let auto pick the fast publisher.
     publisher = open_publisher(args.publisher, args.rate if speed is None else 1.0, target)
     try:
@@ -212,13 +215,13 @@ def _to_mqtt(
 
 
 async def _to_kafka(
-    bootstrap: str, messages: Sequence[Message], speed: float | None, rate: float | None
+    kafka: KafkaAccess, messages: Sequence[Message], speed: float | None, rate: float | None
 ) -> tuple[int, int]:
     from aiokafka import AIOKafkaProducer
 
     from schemas.catalogue import raw_topic
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", linger_ms=5)
     await producer.start()
     sent = acknowledged = 0
     try:

@@ -156,7 +156,9 @@ def run(args: argparse.Namespace, config: DeviceSideConfig) -> int:
     except ValueError as exc:
         print(f"zerocarbon simulate: {exc}", file=sys.stderr)
         return 2
-    target = MqttTarget(config.mqtt_host, config.mqtt_port, login.username, login.password)
+    target = MqttTarget(
+        config.mqtt_host, config.mqtt_port, login.username, login.password, ca_file=config.mqtt_ca_file
+    )
     report = run_simulation(plan, reference, target, args.report_events)
     print(json.dumps(report, indent=2))
     return 0 if report["acknowledged"] == report["messages"] else 1

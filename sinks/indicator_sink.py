@@ -115,16 +115,21 @@ class IndicatorSink:
         s = self.config
         consumer = AIOKafkaConsumer(
             self.topic,
-            bootstrap_servers=s.kafka_bootstrap,
+            **s.kafka.client_options(),
             group_id=s.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(**s.kafka.client_options(), acks="all", enable_idempotence=True)
         retained = (
             RetainedPublisher(
-                s.mqtt_host, s.mqtt_port, s.mqtt_topic_root, f"zerocarbon-{self.name}", s.mqtt_login
+                s.mqtt_host,
+                s.mqtt_port,
+                s.mqtt_topic_root,
+                f"zerocarbon-{self.name}",
+                s.mqtt_login,
+                ca_file=s.mqtt_ca_file,
             )
             if s.mqtt_retained
             else None

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from config.tls import client_tls_context
 from schemas.indicator import IndicatorUpdate
 from schemas.mqtt_principals import MqttLogin
 
@@ -32,7 +34,16 @@ def retained_topic(root: str, update: IndicatorUpdate) -> str:
 class RetainedPublisher:
     """One MQTT connection, publishing at QoS 1 with the retain flag."""
 
-    def __init__(self, host: str, port: int, root: str, client_id: str, login: MqttLogin | None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        root: str,
+        client_id: str,
+        login: MqttLogin | None,
+        ca_file: Path | None = None,
+    ) -> None:
+        """``ca_file``: connect over TLS, trusting that CA."""
         self.root = root
         self.published = 0
         self.skipped = 0
@@ -46,6 +57,8 @@ class RetainedPublisher:
                 "no MQTT credential for the retained indicators: the broker will refuse them; set "
                 "ZC_MQTT_SINK_PASSWORD (on the local stack, `zerocarbon stack up` generates it)"
             )
+        if ca_file is not None:
+            self._client.tls_set_context(client_tls_context(ca_file))
         self._client.on_connect = self._on_connect
         self._client.max_queued_messages_set(MAX_QUEUED)
         self._client.reconnect_delay_set(1, 30)

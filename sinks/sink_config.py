@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.kafka_access import KafkaAccess
 from schemas.mqtt_principals import MqttLogin
 from sinks.influx_target import InfluxTarget
 
@@ -14,7 +15,7 @@ class SinkConfig:
     """The sink's configuration (docs/configuration.md names the settings behind it)."""
 
     influx: InfluxTarget
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     partitions: int  # of the topics it declares at start
     group: str
     status_dir: Path  # one status file per sink, read by `--status` and the operators' page
@@ -30,3 +31,4 @@ class SinkConfig:
     mqtt_host: str
     mqtt_port: int
     mqtt_login: MqttLogin | None = None  # the sink principal's (publishes under mqtt_topic_root)
+    mqtt_ca_file: Path | None = None  # MQTT over TLS, trusting this CA

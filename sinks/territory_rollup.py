@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from config.kafka_access import KafkaAccess
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate, series_key
 
@@ -99,11 +100,11 @@ class TerritoryRollup:
         return out
 
 
-async def run_territory_rollup(kafka_bootstrap: str, stop: asyncio.Event, trajectory: Trajectory) -> None:
+async def run_territory_rollup(kafka: KafkaAccess, stop: asyncio.Event, trajectory: Trajectory) -> None:
     """Fold every partition of zc.indicators from its beginning (the compacted topic keeps the
     latest update of each series) and publish the territory's figures once a second."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     try:

@@ -15,12 +15,14 @@ import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from config.tls import client_tls_context
 from schemas.mqtt_principals import CONTROL_RESPONSE_TOPIC, CONTROL_TOPIC, MqttLogin, Role
 from stack.errors import StackError
 
@@ -41,12 +43,17 @@ class DynsecCommandError(StackError):
 class DynamicSecurity:
     """One admin connection; use it as a context manager."""
 
-    def __init__(self, host: str, port: int, login: MqttLogin, timeout: float = 10.0) -> None:
+    def __init__(
+        self, host: str, port: int, login: MqttLogin, timeout: float = 10.0, ca_file: Path | None = None
+    ) -> None:
+        """``ca_file``: connect over TLS, trusting that CA."""
         self.host, self.port, self.login, self.timeout = host, port, login, timeout
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"zc-dynsec-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
         )
         self._client.username_pw_set(login.username, login.password)
+        if ca_file is not None:
+            self._client.tls_set_context(client_tls_context(ca_file))
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._refused: str | None = None

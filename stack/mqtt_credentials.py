@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-from stack.errors import StackError
-from stack.secret_files import write_secret
+from stack.secret_files import ensure_passwords, read_passwords
 
 # As the plugin hashes them (mosquitto_ctrl writes the same): PBKDF2-SHA512, 101 iterations.
 HASH_ITERATIONS = 101
@@ -32,36 +30,14 @@ def credentials_file(stack_home: Path) -> Path:
     return secrets_dir(stack_home) / "principals.json"
 
 
-def new_secret() -> str:
-    """A password for a principal or a device: 192 random bits, URL-safe."""
-    return secrets.token_urlsafe(24)
-
-
 def read_generated(stack_home: Path) -> dict[str, str]:
     """Every generated password (principal -> password); empty before the first ``stack up``."""
-    path = credentials_file(stack_home)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise StackError(
-            f"{path} cannot be read ({type(exc).__name__}); delete it and run `zerocarbon stack up` "
-            "to generate the MQTT passwords again"
-        ) from exc
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise StackError(f"{path} is not a JSON object of passwords; delete it and run `zerocarbon stack up`")
-    return {str(k): v for k, v in data.items()}
+    return read_passwords(credentials_file(stack_home))
 
 
 def ensure_generated(stack_home: Path, principals: Iterable[str]) -> dict[str, str]:
     """The generated passwords, with one made for every principal that has none yet."""
-    known = read_generated(stack_home)
-    missing = [p for p in principals if p not in known]
-    if missing:
-        known.update({p: new_secret() for p in missing})
-        write_secret(credentials_file(stack_home), json.dumps(known, indent=2, sort_keys=True) + "\n")
-    return known
+    return ensure_passwords(credentials_file(stack_home), principals)
 
 
 def password_hash(password: str, salt: bytes | None = None) -> dict[str, str | int]:

@@ -66,8 +66,17 @@ class LocalService(ABC):
     def after_ready(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """One-time initialisation that needs the server up (users, tokens...)."""
 
+    def configuration_changed(self) -> bool:
+        """Whether the running server's configuration differs from what ``configure`` would
+        write now (an older stack home, a changed setting): it must restart to take it."""
+        return False
+
     def start(self) -> bool:
-        """Start the server unless it already runs; True if it was started now."""
+        """Start the server unless it already runs with the current configuration; True if it
+        was started now."""
+        if self.process.is_running() and self.configuration_changed():
+            print(f"[stack] {self.name}: configuration changed, restarting", flush=True)
+            self.stop()
         if self.process.is_running():
             return False
         self._refuse_taken_ports()

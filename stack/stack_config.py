@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.kafka_principals import DEFAULT_USERNAMES as KAFKA_USERNAMES
 from schemas.mqtt_principals import DEFAULT_USERNAMES
 from stack.influx_provisioning import BucketRetention
 
@@ -18,8 +19,9 @@ class StackConfig:
     home: Path  # data, configuration, logs and pid files of this instance
     bind_host: str
     kafka_version: str
-    kafka_port: int
-    kafka_controller_port: int
+    kafka_port: int  # clients: SASL_SSL (SCRAM-SHA-512) on bind_host
+    kafka_controller_port: int  # KRaft's controller: loopback only, the broker's own login
+    kafka_internal_port: int  # the broker's own inter-broker listener: loopback only
     kafka_heap: str
     kafka_partitions: int
     mqtt_port: int
@@ -43,3 +45,16 @@ class StackConfig:
     mqtt_usernames: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_USERNAMES))
     mqtt_passwords: dict[str, str] = field(default_factory=dict, repr=False)
     indicator_topic_root: str = "zc-indicators"  # the sink publishes, readers read, under it
+    # Kafka principals (schemas/kafka_principals.py), as for MQTT; the worker's id and the
+    # sink's group name the consumer groups their ACLs grant.
+    kafka_usernames: dict[str, str] = field(default_factory=lambda: dict(KAFKA_USERNAMES))
+    kafka_passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    worker_id: str = "zerocarbon-worker"
+    sink_group: str = "zerocarbon-influx-sink"
+    # Names the brokers' TLS certificate carries besides localhost and 127.0.0.1 (bind_host and
+    # the host names clients use).
+    tls_names: tuple[str, ...] = ()
+    # With TLS, mqtt_port is the TLS listener (on bind_host) and mqtt_plain_port, if not 0, a
+    # plaintext one on 127.0.0.1 only; without, mqtt_port is plaintext.
+    mqtt_tls: bool = False
+    mqtt_plain_port: int = 0

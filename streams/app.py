@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from config.kafka_access import KafkaAccess
 from config.web_access import require_token_beyond_loopback
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES
 from streams.worker_config import WorkerConfig
@@ -19,7 +20,8 @@ def create_app(config: WorkerConfig) -> faust.App:
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
         config.worker_id,
-        broker=f"kafka://{config.kafka_bootstrap}",
+        broker=f"kafka://{config.kafka.bootstrap}",
+        broker_credentials=faust_credentials(config.kafka),
         # No faust table: the indicator state is checkpointed to Kafka by the agent itself
         # (streams/indicators/checkpoints.py), so no RocksDB store either.
         store="memory://",
@@ -46,6 +48,18 @@ def create_app(config: WorkerConfig) -> faust.App:
         web_stats_enabled=False,
         web_router_enabled=False,
         web_metrics_enabled=False,
+    )
+
+
+def faust_credentials(kafka: KafkaAccess) -> faust.SASLCredentials | None:
+    """The worker's login, as faust hands it to each of its aiokafka clients."""
+    if kafka.username is None:
+        return None
+    return faust.SASLCredentials(
+        username=kafka.username,
+        password=kafka.password,
+        ssl_context=kafka.ssl_context(),
+        mechanism=kafka.mechanism,
     )
 
 

@@ -2,8 +2,9 @@
 consumer groups' positions, and reading back what was written.
 
 faust does not create the topics its agents read ("Ignoring missing topic"), and a topic
-auto-created later by a producer is only noticed after a rebalance; so every process
-declares the catalogue at start-up, idempotently.
+created later is only noticed after a rebalance; so the admin declares the catalogue
+(``zerocarbon stack up`` does, idempotently), and each service checks at start-up that the
+topics it uses are there: it holds no right to create them (docs/security.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
+from config.kafka_access import KafkaAccess, MissingTopics
 from schemas.catalogue import channels
 
 log = logging.getLogger(__name__)
@@ -55,9 +57,9 @@ def catalogue(partitions: int) -> list[TopicSpec]:
     ]
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -79,10 +81,28 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
         await admin.close()
 
 
-async def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
+async def require_topics(kafka: KafkaAccess, names: Iterable[str]) -> None:
+    """Raise MissingTopics, naming them and what to do, unless every topic of ``names`` exists
+    and is visible to ``kafka``'s principal."""
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        visible = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    missing = sorted(set(names) - visible)
+    if missing:
+        raise MissingTopics(
+            f"Kafka topics {', '.join(missing)} do not exist, or the principal {kafka.username!r} may "
+            "not see them: run `zerocarbon stack up` (the admin creates the catalogue and grants "
+            "each principal its topics), or `zerocarbon kafka setup` against another cluster"
+        )
+
+
+async def topic_ends(kafka: KafkaAccess, topics: Sequence[str]) -> dict[TopicPartition, int]:
     """The current end offset of every partition of ``topics`` (to count only what comes after)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**kafka.client_options())
+    consumer = AIOKafkaConsumer(**kafka.client_options())
     await producer.start()
     await consumer.start()
     try:
@@ -95,11 +115,11 @@ async def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartiti
 
 
 async def records_after(
-    bootstrap: str, offsets: dict[TopicPartition, int], idle_seconds: float = 5.0
+    kafka: KafkaAccess, offsets: dict[TopicPartition, int], idle_seconds: float = 5.0
 ) -> list[tuple[str, bytes]]:
     """Every (topic, value) written after ``offsets``, up to the ends at the time of the call;
     TimeoutError if a partition gives nothing for ``idle_seconds`` before its end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, max_partition_fetch_bytes=8 << 20)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), max_partition_fetch_bytes=8 << 20)
     await consumer.start()
     out: list[tuple[str, bytes]] = []
     try:
@@ -121,9 +141,9 @@ async def records_after(
     return out
 
 
-async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+async def create_topic(kafka: KafkaAccess, name: str, partitions: int) -> None:
     """Create one topic outside the catalogue (a benchmark's, a test's)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
@@ -131,9 +151,9 @@ async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
         await admin.close()
 
 
-async def delete_topics(bootstrap: str, prefixes: Iterable[str]) -> list[str]:
+async def delete_topics(kafka: KafkaAccess, prefixes: Iterable[str]) -> list[str]:
     """Delete every topic whose name starts with one of ``prefixes``; the names deleted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         wanted = tuple(prefixes)
@@ -146,12 +166,12 @@ async def delete_topics(bootstrap: str, prefixes: Iterable[str]) -> list[str]:
 
 
 async def committed_offsets(
-    bootstrap: str, group: str, coordinator_wait_seconds: float = 60.0
+    kafka: KafkaAccess, group: str, coordinator_wait_seconds: float = 60.0
 ) -> dict[TopicPartition, int]:
     """Where ``group`` has committed, partition by partition. A broker just started has no
     group coordinator until it has created its offsets topic: waited for, up to
     ``coordinator_wait_seconds``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         deadline = asyncio.get_running_loop().time() + coordinator_wait_seconds
@@ -168,13 +188,13 @@ async def committed_offsets(
 
 
 async def commit_offsets(
-    bootstrap: str, group: str, offsets: dict[TopicPartition, int], members_gone_seconds: float = 45.0
+    kafka: KafkaAccess, group: str, offsets: dict[TopicPartition, int], members_gone_seconds: float = 45.0
 ) -> None:
     """Commit ``offsets`` for ``group``, which must have no live member. A member that just
     stopped without leaving (killed, or still closing) holds the group until its session
     times out: the broker refuses the commit until then, so it is retried for up to
     ``members_gone_seconds``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(offsets))
@@ -197,7 +217,7 @@ async def commit_offsets(
         await consumer.stop()
 
 
-async def start_group_at_end(bootstrap: str, group: str, topics: Sequence[str]) -> None:
+async def start_group_at_end(kafka: KafkaAccess, group: str, topics: Sequence[str]) -> None:
     """Start ``group`` at the current end of every partition of ``topics``: it reads only what
     comes after."""
-    await commit_offsets(bootstrap, group, await topic_ends(bootstrap, topics))
+    await commit_offsets(kafka, group, await topic_ends(kafka, topics))

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.kafka_access import KafkaAccess
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     """The faust worker's configuration (docs/configuration.md names the settings behind it)."""
 
     worker_id: str
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     partitions: int
     data_dir: Path
     web_host: str

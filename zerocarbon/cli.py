@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from config.kafka_access import MissingTopics
 from config.settings import Settings, config_file_path
 from config.web_access import WebAccessRefused
 from sensors.device_side_config import DeviceSideConfig
@@ -40,8 +41,11 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     config = stack_config(settings)
     if args.action == "up":
         report = control.up(config)
+        healthy = all(s["healthy"] for s in report)
+        if healthy:
+            _declare_catalogue(settings)
         print(json.dumps(report, indent=2))
-        return 0 if all(s["healthy"] for s in report) else 1
+        return 0 if healthy else 1
     if args.action == "down":
         stopped = control.down(config)
         print(f"[stack] stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
@@ -54,6 +58,40 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     report = control.status(config)
     print(json.dumps(report, indent=2))
     return 0 if all(s["healthy"] for s in report) else 1
+
+
+def _declare_catalogue(settings: Settings) -> None:
+    """As the admin, the catalogue's topics: services may not create them."""
+    from schemas.kafka_principals import ADMIN
+    from streams.kafka_admin import catalogue, ensure_topics
+    from zerocarbon.component_configs import required_kafka_access
+
+    admin = required_kafka_access(settings, ADMIN)
+    created = asyncio.run(ensure_topics(admin, catalogue(settings.kafka_partitions)))
+    if created:
+        print(f"[stack] created Kafka topics {', '.join(created)}", flush=True)
+
+
+def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.kafka_principals import SERVICE_PRINCIPALS, KafkaLogin, service_acls
+    from stack.kafka_broker import BROKER
+    from stack.kafka_identities import provision_services
+    from zerocarbon.component_configs import broker_access, kafka_configured_passwords, kafka_usernames
+
+    passwords = kafka_configured_passwords(settings)
+    unset = [p for p in (BROKER, *SERVICE_PRINCIPALS) if p not in passwords]
+    if unset:
+        raise StackError(
+            "`zerocarbon kafka setup` generates no password: set "
+            + ", ".join(f"ZC_KAFKA_{p.upper()}_PASSWORD" for p in unset)
+        )
+    usernames = kafka_usernames(settings)
+    logins = {p: KafkaLogin(usernames[p], passwords[p]) for p in SERVICE_PRINCIPALS}
+    grants = service_acls(usernames, settings.worker_id, settings.sink_group)
+    asyncio.run(provision_services(broker_access(settings, passwords[BROKER]), logins, grants))
+    print(f"[kafka] principals {', '.join(sorted(usernames.values()))} and their ACLs set", flush=True)
+    _declare_catalogue(settings)
+    return 0
 
 
 def _influx(args: argparse.Namespace, settings: Settings) -> int:
@@ -84,17 +122,22 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[object]]) ->
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     from bridge.mqtt_to_kafka import MqttToKafkaBridge
     from bridge.status import read_statuses
-    from streams.kafka_admin import catalogue, ensure_topics
-    from zerocarbon.component_configs import bridge_config, bridge_status_dir
+    from schemas import kafka_principals
+    from schemas.catalogue import raw_topic
+    from schemas.families import FAMILIES
+    from streams.kafka_admin import require_topics
+    from zerocarbon.component_configs import bridge_config, bridge_status_dir, missing_kafka_password
 
     status_dir = bridge_status_dir(settings)
     if args.forget_session:
         from bridge.mqtt_sessions import forget_session
         from schemas.mqtt_principals import BRIDGE
-        from zerocarbon.component_configs import mqtt_login
+        from zerocarbon.component_configs import mqtt_ca_file, mqtt_login
 
         login = mqtt_login(settings, BRIDGE)
-        done = forget_session(settings.mqtt_host, settings.mqtt_port, args.client_id, login)
+        done = forget_session(
+            settings.mqtt_host, settings.mqtt_port, args.client_id, login, ca_file=mqtt_ca_file(settings)
+        )
         print(f"[bridge] session {args.client_id!r} {'discarded' if done else 'NOT discarded (no answer)'}")
         return 0 if done else 1
     if args.status:
@@ -103,8 +146,11 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
         if not statuses:
             print(f"zerocarbon: no bridge status in {status_dir}: is a bridge running?", file=sys.stderr)
         return 0 if statuses and all(s["ready"] for s in statuses) else 1
-    bridge = MqttToKafkaBridge(bridge_config(settings, args.client_id))
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions)))
+    if missing := missing_kafka_password(settings, kafka_principals.BRIDGE):
+        raise StackError(missing)
+    config = bridge_config(settings, args.client_id)
+    bridge = MqttToKafkaBridge(config)
+    asyncio.run(require_topics(config.kafka, [raw_topic(family) for family in FAMILIES]))
     asyncio.run(_until_signalled(bridge.run))
     return 0
 
@@ -113,17 +159,20 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from faust import Worker
 
     from reference.loader import DEFAULT_DIR, ReferenceStore
+    from schemas import kafka_principals
     from streams.app import create_app
     from streams.indicators.agent import register_indicator_agent
-    from streams.kafka_admin import catalogue, ensure_topics
+    from streams.kafka_admin import catalogue, require_topics
     from streams.validation.agent import register_validation_agent
     from streams.validation.stage import ValidationCounters
     from streams.worker_web import register_pages
-    from zerocarbon.component_configs import worker_config
+    from zerocarbon.component_configs import missing_kafka_password, worker_config
 
     config = worker_config(settings)
     app = create_app(config)  # first: it refuses a page beyond loopback with no token
-    asyncio.run(ensure_topics(config.kafka_bootstrap, catalogue(config.partitions)))
+    if missing := missing_kafka_password(settings, kafka_principals.WORKER):
+        raise StackError(missing)
+    asyncio.run(require_topics(config.kafka, [spec.name for spec in catalogue(config.partitions)]))
     counters = ValidationCounters()
     store = ReferenceStore(config.reference_dir or DEFAULT_DIR)
     register_validation_agent(app, config, store, counters)
@@ -139,11 +188,18 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas import kafka_principals
+    from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
     from sinks.territory_rollup import Trajectory, run_territory_rollup
     from stack import influx_provisioning
-    from streams.kafka_admin import catalogue, ensure_topics
-    from zerocarbon.component_configs import missing_influx_token, reference_dir, sink_config
+    from streams.kafka_admin import require_topics
+    from zerocarbon.component_configs import (
+        missing_influx_token,
+        missing_kafka_password,
+        reference_dir,
+        sink_config,
+    )
 
     config = sink_config(settings)
     if args.status:
@@ -152,9 +208,13 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         if not statuses:
             print("zerocarbon: no sink status file: is a sink running?", file=sys.stderr)
         return 0 if statuses and all(s["fresh"] and s["kafka_ready"] for s in statuses) else 1
-    if missing := missing_influx_token(settings, influx_provisioning.SINK):
-        raise StackError(missing)
-    asyncio.run(ensure_topics(config.kafka_bootstrap, catalogue(config.partitions)))
+    for missing in (
+        missing_influx_token(settings, influx_provisioning.SINK),
+        missing_kafka_password(settings, kafka_principals.SINK),
+    ):
+        if missing:
+            raise StackError(missing)
+    asyncio.run(require_topics(config.kafka, [INDICATOR_TOPIC, DEAD_LETTER_TOPIC]))
     sink = IndicatorSink(config)
     # The one process that reads every partition of zc.indicators also sums the territory.
     path = reference_dir(settings) / "trajectory.csv"
@@ -165,7 +225,7 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     async def both(stop: asyncio.Event) -> None:
-        rollup = [run_territory_rollup(config.kafka_bootstrap, stop, trajectory)] if trajectory else []
+        rollup = [run_territory_rollup(config.kafka, stop, trajectory)] if trajectory else []
         await asyncio.gather(sink.run(stop), *rollup)
 
     asyncio.run(_until_signalled(both))
@@ -198,6 +258,13 @@ def _view(args: argparse.Namespace, settings: Settings) -> int:
     config = view_config(settings)
     asyncio.run(_until_signalled(lambda stop: serve(config, stop)))
     return 0
+
+
+def _principals(args: argparse.Namespace, settings: Settings) -> int:
+    from zerocarbon import principals_command
+    from zerocarbon.component_configs import principals_config
+
+    return principals_command.run(args, principals_config(settings))
 
 
 def _devices(args: argparse.Namespace, settings: Settings) -> int:
@@ -244,6 +311,20 @@ def build_parser() -> argparse.ArgumentParser:
         "install: only install",
     )
     stack.set_defaults(handler=_stack)
+
+    kafka = sub.add_parser(
+        "kafka",
+        help="set up Kafka's service principals, their ACLs and the topics (a cluster of your own)",
+        description="For a Kafka deployed apart (docker/compose.yaml): as the broker's own login "
+        "(ZC_KAFKA_BROKER_PASSWORD, SASL PLAIN on the broker's inter-broker listener at "
+        "ZC_KAFKA_HOST:ZC_KAFKA_INTERNAL_PORT), give each service principal the SCRAM-SHA-512 "
+        "password its ZC_KAFKA_<PRINCIPAL>_PASSWORD sets and exactly the ACLs of its role; then, "
+        "as the admin over SASL_SSL, create the catalogue's topics. Idempotent. Every password must "
+        "be set: none is generated outside the local stack, where `zerocarbon stack up` does all "
+        "this. See docs/security.md.",
+    )
+    kafka.add_argument("action", choices=["setup"])
+    kafka.set_defaults(handler=_kafka)
 
     influx = sub.add_parser(
         "influx",
@@ -368,6 +449,17 @@ def build_parser() -> argparse.ArgumentParser:
     devices_command.add_arguments(devices)
     devices.set_defaults(handler=_devices)
 
+    from zerocarbon import principals_command
+
+    principals = sub.add_parser(
+        "principals",
+        help=principals_command.HELP,
+        description=principals_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    principals_command.add_arguments(principals)
+    principals.set_defaults(handler=_principals)
+
     from sensors import replay_command, simulate_command
 
     for name, command in (("simulate", simulate_command), ("replay", replay_command)):
@@ -412,10 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zerocarbon: {refused}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":  # one "Authenticated as ..." line per Kafka connection
+        logging.getLogger("aiokafka.conn").setLevel(logging.WARNING)
     handler: Handler = args.handler
     try:
         return handler(args, settings)
-    except StackError as exc:
+    except (StackError, MissingTopics) as exc:
         print(f"zerocarbon: {exc}", file=sys.stderr)
         return 1
     except WebAccessRefused as exc:

@@ -27,6 +27,7 @@ from sinks.influx_readback import read_indicator
 from stack import control
 from zerocarbon.component_configs import (
     influx_read_target,
+    mqtt_ca_file,
     mqtt_login,
     stack_config,
     worker_url,
@@ -173,7 +174,9 @@ def run_demo(settings: Settings, readings: int) -> int:
         t0 = time.monotonic()
         # As a gateway would (the demo's meters have no credential of their own).
         gateway = mqtt_login(settings, GATEWAY)
-        acked = publish_payloads(settings.mqtt_host, settings.mqtt_port, events, gateway)
+        acked = publish_payloads(
+            settings.mqtt_host, settings.mqtt_port, events, gateway, ca_file=mqtt_ca_file(settings)
+        )
         counted = wait_for_validation(settings, counted_before, len(events), timeout=60)
         reasons = worker_counters(settings).get("reasons")
         after_kwh = wait_for_hour_energy(settings, hour, before_kwh + sent_kwh, timeout=60)

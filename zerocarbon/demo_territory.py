@@ -24,7 +24,7 @@ from sensors.fleet import DEFAULT_MIX, build_fleet
 from sensors.fleet_registry import write_reference_dir
 from sensors.mqtt_publishers import MqttTarget
 from sensors.simulation_run import SimulationPlan, run_simulation
-from zerocarbon.component_configs import influx_read_target, mqtt_login, reference_dir
+from zerocarbon.component_configs import influx_read_target, mqtt_ca_file, mqtt_login, reference_dir
 
 DEVICES = 400
 RATE = 2000.0  # readings/s
@@ -51,7 +51,13 @@ def simulate_territory(settings: Settings, seed: int) -> dict[str, Any]:
     return run_simulation(
         plan,
         load_reference(reference_dir(settings)),
-        MqttTarget(settings.mqtt_host, settings.mqtt_port, gateway.username, gateway.password),
+        MqttTarget(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            gateway.username,
+            gateway.password,
+            ca_file=mqtt_ca_file(settings),
+        ),
     )
 
 

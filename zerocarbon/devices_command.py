@@ -25,7 +25,7 @@ from schemas.mqtt_principals import DEVICE_ROLE_PREFIX, MqttLogin, device_role, 
 from schemas.territory import Sector
 from stack.dynamic_security import BrokerClient, DynamicSecurity
 from stack.errors import StackError
-from stack.mqtt_credentials import new_secret
+from stack.secret_files import new_secret
 
 HELP = "add, list, revoke devices, or rotate their secret: the registry and the MQTT broker in step"
 DESCRIPTION = """\
@@ -60,6 +60,7 @@ class DevicesConfig:
     admin: MqttLogin | None
     reference_dir: Path
     service_usernames: frozenset[str]  # user names a device may not take
+    mqtt_ca_file: Path | None = None  # TLS, trusting this CA
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +102,7 @@ def _admin(config: DevicesConfig) -> DynamicSecurity:
             "no admin credential for the MQTT broker: on the local stack run `zerocarbon stack up` "
             "(it generates one); for another broker set ZC_MQTT_ADMIN_USERNAME and ZC_MQTT_ADMIN_PASSWORD"
         )
-    return DynamicSecurity(config.mqtt_host, config.mqtt_port, config.admin)
+    return DynamicSecurity(config.mqtt_host, config.mqtt_port, config.admin, ca_file=config.mqtt_ca_file)
 
 
 def _registry(config: DevicesConfig) -> dict[str, Device]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -25,14 +26,30 @@ from typing import Any
 import faust
 
 CONFIG = json.loads(Path(os.environ["ZC_BENCH_PEER_CONFIG"]).read_text())
+KAFKA: dict[str, str] = CONFIG["kafka"]  # librdkafka properties: the brokers, the login, the CA
 FACTORS: dict[str, float] = CONFIG["factors"]
 KWH_PER_UNIT: dict[str, float] = CONFIG["kwh_per_unit"]
 SIZES: list[int] = CONFIG["windows_seconds"]
 INDICATORS = ("energy_consumed_kwh", "emissions_kgco2e")
 
+
+def _credentials(kafka: dict[str, str]) -> faust.SASLCredentials | None:
+    """The login of ``kafka``'s properties, over TLS when they name a CA, as faust takes it."""
+    if "sasl.username" not in kafka:
+        return None
+    ca = kafka.get("ssl.ca.location")
+    return faust.SASLCredentials(
+        username=kafka["sasl.username"],
+        password=kafka["sasl.password"],
+        ssl_context=ssl.create_default_context(cafile=ca) if ca else None,
+        mechanism=kafka["sasl.mechanisms"],
+    )
+
+
 app = faust.App(
     CONFIG["app_id"],
-    broker=f"kafka://{CONFIG['bootstrap']}",
+    broker=f"kafka://{KAFKA['bootstrap.servers']}",
+    broker_credentials=_credentials(KAFKA),
     store="rocksdb://",
     datadir=CONFIG["state_dir"],
     topic_partitions=CONFIG["partitions"],

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
 
 INDICATORS = ("energy_consumed_kwh", "emissions_kgco2e")
 
@@ -37,7 +38,8 @@ def main(config_path: str, result_path: str) -> int:
     progress: dict[str, Any] = {"readings": 0, "messages": 0, "outputs": 0}
 
     app = Application(
-        broker_address=config["bootstrap"],
+        # The brokers, the login and the CA, as librdkafka properties.
+        broker_address=ConnectionConfig.from_librdkafka_dict(config["kafka"]),
         consumer_group=config["group"],
         auto_offset_reset="earliest",
         state_dir=config["state_dir"],

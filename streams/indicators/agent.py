@@ -69,7 +69,7 @@ def register_indicator_agent(
     dead_topic = bytes_topic(app, DEAD_LETTER_TOPIC)
     checkpoint_topic = bytes_topic(app, CHECKPOINT_TOPIC)
     engines: dict[tuple[str, int], IndicatorPartition[Any]] = {}
-    checkpoint_reader = CheckpointReader(config.kafka_bootstrap)
+    checkpoint_reader = CheckpointReader(config.kafka)
 
     async def engine_for(tp: tuple[str, int]) -> IndicatorPartition[Any]:
         engine = engines.get(tp)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from config.kafka_access import KafkaAccess
 from schemas.catalogue import CHECKPOINT_TOPIC, valid_topic
 from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
 from streams.indicators.window_state import WindowState
@@ -29,8 +30,8 @@ class CheckpointReader:
     reading the whole topic each time cost a dozen reads of up to a segment of superseded
     checkpoints (0.8 s each at 220 MB)."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaAccess) -> None:
+        self.kafka = kafka
         self.latest: dict[bytes, bytes] = {}
         self.position = 0  # the next offset to read
 
@@ -38,7 +39,7 @@ class CheckpointReader:
         """Every checkpoint key's last value, as of the topic's current end."""
         tp = TopicPartition(CHECKPOINT_TOPIC, 0)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=16 << 20
+            **self.kafka.client_options(), enable_auto_commit=False, max_partition_fetch_bytes=16 << 20
         )
         await consumer.start()
         latest = self.latest
@@ -75,15 +76,15 @@ class CheckpointReader:
 
 
 async def start_afresh(
-    bootstrap: str, family: str, grace_seconds: int, partitions: Iterable[int] | None = None
+    kafka: KafkaAccess, family: str, grace_seconds: int, partitions: Iterable[int] | None = None
 ) -> None:
     """Checkpoint an empty indicator state at the current end of ``zc.valid.<family>`` (every
     partition, or those given): a worker then counts only what comes after, against a watermark
     of its own. For tests, benchmarks and an operator who must restart a partition's figures."""
     topic = valid_topic(family)
-    ends = await topic_ends(bootstrap, [topic])
+    ends = await topic_ends(kafka, [topic])
     wanted = None if partitions is None else set(partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     try:
         for tp, end in ends.items():

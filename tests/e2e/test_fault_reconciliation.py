@@ -38,11 +38,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.dead_letter import DeadLetter
 from schemas.families import FAMILIES
 from sensors import faults
+from streams.kafka_admin import records_after, start_group_at_end, topic_ends
 from tests.e2e.fault_checks import (
     Findings,
     check_consumption,
@@ -54,7 +56,6 @@ from tests.e2e.fault_checks import (
 )
 from tests.e2e.fault_expectations import expected_indicator_stage, typed_events
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state, produce_raw
-from tests.integration.kafka_reading import records_after, start_group_at_end, topic_ends
 from tests.integration.worker_runs import start_worker
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import spawn_command, stop_child, wait_ready
@@ -116,28 +117,30 @@ async def quiet(settings: Settings) -> dict[str, Any]:
         counters = now
 
 
-async def settled(settings: Settings, topics: list[str], timeout: float = 30) -> None:
+async def settled(kafka: KafkaAccess, topics: list[str], timeout: float = 30) -> None:
     """Until nothing more is written to ``topics`` for two seconds (or at the timeout)."""
     deadline = time.monotonic() + timeout
-    ends = await topic_ends(settings, topics)
+    ends = await topic_ends(kafka, topics)
     while time.monotonic() < deadline:
         await asyncio.sleep(2)
-        now = await topic_ends(settings, topics)
+        now = await topic_ends(kafka, topics)
         if now == ends:
             return
         ends = now
 
 
-async def fresh_worker(settings: Settings, log: Path, registry: Path) -> subprocess.Popen[bytes]:
+async def fresh_worker(
+    kafka: KafkaAccess, settings: Settings, log: Path, registry: Path
+) -> subprocess.Popen[bytes]:
     """A worker whose indicator state is empty on every typed partition, so that windows close
     on this run's event times only; started again if a backlog reached that state first."""
     for _ in range(2):
         # An earlier run's raw or typed backlog (a benchmark, a demo) is not this test's input.
         for family in FAMILIES:
             for topic in (raw_topic(family), valid_topic(family)):
-                await start_group_at_end(settings, topic, settings.worker_id)
+                await start_group_at_end(kafka, settings.worker_id, [topic])
         for family in FAMILIES:
-            await forget_indicator_state(settings, range(settings.kafka_partitions), family)
+            await forget_indicator_state(kafka, settings, range(settings.kafka_partitions), family)
         worker = start_worker(log, {"ZC_REFERENCE_DIR": str(registry)})
         counters = await quiet(settings)
         if not outcomes_of(counters):
@@ -146,18 +149,20 @@ async def fresh_worker(settings: Settings, log: Path, registry: Path) -> subproc
     raise AssertionError(f"a backlog keeps reaching the typed topics; worker log {log}")
 
 
-async def test_each_injected_fault_arrives_where_it_should(settings: Settings, tmp_path: Path) -> None:
+async def test_each_injected_fault_arrives_where_it_should(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
+) -> None:
     registry = tmp_path / "reference"
     simulate("--devices", str(DEVICES), "--write-registry", str(registry))
     bridge_id = f"zc-e2e-faults-{uuid.uuid4().hex[:8]}"
-    worker = await fresh_worker(settings, tmp_path / "worker.log", registry)
+    worker = await fresh_worker(kafka_admin, settings, tmp_path / "worker.log", registry)
     bridge = spawn_command(["bridge", "--client-id", bridge_id], tmp_path / "bridge.log")
     try:
         wait_ready(bridge, tmp_path / "bridge.log")
         before = await quiet(settings)
         assert not outcomes_of(before), f"a backlog reached the indicator stage first: {before['indicators']}"
         valid_topics = [valid_topic(name) for name in FAMILIES]
-        starts = await topic_ends(settings, [*valid_topics, DEAD_LETTER_TOPIC, INDICATOR_TOPIC])
+        starts = await topic_ends(kafka_admin, [*valid_topics, DEAD_LETTER_TOPIC, INDICATOR_TOPIC])
         events_file = tmp_path / "fault-instances.json"
         rates = [str(arg) for option, rate in FAULT_RATES.items() for arg in (option, rate)]
         report = await asyncio.to_thread(
@@ -175,9 +180,9 @@ async def test_each_injected_fault_arrives_where_it_should(settings: Settings, t
         await wait_until(settings, lambda c: c["received"] >= received, timeout=120)
         outcomes = outcomes_of(before) + expected["accepted"]
         await wait_until(settings, lambda c: outcomes_of(c) >= outcomes, timeout=120)
-        await settled(settings, [INDICATOR_TOPIC, DEAD_LETTER_TOPIC])  # the flush publishes every second
+        await settled(kafka_admin, [INDICATOR_TOPIC, DEAD_LETTER_TOPIC])  # the flush publishes every second
         after = worker_counters(settings)
-        written = await records_after(settings, starts)
+        written = await records_after(kafka_admin, starts)
     finally:
         stop_child(bridge)
         stop_child(worker)
@@ -235,7 +240,9 @@ async def test_each_injected_fault_arrives_where_it_should(settings: Settings, t
     assert stage.late_min > 0 and stage.late_max < stage.contributions, (stage.late_min, stage.contributions)
 
 
-async def test_a_reset_soon_after_a_reset_is_reported_as_a_reset(settings: Settings, tmp_path: Path) -> None:
+async def test_a_reset_soon_after_a_reset_is_reported_as_a_reset(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
+) -> None:
     meter, run = RESIDENTIAL, uuid.uuid4().hex[:8]
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     readings = [(0, 42_000.0), (15, 9.6), (30, 4.7)]  # minutes after start, index in kWh
@@ -248,18 +255,19 @@ async def test_a_reset_soon_after_a_reset_is_reported_as_a_reset(settings: Setti
         }
         for k, (minutes, index) in enumerate(readings)
     ]  # fmt: skip
-    await forget_indicator_state(settings, [meter.partition(settings)])  # the meter's last index: none
+    # The meter's last index: none.
+    await forget_indicator_state(kafka_admin, settings, [meter.partition(settings)])
     worker = start_worker(tmp_path / "worker.log")
     try:
         before = await quiet(settings)
-        starts = await topic_ends(settings, [DEAD_LETTER_TOPIC])
-        await produce_raw(settings, meter, [json.dumps(events).encode()])
+        starts = await topic_ends(kafka_admin, [DEAD_LETTER_TOPIC])
+        await produce_raw(kafka_admin, meter, [json.dumps(events).encode()])
         await wait_until(settings, lambda c: outcomes_of(c) >= outcomes_of(before) + len(events), timeout=60)
         # Counted when applied; dead-lettered by the next flush, with the updates (at most a
         # second later), before the checkpoint that covers them.
         expected = [events[1]["event_id"], events[2]["event_id"]]
         deadline = time.monotonic() + 30
-        while (resets := index_resets(await records_after(settings, starts))) != expected:
+        while (resets := index_resets(await records_after(kafka_admin, starts))) != expected:
             assert time.monotonic() < deadline, resets
             await asyncio.sleep(0.5)
     finally:

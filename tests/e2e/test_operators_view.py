@@ -25,15 +25,20 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from operators_view.i18n import STRINGS
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.device_topics import device_topic
+from schemas.kafka_principals import SINK as SINK_PRINCIPAL
+from schemas.kafka_principals import VIEW as VIEW_PRINCIPAL
+from schemas.kafka_principals import KafkaAcl, sink_acls
 from schemas.mqtt_principals import MqttLogin
 from sensors.mqtt_publish import publish_payloads
 from stack.debian_packages import TEST_PACKAGES
-from tests.integration.kafka_reading import start_group_at_end
+from streams.kafka_admin import start_group_at_end
 from tests.integration.worker_runs import start_worker
+from tests.kafka_grants import grant, withdraw
 from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
 CHROMIUM = TEST_PACKAGES["chromium"]
@@ -124,7 +129,7 @@ def zerocarbon(*args: str) -> None:
 
 
 @pytest.fixture
-def service(settings: Settings, tmp_path: Path) -> Iterator[str]:
+def service(settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path) -> Iterator[str]:
     """Bridge, worker (knowing the simulated fleet), sink and view running; the page's URL."""
     registry = tmp_path / "reference"
     zerocarbon("simulate", "--devices", "300", "--write-registry", str(registry))
@@ -132,7 +137,10 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[str]:
     bridge_id = f"zc-view-{run}"
     # A sink group of its own from the current end: other modules' backlog is not this test's.
     sink_group = f"zc-view-sink-{run}"
-    asyncio.run(start_group_at_end(settings, INDICATOR_TOPIC, sink_group))
+    asyncio.run(start_group_at_end(kafka_admin, sink_group, [INDICATOR_TOPIC]))
+    # The sink principal may use that group, the page's may describe it (its lag), for the test.
+    asyncio.run(grant(settings, SINK_PRINCIPAL, sink_acls(sink_group)))
+    asyncio.run(grant(settings, VIEW_PRINCIPAL, (KafkaAcl("group", sink_group, "describe"),)))
     port = free_port()
     logs = {name: tmp_path / f"{name}.log" for name in ("bridge", "sink", "view")}
     worker = start_worker(tmp_path / "worker.log", {"ZC_REFERENCE_DIR": str(registry)})
@@ -154,6 +162,8 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[str]:
     finally:
         for child in reversed(children):
             stop_child(child)
+        asyncio.run(withdraw(settings, SINK_PRINCIPAL, sink_acls(sink_group)))
+        asyncio.run(withdraw(settings, VIEW_PRINCIPAL, (KafkaAcl("group", sink_group, "describe"),)))
         subprocess.run(
             [sys.executable, "-m", "zerocarbon.cli", "bridge", "--forget-session", "--client-id", bridge_id],
             capture_output=True,

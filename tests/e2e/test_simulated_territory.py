@@ -20,11 +20,15 @@ from typing import Any
 
 from influxdb_client import InfluxDBClient
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.families import FAMILIES
-from tests.integration.kafka_reading import records_after, start_group_at_end, topic_ends
+from schemas.kafka_principals import SINK as SINK_PRINCIPAL
+from schemas.kafka_principals import sink_acls
+from streams.kafka_admin import records_after, start_group_at_end, topic_ends
 from tests.integration.worker_runs import start_worker
+from tests.kafka_grants import grant, withdraw
 from zerocarbon.component_configs import influx_read_target
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import spawn_command, stop_child, wait_ready
@@ -47,7 +51,9 @@ def totals(counters: dict[str, Any]) -> dict[str, int]:
     }
 
 
-async def test_what_the_devices_sent_is_what_validation_counted(settings: Settings, tmp_path: Path) -> None:
+async def test_what_the_devices_sent_is_what_validation_counted(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
+) -> None:
     registry = tmp_path / "reference"
     zerocarbon("simulate", "--devices", "300", "--write-registry", str(registry))
     run = uuid.uuid4().hex[:8]
@@ -57,14 +63,15 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
     bridge = spawn_command(["bridge", "--client-id", bridge_id], bridge_log)
     # A sink group of its own from the current end: other modules' backlog is not this test's.
     sink_group = f"zc-e2e-sink-{run}"
-    await start_group_at_end(settings, INDICATOR_TOPIC, sink_group)
+    await start_group_at_end(kafka_admin, sink_group, [INDICATOR_TOPIC])
+    await grant(settings, SINK_PRINCIPAL, sink_acls(sink_group))  # the sink principal may use it
     sink = spawn_command(["sink"], sink_log, {"ZC_SINK_GROUP": sink_group})
     try:
         wait_ready(bridge, bridge_log)
         wait_ready(sink, sink_log)
         before = totals(worker_counters(settings))
         valid_topics = [valid_topic(name) for name in FAMILIES]
-        starts = await topic_ends(settings, [*valid_topics, DEAD_LETTER_TOPIC])
+        starts = await topic_ends(kafka_admin, [*valid_topics, DEAD_LETTER_TOPIC])
         report = await asyncio.to_thread(
             zerocarbon,
             "simulate", "--devices", "300", "--count", str(MESSAGES), "--rate", "2000",
@@ -89,7 +96,7 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
         assert after["balanced"]
         # The same, as it reached the topics: events on the typed topics (one JSON array per
         # record), dead letters of the validation stage with the malformed payloads.
-        written = await records_after(settings, starts)
+        written = await records_after(kafka_admin, starts)
         typed = sum(len(json.loads(value)) for topic, value in written if topic in valid_topics)
         letters = [json.loads(value) for topic, value in written if topic == DEAD_LETTER_TOPIC]
         refused = [letter for letter in letters if letter["stage"] == "validation"]
@@ -141,6 +148,7 @@ async def test_what_the_devices_sent_is_what_validation_counted(settings: Settin
         stop_child(bridge)
         stop_child(sink)
         stop_child(worker)
+        await withdraw(settings, SINK_PRINCIPAL, sink_acls(sink_group))
         subprocess.run(
             [sys.executable, "-m", "zerocarbon.cli", "bridge", "--forget-session", "--client-id", bridge_id],
             capture_output=True,

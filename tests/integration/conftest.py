@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
+from schemas import kafka_principals
 from schemas.mqtt_principals import ADMIN, BRIDGE, GATEWAY, READER, SINK, MqttLogin
 from stack import control, isolated_stack
 from stack.stack_config import StackConfig
@@ -39,13 +41,26 @@ def local_stack(settings: Settings, stack_config: StackConfig) -> Iterator[Setti
         shutil.rmtree(stack_config.home, ignore_errors=True)
     report = control.up(stack_config)
     assert all(service["healthy"] for service in report), report
-    # The service's topics, declared as a worker declares them at start-up: a test that
-    # writes to one first would otherwise have Kafka auto-create it with default settings.
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, catalogue(settings.kafka_partitions)))
+    # The service's topics, declared by the admin as `zerocarbon stack up` declares them: no
+    # service may create one, and the broker creates none by itself.
+    asyncio.run(ensure_topics(admin_access(settings), catalogue(settings.kafka_partitions)))
     yield settings
     for service in reversed(services):
         if service.name not in running_before:
             service.stop()
+
+
+def admin_access(settings: Settings) -> KafkaAccess:
+    """The Kafka admin's access (a super user), as `zerocarbon stack up` generated its login."""
+    return component_configs.kafka_access(settings, kafka_principals.ADMIN)
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(local_stack: Settings) -> KafkaAccess:
+    """What the harness does on Kafka (writes a test's input, reads outputs back, creates and
+    deletes test topics, moves consumer groups) it does as the admin; the service's own
+    components get their principal's access, so that the tests run under the real ACLs."""
+    return admin_access(local_stack)
 
 
 # The MQTT principals' logins (docs/security.md), as `zerocarbon stack up` generated them: a
@@ -102,8 +117,8 @@ def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def fresh_partition(settings: Settings) -> None:
+def fresh_partition(settings: Settings, kafka_admin: KafkaAccess) -> None:
     """Start afresh, at its current end, the indicator state of the partition of Aytré, the
     commune of the golden meter golden-17028-0008, so that a module's event times are judged
     against its own watermark. Ask for it before ``worker``."""
-    asyncio.run(forget_indicator_state(settings, [RESIDENTIAL.partition(settings)]))
+    asyncio.run(forget_indicator_state(kafka_admin, settings, [RESIDENTIAL.partition(settings)]))

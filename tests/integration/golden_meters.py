@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from schemas.partition_key import commune_partition
@@ -107,9 +108,9 @@ def merged_records(series: list[IntervalSeries], ks: range, per_record: int = 50
     return [json.dumps(events[i : i + per_record]).encode() for i in range(0, len(events), per_record)]
 
 
-async def produce_raw(settings: Settings, meter: GoldenMeter, values: Iterable[bytes]) -> None:
+async def produce_raw(kafka: KafkaAccess, meter: GoldenMeter, values: Iterable[bytes]) -> None:
     """Produce to zc.raw.energy keyed by the meter's commune, as partners are asked to."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", linger_ms=5)
     await producer.start()
     try:
         sent = [
@@ -121,12 +122,12 @@ async def produce_raw(settings: Settings, meter: GoldenMeter, values: Iterable[b
 
 
 async def forget_indicator_state(
-    settings: Settings, partitions: Iterable[int], family: str = "energy"
+    kafka: KafkaAccess, settings: Settings, partitions: Iterable[int], family: str = "energy"
 ) -> None:
     """Checkpoint an empty indicator state at the current end of these partitions of
     zc.valid.<family> (before a worker starts): the worker skips every earlier record, whatever
     its group's committed offset, so only the module's own event times move the watermark."""
-    await start_afresh(settings.kafka_bootstrap, family, settings.indicator_grace_seconds, partitions)
+    await start_afresh(kafka, family, settings.indicator_grace_seconds, partitions)
 
 
 K = TypeVar("K")
@@ -138,9 +139,9 @@ def series_of(dimensions: Mapping[str, str]) -> Series:
     return tuple(sorted(dimensions.items()))
 
 
-async def indicator_offsets(settings: Settings) -> dict[TopicPartition, int]:
+async def indicator_offsets(kafka: KafkaAccess, settings: Settings) -> dict[TopicPartition, int]:
     """The current end of zc.indicators, to read only what is published after."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.client_options())
     await consumer.start()
     try:
         return await consumer.end_offsets(indicator_partitions(settings))
@@ -155,6 +156,7 @@ def indicator_partitions(settings: Settings) -> list[TopicPartition]:
 
 
 async def indicator_finals(
+    kafka: KafkaAccess,
     settings: Settings,
     indicator: str,
     window: str,
@@ -169,7 +171,7 @@ async def indicator_finals(
     wanted = {series: set(starts) for series, starts in expected.items()}
     finals: dict[Series, dict[int, float]] = {series: {} for series in wanted}
     window_marker, indicator_marker = f'"window":"{window}"'.encode(), f'"{indicator}"'.encode()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(**kafka.client_options(), auto_offset_reset="earliest")
     await consumer.start()
     try:
         partitions = indicator_partitions(settings)
@@ -199,6 +201,7 @@ async def indicator_finals(
 
 
 async def hourly_finals(
+    kafka: KafkaAccess,
     settings: Settings,
     expected: dict[GoldenMeter, dict[int, float]],
     since: datetime,
@@ -210,6 +213,7 @@ async def hourly_finals(
     ``offsets`` (take them with ``indicator_offsets`` when the test starts: the topic holds
     millions of records of earlier runs)."""
     finals = await indicator_finals(
+        kafka,
         settings,
         "energy_consumed_kwh",
         "1h",

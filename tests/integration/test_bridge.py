@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.mqtt_sessions import forget_session
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
 from schemas.device_topics import device_topic
@@ -29,6 +30,8 @@ from schemas.mqtt_principals import MqttLogin
 from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
 from tests.integration.kafka_reading import read_payloads
+from tests.mqtt_tls import secure
+from zerocarbon.component_configs import mqtt_ca_file
 from zerocarbon.processes import log_size, start_service, stop_child
 
 RAW_TOPICS = [raw_topic(f) for f in ("energy", "environment", "mobility")]
@@ -77,6 +80,7 @@ class Publisher:
         self.client.on_publish = lambda _c, _u, mid, _rc, _p: self.acknowledged.add(mid)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
+        secure(self.client, settings)
         self.client.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
         self.client.loop_start()
 
@@ -124,7 +128,11 @@ def _event_ids(payloads: list[tuple[str, bytes]]) -> list[str]:
 
 
 async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_restart(
-    settings: Settings, stack_config: StackConfig, bridge_log: Path, gateway_login: MqttLogin
+    settings: Settings,
+    kafka_admin: KafkaAccess,
+    stack_config: StackConfig,
+    bridge_log: Path,
+    gateway_login: MqttLogin,
 ) -> None:
     run = uuid.uuid4().hex[:8]
     total = 20_000
@@ -169,7 +177,7 @@ async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_res
         assert mids <= publisher.acknowledged, f"{len(mids - publisher.acknowledged)} never acknowledged"
         marker = f'"test-{run}"'.encode()
         found = await read_payloads(
-            settings.kafka_bootstrap,
+            kafka_admin,
             [raw_topic("energy")],
             keep=lambda _t, p: marker in p,
             done=lambda got: len(set(_event_ids(got))) >= total,
@@ -178,8 +186,16 @@ async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_res
     finally:
         publisher.close()
         stop_child(bridge)
-        forget_session(settings.mqtt_host, settings.mqtt_port, client_id, gateway_login)
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-device-{run}", gateway_login)
+        forget_session(
+            settings.mqtt_host, settings.mqtt_port, client_id, gateway_login, ca_file=mqtt_ca_file(settings)
+        )
+        forget_session(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            f"test-device-{run}",
+            gateway_login,
+            ca_file=mqtt_ca_file(settings),
+        )
     ids = _event_ids(found)
     unique = set(ids)
     missing = total - len(unique)
@@ -191,7 +207,7 @@ async def test_every_message_reaches_kafka_through_bridge_kills_and_a_broker_res
 
 
 async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettered(
-    settings: Settings, bridge_log: Path, gateway_login: MqttLogin
+    settings: Settings, kafka_admin: KafkaAccess, bridge_log: Path, gateway_login: MqttLogin
 ) -> None:
     run = uuid.uuid4().hex[:8]
     bridge, _ = _start_bridge(bridge_log, f"test-bridge-{run}")
@@ -208,14 +224,14 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
         for info in infos:
             info.wait_for_publish(timeout=30)
         found = await read_payloads(
-            settings.kafka_bootstrap,
+            kafka_admin,
             [raw_topic("mobility")],
             keep=lambda t, _p: t == topic,
             done=lambda got: len(got) >= len(payloads),
             timeout=60,
         )
         dead = await read_payloads(
-            settings.kafka_bootstrap,
+            kafka_admin,
             [DEAD_LETTER_TOPIC],
             keep=lambda _t, p: unrouted.encode() in p,
             done=lambda got: len(got) >= 1,
@@ -225,8 +241,20 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
     finally:
         publisher.close()
         stop_child(bridge)
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-bridge-{run}", gateway_login)
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-fuzzer-{run}", gateway_login)
+        forget_session(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            f"test-bridge-{run}",
+            gateway_login,
+            ca_file=mqtt_ca_file(settings),
+        )
+        forget_session(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            f"test-fuzzer-{run}",
+            gateway_login,
+            ca_file=mqtt_ca_file(settings),
+        )
     assert [p for _, p in found] == payloads
     record = json.loads(dead[0][1])
     assert record["origin"] == {
@@ -241,7 +269,7 @@ async def test_any_bytes_are_forwarded_verbatim_and_unrouted_topics_dead_lettere
 
 
 async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_nothing(
-    settings: Settings, tmp_path: Path, gateway_login: MqttLogin
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path, gateway_login: MqttLogin
 ) -> None:
     run = uuid.uuid4().hex[:8]
     total = 4_000
@@ -259,7 +287,7 @@ async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_noth
             info.wait_for_publish(timeout=60)
         marker = f'"test-{run}"'.encode()
         found = await read_payloads(
-            settings.kafka_bootstrap,
+            kafka_admin,
             [raw_topic("energy")],
             keep=lambda _t, p: marker in p,
             done=lambda got: len(set(_event_ids(got))) >= total,
@@ -279,7 +307,13 @@ async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_noth
         for bridge in bridges:
             stop_child(bridge)
         for client_id in [*client_ids, f"test-device-{run}"]:
-            forget_session(settings.mqtt_host, settings.mqtt_port, client_id, gateway_login)
+            forget_session(
+                settings.mqtt_host,
+                settings.mqtt_port,
+                client_id,
+                gateway_login,
+                ca_file=mqtt_ca_file(settings),
+            )
     assert set(_event_ids(found)) == {f"{run}-{k}" for k in range(total)}
     forwarded = [s["forwarded"].get("energy", 0) for s in statuses]
     assert all(n > 0 for n in forwarded), f"one bridge took no share: {forwarded}"

@@ -20,6 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from tests.integration.golden_meters import (
     METERS,
@@ -45,12 +46,12 @@ def recent_midnight(days_ago: int) -> datetime:
 
 
 async def test_hourly_totals_are_exact_after_three_random_sigkills(
-    settings: Settings, tmp_path: Path
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
 ) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
-    since, offsets = datetime.now(UTC), await indicator_offsets(settings)
+    since, offsets = datetime.now(UTC), await indicator_offsets(kafka_admin, settings)
     start = recent_midnight(20)
     series = [
         IntervalSeries(METERS[0], run, start, timedelta(seconds=30), lambda k: 100 + 10 * (k % 37)),
@@ -59,22 +60,23 @@ async def test_hourly_totals_are_exact_after_three_random_sigkills(
     kills = sorted(rng.sample(range(CHUNKS - 1), 3))
     delays = [round(rng.uniform(0.0, 3.0), 2) for _ in kills]
     print(f"seed {seed}: SIGKILL after chunks {kills}, {delays} s after each")  # to replay a failure
-    await forget_indicator_state(settings, {s.meter.partition(settings) for s in series})
+    await forget_indicator_state(kafka_admin, settings, {s.meter.partition(settings) for s in series})
     log = tmp_path / "worker.log"
     worker = start_worker(log)
     per_chunk = READINGS_PER_METER // CHUNKS
     try:
         for chunk in range(CHUNKS):
             ks = range(chunk * per_chunk, (chunk + 1) * per_chunk)
-            await asyncio.gather(*(produce_raw(settings, s.meter, s.records(ks)) for s in series))
+            await asyncio.gather(*(produce_raw(kafka_admin, s.meter, s.records(ks)) for s in series))
             if chunk in kills:
                 await asyncio.sleep(delays[kills.index(chunk)])
                 worker.kill()  # SIGKILL: no commit, no flush, no checkpoint
                 worker.wait()
                 worker = start_worker(log)
-        await asyncio.gather(*(produce_raw(settings, s.meter, s.closer(READINGS_PER_METER)) for s in series))
+        closers = (produce_raw(kafka_admin, s.meter, s.closer(READINGS_PER_METER)) for s in series)
+        await asyncio.gather(*closers)
         expected = {s.meter: s.hourly_kwh(READINGS_PER_METER) for s in series}
-        finals = await hourly_finals(settings, expected, since, timeout=300, offsets=offsets)
+        finals = await hourly_finals(kafka_admin, settings, expected, since, timeout=300, offsets=offsets)
     finally:
         stop_child(worker)
     for meter in expected:
@@ -82,9 +84,11 @@ async def test_hourly_totals_are_exact_after_three_random_sigkills(
         assert finals[meter] == expected[meter], f"seed {seed}: {differences(finals, expected)}"
 
 
-async def test_two_workers_give_the_figures_of_one(settings: Settings, tmp_path: Path) -> None:
+async def test_two_workers_give_the_figures_of_one(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
+) -> None:
     run = uuid.uuid4().hex[:8]
-    since, offsets = datetime.now(UTC), await indicator_offsets(settings)
+    since, offsets = datetime.now(UTC), await indicator_offsets(kafka_admin, settings)
     start = recent_midnight(14)  # 250 hours of readings, all in the past
     readings = 3000
     series = [
@@ -93,7 +97,7 @@ async def test_two_workers_give_the_figures_of_one(settings: Settings, tmp_path:
     ]
     twin = IntervalSeries(TWIN, run, start, timedelta(minutes=5), lambda k: 50 + (k % 11))
     assert len({s.meter.partition(settings) for s in series}) == len(series)  # one per partition
-    await forget_indicator_state(settings, {s.meter.partition(settings) for s in series})
+    await forget_indicator_state(kafka_admin, settings, {s.meter.partition(settings) for s in series})
     second_port = settings.worker_web_port + 1
     first = start_worker(tmp_path / "first.log")
     second = None
@@ -103,12 +107,12 @@ async def test_two_workers_give_the_figures_of_one(settings: Settings, tmp_path:
         shared = series[2]  # TWIN's series: both meters' readings, merged in event-time order
         records = {s.meter: s.records(range(readings)) for s in series if s is not shared}
         records[shared.meter] = merged_records([shared, twin], range(readings))
-        await asyncio.gather(*(produce_raw(settings, meter, values) for meter, values in records.items()))
-        await asyncio.gather(*(produce_raw(settings, s.meter, s.closer(readings)) for s in series))
+        await asyncio.gather(*(produce_raw(kafka_admin, meter, values) for meter, values in records.items()))
+        await asyncio.gather(*(produce_raw(kafka_admin, s.meter, s.closer(readings)) for s in series))
         expected = {s.meter: s.hourly_kwh(readings) for s in series}
         twin_hours = twin.hourly_kwh(readings)
         expected[shared.meter] = {h: round(v + twin_hours[h], 6) for h, v in expected[shared.meter].items()}
-        finals = await hourly_finals(settings, expected, since, timeout=180, offsets=offsets)
+        finals = await hourly_finals(kafka_admin, settings, expected, since, timeout=180, offsets=offsets)
         counted = []
         for port in (settings.worker_web_port, second_port):
             with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from tests.integration.golden_meters import (
     TERTIARY,
@@ -30,30 +31,32 @@ from zerocarbon.processes import stop_child
 READINGS = 2000
 
 
-async def test_hourly_totals_are_exact_across_two_sigkills(settings: Settings, tmp_path: Path) -> None:
-    since, offsets = datetime.now(UTC), await indicator_offsets(settings)
+async def test_hourly_totals_are_exact_across_two_sigkills(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
+) -> None:
+    since, offsets = datetime.now(UTC), await indicator_offsets(kafka_admin, settings)
     day = since.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     meter = TERTIARY
     series = IntervalSeries(meter, uuid.uuid4().hex[:8], day, timedelta(seconds=30), lambda k: 500)
-    await forget_indicator_state(settings, [meter.partition(settings)])
+    await forget_indicator_state(kafka_admin, settings, [meter.partition(settings)])
     log = tmp_path / "worker.log"
     every_second = {"ZC_INDICATOR_CHECKPOINT_SECONDS": "1"}  # so the first kill comes after a checkpoint
     worker = start_worker(log, every_second)
     try:
-        await produce_raw(settings, meter, series.records(range(0, 800)))
+        await produce_raw(kafka_admin, meter, series.records(range(0, 800)))
         await asyncio.sleep(1.5)
         worker.kill()  # SIGKILL: no commit, no flush
         worker.wait()
         worker = start_worker(log, every_second)
-        await produce_raw(settings, meter, series.records(range(800, 1600)))
+        await produce_raw(kafka_admin, meter, series.records(range(800, 1600)))
         await wait_counted(settings, at_least=1)  # this worker has counted some of them...
         worker.kill()  # ...and dies before checkpointing them (the flush runs once a second)
         worker.wait()
         worker = start_worker(log, every_second)
-        await produce_raw(settings, meter, series.records(range(1600, READINGS)))
-        await produce_raw(settings, meter, series.closer(READINGS))
+        await produce_raw(kafka_admin, meter, series.records(range(1600, READINGS)))
+        await produce_raw(kafka_admin, meter, series.closer(READINGS))
         expected = {meter: series.hourly_kwh(READINGS)}
-        finals = await hourly_finals(settings, expected, since, timeout=120, offsets=offsets)
+        finals = await hourly_finals(kafka_admin, settings, expected, since, timeout=120, offsets=offsets)
     finally:
         stop_child(worker)
     assert sum(v == 60.0 for v in expected[meter].values()) >= 15  # the full hours

@@ -33,6 +33,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import raw_topic, valid_topic
 from sinks.influx_readback import StoredIndicator, read_indicator
@@ -63,11 +64,11 @@ def _reading(event_id: str, end: datetime, wh: float) -> bytes:
 
 
 async def _latest_updates(
-    settings: Settings, offsets: dict[TopicPartition, int], hour: datetime, wanted: int, timeout: float
+    kafka: KafkaAccess, offsets: dict[TopicPartition, int], hour: datetime, wanted: int, timeout: float
 ) -> dict[tuple[str, str, int], Any]:
     """The last update of each (indicator, window, start) of SERIES within ``hour``, published
     after ``offsets`` (taken when the test started)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.client_options())
     await consumer.start()
     consumer.assign(list(offsets))
     for tp, offset in offsets.items():
@@ -98,10 +99,15 @@ async def _latest_updates(
 
 
 async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
-    settings: Settings, influx_target: InfluxTarget, fresh_partition: None, worker: Path, sink: Path
+    settings: Settings,
+    kafka_admin: KafkaAccess,
+    influx_target: InfluxTarget,
+    fresh_partition: None,
+    worker: Path,
+    sink: Path,
 ) -> None:
     rng = random.Random()
-    offsets = await indicator_offsets(settings)
+    offsets = await indicator_offsets(kafka_admin, settings)
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
         days=rng.randint(30, 360)
     )
@@ -117,9 +123,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
         (f"{run}-f", at(44), 250),
         (f"{run}-g", at(90), 100),
     ]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**kafka_admin.client_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for event_id, end, wh in sequence:
@@ -127,7 +131,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
     finally:
         await producer.stop()
 
-    latest = await _latest_updates(settings, offsets, hour, wanted=4, timeout=90)
+    latest = await _latest_updates(kafka_admin, offsets, hour, wanted=4, timeout=90)
     h = int(hour.timestamp())
 
     def value(indicator: str, window: str, start: int) -> tuple[float, bool]:
@@ -153,7 +157,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
 
 
 async def test_a_valid_record_replayed_after_a_crash_counts_once(
-    settings: Settings, fresh_partition: None, worker: Path
+    settings: Settings, kafka_admin: KafkaAccess, fresh_partition: None, worker: Path
 ) -> None:
     """A validation worker that crashes after producing replays its raw records: the valid
     records come again with the same source offset, and must not be counted twice."""
@@ -162,7 +166,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     from zerocarbon.demo import worker_counters
 
     rng = random.Random()
-    offsets = await indicator_offsets(settings)
+    offsets = await indicator_offsets(kafka_admin, settings)
     # Yesterday: later than the golden test's hour, so the partition's watermark leaves these
     # windows open (an earlier hour would only count in the day, through corrections).
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
@@ -179,7 +183,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     # As if from raw partition 3 (validation re-routes a record to its commune's partition).
     origin = [(SOURCE_PARTITION_HEADER, b"3"), (SOURCE_OFFSET_HEADER, source)]
     before = worker_counters(settings)["indicators"]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_admin.client_options(), acks="all")
     await producer.start()
     try:
         record = VALID_ARRAY["energy"].dump_json(events, by_alias=True)
@@ -196,7 +200,7 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
     finally:
         await producer.stop()
     # Final: [H:00, H:15), [H:15, H:30) and the hour.
-    latest = await _latest_updates(settings, offsets, hour, wanted=3, timeout=60)
+    latest = await _latest_updates(kafka_admin, offsets, hour, wanted=3, timeout=60)
     h = int(hour.timestamp())
     update = latest[("energy_consumed_kwh", "1h", h)]
     assert (round(update["value"], 6), update["final"]) == (3.0, True)  # 3 x 1 kWh, not 6
@@ -209,12 +213,12 @@ async def test_a_valid_record_replayed_after_a_crash_counts_once(
 
 
 async def _indicator_value(
-    settings: Settings, offsets: dict[TopicPartition, int], indicator: str, window: str, start: datetime,
+    kafka: KafkaAccess, offsets: dict[TopicPartition, int], indicator: str, window: str, start: datetime,
     expected: float, timeout: float,
 ) -> float | None:  # fmt: skip
     """The value of the latest update of (indicator, window, start) of SERIES once it is
     ``expected``, or the last one seen (None if none) after ``timeout``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.client_options())
     await consumer.start()
     consumer.assign(list(offsets))
     for tp, offset in offsets.items():
@@ -239,7 +243,7 @@ async def _indicator_value(
 
 
 async def test_an_unreadable_valid_record_is_dead_lettered_and_the_next_one_still_counts(
-    settings: Settings, fresh_partition: None, worker: Path
+    settings: Settings, kafka_admin: KafkaAccess, fresh_partition: None, worker: Path
 ) -> None:
     """Issue 19: a record on zc.valid.energy the indicator stage cannot read was acknowledged and
     lost. It goes to zc.deadletter verbatim, with its origin and reason, is counted, and the
@@ -258,9 +262,9 @@ async def test_an_unreadable_valid_record_is_dead_lettered_and_the_next_one_stil
         [EnergyReading.model_validate_json(r) for r in readings], by_alias=True
     )
     partition = RESIDENTIAL.partition(settings)
-    offsets = await indicator_offsets(settings)
+    offsets = await indicator_offsets(kafka_admin, settings)
     before = worker_counters(settings)["indicators"]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_admin.client_options(), acks="all")
     await producer.start()
     try:
         sent = await producer.send_and_wait(valid_topic("energy"), garbage, key=b"17028", partition=partition)
@@ -270,7 +274,7 @@ async def test_an_unreadable_valid_record_is_dead_lettered_and_the_next_one_stil
     finally:
         await producer.stop()
 
-    (letter,) = await dead_letters_holding(settings, run.encode(), timeout=60)
+    (letter,) = await dead_letters_holding(kafka_admin, run.encode(), timeout=60)
     assert letter["family"] == "energy" and letter["stage"] == "indicators"
     assert letter["reason"].startswith("Invalid JSON"), letter["reason"]
     assert letter["payload"].encode() == garbage and letter["payload_size"] == len(garbage)
@@ -281,7 +285,8 @@ async def test_an_unreadable_valid_record_is_dead_lettered_and_the_next_one_stil
 
     # The two readings after it: 2 x 1 kWh in the hour, whose running value the flush publishes.
     assert (
-        await _indicator_value(settings, offsets, "energy_consumed_kwh", "1h", hour, 2.0, timeout=60) == 2.0
+        await _indicator_value(kafka_admin, offsets, "energy_consumed_kwh", "1h", hour, 2.0, timeout=60)
+        == 2.0
     )
     after = worker_counters(settings)["indicators"]
     assert after.get("unreadable_records", 0) - before.get("unreadable_records", 0) == 1

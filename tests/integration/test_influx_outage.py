@@ -28,15 +28,19 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from influxdb_client import InfluxDBClient
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
+from schemas.kafka_principals import SINK as SINK_PRINCIPAL
+from schemas.kafka_principals import sink_acls
 from sinks.influx_buckets import bucket_for_window
 from sinks.influx_readback import read_indicator
 from sinks.influx_target import InfluxTarget
 from stack import control
 from stack.stack_config import StackConfig
+from streams.kafka_admin import start_group_at_end
 from tests.integration.golden_meters import RESIDENTIAL
-from tests.integration.kafka_reading import start_group_at_end
+from tests.kafka_grants import grant, withdraw
 from zerocarbon.processes import start_service, stop_child
 
 METER = RESIDENTIAL.meter_id
@@ -57,10 +61,8 @@ def reading(event_id: str, end: datetime, wh: float) -> bytes:
     ).encode()  # fmt: skip
 
 
-async def send(settings: Settings, records: list[bytes]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
+async def send(kafka: KafkaAccess, records: list[bytes]) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for value in records:
@@ -113,6 +115,7 @@ def forget_points(target: InfluxTarget, start: datetime, stop: datetime) -> None
 
 async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     settings: Settings,
+    kafka_admin: KafkaAccess,
     stack_config: StackConfig,
     influx_target: InfluxTarget,
     influx_write_target: InfluxTarget,
@@ -138,7 +141,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     # A sink of its own, reading from the current end of zc.indicators: the backlog other
     # modules left (hundreds of thousands of updates) is not this test's.
     group = f"zc-test-outage-{run}"
-    await start_group_at_end(settings, INDICATOR_TOPIC, group)
+    await start_group_at_end(kafka_admin, group, [INDICATOR_TOPIC])
     env = {
         "ZC_SINK_MEMORY_LIMIT_BYTES": str(MEMORY_LIMIT),
         "ZC_SINK_SPOOL_DIR": str(tmp_path / "spool"),
@@ -146,6 +149,8 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
     }
     influx = next(s for s in control.services(stack_config) if s.name == "influxdb")
     log = tmp_path / "sink.log"
+    # Its principal may read that group for the test's time (its ACLs name the configured one).
+    await grant(settings, SINK_PRINCIPAL, sink_acls(group))
     first = start_service(["sink"], log, env)
     second = None
     try:
@@ -153,14 +158,14 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
         # sink left its figures there).
         await wait_until("the sink's status", lambda: sink_status(settings).get("pid") == first.pid, 30)
         written_before = sink_status(settings).get("points_written", 0)
-        await send(settings, records[:12])
+        await send(kafka_admin, records[:12])
         await wait_until(
             "a first write", lambda: sink_status(settings).get("points_written", 0) > written_before, 60
         )
 
         assert influx.stop()
         outage_began = time.monotonic()
-        await send(settings, [*records[12:], closer])
+        await send(kafka_admin, [*records[12:], closer])
         await wait_until("a spill to disk", lambda: sink_status(settings).get("disk_segments", 0) > 0, 60)
         await wait_until_quiet(settings, seconds=4, timeout=60)
         before_kill = sink_status(settings)
@@ -197,6 +202,7 @@ async def test_points_survive_an_influxdb_outage_and_a_sink_restart(
         stop_child(first)
         if second is not None:
             stop_child(second)
+        await withdraw(settings, SINK_PRINCIPAL, sink_acls(group))
 
     def stored(indicator: str, window: str) -> dict[datetime, tuple[float, bool]]:
         points = read_indicator(influx_target, indicator, window, SERIES, hour, hour + timedelta(hours=3))

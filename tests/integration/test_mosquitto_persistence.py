@@ -14,6 +14,8 @@ from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from sensors.mqtt_publish import publish_payloads
 from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
+from tests.mqtt_tls import secure
+from zerocarbon.component_configs import mqtt_ca_file
 
 
 def _persistent_client(
@@ -29,6 +31,7 @@ def _persistent_client(
 def _connect(client: mqtt.Client, settings: Settings) -> None:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 3600
+    secure(client, settings)
     client.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
     client.loop_start()
 
@@ -48,7 +51,12 @@ def test_queued_qos1_messages_survive_a_broker_restart(
     client.loop_stop()
 
     messages = [(f"{prefix}/dev{k}", str(k).encode()) for k in range(5)]
-    assert publish_payloads(settings.mqtt_host, settings.mqtt_port, messages, gateway_login) == 5
+    assert (
+        publish_payloads(
+            settings.mqtt_host, settings.mqtt_port, messages, gateway_login, ca_file=mqtt_ca_file(settings)
+        )
+        == 5
+    )
 
     broker = MosquittoBroker(stack_config)
     assert broker.stop()
@@ -65,6 +73,12 @@ def test_queued_qos1_messages_survive_a_broker_restart(
     finally:
         client.disconnect()
         client.loop_stop()
-        forget_session(settings.mqtt_host, settings.mqtt_port, f"test-persist-{run}", gateway_login)
+        forget_session(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            f"test-persist-{run}",
+            gateway_login,
+            ca_file=mqtt_ca_file(settings),
+        )
     values = sorted(int(p) for p in received)
     assert values == [0, 1, 2, 3, 4]

@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.mqtt_sessions import forget_session
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from reference.loader import DEFAULT_DIR
 from schemas.catalogue import raw_topic
@@ -31,6 +32,8 @@ from schemas.device_topics import device_topic
 from schemas.mqtt_principals import DEVICE_ROLE_PREFIX, SANDBOX_ROOT, MqttLogin
 from stack.dynamic_security import DynamicSecurity
 from tests.integration.kafka_reading import read_payloads
+from tests.mqtt_tls import secure
+from zerocarbon.component_configs import mqtt_ca_file
 from zerocarbon.processes import start_service, stop_child
 
 NOT_AUTHORIZED = 0x87  # MQTT 5 reason code, in CONNACK, PUBACK and SUBACK alike
@@ -56,6 +59,7 @@ class Client:
         self._client.on_subscribe = lambda _c, _u, _mid, codes, _p: self.subacks.extend(codes)
         self._client.on_disconnect = self._on_disconnect
         self._client.reconnect_delay_set(60, 120)  # no automatic reconnection during a test
+        secure(self._client, settings)
         self._client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=10)
         self._client.loop_start()
         assert self._answered.wait(10), "no CONNACK"
@@ -141,7 +145,9 @@ def devices(reference: Path, admin_login: MqttLogin, settings: Settings) -> Iter
             made[name] = Device(device_id, MqttLogin(device_id, password.group(1)))
         yield made
     finally:
-        with DynamicSecurity(settings.mqtt_host, settings.mqtt_port, admin_login) as dynsec:
+        with DynamicSecurity(
+            settings.mqtt_host, settings.mqtt_port, admin_login, ca_file=mqtt_ca_file(settings)
+        ) as dynsec:
             for device in made.values():
                 dynsec.delete_client(device.device_id)
                 dynsec.delete_role(f"{DEVICE_ROLE_PREFIX}{device.device_id}")
@@ -160,7 +166,9 @@ def bridge(
         yield client_id
     finally:
         stop_child(proc)
-        forget_session(settings.mqtt_host, settings.mqtt_port, client_id, bridge_login)
+        forget_session(
+            settings.mqtt_host, settings.mqtt_port, client_id, bridge_login, ca_file=mqtt_ca_file(settings)
+        )
 
 
 def _reading(event_id: str, device_id: str) -> bytes:
@@ -191,7 +199,7 @@ def test_a_wrong_password_is_refused(settings: Settings, gateway_login: MqttLogi
 
 
 async def test_a_device_publishes_on_its_own_topic_only_and_nothing_else_reaches_kafka(
-    settings: Settings, devices: dict[str, Device], bridge: str
+    settings: Settings, kafka_admin: KafkaAccess, devices: dict[str, Device], bridge: str
 ) -> None:
     a, b = devices["a"], devices["b"]
     run = uuid.uuid4().hex[:8]
@@ -211,7 +219,7 @@ async def test_a_device_publishes_on_its_own_topic_only_and_nothing_else_reaches
     # The device's own reading arrives after the forged one would have (same commune: same
     # partition, in order); only the own one is there.
     found = await read_payloads(
-        settings.kafka_bootstrap,
+        kafka_admin,
         [raw_topic(FAMILY)],
         keep=lambda _t, p: run.encode() in p,
         done=lambda got: any(f"own-{run}".encode() in p for _, p in got),

@@ -16,9 +16,17 @@ from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
 from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
 from config.settings import Settings
 from schemas.device_topics import device_topic
+from schemas.kafka_principals import BRIDGE
 from schemas.mqtt_packets import MQTT_5, MQTT_311, Publish
 from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from sensors.qos1_socket_publisher import publish_qos1
+from zerocarbon.component_configs import kafka_access, mqtt_ca_file
+
+
+def _paho_tls(settings: Settings) -> dict[str, str] | None:
+    """paho's helper functions take TLS as a dict: the CA to trust."""
+    ca_file = mqtt_ca_file(settings)
+    return {"ca_certs": str(ca_file)} if ca_file is not None else None
 
 
 class _Session:
@@ -31,6 +39,7 @@ class _Session:
         config = SubscriptionConfig(
             host=settings.mqtt_host, port=settings.mqtt_port, client_id=client_id,
             filters=[topic_filter], version=version, keepalive=10, login=login,
+            ca_file=mqtt_ca_file(settings),
         )  # fmt: skip
         self.mqtt = QoS1Subscription(config, lambda msgs, gen: self.received.extend((m, gen) for m in msgs))
         self._stop = asyncio.Event()
@@ -72,6 +81,7 @@ async def test_unacknowledged_messages_come_back_in_order_and_acknowledged_ones_
                 hostname=settings.mqtt_host,
                 port=settings.mqtt_port,
                 auth={"username": login.username, "password": login.password},
+                tls=_paho_tls(settings),
             )
             got = await first.wait_for(50)
             assert [m.payload for m in got] == payloads
@@ -92,7 +102,14 @@ async def test_unacknowledged_messages_come_back_in_order_and_acknowledged_ones_
             await asyncio.sleep(1.0)
             assert third.received == []
     finally:
-        await asyncio.to_thread(forget_session, settings.mqtt_host, settings.mqtt_port, client_id, login)
+        await asyncio.to_thread(
+            forget_session,
+            settings.mqtt_host,
+            settings.mqtt_port,
+            client_id,
+            login,
+            ca_file=mqtt_ca_file(settings),
+        )
 
 
 async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_a_backlog(
@@ -103,11 +120,12 @@ async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_
     config = BridgeConfig(
         mqtt_host=settings.mqtt_host,
         mqtt_port=settings.mqtt_port,
-        kafka_bootstrap=settings.kafka_bootstrap,
+        kafka=kafka_access(settings, BRIDGE),
         client_id=client_id,
         status_file=tmp_path / "bridge.status.json",
         receive_maximum=limit,
         login=bridge_login,
+        mqtt_ca_file=mqtt_ca_file(settings),
     )
     topic = device_topic("17300", "energy", f"held-{run}")
     payloads = [(topic, f'{{"event_id":"held-{run}-{k}"}}'.encode()) for k in range(total)]
@@ -115,7 +133,7 @@ async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_
         await _bridge_for(MqttToKafkaBridge(config), lambda _b: asyncio.sleep(0))  # the session exists
         published = await asyncio.to_thread(
             publish_qos1, settings.mqtt_host, settings.mqtt_port, f"test-held-pub-{run}", payloads,
-            login=gateway_login,
+            login=gateway_login, ca_file=mqtt_ca_file(settings),
         )  # fmt: skip
         assert published == total
         bridge, most = MqttToKafkaBridge(config), 0
@@ -130,8 +148,9 @@ async def test_the_bridge_holds_no_more_than_its_receive_maximum_while_draining_
         await _bridge_for(bridge, drain)
     finally:
         await asyncio.to_thread(
-            forget_session, settings.mqtt_host, settings.mqtt_port, client_id, bridge_login
-        )
+            forget_session, settings.mqtt_host, settings.mqtt_port, client_id, bridge_login,
+            ca_file=mqtt_ca_file(settings),
+        )  # fmt: skip
     assert bridge.counters.forwarded["energy"] == total
     # One socket read may cross the bound before reading stops: 256 KiB, here under 6 000 messages.
     assert 0 < most <= limit + 6_000, most

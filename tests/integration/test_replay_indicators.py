@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.partition_key import commune_partition
 from tests.integration.golden_meters import (
@@ -202,12 +203,14 @@ def closed_hours(
 
 
 @pytest.fixture(scope="module")
-def replay_worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def replay_worker(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """A worker started after the indicator state of every partition the shipped files'
     communes land on was forgotten (per family: each valid topic has its own state)."""
     for shipped in SHIPPED:
         partitions = {commune_partition(c, settings.kafka_partitions) for c in shipped.communes}
-        asyncio.run(forget_indicator_state(settings, partitions, shipped.family))
+        asyncio.run(forget_indicator_state(kafka_admin, settings, partitions, shipped.family))
     proc = start_worker(tmp_path_factory.mktemp("replay-worker") / "worker.log")
     try:
         yield
@@ -233,11 +236,13 @@ def replay(mapping: str, run: str) -> dict[str, Any]:
     return report
 
 
-async def replayed_hours_match_the_file(settings: Settings, shipped: ShippedFile) -> dict[Series, int]:
+async def replayed_hours_match_the_file(
+    kafka: KafkaAccess, settings: Settings, shipped: ShippedFile
+) -> dict[Series, int]:
     """Replay ``shipped``'s rows, compare every closed hour with the hand figures; hours
     compared per series."""
     by_hand = shipped.by_hand(shipped.path)
-    since, offsets = datetime.now(UTC), await indicator_offsets(settings)
+    since, offsets = datetime.now(UTC), await indicator_offsets(kafka, settings)
     report = replay(shipped.mapping, f"t{uuid.uuid4().hex[:10]}")
     now = time.time()
     assert Path(report["file"]).resolve() == shipped.path.resolve(), report  # the mapping's own file
@@ -250,13 +255,13 @@ async def replayed_hours_match_the_file(settings: Settings, shipped: ShippedFile
     expected = closed_hours(
         by_hand.readings, shift, shipped.mean, settings.indicator_grace_seconds, settings.kafka_partitions
     )
-    finals = await indicator_finals(settings, shipped.indicator, "1h", expected, since, 180, offsets)
+    finals = await indicator_finals(kafka, settings, shipped.indicator, "1h", expected, since, 180, offsets)
     assert finals == expected, window_differences(finals, expected, lambda series: str(dict(series)))
     return {series: len(hours) for series, hours in expected.items()}
 
 
 async def test_household_power_gives_the_hourly_kwh_of_the_file(
-    settings: Settings, replay_worker: None
+    settings: Settings, kafka_admin: KafkaAccess, replay_worker: None
 ) -> None:
     """22 February 2007 (1 440 minutes): 23 hourly kWh of one residential series, each the
     sum of the hour's minutes (mean kW / 60). The two NA minutes (22:58-22:59) are skipped by
@@ -265,25 +270,27 @@ async def test_household_power_gives_the_hourly_kwh_of_the_file(
     A minute counts in the hour where it starts (an interval reading's window is that of its
     interval_start): hour [H, H+1) holds the clock hour's 60 minutes.
     """
-    counted = await replayed_hours_match_the_file(settings, HOUSEHOLD)
+    counted = await replayed_hours_match_the_file(kafka_admin, settings, HOUSEHOLD)
     assert list(counted.values()) == [24 - 1]
 
 
-async def test_openaq_gives_the_hourly_means_of_the_file(settings: Settings, replay_worker: None) -> None:
+async def test_openaq_gives_the_hourly_means_of_the_file(
+    settings: Settings, kafka_admin: KafkaAccess, replay_worker: None
+) -> None:
     """14-20 May 2019: every closed hour of the five station x quantity series (NO2 of three
     stations, PM2.5 of two); one reading per hour and series, so the mean is its value. Only
     the last hour or two of a partition stay open: at most two hours per series go uncompared."""
-    counted = await replayed_hours_match_the_file(settings, OPENAQ)
+    counted = await replayed_hours_match_the_file(kafka_admin, settings, OPENAQ)
     readings = len(openaq_long(OPENAQ.path).readings)
     assert len(counted) == 5 and sum(counted.values()) >= readings - 2 * 5, (readings, counted)
 
 
 async def test_larochelle_parking_gives_the_hourly_occupancy_of_the_file(
-    settings: Settings, replay_worker: None
+    settings: Settings, kafka_admin: KafkaAccess, replay_worker: None
 ) -> None:
     """18 March 2016: every hour of the four car parks, the mean over the hour's readings
     (about 60) of occupied / capacity, occupied = capacity - free places; the 19th's first
     20 minutes close the 18th's last hour. The file has no row from 12:00 to 13:00 local:
     23 hours per car park."""
-    counted = await replayed_hours_match_the_file(settings, PARKING)
+    counted = await replayed_hours_match_the_file(kafka_admin, settings, PARKING)
     assert list(counted.values()) == [23] * 4, counted

@@ -28,6 +28,7 @@ from schemas.families import FAMILIES
 from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from stack import control
 from stack.stack_config import StackConfig
+from tests.mqtt_tls import secure
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,7 @@ class Subscriber:
             self._subscribed.set(),
         )
         self._client.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
+        secure(self._client, settings)
         self._client.connect(settings.mqtt_host, settings.mqtt_port)
         self._client.loop_start()
         assert self._subscribed.wait(10), "the subscription was not acknowledged"

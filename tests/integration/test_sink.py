@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from paho.mqtt.enums import CallbackAPIVersion
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate, series_key
@@ -23,6 +24,7 @@ from schemas.mqtt_principals import MqttLogin
 from sinks.influx_readback import StoredIndicator, read_indicator
 from sinks.influx_target import InfluxTarget
 from sinks.mqtt_retained import retained_topic
+from tests.mqtt_tls import secure
 
 HOUR = datetime(2026, 1, 15, 9, tzinfo=UTC)
 
@@ -35,8 +37,8 @@ def update(indicator: str, value: float, start: datetime = HOUR, revision: int =
     )  # fmt: skip
 
 
-async def publish(settings: Settings, updates: list[IndicatorUpdate]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+async def publish(kafka: KafkaAccess, updates: list[IndicatorUpdate]) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     try:
         for u in updates:
@@ -77,7 +79,7 @@ async def read_when_stored(
 
 
 async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_written(
-    settings: Settings, influx_target: InfluxTarget, influx_write_target: InfluxTarget, sink: Path
+    kafka_admin: KafkaAccess, influx_target: InfluxTarget, influx_write_target: InfluxTarget, sink: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
     conflicting, fine = f"zc_test_conflict_{run}", f"zc_test_fine_{run}"
@@ -85,12 +87,12 @@ async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_writ
     write_raw_line(
         influx_write_target, f'{conflicting},window=1h,commune=17300 value="text" {int(HOUR.timestamp())}'
     )
-    dead = AIOKafkaConsumer(DEAD_LETTER_TOPIC, bootstrap_servers=settings.kafka_bootstrap)
+    dead = AIOKafkaConsumer(DEAD_LETTER_TOPIC, **kafka_admin.client_options())
     await dead.start()
     try:
         await dead.seek_to_end()
         await publish(
-            settings,
+            kafka_admin,
             [update(fine, 1.5), update(conflicting, 2.0), update(fine, 2.5, HOUR + timedelta(hours=1))],
         )
         letter = None
@@ -113,12 +115,12 @@ async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_writ
 
 
 async def test_the_newest_window_of_a_series_is_retained_on_mqtt(
-    settings: Settings, sink: Path, reader_login: MqttLogin, sink_login: MqttLogin
+    settings: Settings, kafka_admin: KafkaAccess, sink: Path, reader_login: MqttLogin, sink_login: MqttLogin
 ) -> None:
     indicator = f"zc_test_retained_{uuid.uuid4().hex[:8]}"
     newest = update(indicator, 7.0, HOUR + timedelta(hours=1))
     # The late correction of the older window comes last: it must not replace the newest.
-    await publish(settings, [update(indicator, 5.0), newest, update(indicator, 6.0, HOUR, revision=1)])
+    await publish(kafka_admin, [update(indicator, 5.0), newest, update(indicator, 6.0, HOUR, revision=1)])
     topic = retained_topic(settings.sink_mqtt_topic_root, newest)
     received: list[dict[str, object]] = []
     got = threading.Event()
@@ -138,6 +140,7 @@ async def test_the_newest_window_of_a_series_is_retained_on_mqtt(
         client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         client.username_pw_set(reader_login.username, reader_login.password)  # a city screen
         client.on_message = on_message
+        secure(client, settings)
         client.connect(settings.mqtt_host, settings.mqtt_port)
         client.subscribe(topic, qos=1)
         client.loop_start()
@@ -157,6 +160,7 @@ async def test_the_newest_window_of_a_series_is_retained_on_mqtt(
     # trace for the city screens.
     cleaner = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     cleaner.username_pw_set(sink_login.username, sink_login.password)
+    secure(cleaner, settings)
     cleaner.connect(settings.mqtt_host, settings.mqtt_port)
     cleaner.loop_start()
     cleaner.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)

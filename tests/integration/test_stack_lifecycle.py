@@ -17,6 +17,7 @@ from schemas.mqtt_principals import MqttLogin
 from stack import control
 from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
+from tests.mqtt_tls import secure
 
 
 def _status_cli() -> tuple[int, list[dict[str, object]]]:
@@ -66,6 +67,7 @@ def _connack(settings: Settings, login: MqttLogin | None) -> ReasonCode:
     if login is not None:
         client.username_pw_set(login.username, login.password)
     client.on_connect = lambda _c, _u, _f, reason, _p: (got.append(reason), answered.set())
+    secure(client, settings)
     client.connect(settings.mqtt_host, settings.mqtt_port)
     client.loop_start()
     try:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
 from tests.energy_readings import energy_reading
@@ -36,8 +37,8 @@ def _air(producer: str, event_id: str, now: datetime, value: float) -> dict[str,
     }
 
 
-async def _produce(bootstrap: str, records: list[tuple[str, bytes]], key: bytes = b"test-device") -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def _produce(kafka: KafkaAccess, records: list[tuple[str, bytes]], key: bytes = b"test-device") -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for topic, value in records:
@@ -48,9 +49,9 @@ async def _produce(bootstrap: str, records: list[tuple[str, bytes]], key: bytes 
 
 
 async def _collect(
-    bootstrap: str, topics: list[str], marker: str, expected: int, timeout: float
+    kafka: KafkaAccess, topics: list[str], marker: str, expected: int, timeout: float
 ) -> list[bytes]:
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(*topics, **kafka.client_options(), auto_offset_reset="earliest")
     await consumer.start()
     found: list[bytes] = []
     try:
@@ -96,7 +97,9 @@ async def _counted(settings: Settings, before: dict[str, Any], readings: int) ->
     return after
 
 
-async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path) -> None:
+async def test_every_raw_event_is_accounted_for(
+    settings: Settings, kafka_admin: KafkaAccess, worker: Path
+) -> None:
     run = uuid.uuid4().hex[:8]
     producer = f"test-{run}"  # a producer id the registry does not name
     before = _counters(settings)
@@ -119,18 +122,18 @@ async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path
         (raw_topic("mobility"), f'{{"producer_id": "{producer}", "broken": '.encode()),
         (raw_topic("energy"), b'\xff{"producer_id": "' + producer.encode() + b'"}'),
     ]
-    await _produce(settings.kafka_bootstrap, valid + duplicates + invalid)
+    await _produce(kafka_admin, valid + duplicates + invalid)
 
     # Each raw record here holds one event, so each valid record (a JSON array) holds one.
     valid_records = await _collect(
-        settings.kafka_bootstrap,
+        kafka_admin,
         [valid_topic("energy"), valid_topic("environment")],
         producer,
         30,
         timeout=60,
     )
     accepted = [event for record in valid_records for event in json.loads(record)]
-    dead = await _collect(settings.kafka_bootstrap, [DEAD_LETTER_TOPIC], producer, 5, timeout=30)
+    dead = await _collect(kafka_admin, [DEAD_LETTER_TOPIC], producer, 5, timeout=30)
     assert len(accepted) == 30
     assert len({event["event_id"] for event in accepted}) == 30
     records = [json.loads(v) for v in dead]
@@ -160,7 +163,7 @@ async def test_every_raw_event_is_accounted_for(settings: Settings, worker: Path
 
 
 async def test_a_deeply_nested_array_is_dead_lettered_and_the_agent_goes_on(
-    settings: Settings, worker: Path
+    settings: Settings, kafka_admin: KafkaAccess, worker: Path
 ) -> None:
     """Issue 19: `json.loads` raised RecursionError on it, faust restarted the agent and the
     record was gone, neither dead-lettered nor counted."""
@@ -175,13 +178,13 @@ async def test_a_deeply_nested_array_is_dead_lettered_and_the_agent_goes_on(
     before = _counters(settings)
     # One key, so one partition: the valid events after the nested array are handled after it.
     records = [valid(0), valid(1), (raw_topic("energy"), nested), valid(2), valid(3), valid(4)]
-    await _produce(settings.kafka_bootstrap, records, key=producer.encode())
+    await _produce(kafka_admin, records, key=producer.encode())
 
-    valid_records = await _collect(settings.kafka_bootstrap, [valid_topic("energy")], producer, 5, timeout=60)
+    valid_records = await _collect(kafka_admin, [valid_topic("energy")], producer, 5, timeout=60)
     accepted = [event for record in valid_records for event in json.loads(record)]
     assert sorted(event["event_id"] for event in accepted) == [f"{run}-e{k}" for k in range(5)]
     # The nested array names no producer: its dead letter is found by its Kafka key (its origin).
-    dead = await _collect(settings.kafka_bootstrap, [DEAD_LETTER_TOPIC], producer, 1, timeout=30)
+    dead = await _collect(kafka_admin, [DEAD_LETTER_TOPIC], producer, 1, timeout=30)
     (letter,) = [json.loads(v) for v in dead]
     assert letter["family"] == "energy" and letter["stage"] == "validation"
     assert "recursion limit exceeded" in letter["reason"], letter["reason"]

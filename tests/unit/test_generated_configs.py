@@ -31,8 +31,8 @@ def test_kafka_single_node_supports_transactions(tmp_path: Path) -> None:
 
 def test_kafka_listens_on_loopback_and_configured_port(tmp_path: Path) -> None:
     props = _properties(KafkaBroker(_config(tmp_path))._properties())
-    assert props["listeners"].startswith("PLAINTEXT://127.0.0.1:19092,")
-    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["listeners"].startswith("CLIENT://127.0.0.1:19092,")
+    assert props["advertised.listeners"].startswith("CLIENT://127.0.0.1:19092,")
     assert props["log.dirs"] == str(tmp_path / "stack" / "kafka" / "data")
 
 

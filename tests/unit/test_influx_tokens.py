@@ -108,7 +108,13 @@ def test_the_sink_and_the_page_get_their_own_token_and_never_the_operators(tmp_p
     tokens = tmp_path / "elsewhere"
     write_secret(token_file(tokens, SINK), "sink-token")
     write_secret(token_file(tokens, READ), "read-token")
-    settings = Settings(stack_home=tmp_path, influx_tokens_dir=tokens, sink_mqtt_retained=False)
+    settings = Settings(
+        stack_home=tmp_path,
+        influx_tokens_dir=tokens,
+        sink_mqtt_retained=False,
+        kafka_sink_password=SecretStr("kafka-sink"),
+        kafka_view_password=SecretStr("kafka-view"),
+    )
     assert sink_config(settings).influx.token == "sink-token"
     assert view_config(settings).influx.token == "read-token"
     operator = settings.influx_token.get_secret_value()

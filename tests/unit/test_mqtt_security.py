@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from reference.device_registry import check_new_device
 from reference.loader import DEFAULT_DIR, Device
@@ -32,6 +33,8 @@ from stack.mosquitto_broker import DYNSEC_PLUGIN, MosquittoBroker
 from stack.mqtt_credentials import credentials_file, ensure_generated, hash_matches, password_hash
 from zerocarbon import component_configs
 from zerocarbon.cli import main
+
+KAFKA = KafkaAccess("127.0.0.1:9092")  # never reached: these tests only choose an MQTT login
 
 
 def _broker(tmp_path: Path, **settings: object) -> MosquittoBroker:
@@ -150,15 +153,15 @@ def test_no_password_says_what_to_run(tmp_path: Path) -> None:
         component_configs.mqtt_login(settings, BRIDGE)
     assert component_configs.device_side_config(settings).mqtt_login is None
     with pytest.raises(ValueError, match="zerocarbon stack up"):
-        publishing_login(DeviceSideConfig("h", 1, "k", tmp_path), None, None)
+        publishing_login(DeviceSideConfig("h", 1, KAFKA, tmp_path), None, None)
     with pytest.raises(ValueError, match="go together"):
-        publishing_login(DeviceSideConfig("h", 1, "k", tmp_path), "meter-1", None)
+        publishing_login(DeviceSideConfig("h", 1, KAFKA, tmp_path), "meter-1", None)
 
 
 def test_a_device_may_publish_with_its_own_password_file(tmp_path: Path) -> None:
     secret = tmp_path / "meter-1.password"
     secret.write_text("its-secret\n")
-    login = publishing_login(DeviceSideConfig("h", 1, "k", tmp_path), "meter-1", secret)
+    login = publishing_login(DeviceSideConfig("h", 1, KAFKA, tmp_path), "meter-1", secret)
     assert (login.username, login.password) == ("meter-1", "its-secret")
 
 

@@ -9,10 +9,14 @@ import json
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from config.settings import Settings
 from operators_view.server import create_app
 from zerocarbon.component_configs import view_config
+
+# Whether or not a local stack generated Kafka passwords here: the page's feed never reaches Kafka.
+VIEW_KAFKA = SecretStr("unit-view-password")
 
 
 class CountingSource:
@@ -51,7 +55,7 @@ async def wait_for(condition: Any, timeout: float = 5.0) -> None:
 
 async def test_sources_are_polled_only_while_a_browser_watches() -> None:
     source = CountingSource()
-    config = view_config(Settings(view_refresh_seconds=0.5))
+    config = view_config(Settings(view_refresh_seconds=0.5, kafka_view_password=VIEW_KAFKA))
     async with TestClient(TestServer(create_app(config, source))) as client:
         await asyncio.sleep(1.2)
         assert (source.opened, source.built) == (0, 0)  # nobody watching: nothing polled
@@ -75,7 +79,8 @@ async def test_sources_are_polled_only_while_a_browser_watches() -> None:
 
 
 async def test_the_server_only_reads() -> None:
-    async with TestClient(TestServer(create_app(view_config(Settings()), CountingSource()))) as client:
+    config = view_config(Settings(kafka_view_password=VIEW_KAFKA))
+    async with TestClient(TestServer(create_app(config, CountingSource()))) as client:
         page = await client.get("/?lang=en")
         assert page.status == 200 and '<html lang="en">' in await page.text()
         assert "default-src 'self'" in page.headers["Content-Security-Policy"]

@@ -17,7 +17,7 @@ def test_defaults_match_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_pat
     s = Settings()
     assert s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.influx_url == "http://127.0.0.1:8086"
-    assert s.mqtt_port == 1883
+    assert (s.mqtt_port, s.mqtt_tls, s.mqtt_plain_port) == (8883, True, 1883)
 
 
 def test_environment_overrides_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

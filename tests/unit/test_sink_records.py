@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
+from pydantic import SecretStr
 
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC
@@ -19,6 +20,7 @@ from schemas.indicator import IndicatorUpdate
 from sinks.indicator_sink import SEPARATOR, IndicatorSink, bucketed
 from sinks.line_protocol import indicator_line
 from sinks.mqtt_retained import retained_topic
+from sinks.sink_config import SinkConfig
 from zerocarbon.component_configs import sink_config
 
 TP = TopicPartition("zc.indicators", 2)
@@ -47,8 +49,17 @@ def record(offset: int, value: bytes | None) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(TP.topic, TP.partition, offset, 0, 0, None, value, None, 0, 0, [])
 
 
+def configured(tmp_path: Path, retained: bool) -> SinkConfig:
+    """The sink's configuration in a stack home of the test's own, with the Kafka password a
+    setting gives (no stack generated one there); no Kafka is reached."""
+    settings = Settings(
+        stack_home=tmp_path, sink_mqtt_retained=retained, kafka_sink_password=SecretStr("unit-sink-password")
+    )
+    return sink_config(settings)
+
+
 def take(tmp_path: Path, values: list[bytes | None]) -> tuple[IndicatorSink, Producer]:
-    config = sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=False))
+    config = configured(tmp_path, retained=False)
     sink, producer = IndicatorSink(config, name="unit-sink"), Producer()
     records = [record(100 + i, v) for i, v in enumerate(values)]
     asyncio.run(sink._take(TP, records, producer))  # type: ignore[arg-type]
@@ -127,7 +138,7 @@ def test_a_record_only_the_model_may_judge_is_dead_lettered_with_retained_mqtt_o
         .model_dump_json(by_alias=True)
         .replace('"schema_version":1', '"schema_version":' + "9" * 4301)
     )
-    config = sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=True))
+    config = configured(tmp_path, retained=True)
     sink, producer = IndicatorSink(config, name="unit-sink"), Producer()
     latest = asyncio.run(sink._take(TP, [record(100, huge_version.encode())], producer))  # type: ignore[arg-type]
     assert latest == {} and sink.buffer.memory == {}
@@ -158,9 +169,7 @@ def test_retained_mqtt_gets_the_newest_window_of_each_series_as_the_model_reads_
     ]
     rng.shuffle(updates)
     raws = [u.model_dump_json(by_alias=True).encode() for u in updates]
-    sink = IndicatorSink(
-        sink_config(Settings(stack_home=tmp_path, sink_mqtt_retained=True)), name="unit-sink"
-    )
+    sink = IndicatorSink(configured(tmp_path, retained=True), name="unit-sink")
     records = [record(100 + i, raw) for i, raw in enumerate(raws)]
     offered = asyncio.run(sink._take(TP, records, Producer()))  # type: ignore[arg-type]
     by_model: dict[str, IndicatorUpdate] = {}

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from config.web_access import (
     WebAccessRefused,
@@ -36,6 +38,10 @@ from zerocarbon.component_configs import view_config, worker_config
 
 TOKEN = "a-long-random-token-for-the-tests"
 OTHER = "another-long-random-token-not-it"
+# The pages' configurations as an operator's settings give them, whether or not a local stack
+# generated Kafka passwords on this machine; the pages themselves never reach Kafka.
+VIEW_KAFKA, WORKER_KAFKA = SecretStr("unit-view-password"), SecretStr("unit-worker-password")
+NO_KAFKA = KafkaAccess("127.0.0.1:9092")
 
 
 class NoSource:
@@ -79,7 +85,7 @@ def test_a_page_beyond_loopback_without_a_token_is_refused_naming_the_setting() 
 
 
 def _view(**settings: Any) -> web.Application:
-    return create_view(view_config(Settings(**settings)), NoSource())
+    return create_view(view_config(Settings(**settings, kafka_view_password=VIEW_KAFKA)), NoSource())
 
 
 async def test_the_view_on_loopback_needs_no_token() -> None:
@@ -141,7 +147,13 @@ async def test_a_new_token_ends_the_sessions_of_the_old_one() -> None:
 
 
 def _worker_web(tmp_path: Path, host: str = "127.0.0.1", token: str | None = None) -> web.Application:
-    config = replace(worker_config(Settings()), data_dir=tmp_path / "faust", web_host=host, web_token=token)
+    config = replace(
+        worker_config(Settings(kafka_worker_password=WORKER_KAFKA)),
+        kafka=NO_KAFKA,
+        data_dir=tmp_path / "faust",
+        web_host=host,
+        web_token=token,
+    )
     app = create_worker_app(config)
     counters = ValidationCounters()
     counters.accepted["enedis"] = 3
@@ -181,7 +193,7 @@ async def test_the_view_shows_the_worker_its_token(tmp_path: Path) -> None:
         assert counters["accepted"] == {"enedis": 3}
         with pytest.raises(Exception, match="ZC_WORKER_WEB_TOKEN"):
             await read_worker_counters(worker.session, url, None)
-    config = view_config(Settings(worker_web_token=TOKEN, view_token=OTHER))
+    config = view_config(Settings(worker_web_token=TOKEN, view_token=OTHER, kafka_view_password=VIEW_KAFKA))
     assert (config.worker_token, config.token) == (TOKEN, OTHER)
 
 
@@ -210,5 +222,6 @@ def test_the_worker_command_says_which_setting_to_set(
 ) -> None:
     monkeypatch.setenv("ZC_WORKER_WEB_HOST", "0.0.0.0")
     monkeypatch.setenv("ZC_STACK_HOME", str(tmp_path))
+    monkeypatch.setenv("ZC_KAFKA_WORKER_PASSWORD", WORKER_KAFKA.get_secret_value())  # a complete config
     assert cli.main(["worker"]) == 2  # before it reaches for Kafka
     assert "set ZC_WORKER_WEB_TOKEN" in capsys.readouterr().err.replace("Set", "set")
