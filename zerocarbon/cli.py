@@ -37,13 +37,14 @@ Configuration: defaults < TOML file ($ZC_CONFIG, else ./zerocarbon.toml) < ZC_* 
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from stack import control
     from zerocarbon.component_configs import stack_config
+    from zerocarbon.kafka_catalogue import declare_catalogue
 
     config = stack_config(settings)
     if args.action == "up":
         report = control.up(config)
         healthy = all(s["healthy"] for s in report)
         if healthy:
-            _declare_catalogue(settings)
+            declare_catalogue(settings)
         print(json.dumps(report, indent=2))
         return 0 if healthy else 1
     if args.action == "down":
@@ -60,23 +61,12 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(s["healthy"] for s in report) else 1
 
 
-def _declare_catalogue(settings: Settings) -> None:
-    """As the admin, the catalogue's topics: services may not create them."""
-    from schemas.kafka_principals import ADMIN
-    from streams.kafka_admin import catalogue, ensure_topics
-    from zerocarbon.component_configs import required_kafka_access
-
-    admin = required_kafka_access(settings, ADMIN)
-    created = asyncio.run(ensure_topics(admin, catalogue(settings.kafka_partitions)))
-    if created:
-        print(f"[stack] created Kafka topics {', '.join(created)}", flush=True)
-
-
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.kafka_principals import SERVICE_PRINCIPALS, KafkaLogin, service_acls
     from stack.kafka_broker import BROKER
     from stack.kafka_identities import provision_services
     from zerocarbon.component_configs import broker_access, kafka_configured_passwords, kafka_usernames
+    from zerocarbon.kafka_catalogue import declare_catalogue
 
     passwords = kafka_configured_passwords(settings)
     unset = [p for p in (BROKER, *SERVICE_PRINCIPALS) if p not in passwords]
@@ -90,7 +80,7 @@ def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     grants = service_acls(usernames, settings.worker_id, settings.sink_group)
     asyncio.run(provision_services(broker_access(settings, passwords[BROKER]), logins, grants))
     print(f"[kafka] principals {', '.join(sorted(usernames.values()))} and their ACLs set", flush=True)
-    _declare_catalogue(settings)
+    declare_catalogue(settings)
     return 0
 
 

@@ -34,11 +34,13 @@ from zerocarbon.component_configs import (
     worker_web_token,
 )
 from zerocarbon.demo_territory import (
+    first_day,
     registry_for_demo,
     simulate_territory,
     today_by_commune,
     wait_until_counted,
 )
+from zerocarbon.kafka_catalogue import declare_catalogue
 from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
 DEMO_SERIES = {"carrier": "electricity", "commune": "17300", "sector": "residential"}
@@ -149,6 +151,7 @@ def start_view(settings: Settings, view: subprocess.Popen[bytes], log: Path, off
 
 def run_demo(settings: Settings, readings: int) -> int:
     control.up(stack_config(settings))
+    declare_catalogue(settings)  # as `zerocarbon stack up` does: the services create no topic
     logs = settings.stack_home / "demo"
     bridge_log, worker_log, sink_log = logs / "bridge.log", logs / "worker.log", logs / "sink.log"
     view_log = logs / "view.log"
@@ -184,7 +187,8 @@ def run_demo(settings: Settings, readings: int) -> int:
         before = worker_counters(settings)["received"]
         report = simulate_territory(settings, seed=int(time.time()))
         territory = wait_until_counted(lambda: worker_counters(settings), before, report["messages"], 60)
-        by_commune = today_by_commune(settings, timeout=45)
+        since = first_day(report)
+        by_commune = today_by_commune(settings, timeout=45, since=since)
     finally:
         stop_child(bridge)
         stop_child(worker)
@@ -218,7 +222,8 @@ def run_demo(settings: Settings, readings: int) -> int:
     print(f"[demo] the simulator expects at validation: {expected}")
     print(f"[demo] the worker counted so far (all producers): received {territory['received']}, "
           f"reasons {territory['reasons']}")  # fmt: skip
-    print("[demo] today by commune, from InfluxDB (1-day windows):")
+    days = "today" if since.date() == datetime.now(UTC).date() else f"since {since.date()} (UTC)"
+    print(f"[demo] {days} by commune, from InfluxDB (1-day windows):")
     print(f"[demo]   {'commune':<8} {'kgCO2e':>12} {'renewable share':>16}")
     for commune, emissions, share in by_commune[:10]:
         shown = f"{share:.1%}" if share is not None else "—"

@@ -76,10 +76,20 @@ def wait_until_counted(
 STABLE_READS = 3
 
 
-def today_by_commune(settings: Settings, timeout: float) -> list[tuple[str, float, float | None]]:
-    """(commune, emissions kgCO2e today, renewable share today) from InfluxDB, largest first."""
+def first_day(report: dict[str, Any]) -> datetime:
+    """The start of the UTC day of the simulation's first reading: the simulator starts in the
+    past so that its run ends now, so just after midnight most readings are yesterday's."""
+    start = datetime.fromisoformat(str(report["simulated_start"]))
+    return start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def today_by_commune(
+    settings: Settings, timeout: float, since: datetime
+) -> list[tuple[str, float, float | None]]:
+    """(commune, emissions kgCO2e, renewable share) of the 1-day windows from ``since`` (a day's
+    start) to today, from InfluxDB, largest first."""
     target = influx_read_target(settings)
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+    day = since.astimezone(UTC).isoformat()
     query = f"""
 from(bucket: "{target.bucket}")
   |> range(start: {day.replace("+00:00", "Z")})

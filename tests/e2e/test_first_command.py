@@ -27,6 +27,7 @@ HOUR = re.compile(
     r"(\d+\.\d{3}) -> (\d+\.\d{3}) kWh \(\+(\d+\.\d{3})",
     re.M,
 )
+SINCE = re.compile(r"^\[demo\] since (\d{4}-\d{2}-\d{2}) \(UTC\) by commune", re.M)
 COMMUNE_ROW = re.compile(r"^\[demo\]\s+(\d{5})\s+(-?\d+\.\d)\s+(\S+)$", re.M)
 
 
@@ -45,9 +46,11 @@ def _hour_energy(settings: Settings, hour: str) -> float:
     return sum(float(str(r["_value"])) for r in _query(settings, flux))
 
 
-def _emissions_today(settings: Settings) -> dict[str, float]:
-    """Each commune's emissions in today's 1-day windows, summed over its series."""
-    day = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
+def _emissions_since(settings: Settings, out: str) -> dict[str, float]:
+    """Each commune's emissions in the 1-day windows the demo printed (today, or since the day
+    its simulation started, just after midnight), summed over its series."""
+    since = SINCE.search(out)
+    day = f"{since.group(1)}T00:00:00Z" if since else datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
     flux = f'''from(bucket: "{settings.influx_bucket}") |> range(start: {day})
   |> filter(fn: (r) => r._measurement == "emissions_kgco2e" and r.window == "1d" and r._field == "value")
   |> group(columns: ["commune"]) |> sum()'''
@@ -73,7 +76,7 @@ def test_make_demo_prints_what_influxdb_holds(settings: Settings) -> None:
 
     communes = COMMUNE_ROW.findall(out)
     assert len(communes) >= 10, out
-    emissions = _emissions_today(settings)
+    emissions = _emissions_since(settings, out)
     for commune, kg, _share in communes:
         # A commune with renewable production only has no emissions series: the demo prints 0.0.
         assert f"{emissions.get(commune, 0.0):.1f}" == kg, (commune, kg, emissions.get(commune))

@@ -39,6 +39,7 @@ from stack.debian_packages import TEST_PACKAGES
 from streams.kafka_admin import start_group_at_end
 from tests.integration.worker_runs import start_worker
 from tests.kafka_grants import grant, withdraw
+from zerocarbon.component_configs import mqtt_ca_file
 from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
 CHROMIUM = TEST_PACKAGES["chromium"]
@@ -263,6 +264,7 @@ def test_the_page_follows_the_territory_live(
             settings.mqtt_port,
             [(device_topic("17300", "energy", "elec-17300-0001"), malformed_energy_reading(producer))],
             gateway_login,
+            ca_file=mqtt_ca_file(settings),
         )
         assert acked == 1
         letter = wait_until(
