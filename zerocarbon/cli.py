@@ -62,26 +62,9 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
-    from schemas.kafka_principals import SERVICE_PRINCIPALS, KafkaLogin, service_acls
-    from stack.kafka_broker import BROKER
-    from stack.kafka_identities import provision_services
-    from zerocarbon.component_configs import broker_access, kafka_configured_passwords, kafka_usernames
-    from zerocarbon.kafka_catalogue import declare_catalogue
+    from zerocarbon import kafka_setup_command
 
-    passwords = kafka_configured_passwords(settings)
-    unset = [p for p in (BROKER, *SERVICE_PRINCIPALS) if p not in passwords]
-    if unset:
-        raise StackError(
-            "`zerocarbon kafka setup` generates no password: set "
-            + ", ".join(f"ZC_KAFKA_{p.upper()}_PASSWORD" for p in unset)
-        )
-    usernames = kafka_usernames(settings)
-    logins = {p: KafkaLogin(usernames[p], passwords[p]) for p in SERVICE_PRINCIPALS}
-    grants = service_acls(usernames, settings.worker_id, settings.sink_group)
-    asyncio.run(provision_services(broker_access(settings, passwords[BROKER]), logins, grants))
-    print(f"[kafka] principals {', '.join(sorted(usernames.values()))} and their ACLs set", flush=True)
-    declare_catalogue(settings)
-    return 0
+    return kafka_setup_command.run(args, settings)
 
 
 def _influx(args: argparse.Namespace, settings: Settings) -> int:
@@ -302,16 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.set_defaults(handler=_stack)
 
+    from zerocarbon import kafka_setup_command
+
     kafka = sub.add_parser(
-        "kafka",
-        help="set up Kafka's service principals, their ACLs and the topics (a cluster of your own)",
-        description="For a Kafka deployed apart (docker/compose.yaml): as the broker's own login "
-        "(ZC_KAFKA_BROKER_PASSWORD, SASL PLAIN on the broker's inter-broker listener at "
-        "ZC_KAFKA_HOST:ZC_KAFKA_INTERNAL_PORT), give each service principal the SCRAM-SHA-512 "
-        "password its ZC_KAFKA_<PRINCIPAL>_PASSWORD sets and exactly the ACLs of its role; then, "
-        "as the admin over SASL_SSL, create the catalogue's topics. Idempotent. Every password must "
-        "be set: none is generated outside the local stack, where `zerocarbon stack up` does all "
-        "this. See docs/security.md.",
+        "kafka", help=kafka_setup_command.HELP, description=kafka_setup_command.DESCRIPTION
     )
     kafka.add_argument("action", choices=["setup"])
     kafka.set_defaults(handler=_kafka)
