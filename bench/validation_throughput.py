@@ -22,6 +22,8 @@ from results_file import RESULTS, save_results
 from reference.loader import ReferenceData, load_reference
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
 from schemas.catalogue import raw_topic
+from schemas.device_topics import device_topic
+from schemas.families import FAMILIES
 from streams.validation.deduplication import RecentEventIds
 from streams.validation.engine import ValidationEngine
 from streams.validation.raw_records import RawRecord
@@ -70,7 +72,10 @@ def bridge_records(payloads: list[tuple[str, bytes]], frames_per_record: int) ->
     readings per record."""
     by_family: dict[str, list[tuple[str, bytes]]] = {}
     for family, payload in payloads:
-        by_family.setdefault(family, []).append((f"zc/17300/{family}/bench", payload))
+        # Each reading on its own device's topic, as the broker's ACLs make it (validation
+        # checks the payload against it); a reading with no device on a topic of its family.
+        device = json.loads(payload).get(FAMILIES[family].device_field, "bench")
+        by_family.setdefault(family, []).append((device_topic("17300", family, device), payload))
     headers = [(CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE)]
     records = []
     for family, frames in by_family.items():

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, description="clients' listener: SASL_SSL, SCRAM-SHA-512")
     kafka_controller_port: int = Field(default=9093, description="KRaft controller, loopback only")
     kafka_internal_port: int = Field(default=9094, description="the broker's own listener, loopback only")
-    kafka_heap: str = Field(default="512m", description="JVM -Xmx of the local broker")
+    kafka_heap: str = Field(default="1g", description="JVM heap (-Xms and -Xmx) of the local broker")
     kafka_data_dir: Path | None = None
     kafka_partitions: int = Field(default=4, description="default partitions of new topics")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import select
 import socket
-import ssl
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,6 +32,7 @@ from schemas.mqtt_packets import (
     split_packets,
 )
 from schemas.mqtt_principals import MqttLogin
+from sensors.buffered_tls import BufferedTlsSocket
 
 
 class Qos1SocketPublisher:
@@ -62,11 +62,12 @@ class Qos1SocketPublisher:
         self.refused = 0
         self._rest = b""  # the start of a packet still to come
         self._topics: dict[str, bytes] = {}  # topic -> its encoded name, length first
-        self._sock = socket.create_connection((host, port), timeout=timeout)
+        tcp = socket.create_connection((host, port), timeout=timeout)
+        self._sock: socket.socket | BufferedTlsSocket = tcp
         try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ca_file is not None:
-                self._sock = client_tls_context(ca_file).wrap_socket(self._sock, server_hostname=host)
+                self._sock = BufferedTlsSocket(tcp, client_tls_context(ca_file), host)
             self._sock.sendall(
                 encode_connect(
                     client_id,
@@ -84,7 +85,7 @@ class Qos1SocketPublisher:
                     f"{connack.reason_code:#x}): check the credentials and the client id"
                 )
         except BaseException:
-            self._sock.close()
+            tcp.close()
             raise
 
     def _receive_connack(self) -> Connack:
@@ -103,8 +104,8 @@ class Qos1SocketPublisher:
         return self._rest + data if self._rest else data
 
     def _collect_acks(self, block: bool) -> None:
-        # TLS may hold decrypted bytes that select() cannot see.
-        if not block and not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+        # TLS may hold bytes already read that select() cannot see.
+        if not block and not (isinstance(self._sock, BufferedTlsSocket) and self._sock.pending()):
             ready, _, _ = select.select([self._sock], [], [], 0)
             if not ready:
                 return

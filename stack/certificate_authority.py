@@ -14,6 +14,7 @@ cryptography library is needed. Keys are EC P-256: the handshakes stay cheap.
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 from stack.debian_packages import ensure_packages
 from stack.errors import StackError
 from stack.secret_files import write_secret
+from stack.service import write_if_changed
 
 OPENSSL = "/usr/bin/openssl"
 CA_DAYS = 3650
@@ -78,6 +80,32 @@ def ensure_server_certificate(stack_home: Path, names: tuple[str, ...]) -> Serve
         _issue_server(ca_key, ca_cert, cert, wanted)
         names_file.write_text(" ".join(wanted) + "\n", encoding="utf-8")
     return cert
+
+
+def deliver(cert: ServerCertificate, folder: Path, owner: tuple[int, int] | None, server: bool) -> list[Path]:
+    """Copy ``ca.crt`` into ``folder`` for processes that run elsewhere (another container),
+    and with ``server`` the server's certificate, key and PEM keystore too: keys 0600 in a
+    folder 0700, certificates 0644, all owned by ``owner`` (uid, gid) when given. The CA's
+    key is never copied. Files already up to date are left as they are; the copies made."""
+    folder.mkdir(parents=True, exist_ok=True)
+    public = [cert.ca_file, cert.cert_file] if server else [cert.ca_file]
+    secret = [cert.key_file, cert.keystore_file] if server else []
+    copied = []
+    for source in [*public, *secret]:
+        target = folder / source.name
+        text = source.read_text(encoding="utf-8")
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            copied.append(target)
+        if source in secret:
+            write_secret(target, text)
+        else:
+            write_if_changed(target, text)
+            target.chmod(0o644)
+        if owner is not None:
+            os.chown(target, *owner)
+    if owner is not None:
+        os.chown(folder, *owner)
+    return copied
 
 
 def _openssl(*args: str, stdin: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""`zerocarbon stack up | down | status`: the three local services as one unit."""
+"""`zerocarbon stack up | down | status | install`: the three local services as one unit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from stack.influxdb_server import InfluxDBServer
 from stack.kafka_broker import KafkaBroker
+from stack.kcat_client import KcatClient
 from stack.mosquitto_broker import MosquittoBroker
 from stack.service import LocalService
 from stack.stack_config import StackConfig
@@ -33,6 +34,16 @@ def up(config: StackConfig) -> list[dict[str, Any]]:
             f"[stack] {service.name} ready at {service.endpoint} ({time.monotonic() - t0:.1f}s)", flush=True
         )
     return status(config)
+
+
+def install(config: StackConfig) -> None:
+    """Install each service, and kcat with a librdkafka that can log in (stack/kcat_client.py)."""
+    for service in services(config):
+        service.install()
+        print(f"[stack] {service.name} installed", flush=True)
+    kcat = KcatClient(config.cache_dir)
+    kcat.install()
+    print(f"[stack] kcat installed: {kcat.wrapper}", flush=True)
 
 
 def down(config: StackConfig) -> list[str]:

@@ -6,6 +6,11 @@ published on ``$CONTROL/dynamic-security/v1`` by a client it knows as an adminis
 it answers on ``.../response``. Disabling a client disconnects its live session at once
 and refuses its reconnections. Passwords travel only inside the admin's MQTT session; the
 plugin stores salted hashes.
+
+The admin itself must be in that file before the broker starts (``write_admin_client``);
+then, as the admin, ``provision_service_principals`` does the rest. `zerocarbon stack up`
+and, for a broker of one's own (docker/compose.yaml), `zerocarbon mqtt init` and `mqtt
+setup` both go through these two functions.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,8 +28,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.tls import client_tls_context
-from schemas.mqtt_principals import CONTROL_RESPONSE_TOPIC, CONTROL_TOPIC, MqttLogin, Role
+from schemas.mqtt_principals import (
+    ADMIN,
+    ADMIN_ROLE,
+    CONTROL_RESPONSE_TOPIC,
+    CONTROL_TOPIC,
+    DEFAULT_ACL_ACCESS,
+    MqttLogin,
+    Role,
+)
 from stack.errors import StackError
+from stack.mqtt_credentials import hash_matches, password_hash
+from stack.secret_files import write_secret
 
 Command = dict[str, Any]
 CLIENT_NOT_FOUND = "Client not found"
@@ -236,3 +251,70 @@ class BrokerClient:
 
     disabled: bool
     roles: tuple[str, ...]
+
+
+def write_admin_client(dynsec_file: Path, admin: MqttLogin) -> bool:
+    """Put the admin client (and its role) in the plugin's file, the broker being stopped:
+    created for a new broker or an older file, its password hash renewed if it changed.
+    True when the file was written."""
+    state: dict[str, Any] = {"clients": [], "roles": [], "defaultACLAccess": DEFAULT_ACL_ACCESS}
+    if dynsec_file.exists():
+        try:
+            state = json.loads(dynsec_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise StackError(
+                f"{dynsec_file} is not valid JSON ({exc}); restore it from a backup, or delete it "
+                "and set the broker up again (`zerocarbon stack up`; for a broker of your own, "
+                "`zerocarbon mqtt init` then `mqtt setup`): devices must then be added again"
+            ) from exc
+    clients = [c for c in state.get("clients", []) if c.get("username") != admin.username]
+    entry = next((c for c in state.get("clients", []) if c.get("username") == admin.username), None)
+    if entry is None or not hash_matches(entry, admin.password):
+        entry = {
+            "username": admin.username,
+            "textName": "zerocarbon stack admin",
+            **password_hash(admin.password),
+        }
+    entry["roles"] = [{"rolename": ADMIN_ROLE.name}]
+    entry.pop("disabled", None)
+    roles = [r for r in state.get("roles", []) if r.get("rolename") != ADMIN_ROLE.name]
+    roles.append({"rolename": ADMIN_ROLE.name, "acls": [acl.as_dynsec() for acl in ADMIN_ROLE.acls]})
+    updated = {**state, "clients": [*clients, entry], "roles": roles}
+    if dynsec_file.exists() and updated == state:
+        return False
+    write_secret(dynsec_file, json.dumps(updated, indent=1) + "\n")
+    return True
+
+
+def stored_clients(dynsec_file: Path) -> dict[str, dict[str, Any]]:
+    """The plugin's client entries as it saved them (user name -> entry with the hash); empty
+    when the file cannot be read."""
+    try:
+        state = json.loads(dynsec_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(c.get("username")): c for c in state.get("clients", []) if isinstance(c, dict)}
+
+
+def provision_service_principals(
+    dynsec: DynamicSecurity,
+    logins: Mapping[str, MqttLogin],
+    roles: Mapping[str, tuple[Role, ...]],
+    password_current: Callable[[MqttLogin], bool],
+) -> None:
+    """As the admin: deny by default, then every role and every service principal but the
+    admin (already in the plugin's file). ``password_current`` says whether the broker
+    already holds a login's password: only what differs is changed, since the plugin
+    disconnects a client whose password or roles change."""
+    dynsec.set_default_access(DEFAULT_ACL_ACCESS)
+    for role in {r.name: r for rs in roles.values() for r in rs}.values():
+        dynsec.ensure_role(role)
+    for principal, login in logins.items():
+        if principal == ADMIN:
+            continue
+        dynsec.ensure_client(
+            login,
+            [r.name for r in roles[principal]],
+            f"zerocarbon {principal}",
+            password_current=password_current(login),
+        )

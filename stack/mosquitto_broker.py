@@ -11,7 +11,6 @@ client whose password or roles change).
 from __future__ import annotations
 
 import getpass
-import json
 import sysconfig
 import threading
 from collections.abc import Mapping, Sequence
@@ -22,26 +21,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.tls import client_tls_context
-from schemas.mqtt_principals import (
-    ADMIN,
-    ADMIN_ROLE,
-    DEFAULT_ACL_ACCESS,
-    SERVICE_PRINCIPALS,
-    MqttLogin,
-    service_roles,
-)
+from schemas.mqtt_principals import ADMIN, SERVICE_PRINCIPALS, MqttLogin, service_roles
 from stack.certificate_authority import ServerCertificate, ensure_server_certificate
 from stack.debian_packages import ensure_packages
-from stack.dynamic_security import DynamicSecurity
+from stack.dynamic_security import (
+    DynamicSecurity,
+    provision_service_principals,
+    stored_clients,
+    write_admin_client,
+)
 from stack.errors import StackError
 from stack.layout import service_dirs
-from stack.mqtt_credentials import (
-    ensure_generated,
-    hash_matches,
-    password_hash,
-    read_generated,
-)
-from stack.secret_files import write_secret
+from stack.mqtt_credentials import ensure_generated, hash_matches, read_generated
 from stack.service import LocalService, write_if_changed
 from stack.stack_config import StackConfig
 
@@ -182,35 +173,7 @@ class MosquittoBroker(LocalService):
 
     def configure(self) -> None:
         write_if_changed(self.dirs.config_dir / "mosquitto.conf", self._config())
-        self._write_admin(self.logins()[ADMIN])
-
-    def _write_admin(self, admin: MqttLogin) -> None:
-        """Put the admin client (and its role) in the plugin's file, the broker being stopped:
-        created on a new or older stack home, its password hash renewed if it changed."""
-        state: dict[str, Any] = {"clients": [], "roles": [], "defaultACLAccess": DEFAULT_ACL_ACCESS}
-        if self.dynsec_file.exists():
-            try:
-                state = json.loads(self.dynsec_file.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise StackError(
-                    f"{self.dynsec_file} is not valid JSON ({exc}); restore it from a backup, or "
-                    "delete it and run `zerocarbon stack up` again (devices must then be added again)"
-                ) from exc
-        clients = [c for c in state.get("clients", []) if c.get("username") != admin.username]
-        entry = next((c for c in state.get("clients", []) if c.get("username") == admin.username), None)
-        if entry is None or not hash_matches(entry, admin.password):
-            entry = {
-                "username": admin.username,
-                "textName": "zerocarbon stack admin",
-                **password_hash(admin.password),
-            }
-        entry["roles"] = [{"rolename": ADMIN_ROLE.name}]
-        entry.pop("disabled", None)
-        roles = [r for r in state.get("roles", []) if r.get("rolename") != ADMIN_ROLE.name]
-        roles.append({"rolename": ADMIN_ROLE.name, "acls": [acl.as_dynsec() for acl in ADMIN_ROLE.acls]})
-        updated = {**state, "clients": [*clients, entry], "roles": roles}
-        if not self.dynsec_file.exists() or updated != state:
-            write_secret(self.dynsec_file, json.dumps(updated, indent=1) + "\n")
+        write_admin_client(self.dynsec_file, self.logins()[ADMIN])
 
     def configuration_changed(self) -> bool:
         """The plugin, for one, is only loaded at start."""
@@ -221,21 +184,15 @@ class MosquittoBroker(LocalService):
         """As the admin: deny by default, then the roles and the service principals."""
         logins = self.logins()
         roles = service_roles(self.config.indicator_topic_root, sandbox=True)
-        stored = self._stored_clients()
+        stored = stored_clients(self.dynsec_file)
         host, port, ca_file = self._own_endpoint()
         with DynamicSecurity(host, port, logins[ADMIN], ca_file=ca_file) as dynsec:
-            dynsec.set_default_access(DEFAULT_ACL_ACCESS)
-            for role in {r.name: r for rs in roles.values() for r in rs}.values():
-                dynsec.ensure_role(role)
-            for principal, login in logins.items():
-                if principal == ADMIN:
-                    continue
-                dynsec.ensure_client(
-                    login,
-                    [r.name for r in roles[principal]],
-                    f"zerocarbon {principal}",
-                    password_current=hash_matches(stored.get(login.username, {}), login.password),
-                )
+            provision_service_principals(
+                dynsec,
+                logins,
+                roles,
+                password_current=lambda login: hash_matches(stored.get(login.username, {}), login.password),
+            )
         if self.config.mqtt_tls and port != self.config.mqtt_port:
             # The clients' TLS listener, checked as a client sees it: certificate, name, login.
             healthy, _, detail = self._probe_at(
@@ -245,14 +202,6 @@ class MosquittoBroker(LocalService):
                 raise StackError(
                     f"mosquitto: the TLS listener on port {self.config.mqtt_port} fails: {detail}"
                 )
-
-    def _stored_clients(self) -> dict[str, dict[str, Any]]:
-        """The plugin's client entries as it saved them (user name -> entry with the hash)."""
-        try:
-            state = json.loads(self.dynsec_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return {str(c.get("username")): c for c in state.get("clients", []) if isinstance(c, dict)}
 
     def command(self) -> tuple[Sequence[str], Mapping[str, str] | None]:
         return [MOSQUITTO, "-c", self.config_file], None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
+
+from schemas.device_topics import device_topic
 
 
 def energy_reading(producer: str, event_id: str, now: datetime, **changes: Any) -> dict[str, Any]:
@@ -23,3 +26,13 @@ def energy_reading(producer: str, event_id: str, now: datetime, **changes: Any) 
     }
     payload.update(changes)
     return payload
+
+
+def meter_topic(payload: bytes) -> str:
+    """The MQTT topic the bridge would have received ``payload`` on: its meter's own (validation
+    holds a payload to it); a payload naming no meter, a topic of the family."""
+    try:
+        event = json.loads(payload)
+        return device_topic(event["commune"], "energy", event["meter_id"])
+    except (ValueError, KeyError, TypeError):
+        return "zc/17300/energy/unnamed"

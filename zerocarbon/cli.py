@@ -52,9 +52,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
         print(f"[stack] stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
         return 0
     if args.action == "install":
-        for service in control.services(config):
-            service.install()
-            print(f"[stack] {service.name} installed")
+        control.install(config)
         return 0
     report = control.status(config)
     print(json.dumps(report, indent=2))
@@ -273,15 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
         "stack",
         help="the embedded local stack: Kafka (KRaft), Mosquitto, InfluxDB 2",
         description="Install on first use (cached under ZC_CACHE_DIR, keyed by version) and run "
-        "Kafka on 9092, Mosquitto on 1883 and InfluxDB on 8086 as local processes bound to "
-        "127.0.0.1. Data, logs and pid files live under ZC_STACK_HOME.",
+        "Kafka on 9092 (SASL_SSL), Mosquitto on 8883 (TLS; 1883 in clear on the loopback only) "
+        "and InfluxDB on 8086 as local processes bound to 127.0.0.1 (ZC_BIND_HOST), with a CA "
+        "of their own. Data, logs, secrets and pid files live under ZC_STACK_HOME.",
     )
     stack.add_argument(
         "action",
         choices=["up", "down", "status", "install"],
         help="up: install, start and wait until all serve (idempotent); down: stop all; "
         "status: health and version of each as JSON, exit 1 if one is down; "
-        "install: only install",
+        "install: only install (and kcat with a librdkafka that logs in to Kafka 4)",
     )
     stack.set_defaults(handler=_stack)
 
@@ -292,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kafka.add_argument("action", choices=["setup"])
     kafka.set_defaults(handler=_kafka)
+
+    from zerocarbon import mqtt_setup_command, tls_command
+
+    for name, one_shot in (("mqtt", mqtt_setup_command), ("tls", tls_command)):
+        setup = sub.add_parser(name, help=one_shot.HELP, description=one_shot.DESCRIPTION)
+        one_shot.add_arguments(setup)
+        setup.set_defaults(handler=one_shot.run)
 
     influx = sub.add_parser(
         "influx",

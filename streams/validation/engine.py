@@ -196,7 +196,9 @@ class ValidationEngine:
             if item.problem is not None:
                 problem = FieldProblem(path="", type="malformed_batch", message=item.problem)
                 return reject(family, item.payload, [problem], item.origin, now)
-            checked = check_payload(family, item.payload, ref, now, self.recent, now_monotonic)
+            checked = check_payload(
+                family, item.payload, ref, now, self.recent, now_monotonic, item.mqtt_topic
+            )
             if isinstance(checked, list):
                 return reject(family, item.payload, checked, item.origin, now)
             return checked

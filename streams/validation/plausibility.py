@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from reference.loader import Device, ReferenceData
 from schemas.dead_letter import FieldProblem
+from schemas.device_topics import ROOT, parse_device_topic
 from schemas.energy import EnergyReading
 from schemas.environment import EnvironmentReading
 from schemas.mobility import BikeTrip, CarsharingTrip, EvChargingSession, TransitTrip, TransitValidation
@@ -52,11 +53,21 @@ class PlausibilityRules:
         # Event class -> its family's rules, resolved on first sight of the class.
         self._check_of_type: dict[type[BaseModel], Callable[[Any, list[FieldProblem]], None]] = {}
 
-    def problems(self, event: BaseModel, family: str, device_field: str, now: datetime) -> list[FieldProblem]:
-        """Every plausibility problem of a schema-valid event of ``family``."""
+    def problems(
+        self,
+        event: BaseModel,
+        family: str,
+        device_field: str,
+        now: datetime,
+        mqtt_topic: str | None = None,
+    ) -> list[FieldProblem]:
+        """Every plausibility problem of a schema-valid event of ``family``; ``mqtt_topic`` is the
+        topic the bridge received it on, which the broker only lets that device publish on."""
         data = event.__dict__
         problems = self.check_time(data["event_time"], now)
         device_id, commune = data[device_field], data["commune"]
+        if mqtt_topic is not None and mqtt_topic != f"{ROOT}/{commune}/{family}/{device_id}":
+            check_topic_claim(mqtt_topic, device_field, device_id, family, commune, problems)
         device = self._devices.get(device_id)
         # The common case, tested inline; check_provenance says what is wrong otherwise.
         if (
@@ -224,6 +235,37 @@ class PlausibilityRules:
             problems.append(
                 _problem(
                     "passengers", "beyond_device", f"{event.passengers} exceeds {b.max_passengers_per_event}"
+                )
+            )
+
+
+def check_topic_claim(
+    mqtt_topic: str,
+    device_field: str,
+    device_id: str,
+    family: str,
+    commune: str,
+    problems: list[FieldProblem],
+) -> None:
+    """Append what the payload claims beyond its device topic: the broker's ACLs authenticate the
+    topic (a device publishes on its own only), so a payload naming another device, commune or
+    family would be one device writing another's figures. A topic outside the device tree (a
+    partner's own frames) claims nothing."""
+    claimed = parse_device_topic(mqtt_topic)
+    if claimed is None:
+        return
+    for path, payload_value, topic_value in (
+        (device_field, device_id, claimed.device_id),
+        ("commune", commune, claimed.commune),
+        ("", family, claimed.family),
+    ):
+        if payload_value != topic_value:
+            problems.append(
+                _problem(
+                    path,
+                    "topic_mismatch",
+                    f"{payload_value!r} is not the {topic_value!r} of MQTT topic {mqtt_topic!r}: "
+                    "a device publishes its own readings only, on its own topic",
                 )
             )
 

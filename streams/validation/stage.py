@@ -130,8 +130,10 @@ def check_payload(
     now: datetime,
     recent: RecentEventIds | None = None,
     now_monotonic: float = 0.0,
+    mqtt_topic: str | None = None,
 ) -> Accepted | Duplicate | list[FieldProblem]:
     """Check one raw payload of ``family``: accepted (stamped), duplicate, or its problems.
+    ``mqtt_topic``: the device topic the bridge received it on, which the payload must match.
 
     This is the hot path (bench/validation_throughput.py): the happy path does no work that only
     a rejection needs, not even the payload's origin (the caller builds the dead letter).
@@ -152,7 +154,7 @@ def check_payload(
             message = f"payload is not UTF-8 JSON: {bad.reason} at byte {bad.start}"
             return [FieldProblem(path="", type="invalid_utf8", message=message)]
         return problems_from(exc)
-    problems = rules.problems(event, family.name, family.device_field, now)
+    problems = rules.problems(event, family.name, family.device_field, now, mqtt_topic)
     if problems:
         return problems
     data = event.__dict__
@@ -184,7 +186,8 @@ def validate_payload(
     now_monotonic: float = 0.0,
 ) -> Outcome:
     """Validate one raw payload of ``family``: accepted (stamped), duplicate, or dead letter."""
-    checked = check_payload(family, raw, ref, now, recent, now_monotonic)
+    mqtt_topic = origin.topic if origin.transport == "mqtt" else None
+    checked = check_payload(family, raw, ref, now, recent, now_monotonic, mqtt_topic)
     if isinstance(checked, list):
         return reject(family, raw, checked, origin, now)
     return checked

@@ -28,6 +28,7 @@ from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.kafka_principals import ADMIN
 from stack.kafka_broker import read_generated
 from streams.kafka_admin import records_after, topic_ends
+from tests.integration.broker_clients import send_one
 from zerocarbon.component_configs import kafka_access, tls_ca_file
 
 
@@ -68,15 +69,6 @@ def reader(local_stack: Settings) -> Iterator[KafkaAccess]:
     _zerocarbon("principals", "revoke", name)
 
 
-async def _send(kafka: KafkaAccess, topic: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", request_timeout_ms=10_000)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=b"17300")
-    finally:
-        await producer.stop()
-
-
 async def _read_one(kafka: KafkaAccess, topic: str, group: str | None = None) -> None:
     """Fetch from partition 0 of ``topic`` (in ``group``, if given): the first authorization
     error surfaces as an exception."""
@@ -109,13 +101,13 @@ def test_a_partner_writes_its_family_raw_topic_and_nothing_else(
     admin = kafka_access(local_stack, ADMIN)
     marker = f'{{"test": "{uuid.uuid4().hex}"}}'.encode()
     ends = asyncio.run(topic_ends(admin, [raw_topic("energy")]))
-    asyncio.run(_send(partner, raw_topic("energy"), marker))
+    asyncio.run(send_one(partner, raw_topic("energy"), marker))
     assert (raw_topic("energy"), marker) in asyncio.run(records_after(admin, ends))
 
     with pytest.raises(TopicAuthorizationFailedError):
-        asyncio.run(_send(partner, INDICATOR_TOPIC, b"{}"))
+        asyncio.run(send_one(partner, INDICATOR_TOPIC, b"{}"))
     with pytest.raises(TopicAuthorizationFailedError):
-        asyncio.run(_send(partner, raw_topic("mobility"), b"{}"))
+        asyncio.run(send_one(partner, raw_topic("mobility"), b"{}"))
     # Kafka answers a principal's metadata request with the topics it may describe only;
     # aiokafka then waits on an assigned topic it may not read, logging "not authorized".
     visible = asyncio.run(_visible_topics(partner))
@@ -134,7 +126,7 @@ def test_a_reader_reads_the_indicators_but_not_the_readings(
     with pytest.raises(GroupAuthorizationFailedError):
         asyncio.run(_read_one(reader, INDICATOR_TOPIC, group="zerocarbon-influx-sink"))
     with pytest.raises(TopicAuthorizationFailedError):
-        asyncio.run(_send(reader, INDICATOR_TOPIC, b"{}"))
+        asyncio.run(send_one(reader, INDICATOR_TOPIC, b"{}"))
 
 
 def test_no_client_connects_without_a_login_or_without_tls(local_stack: Settings) -> None:
@@ -148,7 +140,7 @@ def test_no_client_connects_without_a_login_or_without_tls(local_stack: Settings
     }
     for what, access in attempts.items():
         with pytest.raises(KafkaConnectionError):
-            asyncio.run(asyncio.wait_for(_send(access, raw_topic("energy"), b"{}"), timeout=30))
+            asyncio.run(asyncio.wait_for(send_one(access, raw_topic("energy"), b"{}"), timeout=30))
         print(f"refused: {what}")
 
 
@@ -169,7 +161,7 @@ def test_a_revoked_partner_is_refused_on_its_live_session_and_at_reconnection(
         finally:
             await producer.stop()
         with pytest.raises(KafkaConnectionError):
-            await _send(partner, raw_topic("energy"), b"{}")
+            await send_one(partner, raw_topic("energy"), b"{}")
 
     asyncio.run(scenario())
 

@@ -11,17 +11,13 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.mqtt_sessions import forget_session
 from config.kafka_access import KafkaAccess
@@ -31,73 +27,12 @@ from schemas.catalogue import raw_topic
 from schemas.device_topics import device_topic
 from schemas.mqtt_principals import DEVICE_ROLE_PREFIX, SANDBOX_ROOT, MqttLogin
 from stack.dynamic_security import DynamicSecurity
+from tests.integration.broker_clients import NOT_AUTHORIZED, Client
 from tests.integration.kafka_reading import read_payloads
-from tests.mqtt_tls import secure
 from zerocarbon.component_configs import mqtt_ca_file
 from zerocarbon.processes import start_service, stop_child
 
-NOT_AUTHORIZED = 0x87  # MQTT 5 reason code, in CONNACK, PUBACK and SUBACK alike
 COMMUNE, FAMILY = "17300", "energy"
-
-
-class Client:
-    """A paho MQTT 5 client that records what the broker answers: CONNACK, PUBACKs, SUBACKs,
-    the disconnection and its time."""
-
-    def __init__(self, settings: Settings, login: MqttLogin | None, client_id: str = "") -> None:
-        self.connack: ReasonCode | None = None
-        self.pubacks: dict[int, ReasonCode] = {}
-        self.subacks: list[ReasonCode] = []
-        self.disconnected_at: float | None = None
-        self.disconnect_reason: ReasonCode | None = None
-        self._answered = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if login is not None:
-            self._client.username_pw_set(login.username, login.password)
-        self._client.on_connect = self._on_connect
-        self._client.on_publish = lambda _c, _u, mid, reason, _p: self.pubacks.__setitem__(mid, reason)
-        self._client.on_subscribe = lambda _c, _u, _mid, codes, _p: self.subacks.extend(codes)
-        self._client.on_disconnect = self._on_disconnect
-        self._client.reconnect_delay_set(60, 120)  # no automatic reconnection during a test
-        secure(self._client, settings)
-        self._client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=10)
-        self._client.loop_start()
-        assert self._answered.wait(10), "no CONNACK"
-
-    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        self.connack = reason
-        self._answered.set()
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        if self.disconnected_at is None:
-            self.disconnected_at = time.monotonic()
-            self.disconnect_reason = reason
-
-    @property
-    def accepted(self) -> bool:
-        return self.connack is not None and not self.connack.is_failure
-
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> ReasonCode:
-        """Publish at QoS 1 and wait for the PUBACK; its reason code."""
-        mid = self._client.publish(topic, payload, qos=1, retain=retain).mid
-        deadline = time.monotonic() + 10
-        while mid not in self.pubacks and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert mid in self.pubacks, f"no PUBACK for {topic}"
-        return self.pubacks[mid]
-
-    def subscribe(self, topic_filter: str) -> ReasonCode:
-        before = len(self.subacks)
-        self._client.subscribe(topic_filter, qos=1)
-        deadline = time.monotonic() + 10
-        while len(self.subacks) == before and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(self.subacks) > before, f"no SUBACK for {topic_filter}"
-        return self.subacks[-1]
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
 
 
 @dataclass(frozen=True)

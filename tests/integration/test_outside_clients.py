@@ -17,6 +17,7 @@ from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from sinks.influx_target import InfluxTarget
+from stack.kcat_client import KcatClient
 from stack.secret_files import write_secret
 from streams.kafka_admin import create_topic, delete_topics
 from zerocarbon.component_configs import mqtt_ca_file
@@ -29,40 +30,32 @@ def _run(*argv: str, stdin: str | None = None, timeout: float = 30, env: dict[st
     return done.stdout
 
 
-def _kcat_librdkafka() -> tuple[int, ...]:
-    """The librdkafka version kcat is built with (``kcat -V``: "... librdkafka 2.0.2 ...")."""
-    out = subprocess.run(["kcat", "-V"], capture_output=True, text=True, timeout=10).stdout
-    found = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", out)
-    return tuple(int(n) for n in found.groups()) if found else (0,)
-
-
-# librdkafka before 2.6.1 appends its nonce twice in SCRAM's final message; Kafka 4.x checks it
-# as RFC 5802 says and refuses the login (confluentinc/librdkafka#4895, edenhill/kcat#462).
-# Debian 12's kcat is built with 2.0.2: these tests must fail there, and pass with a newer one.
-OLD_LIBRDKAFKA = pytest.mark.xfail(
-    _kcat_librdkafka() < (2, 6, 1),
-    reason="this kcat's librdkafka cannot log in with SCRAM to Kafka 4.x (fixed in 2.6.1)",
-    strict=True,
-)
+@pytest.fixture(scope="module")
+def kcat(settings: Settings) -> list[str]:
+    """Debian 12's kcat with a librdkafka of 2.6.1 or later (stack/kcat_client.py): before, it
+    appended its nonce twice in SCRAM's final message and Kafka 4.x refused the login
+    (confluentinc/librdkafka#4895, edenhill/kcat#462)."""
+    argv = KcatClient(settings.cache_dir).argv()
+    version = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", _run(*argv, "-V"))
+    assert version and tuple(int(n) for n in version.groups()) >= (2, 6, 1), version
+    return argv
 
 
 @pytest.fixture
-def kcat_admin(kafka_admin: KafkaAccess, tmp_path: Path) -> list[str]:
+def kcat_admin(kcat: list[str], kafka_admin: KafkaAccess, tmp_path: Path) -> list[str]:
     """kcat with the admin's librdkafka properties, from a file only its owner may read (`-F`):
     the password never goes on a command line, which any user of the machine can read."""
     properties = tmp_path / "kcat" / "admin.properties"
     write_secret(properties, "".join(f"{k}={v}\n" for k, v in kafka_admin.librdkafka_properties().items()))
     assert stat.S_IMODE(properties.stat().st_mode) == 0o600
-    return ["kcat", "-F", str(properties)]
+    return [*kcat, "-F", str(properties)]
 
 
-@OLD_LIBRDKAFKA
 def test_kcat_lists_the_broker(settings: Settings, kcat_admin: list[str]) -> None:
     out = _run(*kcat_admin, "-L")
     assert f"broker 1 at {settings.kafka_bootstrap}" in out
 
 
-@OLD_LIBRDKAFKA
 def test_kcat_produces_and_consumes(kafka_admin: KafkaAccess, kcat_admin: list[str]) -> None:
     topic = f"test.kcat.{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topic(kafka_admin, topic, partitions=1))  # the broker creates none by itself

@@ -39,6 +39,16 @@ def test_status_reports_all_three_healthy_with_versions() -> None:
     assert all(str(s["log_file"]).endswith(".log") for s in report)
 
 
+def test_the_kafka_broker_writes_its_own_log(stack_config: StackConfig) -> None:
+    """The broker's log is where `stack up` sends an operator when Kafka fails: Kafka's own
+    lines must reach it (with an slf4j binding of the wrong generation, none did)."""
+    kafka = next(s for s in control.services(stack_config) if s.name == "kafka")
+    # This start's lines only: the file may keep earlier starts' (each begins with "=== ").
+    log = kafka.dirs.log_file.read_text(errors="replace").rsplit("\n=== ", 1)[-1]
+    assert "No SLF4J providers" not in log and "StaticLoggerBinder" not in log
+    assert "Kafka Server started" in log, log[-2000:]
+
+
 def test_up_twice_keeps_the_same_processes(stack_config: StackConfig) -> None:
     before = {s.name: s.process.pid() for s in control.services(stack_config)}
     control.up(stack_config)

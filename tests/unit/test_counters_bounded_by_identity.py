@@ -27,7 +27,7 @@ from streams.validation.stage import (
     ValidationCounters,
     registered_producers,
 )
-from tests.energy_readings import energy_reading
+from tests.energy_readings import energy_reading, meter_topic
 
 REF = load_reference()
 NOW = datetime.now(UTC)
@@ -52,7 +52,7 @@ def _engine(counters: ValidationCounters) -> ValidationEngine:
 
 
 def _frames(offset: int, payloads: list[bytes]) -> RawRecord:
-    value = encode_frames([("zc/17300/energy/elec-17300-0001", payload) for payload in payloads])
+    value = encode_frames([(meter_topic(payload), payload) for payload in payloads])
     return RawRecord("zc.raw.energy", 0, offset, None, value, [(CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE)])
 
 

@@ -56,3 +56,34 @@ def test_docker_mosquitto_config_keeps_the_local_delivery_settings(tmp_path: Pat
     keys = ("persistence ", "autosave_interval", "max_queued", "max_inflight", "message_size_limit")
     wanted = [line for line in local if line.startswith(keys)]
     assert wanted and all(line in docker for line in wanted)
+
+
+# What may differ between the local broker's generated properties and docker/'s: the
+# addresses and paths of the container, and how the broker's password gets in (docker/ reads
+# it from the environment through Kafka's env config provider; the local file holds it).
+KAFKA_PLACE_KEYS = {
+    "listeners",
+    "advertised.listeners",
+    "controller.quorum.voters",
+    "log.dirs",
+    "listener.name.client.ssl.keystore.location",
+}
+KAFKA_DOCKER_ONLY = {
+    "config.providers",
+    "config.providers.env.class",
+    "config.providers.env.param.allowlist.pattern",
+}
+
+
+def test_docker_kafka_config_keeps_the_local_settings(tmp_path: Path) -> None:
+    """Deployments must secure, replicate and retain exactly as the local broker the tests ran
+    against; only addresses, paths and the password's source differ."""
+    broker = KafkaBroker(_config(tmp_path))
+    local = _properties(broker._properties())
+    docker = _properties((DOCKER / "kafka" / "server.properties").read_text())
+    password = broker.passwords()["broker"]
+    docker_resolved = {k: v.replace("${env:ZC_KAFKA_BROKER_PASSWORD}", password) for k, v in docker.items()}
+    assert set(docker) - set(local) == KAFKA_DOCKER_ONLY
+    assert set(local) - set(docker) == set()
+    differing = {k for k in local if local[k] != docker_resolved[k]}
+    assert differing <= KAFKA_PLACE_KEYS, {k: (local[k], docker[k]) for k in differing - KAFKA_PLACE_KEYS}

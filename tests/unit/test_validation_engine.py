@@ -25,7 +25,7 @@ from streams.validation.engine import (
 )
 from streams.validation.raw_records import RawRecord
 from streams.validation.stage import ValidationCounters
-from tests.energy_readings import energy_reading
+from tests.energy_readings import energy_reading, meter_topic
 
 REF = load_reference()
 NOW = datetime.now(UTC)
@@ -50,7 +50,9 @@ def _in_17094(event_id: str) -> bytes:
 
 
 def _frames(offset: int, *payloads: bytes) -> RawRecord:
-    value = encode_frames([("zc/17300/energy/meter", payload) for payload in payloads])
+    """The bridge's record of ``payloads``, each on its own meter's topic (as the broker lets
+    a meter publish); a payload with no meter or commune on a topic of the family."""
+    value = encode_frames([(meter_topic(payload), payload) for payload in payloads])
     return RawRecord("zc.raw.energy", 2, offset, None, value, FRAMES)
 
 
