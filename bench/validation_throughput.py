@@ -74,8 +74,10 @@ def bridge_records(payloads: list[tuple[str, bytes]], frames_per_record: int) ->
     for family, payload in payloads:
         # Each reading on its own device's topic, as the broker's ACLs make it (validation
         # checks the payload against it); a reading with no device on a topic of its family.
-        device = json.loads(payload).get(FAMILIES[family].device_field, "bench")
-        by_family.setdefault(family, []).append((device_topic("17300", family, device), payload))
+        event = json.loads(payload)
+        device = event.get(FAMILIES[family].device_field, "bench")
+        topic = device_topic(str(event.get("commune", "17300")), family, str(device))
+        by_family.setdefault(family, []).append((topic, payload))
     headers = [(CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE)]
     records = []
     for family, frames in by_family.items():

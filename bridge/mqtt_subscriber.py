@@ -163,6 +163,9 @@ class QoS1Subscription:
             if held:
                 wire.transport.pause_reading()
             else:
+                # The PINGRESPs sent meanwhile wait behind the held PUBLISHes: the wait for one
+                # starts again now (_keep_alive).
+                wire.last_pong = asyncio.get_running_loop().time()
                 wire.transport.resume_reading()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -277,13 +280,18 @@ class QoS1Subscription:
         return packet
 
     async def _keep_alive(self, wire: _Wire, keepalive: int) -> None:
-        """PINGREQ every half keepalive; no PINGRESP for a whole keepalive means a dead link."""
+        """PINGREQ every half keepalive; no PINGRESP for a whole keepalive means a dead link.
+
+        While the socket is held (``hold``), PINGRESPs cannot be read: the PINGREQs still keep
+        the broker from dropping the session, and the link is not judged on them. Judging it
+        dropped a bridge waiting for Kafka after 45 s, and its reconnection had every
+        unacknowledged message delivered, and sent to Kafka, again (issue 19)."""
         if keepalive <= 0:
             return
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(keepalive / 2)
-            if loop.time() - wire.last_pong > keepalive * 1.5:
+            if not self._holding and loop.time() - wire.last_pong > keepalive * 1.5:
                 log.warning("no PINGRESP from the MQTT broker for %.0f s; reconnecting", keepalive * 1.5)
                 wire.fail(TimeoutError("keepalive expired"))
                 return

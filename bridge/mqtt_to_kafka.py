@@ -18,7 +18,12 @@
   (most of the bridge's time, bench/README.md): one pass per socket read, one write per
   batch of acknowledgements.
 - Nothing is dropped: a message whose topic is outside the tree goes to the dead-letter
-  topic with the reason, verbatim.
+  topic with the reason, verbatim; so do the readings of a record Kafka refuses for what it
+  is (bridge/kafka_refusals.py), while every other Kafka error is retried, acknowledgements
+  held. If the loop writing to Kafka fails, the bridge stops with that error (a supervisor
+  restarts it) rather than keep a session that acknowledges nothing.
+- While reading is held, the keepalive goes on (PINGREQs still sent) and the link is not
+  judged on the PINGRESPs it cannot read: a bridge waiting for Kafka keeps its connection.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from bridge.kafka_refusals import refused_readings, refuses_the_record
 from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
 from config.kafka_access import KafkaAccess
 from config.status_files import write_status
@@ -47,6 +53,9 @@ from schemas.mqtt_principals import MqttLogin
 from schemas.partition_key import commune_partition
 
 log = logging.getLogger(__name__)
+
+# A record for the producer: topic, partition, key, value, headers.
+Record = tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -74,15 +83,22 @@ class BridgeConfig:
 
 @dataclass
 class BridgeCounters:
-    """received = forwarded + dead_lettered + in flight, per family."""
+    """received = forwarded + dead_lettered + undeliverable + in flight."""
 
     received: collections.Counter[str] = field(default_factory=collections.Counter)
     forwarded: collections.Counter[str] = field(default_factory=collections.Counter)
     dead_lettered: int = 0
     records: int = 0
+    # Dead letters Kafka refused in turn (larger than the dead-letter topic takes): lost, said so.
+    undeliverable: int = 0
 
     def in_flight(self) -> int:
-        return sum(self.received.values()) - sum(self.forwarded.values()) - self.dead_lettered
+        return (
+            sum(self.received.values())
+            - sum(self.forwarded.values())
+            - self.dead_lettered
+            - self.undeliverable
+        )
 
 
 @dataclass(slots=True)
@@ -177,9 +193,16 @@ class MqttToKafkaBridge:
         session = asyncio.create_task(self._mqtt.run(mqtt_stop))
         status_task = asyncio.create_task(self._report_status())
         pump = asyncio.create_task(self._pump(producer))
+        stopping = asyncio.create_task(stop.wait())
+        died: BaseException | None = None
         try:
-            await stop.wait()
+            # The pump only ends by failing: a bug of ours, or an error no retry passes. Half a
+            # bridge would keep its session and acknowledge nothing while saying it is ready.
+            await asyncio.wait({stopping, pump}, return_when=asyncio.FIRST_COMPLETED)
+            if pump.done() and not pump.cancelled():
+                died = pump.exception()
         finally:
+            stopping.cancel()
             pump.cancel()
             status_task.cancel()
             mqtt_stop.set()
@@ -187,6 +210,13 @@ class MqttToKafkaBridge:
             await producer.stop()
             self._kafka_ready = False
             self._write_status()
+        if died is not None:
+            log.critical(
+                "the bridge's Kafka loop died (%r): stopping; the readings it had not had confirmed "
+                "were not acknowledged, and Mosquitto delivers them again at the next start",
+                died,
+            )
+            raise died
         log.info("bridge stopped: %s", self.counters)
         return self.counters
 
@@ -252,7 +282,7 @@ class MqttToKafkaBridge:
             slot = routed.slot
             groups[slot].append((topic, payload))
             families[slot] = routed.family
-        records: list[tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]] = []
+        records: list[Record] = []
         for (topic, part), items in groups.items():
             for chunk in _chunks(items, self.config.max_record_bytes):
                 records.append(
@@ -272,34 +302,70 @@ class MqttToKafkaBridge:
             records.append(
                 (DEAD_LETTER_TOPIC, None, b"unknown", record.model_dump_json(by_alias=True).encode(), [])
             )
-        await self._send_until_confirmed(producer, records)
-        self.counters.records += len(records)
+        refused = await self._send_until_confirmed(producer, records)
+        self.counters.records += len(records) - len(refused)
         for slot, items in groups.items():
             self.counters.forwarded[families[slot]] += len(items)
         self.counters.dead_lettered += len(dead)
+        if refused:
+            await self._dead_letter_refused(producer, refused, now)
+
+    async def _dead_letter_refused(
+        self, producer: AIOKafkaProducer, refused: list[tuple[Record, BaseException]], now: datetime
+    ) -> None:
+        """The readings of records Kafka will never take, to the dead-letter topic, each with
+        the reason; only a dead letter refused in turn is lost, and counted and logged as such."""
+        letters: list[Record] = []
+        for (topic, _part, _key, value, _headers), error in refused:
+            if topic == DEAD_LETTER_TOPIC:
+                log.error("Kafka refused a dead letter of %d bytes (%r): it is lost", len(value), error)
+                self.counters.undeliverable += 1
+                self.counters.dead_lettered -= 1
+                continue
+            family = topic.removeprefix(raw_topic(""))
+            readings = refused_readings(family, value, error, now)
+            log.error(
+                "Kafka refused a record of %d bytes (%r): its %d readings go to %s",
+                len(value), error, len(readings), DEAD_LETTER_TOPIC,
+            )  # fmt: skip
+            self.counters.forwarded[family] -= len(readings)
+            self.counters.dead_lettered += len(readings)
+            letters += [
+                (DEAD_LETTER_TOPIC, None, family.encode(), r.model_dump_json(by_alias=True).encode(), [])
+                for r in readings
+            ]
+        lost = await self._send_until_confirmed(producer, letters)
+        for (_topic, _part, _key, value, _headers), error in lost:
+            log.error("Kafka refused a dead letter of %d bytes (%r): it is lost", len(value), error)
+            self.counters.undeliverable += 1
+            self.counters.dead_lettered -= 1
+        self.counters.records += len(letters)
 
     async def _send_until_confirmed(
-        self,
-        producer: AIOKafkaProducer,
-        records: list[tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]],
-    ) -> None:
+        self, producer: AIOKafkaProducer, records: list[Record]
+    ) -> list[tuple[Record, BaseException]]:
+        """Send until every record is confirmed, retrying what may pass later (a broker away,
+        a leader moving, an ACL being fixed); return those Kafka refuses for what they are."""
         pending = records
+        refused: list[tuple[Record, BaseException]] = []
         delay = 0.5
         while pending:
-            futures = [
-                await producer.send(topic, value, key=key, partition=part, headers=headers)
-                for topic, part, key, value, headers in pending
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [
-                rec for rec, res in zip(pending, results, strict=True) if isinstance(res, BaseException)
-            ]
+            results = await _send_all(producer, pending)
+            failed = []
+            for record, result in zip(pending, results, strict=True):
+                if result is None:
+                    continue
+                if refuses_the_record(result):
+                    refused.append((record, result))
+                else:
+                    failed.append(record)
             if failed:
-                error = next(r for r in results if isinstance(r, BaseException))
+                error = next(r for r in results if r is not None and not refuses_the_record(r))
                 log.warning("Kafka refused %d records (%r); retrying in %.1fs", len(failed), error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             pending = failed
+        return refused
 
     # -- status ----------------------------------------------------------------------------
     def _write_status(self) -> None:
@@ -315,6 +381,7 @@ class MqttToKafkaBridge:
                 "received": dict(c.received),
                 "forwarded": dict(c.forwarded),
                 "dead_lettered": c.dead_lettered,
+                "undeliverable": c.undeliverable,
                 "in_flight": c.in_flight() + self._inbox_messages,
                 "kafka_records": c.records,
             },
@@ -324,6 +391,28 @@ class MqttToKafkaBridge:
         while True:
             self._write_status()
             await asyncio.sleep(1.0)
+
+
+async def _send_all(producer: AIOKafkaProducer, records: list[Record]) -> list[BaseException | None]:
+    """Each record's outcome: None once confirmed, else the error (raised at once, as for a
+    record larger than the producer allows, or when the broker answers)."""
+    outcomes: list[asyncio.Future[object] | BaseException] = []
+    for topic, part, key, value, headers in records:
+        try:
+            outcomes.append(await producer.send(topic, value, key=key, partition=part, headers=headers))
+        except Exception as exc:  # refused before sending: an outcome like the others
+            outcomes.append(exc)
+    results: list[BaseException | None] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            results.append(outcome)
+            continue
+        try:
+            await outcome
+            results.append(None)
+        except Exception as exc:  # the broker's answer for this record
+            results.append(exc)
+    return results
 
 
 def _chunks(items: list[tuple[str, bytes]], max_bytes: int) -> list[list[tuple[str, bytes]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -22,16 +23,19 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.mqtt_sessions import forget_session
+from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
 from schemas.device_topics import device_topic
+from schemas.kafka_principals import BRIDGE
 from schemas.mqtt_principals import MqttLogin
+from sensors.qos1_socket_publisher import publish_qos1
 from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
-from tests.integration.kafka_reading import read_payloads
+from tests.integration.kafka_reading import dead_letters_holding, read_payloads
 from tests.mqtt_tls import secure
-from zerocarbon.component_configs import mqtt_ca_file
+from zerocarbon.component_configs import kafka_access, mqtt_ca_file
 from zerocarbon.processes import log_size, start_service, stop_child
 
 RAW_TOPICS = [raw_topic(f) for f in ("energy", "environment", "mobility")]
@@ -319,3 +323,94 @@ async def test_two_bridges_on_a_shared_subscription_split_the_load_and_lose_noth
     assert all(n > 0 for n in forwarded), f"one bridge took no share: {forwarded}"
     assert sum(forwarded) >= total
     assert all(s["subscriptions"][0].startswith(f"$share/test-{run}/") for s in statuses)
+
+
+async def test_a_reading_kafka_refuses_is_dead_lettered_and_the_flow_goes_on(
+    settings: Settings, kafka_admin: KafkaAccess, bridge_log: Path, gateway_login: MqttLogin
+) -> None:
+    """A reading just under Mosquitto's 10 MiB limit makes a record above Kafka's once framed.
+    Retried forever, it stopped every acknowledgement, and a restart had it delivered again
+    (issue 19): it is dead-lettered with Kafka's reason, and the next reading passes."""
+    run = uuid.uuid4().hex[:8]
+    client_id = f"test-bridge-{run}"
+    bridge, _ = _start_bridge(bridge_log, client_id)
+    topic = device_topic("17300", "energy", f"huge-{run}")
+    huge = run.encode() + b"x" * (10 * 1024 * 1024 - 10 - len(run))
+    after = _reading(run, 1)
+    publisher = Publisher(settings, f"test-huge-{run}", gateway_login)
+    try:
+        for info in [publisher.publish(topic, huge), publisher.publish(topic, after)]:
+            info.wait_for_publish(timeout=60)
+        found = await read_payloads(
+            kafka_admin, [raw_topic("energy")], keep=lambda t, _p: t == topic,
+            done=lambda got: len(got) >= 1, timeout=60,
+        )  # fmt: skip
+        letters = await dead_letters_holding(kafka_admin, run.encode() + b"xxxx", timeout=60)
+        mine = _wait_for_status(client_id, lambda s: s["dead_lettered"] >= 1 and s["in_flight"] == 0)
+    finally:
+        publisher.close()
+        stop_child(bridge)
+        for session in (client_id, f"test-huge-{run}"):
+            forget_session(
+                settings.mqtt_host, settings.mqtt_port, session, gateway_login, ca_file=mqtt_ca_file(settings)
+            )
+    assert [p for _, p in found] == [after]
+    (letter,) = letters
+    assert letter["stage"] == "bridge" and letter["family"] == "energy"
+    assert letter["errors"][0]["type"] == "kafka_refused"
+    assert "MessageSizeTooLarge" in letter["errors"][0]["message"]
+    assert letter["payload_size"] == len(huge) and letter["origin"]["topic"] == topic
+    assert mine["forwarded"]["energy"] == 1 and mine["dead_lettered"] == 1 and mine["in_flight"] == 0
+
+
+async def test_a_bridge_whose_kafka_loop_dies_stops_with_an_error_instead_of_half_running(
+    settings: Settings,
+    tmp_path: Path,
+    bridge_login: MqttLogin,
+    gateway_login: MqttLogin,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unexpected exception in the loop that writes to Kafka used to end that loop alone: the
+    MQTT session stayed up, nothing was acknowledged, and the status still said ready. Now the
+    bridge stops, raising (the process exits non-zero for its supervisor), its status says it
+    is not ready, and the reading it held comes back to the next session."""
+    run = uuid.uuid4().hex[:8]
+    client_id = f"test-dying-{run}"
+    config = BridgeConfig(
+        mqtt_host=settings.mqtt_host, mqtt_port=settings.mqtt_port, kafka=kafka_access(settings, BRIDGE),
+        client_id=client_id, status_file=tmp_path / "bridge.status.json", login=bridge_login,
+        mqtt_ca_file=mqtt_ca_file(settings),
+    )  # fmt: skip
+
+    async def broken(_self: MqttToKafkaBridge, _producer: object, _batch: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(MqttToKafkaBridge, "_forward", broken)
+    bridge, stop = MqttToKafkaBridge(config), asyncio.Event()
+    try:
+        task = asyncio.create_task(bridge.run(stop))
+        await bridge.wait_subscribed(30)
+        topic = device_topic("17300", "energy", f"dying-{run}")
+        await asyncio.to_thread(
+            publish_qos1, settings.mqtt_host, settings.mqtt_port, f"test-dying-pub-{run}",
+            [(topic, _reading(run, 0))], login=gateway_login, ca_file=mqtt_ca_file(settings),
+        )  # fmt: skip
+        with pytest.raises(RuntimeError, match="a bug of ours"):
+            await asyncio.wait_for(task, timeout=30)
+        status = json.loads(config.status_file.read_text())
+        assert status["kafka_ready"] is False and status["mqtt_connected"] is False
+        monkeypatch.undo()
+        again, stop_again = MqttToKafkaBridge(config), asyncio.Event()
+        second = asyncio.create_task(again.run(stop_again))
+        await again.wait_subscribed(30)
+        deadline = asyncio.get_running_loop().time() + 30
+        while again.counters.forwarded["energy"] < 1 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        stop_again.set()
+        await second
+        assert again.counters.forwarded["energy"] == 1  # not lost: redelivered, then forwarded
+    finally:
+        stop.set()
+        forget_session(
+            settings.mqtt_host, settings.mqtt_port, client_id, bridge_login, ca_file=mqtt_ca_file(settings)
+        )
