@@ -87,6 +87,16 @@ class Settings(BaseSettings):
         default=1883, ge=0, description="with mqtt_tls, a plaintext listener on 127.0.0.1 for local tools"
     )
     mosquitto_data_dir: Path | None = None
+    # What Mosquitto queues for one offline client (the bridge, when it is down), beyond which
+    # it drops what devices were told was delivered; Mosquitto 2.0 holds the queue in memory.
+    # The bytes bind first: about 6.5 minutes of bridge outage at 2 000 readings/s of 330 bytes
+    # (docs/local-stack.md, "How long the bridge may be away").
+    mqtt_max_queued_messages: int = Field(
+        default=1_000_000, ge=0, description="messages Mosquitto queues per offline client (0: no limit)"
+    )
+    mqtt_max_queued_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=0, description="bytes Mosquitto queues per offline client (0: no limit)"
+    )
     # MQTT principals (docs/security.md). A password left unset is, on the local stack, the
     # one `zerocarbon stack up` generated under <stack_home>/mosquitto/secrets/.
     mqtt_admin_username: str = Field(default="zc-admin", description="the broker's dynamic-security admin")

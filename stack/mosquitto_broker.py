@@ -155,8 +155,8 @@ class MosquittoBroker(LocalService):
                 "autosave_interval 30",
                 # Devices may be offline for a while and the bridge may lag: queue generously
                 # per session, bounded in bytes so a dead client cannot exhaust memory.
-                "max_queued_messages 1000000",
-                "max_queued_bytes 268435456",
+                f"max_queued_messages {self.config.mqtt_max_queued_messages}",
+                f"max_queued_bytes {self.config.mqtt_max_queued_bytes}",
                 "max_inflight_messages 1000",
                 "message_size_limit 10485760",
                 "persistent_client_expiration 14d",

@@ -58,3 +58,6 @@ class StackConfig:
     # plaintext one on 127.0.0.1 only; without, mqtt_port is plaintext.
     mqtt_tls: bool = False
     mqtt_plain_port: int = 0
+    # Mosquitto's queue per offline client (docs/local-stack.md, "How long the bridge may be away").
+    mqtt_max_queued_messages: int = 1_000_000
+    mqtt_max_queued_bytes: int = 256 * 1024 * 1024

@@ -160,6 +160,8 @@ def stack_config(settings: Settings) -> StackConfig:
         tls_names=tuple(sorted({settings.kafka_host, settings.mqtt_host})),
         mqtt_tls=settings.mqtt_tls,
         mqtt_plain_port=settings.mqtt_plain_port,
+        mqtt_max_queued_messages=settings.mqtt_max_queued_messages,
+        mqtt_max_queued_bytes=settings.mqtt_max_queued_bytes,
     )
 
 

@@ -87,3 +87,13 @@ def test_docker_kafka_config_keeps_the_local_settings(tmp_path: Path) -> None:
     assert set(local) - set(docker) == set()
     differing = {k for k in local if local[k] != docker_resolved[k]}
     assert differing <= KAFKA_PLACE_KEYS, {k: (local[k], docker[k]) for k in differing - KAFKA_PLACE_KEYS}
+
+
+def test_mosquitto_queues_what_the_settings_size_for_an_offline_bridge(tmp_path: Path) -> None:
+    """The outage the bridge may ride through is sized by two settings (docs/local-stack.md)."""
+    settings = Settings(
+        stack_home=tmp_path / "stack", cache_dir=tmp_path / "cache",
+        mqtt_max_queued_messages=8_000_000, mqtt_max_queued_bytes=2_600_000_000,
+    )  # fmt: skip
+    conf = MosquittoBroker(stack_config(settings))._config().splitlines()
+    assert "max_queued_messages 8000000" in conf and "max_queued_bytes 2600000000" in conf
