@@ -14,7 +14,9 @@ smallest window, until the flush adds them to every window size at once.
 - An event whose sub-day windows have closed is *late*: it still counts, through the
   corrections path, in its day window (re-emitted with a higher revision if the day had
   closed) and in the year-to-date total. Nothing is dropped.
-- A repeated event id is counted once (the last ``max_seen_ids`` ids are remembered).
+- A repeated event is counted once: ids are unique per producer (docs/contracts.md), so the
+  last ``max_seen_ids`` (producer, event id) pairs are remembered; two producers may use the
+  same id.
 - Closed days are kept for corrections as long as validation accepts readings for them
   (``CLOSED_DAYS_KEPT_SECONDS``), then forgotten.
 """
@@ -100,8 +102,8 @@ class WindowState:
     open: dict[WindowKey, Accumulator] = field(default_factory=dict)
     closed_days: dict[WindowKey, Accumulator] = field(default_factory=dict)
     ytd: dict[YtdKey, Accumulator] = field(default_factory=dict)
-    # event id -> its day start, in arrival order (the oldest is evicted first, in O(1)).
-    seen: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    # (producer, event id) -> its day start, in arrival order (the oldest evicted first, in O(1)).
+    seen: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
     watermark: int = 0
     touched: set[WindowKey] = field(default_factory=set)
     touched_ytd: set[YtdKey] = field(default_factory=set)
@@ -181,19 +183,20 @@ class WindowState:
         """A closed day no reading can reach any more: validation refuses events that old."""
         return day_start + DAY <= self.watermark - self.closed_days_kept_seconds
 
-    def _remember(self, event_id: str, ts: int) -> None:
+    def _remember(self, event: tuple[str, str], ts: int) -> None:
         seen = self.seen
-        seen[event_id] = ts - ts % DAY
+        seen[event] = ts - ts % DAY
         while len(seen) > self.max_seen_ids:
             seen.popitem(last=False)  # the oldest arrival
 
     def add(self, contribution: Contribution) -> str:
         """Count one reading; returns "counted", "late" (via corrections) or "duplicate"."""
         ts = epoch_seconds(contribution.event_time)
-        if contribution.event_id in self.seen:
+        event = (contribution.producer_id, contribution.event_id)
+        if event in self.seen:
             self.duplicates += 1
             return "duplicate"
-        self._remember(contribution.event_id, ts)
+        self._remember(event, ts)
         late = False
         for measure in contribution.measures:
             for size in self.sizes:
@@ -241,12 +244,12 @@ class WindowState:
         for c in contributions:
             ts = epoch_seconds(c.event_time)
             start = ts - ts % smallest
-            event_id = c.event_id
-            if event_id in seen or watermark >= start + smallest + grace:
+            event = (c.producer_id, c.event_id)
+            if event in seen or watermark >= start + smallest + grace:
                 outcomes[self.add(c)] += 1  # duplicate or late: the careful path
                 watermark = self.watermark
                 continue
-            seen[event_id] = ts - ts % DAY
+            seen[event] = ts - ts % DAY
             for indicator, dims, value in c.measures:
                 bkey = (indicator, dims, start)
                 nanos = round(value * NANOS_PER_UNIT)

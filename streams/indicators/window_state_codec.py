@@ -21,10 +21,10 @@ from streams.indicators.index_deltas import IndexState
 from streams.indicators.producer_activity import ProducerActivity
 from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 
-# 4: zlib-compressed JSON, event ids and their days in two columns; 3: sums as integer
-# billionths of their unit; 2: float sums, source offsets per raw partition; 1: float sums,
-# one source offset (the same partition).
-FORMAT = 4
+# 5: the events remembered are (producer, event id) pairs; 4: zlib-compressed JSON, event ids
+# and their days in two columns; 3: sums as integer billionths of their unit; 2: float sums,
+# source offsets per raw partition; 1: float sums, one source offset (the same partition).
+FORMAT = 5
 
 
 @dataclass
@@ -64,8 +64,8 @@ def encode(state: PartitionState) -> bytes:
             [i, d, s, st, a.nanos, a.count, a.revision] for (i, d, s, st), a in sorted(w.closed_days.items())
         ],
         "ytd": [[i, d, y, a.nanos, a.count] for (i, d, y), a in sorted(w.ytd.items())],
-        # In arrival order, the oldest evicted first: the ids, then the day of each.
-        "seen": [list(w.seen), list(w.seen.values())],
+        # In arrival order, the oldest evicted first: the (producer, id) pairs, then the day of each.
+        "seen": [[list(event) for event in w.seen], list(w.seen.values())],
         "indexes": sorted((m, s.index_kwh, s.at.timestamp()) for m, s in state.indexes.items()),
     }
     if state.activity is not None:
@@ -77,7 +77,7 @@ def decode(raw: bytes, partition: int) -> PartitionState:
     """The state checkpointed for valid ``partition`` (which format 1 needs: raw and valid
     partitions were the same then)."""
     doc = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))  # plain JSON before format 4
-    if doc.get("format") not in (1, 2, 3, FORMAT):
+    if doc.get("format") not in (1, 2, 3, 4, FORMAT):
         raise ValueError(f"unknown checkpoint format {doc.get('format')!r}")
     # Float sums before format 3: counted on from their nearest billionth.
     nanos = to_nanos if doc["format"] < 3 else int
@@ -90,7 +90,12 @@ def decode(raw: bytes, partition: int) -> PartitionState:
         w.closed_days[(i, _dims(d), s, st)] = Accumulator(nanos(total), count, rev)
     for i, d, y, total, count in doc["ytd"]:
         w.ytd[(i, _dims(d), y)] = Accumulator(nanos(total), count)
-    w.seen = OrderedDict(zip(*doc["seen"], strict=True) if doc["format"] >= 4 else doc["seen"])
+    # Before format 5, ids were remembered without their producer: they cannot be told apart
+    # now, and are forgotten (a copy of an event counted just before the upgrade would count again).
+    if doc["format"] >= 5:
+        w.seen = OrderedDict(
+            ((producer, event_id), day) for (producer, event_id), day in zip(*doc["seen"], strict=True)
+        )
     w.reindex()
     indexes = {m: IndexState(kwh, datetime.fromtimestamp(ts, UTC)) for m, kwh, ts in doc["indexes"]}
     if doc["format"] == 1:

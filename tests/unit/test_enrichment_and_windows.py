@@ -177,6 +177,20 @@ def test_memory_of_event_ids_is_bounded() -> None:
     assert state.add(_contribution("e999", T, 1.0)) == "duplicate"
 
 
+def test_an_event_id_is_unique_per_producer_so_two_producers_may_share_one() -> None:
+    """The contract: event ids are unique per producer (docs/contracts.md). Two producers'
+    readings with one id are two readings; one producer's id twice is one (issue 19)."""
+    ours = _contribution("e1", T, 1.0)
+    theirs = Contribution("e1", "another-producer", T, ours.measures)
+    one_by_one = WindowState(sizes=(DAY,), grace_seconds=0)
+    assert [one_by_one.add(c) for c in (ours, theirs, ours)] == ["counted", "counted", "duplicate"]
+    batched = WindowState(sizes=(DAY,), grace_seconds=0)
+    batched.add_all([ours, theirs, ours])
+    for state in (one_by_one, batched):
+        (day,) = [u for u in state.flush() if u.size == DAY]
+        assert (day.total, day.count, state.duplicates) == (2.0, 2, 1)
+
+
 def test_batched_counting_equals_counting_one_by_one() -> None:
     import random
 

@@ -98,16 +98,22 @@ def test_a_checkpoint_keeps_the_integer_sums_and_reads_those_of_earlier_formats(
     state.flush()
     blob = encode(PartitionState(state))
     doc = json.loads(zlib.decompress(blob))
-    assert doc["format"] == 4
+    assert doc["format"] == 5
     assert {row[4] for row in doc["open"]} == {333_333_333 + 666_666_667}
     restored = decode(blob, 0).windows
     assert (restored.open, restored.ytd, list(restored.seen.items())) == (
         state.open, state.ytd, list(state.seen.items()),
     )  # fmt: skip
+    assert restored.seen and all(isinstance(event, tuple) for event in restored.seen)
 
+    # Before format 5, ids without their producer: the sums are read, the ids forgotten.
+    doc["format"] = 4
+    doc["seen"] = [[event_id for _producer, event_id in doc["seen"][0]], doc["seen"][1]]
+    older = decode(json.dumps(doc).encode(), 0).windows
+    assert (older.open, older.seen) == (state.open, {})
     doc["format"] = 3  # plain JSON, the event ids and their days in pairs
     doc["seen"] = [list(pair) for pair in zip(*doc["seen"], strict=True)]
-    assert decode(json.dumps(doc).encode(), 0).windows.seen == state.seen
+    assert decode(json.dumps(doc).encode(), 0).windows.seen == {}
     doc["format"] = 2  # and float sums
     for row in doc["open"]:
         row[4] = row[4] / NANOS_PER_UNIT
