@@ -16,6 +16,7 @@ from aiokafka.errors import (
     CorruptRecordException,
     InvalidTimestampError,
     MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
     RecordListTooLargeError,
     RecordTooLargeError,
 )
@@ -32,6 +33,14 @@ RECORD_REFUSALS: tuple[type[Exception], ...] = (
     CorruptRecordException,
     InvalidTimestampError,
 )
+
+
+def breaks_the_sequence(error: BaseException) -> bool:
+    """True when the idempotent producer that got ``error`` must be replaced: the broker refused
+    a batch after the producer had numbered it (a record refused for what it is), or says the
+    producer's numbers are out of step. aiokafka keeps counting past a refused batch, and
+    cannot recover (sender.py: OutOfOrderSequenceNumber is not retriable)."""
+    return refuses_the_record(error) or isinstance(error, OutOfOrderSequenceNumber)
 
 
 def refuses_the_record(error: BaseException) -> bool:

@@ -22,6 +22,9 @@
   is (bridge/kafka_refusals.py), while every other Kafka error is retried, acknowledgements
   held. If the loop writing to Kafka fails, the bridge stops with that error (a supervisor
   restarts it) rather than keep a session that acknowledges nothing.
+- A message the broker delivers again after a reconnection (its acknowledgement was lost
+  with the connection) is acknowledged, not sent to Kafka a second time, when this process
+  forwarded it (bridge/redeliveries.py).
 - While reading is held, the keepalive goes on (PINGREQs still sent) and the link is not
   judged on the PINGRESPs it cannot read: a bridge waiting for Kafka keeps its connection.
 """
@@ -38,14 +41,16 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from bridge.kafka_refusals import refused_readings, refuses_the_record
+from bridge.kafka_refusals import breaks_the_sequence, refused_readings, refuses_the_record
 from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
+from bridge.redeliveries import Redeliveries
+from bridge.renewable_producer import RenewableProducer
 from config.kafka_access import KafkaAccess
 from config.status_files import write_status
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
 from schemas.dead_letter import FieldProblem, Origin
-from schemas.dead_letters import dead_letter
+from schemas.dead_letters import dead_letter, fitting_json
 from schemas.device_topics import DEVICE_FILTER, parse_device_topic
 from schemas.families import FAMILIES
 from schemas.mqtt_packets import MQTT_5, MQTT_311, Publish
@@ -91,6 +96,8 @@ class BridgeCounters:
     records: int = 0
     # Dead letters Kafka refused in turn (larger than the dead-letter topic takes): lost, said so.
     undeliverable: int = 0
+    # Redeliveries of messages already in Kafka, acknowledged and not sent again (not received).
+    redelivered: int = 0
 
     def in_flight(self) -> int:
         return (
@@ -130,6 +137,7 @@ class MqttToKafkaBridge:
         self._kafka_ready = False
         self._partitions: dict[str, int] = {}
         self._routes: dict[str, _Routed | None] = {}
+        self._redeliveries = Redeliveries(keep=config.receive_maximum)
         self._mqtt = QoS1Subscription(
             SubscriptionConfig(
                 host=config.mqtt_host,
@@ -175,15 +183,7 @@ class MqttToKafkaBridge:
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> BridgeCounters:
         """Forward until ``stop`` is set, then close both connections cleanly."""
-        producer = AIOKafkaProducer(
-            **self.config.kafka.client_options(),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=1024 * 1024,
-            max_request_size=DEAD_LETTER_MAX_BYTES,
-            client_id=self.config.client_id,
-        )
+        producer = RenewableProducer(self._new_producer)
         await producer.start()
         for family in FAMILIES:
             await self._learn_partitions(producer, raw_topic(family))
@@ -220,10 +220,21 @@ class MqttToKafkaBridge:
         log.info("bridge stopped: %s", self.counters)
         return self.counters
 
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self.config.kafka.client_options(),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            max_request_size=DEAD_LETTER_MAX_BYTES,
+            client_id=self.config.client_id,
+        )
+
     async def wait_subscribed(self, timeout: float) -> None:
         await asyncio.wait_for(self._mqtt.subscribed.wait(), timeout)
 
-    async def _learn_partitions(self, producer: AIOKafkaProducer, topic: str) -> None:
+    async def _learn_partitions(self, producer: RenewableProducer, topic: str) -> None:
         partitions = await producer.partitions_for(topic)
         self._partitions[topic] = len(partitions)
 
@@ -239,7 +250,7 @@ class MqttToKafkaBridge:
             self._mqtt.hold(True)
 
     # -- Kafka side ------------------------------------------------------------------------
-    async def _pump(self, producer: AIOKafkaProducer) -> None:
+    async def _pump(self, producer: RenewableProducer) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -250,7 +261,12 @@ class MqttToKafkaBridge:
             batch = [msg for _, messages in reads for msg in messages]
             if not batch:
                 continue
-            await self._forward(producer, batch)
+            # What the broker delivers again after a reconnection, already in Kafka, is only
+            # acknowledged (bridge/redeliveries.py).
+            new = [msg for gen, messages in reads for msg in self._redeliveries.new_messages(gen, messages)]
+            self.counters.redelivered = self._redeliveries.skipped
+            if new:
+                await self._forward(producer, new)
             # PUBACKs in the order the PUBLISHes arrived (MQTT 5, 4.6), once Kafka has them all.
             generation = reads[0][0]
             ids: list[int] = []
@@ -265,7 +281,7 @@ class MqttToKafkaBridge:
                 self._reading_held = False
                 self._mqtt.hold(False)
 
-    async def _forward(self, producer: AIOKafkaProducer, batch: list[Publish]) -> None:
+    async def _forward(self, producer: RenewableProducer, batch: list[Publish]) -> None:
         """Send the batch to Kafka and return only once every record is confirmed."""
         groups: dict[tuple[str, int], list[tuple[str, bytes]]] = collections.defaultdict(list)
         dead: list[tuple[str, bytes]] = []
@@ -299,9 +315,7 @@ class MqttToKafkaBridge:
                 family="unknown", stage="bridge", raw=payload, problems=[problem],
                 origin=Origin(transport="mqtt", topic=mqtt_topic), now=now,
             )  # fmt: skip
-            records.append(
-                (DEAD_LETTER_TOPIC, None, b"unknown", record.model_dump_json(by_alias=True).encode(), [])
-            )
+            records.append((DEAD_LETTER_TOPIC, None, b"unknown", fitting_json(record), []))
         refused = await self._send_until_confirmed(producer, records)
         self.counters.records += len(records) - len(refused)
         for slot, items in groups.items():
@@ -311,7 +325,7 @@ class MqttToKafkaBridge:
             await self._dead_letter_refused(producer, refused, now)
 
     async def _dead_letter_refused(
-        self, producer: AIOKafkaProducer, refused: list[tuple[Record, BaseException]], now: datetime
+        self, producer: RenewableProducer, refused: list[tuple[Record, BaseException]], now: datetime
     ) -> None:
         """The readings of records Kafka will never take, to the dead-letter topic, each with
         the reason; only a dead letter refused in turn is lost, and counted and logged as such."""
@@ -330,10 +344,7 @@ class MqttToKafkaBridge:
             )  # fmt: skip
             self.counters.forwarded[family] -= len(readings)
             self.counters.dead_lettered += len(readings)
-            letters += [
-                (DEAD_LETTER_TOPIC, None, family.encode(), r.model_dump_json(by_alias=True).encode(), [])
-                for r in readings
-            ]
+            letters += [(DEAD_LETTER_TOPIC, None, family.encode(), fitting_json(r), []) for r in readings]
         lost = await self._send_until_confirmed(producer, letters)
         for (_topic, _part, _key, value, _headers), error in lost:
             log.error("Kafka refused a dead letter of %d bytes (%r): it is lost", len(value), error)
@@ -342,15 +353,23 @@ class MqttToKafkaBridge:
         self.counters.records += len(letters)
 
     async def _send_until_confirmed(
-        self, producer: AIOKafkaProducer, records: list[Record]
+        self, producer: RenewableProducer, records: list[Record]
     ) -> list[tuple[Record, BaseException]]:
         """Send until every record is confirmed, retrying what may pass later (a broker away,
-        a leader moving, an ACL being fixed); return those Kafka refuses for what they are."""
+        a leader moving, an ACL being fixed); return those Kafka refuses for what they are.
+
+        A record the broker refused leaves the idempotent producer's sequence on its partition
+        one ahead of the broker's: every later record there would be refused as out of order,
+        forever (seen with a 10 MiB reading: the bridge stalled). The producer is replaced
+        first (bridge/renewable_producer.py), then what failed is sent again, in order."""
         pending = records
         refused: list[tuple[Record, BaseException]] = []
         delay = 0.5
         while pending:
             results = await _send_all(producer, pending)
+            broken = next((r for r in results if r is not None and breaks_the_sequence(r)), None)
+            if broken is not None:
+                await producer.renew(broken)
             failed = []
             for record, result in zip(pending, results, strict=True):
                 if result is None:
@@ -382,6 +401,7 @@ class MqttToKafkaBridge:
                 "forwarded": dict(c.forwarded),
                 "dead_lettered": c.dead_lettered,
                 "undeliverable": c.undeliverable,
+                "redelivered_not_forwarded": c.redelivered,
                 "in_flight": c.in_flight() + self._inbox_messages,
                 "kafka_records": c.records,
             },
@@ -393,7 +413,7 @@ class MqttToKafkaBridge:
             await asyncio.sleep(1.0)
 
 
-async def _send_all(producer: AIOKafkaProducer, records: list[Record]) -> list[BaseException | None]:
+async def _send_all(producer: RenewableProducer, records: list[Record]) -> list[BaseException | None]:
     """Each record's outcome: None once confirmed, else the error (raised at once, as for a
     record larger than the producer allows, or when the broker answers)."""
     outcomes: list[asyncio.Future[object] | BaseException] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import time
@@ -88,12 +89,14 @@ class ReferenceData:
 def _table(path: Path, build: Callable[[dict[str, str]], T]) -> list[T]:
     """Every row of the CSV file ``path``, built; ValueError naming the file and line that is wrong.
 
-    A row with fewer or more fields than the header is refused, not read with blanks: it is
-    what a file caught half-written looks like.
+    A row with fewer or more fields than the header is refused, not read with blanks, and so
+    is a file whose last line has no line end: both are what a file caught half-written
+    looks like (cut inside a row's last field, the row alone would still look whole).
     """
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
+            text = _whole_text(handle.read())
+            reader = csv.DictReader(io.StringIO(text, newline=""))
             if not reader.fieldnames:
                 raise ValueError("the file is empty")
             built = []
@@ -138,9 +141,21 @@ def _device(r: dict[str, str]) -> Device:
     )
 
 
+def _whole_text(text: str) -> str:
+    """``text``, unless it stops in the middle of a line: ValueError. Every writer of these
+    files ends them with a line end; a file that has none at its end is still being written
+    (cut there, ``max_past_days = 400`` reads as 40). Deploy by writing elsewhere and renaming."""
+    if text and not text.endswith(("\n", "\r")):
+        raise ValueError(
+            "the last line has no line end: is the file being written? (write it elsewhere "
+            "and rename it into place)"
+        )
+    return text
+
+
 def _bounds(path: Path) -> PlausibilityBounds:
     try:
-        return PlausibilityBounds.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        return PlausibilityBounds.model_validate(tomllib.loads(_whole_text(path.read_text(encoding="utf-8"))))
     except (OSError, ValueError) as exc:  # TOMLDecodeError and pydantic's errors are ValueErrors
         raise ValueError(f"{path}: {exc}") from exc
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel, TypeAdapter
 from reference.loader import ReferenceData, ReferenceStore
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
 from schemas.dead_letter import DeadLetter, FieldProblem
-from schemas.dead_letters import dead_letter
+from schemas.dead_letters import dead_letter, fitting_json
 from schemas.energy import EnergyReading
 from schemas.environment import EnvironmentReading
 from schemas.families import FAMILIES, Family
@@ -225,6 +225,4 @@ class ValidationEngine:
 
 
 def _dead_record(family: str, letter: DeadLetter) -> Outgoing:
-    return Outgoing(
-        DEAD_LETTER_TOPIC, None, family.encode(), letter.model_dump_json(by_alias=True).encode(), None
-    )
+    return Outgoing(DEAD_LETTER_TOPIC, None, family.encode(), fitting_json(letter), None)
