@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
-from schemas.catalogue import raw_topic, valid_topic
+from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.families import FAMILIES
 from schemas.kafka_principals import ADMIN, SINK, VIEW, WORKER, KafkaAcl, worker_acls
 from stack.kafka_identities import KafkaIdentities
@@ -148,3 +149,14 @@ async def skip_suite_records(
     ends = await topic_ends(settings, sorted({tp.topic for tp in moved}))
     await kafka_admin.commit_offsets(admin_access(settings), group, {tp: ends[tp] for tp in moved})
     return [f"{tp.topic}:{tp.partition}" for tp in moved if ends[tp] > committed_before[tp]]
+
+
+def service_groups(settings: Settings) -> dict[str, Any]:
+    """Where the service's own worker and sink groups stand, and their topics' ends, now: a
+    benchmark moves them past its own records at the end where they had read everything
+    before (``skip_suite_records``)."""
+    groups = {
+        g: asyncio.run(committed_offsets(settings, g)) for g in (settings.worker_id, settings.sink_group)
+    }
+    topics = sorted({tp.topic for offsets in groups.values() for tp in offsets} | {INDICATOR_TOPIC})
+    return {"committed": groups, "ends": asyncio.run(topic_ends(settings, topics))}

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bench_topics import (
-    committed_offsets,
     declare_catalogue,
     delete_topics,
     forget_indicator_state,
+    service_groups,
     skip_suite_records,
-    topic_ends,
 )
 from end_to_end import EndToEndPlan, delete_buckets_named, run_end_to_end
 from energy_workload import EnergyWorkload, bridge_records, communes, partition_chunks, valid_records
@@ -53,7 +52,6 @@ from stage_rates import (
 from targets import evaluate
 
 from config.settings import Settings
-from schemas.catalogue import INDICATOR_TOPIC
 from stack import control, isolated_stack
 from zerocarbon.component_configs import stack_config
 
@@ -81,15 +79,6 @@ class SuiteOptions:
         )
 
 
-def _service_groups(settings: Settings) -> dict[str, Any]:
-    """Where the service's own worker and sink groups stand, and the topics' ends, right now."""
-    groups = {
-        g: asyncio.run(committed_offsets(settings, g)) for g in (settings.worker_id, settings.sink_group)
-    }
-    topics = sorted({tp.topic for offsets in groups.values() for tp in offsets} | {INDICATOR_TOPIC})
-    return {"committed": groups, "ends": asyncio.run(topic_ends(settings, topics))}
-
-
 def _clean_up(settings: Settings, before: dict[str, Any]) -> dict[str, Any]:
     """Leave the stack as the service expects it: no bench topics, a fresh indicator state, the
     service's groups past the suite's records (where they were caught up before it)."""
@@ -112,7 +101,7 @@ def run_suite(options: SuiteOptions, folder: Path) -> dict[str, Any]:
     started = time.monotonic()
     control.up(stack_config(settings))
     asyncio.run(declare_catalogue(settings))
-    before = _service_groups(settings)
+    before = service_groups(settings)
     run = uuid.uuid4().hex[:8]
     workload = EnergyWorkload(communes(), settings.kafka_partitions)
     reference_dir = workload.registry(folder / "reference")

@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     indicator_grace_seconds: int = Field(
         default=300, ge=0, description="out-of-order events within this still update their windows"
     )
+    indicator_idle_close_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="a partition receiving nothing this long closes its windows as time passes (0: never)",
+    )
     dedup_horizon_seconds: float = Field(default=3600.0, gt=0, description="resent event ids dropped within")
     indicator_checkpoint_seconds: float = Field(
         default=5.0, gt=0, description="a partition's indicator state is checkpointed at most this often"
@@ -183,6 +188,11 @@ class Settings(BaseSettings):
     )
     sink_spool_dir: Path | None = Field(
         default=None, description="disk buffer (default: <stack_home>/sink/spool)"
+    )
+    sink_spool_max_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=4096,
+        description="disk buffer limit: reached (or the disk full), the sink pauses its Kafka reading",
     )
     sink_gzip: bool = Field(default=True, description="gzip write requests")
     sink_request_timeout_seconds: float = Field(default=10.0, gt=0, description="one write request")

@@ -9,6 +9,12 @@ the rest: spilling to disk is for an absent InfluxDB, not a slow one). While
 InfluxDB is away the loop keeps reading and buffering, and retries with backoff; a restart
 resumes from the disk spool and the committed positions. One sink process per deployment:
 two would race to write the same series.
+
+The disk is written in a thread (``SpoolWriter``): points read while a spill is on its way
+wait outside the buffer (``_unadmitted``, one batch at most) and the loop reads no more
+until they are in. When the disk refuses (full, or ``ZC_SINK_SPOOL_MAX_BYTES``), the
+consumer's partitions are paused until a spill lands or writes to InfluxDB make room.
+A loop that dies leaves its reason in the status file (``failed``) and ends ``run``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator
 from sinks.mqtt_retained import RetainedPublisher, retained_topic
 from sinks.point_buffer import MemoryBatch, PointBuffer, Positions
 from sinks.sink_config import SinkConfig
+from sinks.spool_writer import DISK_BUFFER_FULL, SpoolWriter
 from sinks.write_latency import WriteLatency
 
 log = logging.getLogger(__name__)
@@ -90,7 +97,15 @@ class IndicatorSink:
         self.name = name
         self.topic = topic
         self.status_path = config.status_dir / f"{name}.status.json"
-        self.buffer = PointBuffer(DiskSpool(config.spool_dir), config.memory_limit_bytes)
+        self.buffer = PointBuffer(
+            DiskSpool(config.spool_dir, config.spool_max_bytes), config.memory_limit_bytes
+        )
+        self.spools = SpoolWriter(self.buffer, config.max_backoff_seconds)
+        # Points read from Kafka that the buffer has not taken yet (a spill on its way, or the
+        # disk refusing): in order; the loop reads nothing more until they are in.
+        self._unadmitted: list[tuple[TopicPartition, dict[str, str], int]] = []
+        self._paused = False
+        self.failed: str | None = None  # why a loop of this process died: the status says failing
         self.counters = SinkCounters()
         self._attempt = 0
         self._next_write_at = 0.0
@@ -107,9 +122,28 @@ class IndicatorSink:
         self.lines_by = "python" if isinstance(self._batcher, PythonLineBatcher) else "rust"
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Read, buffer, write and commit until ``stop`` is set (collector paced for records)."""
-        with paced_collector():
-            await self._run(stop)
+        """Read, buffer, write and commit until ``stop`` is set (collector paced for records).
+        An error that ends the loop is raised again, after the status file says it."""
+        try:
+            with paced_collector():
+                await self._run(stop)
+        except Exception as exc:
+            self.loop_died("sink", exc)
+            raise
+
+    @property
+    def drained(self) -> bool:
+        """Nothing read waits anywhere: every point read is in InfluxDB (or dead-lettered)."""
+        b = self.buffer
+        return b.empty and not b.writing and not self._unadmitted
+
+    def loop_died(self, loop: str, exc: BaseException) -> None:
+        """Say in the status file that a loop of the sink process died (its own, or one run beside it)."""
+        if self.failed is None:
+            self.failed = f"{loop}: {exc!r}"
+            log.error("the %s loop died (%r): the sink stops", loop, exc)
+        self._kafka_ready = False
+        self._write_status(None)
 
     async def _run(self, stop: asyncio.Event) -> None:
         s = self.config
@@ -150,33 +184,46 @@ class IndicatorSink:
                     for write in [w for w in writes if w.done()]:
                         write.result()  # _write keeps InfluxDB's and Kafka's errors; others are bugs
                         writes.remove(write)
+                    self._admit()
+                    spilling = self.spools.start()
                     started = None
                     if len(writes) < WRITES_IN_FLIGHT and self._write_due():
                         started = self._start_write(writer, producer)
+                    waitable = [*writes, *([spilling] if spilling is not None else [])]
                     if started is not None:
                         writes.append(started)
                         await asyncio.sleep(0)  # let it send its request before the loop parses on
+                    elif self._unadmitted:
+                        await self._wait_for_room(consumer, waitable)
                     elif writes and (
-                        len(self.buffer.memory) >= s.batch_size or (self._caught_up and self.buffer.memory)
+                        len(self.buffer.memory) >= s.batch_size or (self._caught_up and self._buffered())
                     ):
                         # A batch waits and no write may start: let Kafka hold the rest. Caught
-                        # up, points wait for a write to end rather than for getmany's timeout.
-                        # Writes that outlast the flush interval let the loop read (and spill) again.
+                        # up, points (in memory or on disk) wait for a write to end rather than
+                        # for getmany's timeout. Writes that outlast the flush interval let the
+                        # loop read (and spill) again.
                         done, _ = await asyncio.wait(
-                            writes, timeout=s.flush_interval_seconds, return_when=asyncio.FIRST_COMPLETED
+                            waitable, timeout=s.flush_interval_seconds, return_when=asyncio.FIRST_COMPLETED
                         )
                         if done:
                             continue  # start the next write before reading more
-                    batches = await consumer.getmany(
-                        timeout_ms=int(s.flush_interval_seconds * 1000 / 2),
-                        max_records=s.batch_size,
-                    )
-                    for tp, records in batches.items():
-                        latest = await self._take(tp, records, producer)
-                        if retained is not None and latest:
-                            retained.offer(latest)
-                    # Fewer records than asked: Kafka has no more for now; waiting would only add latency.
-                    self._caught_up = sum(map(len, batches.values())) < s.batch_size
+                    if not self._unadmitted:
+                        self._resume_reading(consumer)
+                        # Caught up with points waiting behind a running write: look at Kafka
+                        # without waiting, then wait for the write (above), not for getmany's
+                        # timeout: a drained disk was written one segment per timeout.
+                        behind_a_write = self._caught_up and writes and self._buffered()
+                        batches = await consumer.getmany(
+                            timeout_ms=0 if behind_a_write else int(s.flush_interval_seconds * 1000 / 2),
+                            max_records=s.batch_size,
+                        )
+                        for tp, records in batches.items():
+                            latest = await self._take(tp, records, producer)
+                            if retained is not None and latest:
+                                retained.offer(latest)
+                        self._admit()
+                        # Fewer records than asked: Kafka has no more for now; waiting would only add latency.
+                        self._caught_up = sum(map(len, batches.values())) < s.batch_size
                     if commit is None or commit.done():
                         if commit is not None:
                             commit.result()  # failures are logged there; others are bugs
@@ -189,6 +236,8 @@ class IndicatorSink:
                 for task in [*writes, commit]:
                     if task is not None:
                         await task
+                while (spill := self.spools.start()) is not None:
+                    await spill  # a spill's thread cannot be cancelled: let it land
                 writes, commit = [], None
                 # Leave with as little as possible in memory: it is re-read from Kafka anyway,
                 # but one last write spares the work.
@@ -222,7 +271,7 @@ class IndicatorSink:
             keys.append(await self._one_point(tp, records[index], points, producer))
             index += 1
         c.points_in += count - keys.count(None)
-        self.buffer.add(points, tp.topic, tp.partition, records[-1].offset + 1)
+        self._unadmitted.append((tp, points, records[-1].offset + 1))
         if not self.config.mqtt_retained:
             return {}
         # Series -> (window start, record) of its newest window: only those are validated
@@ -289,12 +338,55 @@ class IndicatorSink:
                 latest[topic] = update
         return latest
 
+    def _buffered(self) -> bool:
+        """Points wait in memory or on disk for a write."""
+        return bool(self.buffer.memory) or len(self.buffer.spool) > 0
+
+    def _admit(self) -> None:
+        """Into the buffer, in order, the points read that it takes now (the rest waits)."""
+        while self._unadmitted:
+            tp, points, next_offset = self._unadmitted[0]
+            left = self.buffer.add(
+                points, tp.topic, tp.partition, next_offset, may_spill=self.spools.may_spill()
+            )
+            if left:
+                self._unadmitted[0] = (tp, left, next_offset)
+                return
+            del self._unadmitted[0]
+
+    async def _wait_for_room(self, consumer: AIOKafkaConsumer, waitable: list[asyncio.Task[None]]) -> None:
+        """The buffer is full: a spill is on its way, or the disk refused one. Kafka keeps what
+        follows; wait for the disk, a write, or the next attempt at the disk."""
+        timeout = self.config.flush_interval_seconds / 2
+        if self.spools.refused is not None:
+            self._pause_reading(consumer)
+            if self.spools.task is None:
+                timeout = min(timeout, self.spools.seconds_to_retry())
+        if waitable:
+            await asyncio.wait(waitable, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(timeout)
+        if self._paused:
+            await consumer.getmany(timeout_ms=0)  # nothing (paused), but the group sees the sink poll
+
+    def _pause_reading(self, consumer: AIOKafkaConsumer) -> None:
+        """While the disk refuses spills, Kafka keeps every record the buffer cannot hold."""
+        # Every call: partitions assigned by a rebalance meanwhile are paused too.
+        consumer.pause(*consumer.assignment())
+        self._paused = True
+
+    def _resume_reading(self, consumer: AIOKafkaConsumer) -> None:
+        if self._paused:
+            consumer.resume(*consumer.assignment())
+            self._paused = False  # said once, at the end of the refusal (SpoolWriter), not at every resume
+
     def _write_due(self) -> bool:
         now = time.monotonic()
         if self.buffer.empty or now < self._next_write_at:
             return False
         return (
             len(self.buffer.spool) > 0
+            or bool(self._unadmitted)  # memory is full: writing it is what makes room
             or len(self.buffer.memory) >= self.config.batch_size
             or (self._caught_up and bool(self.buffer.memory))
             or now - self._last_write >= self.config.flush_interval_seconds
@@ -312,8 +404,13 @@ class IndicatorSink:
     async def _write(
         self, writer: InfluxLineWriter, producer: AIOKafkaProducer, taken: Segment | MemoryBatch
     ) -> None:
-        lines = taken.lines if isinstance(taken, Segment) else list(taken.lines.values())
+        spool = self.buffer.spool
         c = self.counters
+        # A segment is read in a thread: a few MB from a busy disk must not stop the loop.
+        if isinstance(taken, Segment):
+            lines = await asyncio.to_thread(spool.read_lines, taken)
+        else:
+            lines = list(taken.lines.values())
         started = time.monotonic()
         try:
             rejected: list[Rejected] = []
@@ -336,6 +433,9 @@ class IndicatorSink:
         c.latency.record(time.monotonic() - started)
         c.points_written += len(lines) - len(rejected)
         c.rejected += len(rejected)
+        if isinstance(taken, Segment):
+            await asyncio.to_thread(spool.delete, taken)
+            self.spools.room_freed()
         self.buffer.written(taken)
         if self._influx_ok is False:
             log.info(
@@ -386,6 +486,10 @@ class IndicatorSink:
                 "name": self.name,
                 "pid": os.getpid(),
                 "kafka_ready": self._kafka_ready,
+                "failed": self.failed,
+                # Why the sink reads no more from Kafka, if it does not (None: it reads).
+                "reading_paused_by": DISK_BUFFER_FULL if self._paused else None,
+                "disk_buffer_error": self.spools.refused,
                 "lines_formatted_by": self.lines_by,
                 "influx_ok": self._influx_ok,
                 "records": c.records,
@@ -405,6 +509,7 @@ class IndicatorSink:
                 "buffered_disk_points": b.spool.point_count,
                 "buffered_disk_bytes": b.spool.size_bytes,
                 "disk_segments": len(b.spool),
+                "disk_limit_bytes": b.spool.max_bytes,
                 "spills": b.spills,
                 "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "mqtt_retained_published": retained.published if retained else 0,

@@ -53,3 +53,34 @@ from(bucket: {flux_string(bucket_for_window(window, target))})
         for table in tables
         for record in table.records
     ]
+
+
+# A point as InfluxDB identifies it: measurement, its tags (the window among them), its time.
+PointId = tuple[str, tuple[tuple[str, str], ...], int]
+NOT_TAGS = frozenset({"result", "table"})
+
+
+def stored_points(
+    target: InfluxTarget, bucket: str, window: str, start: datetime, stop: datetime
+) -> dict[PointId, dict[str, object]]:
+    """Every point of one window size in ``bucket`` between ``start`` and ``stop``, its fields
+    by name: how a reconciliation compares what was published with what InfluxDB holds."""
+    begin, end = (t.isoformat().replace("+00:00", "Z") for t in (start, stop))
+    query = f"""
+from(bucket: {flux_string(bucket)})
+  |> range(start: {begin}, stop: {end})
+  |> filter(fn: (r) => r.window == {flux_string(window)})
+"""
+    out: dict[PointId, dict[str, object]] = {}
+    with InfluxDBClient(url=target.url, token=target.token, org=target.org, timeout=120_000) as client:
+        for table in client.query_api().query(query):
+            for record in table.records:
+                values = record.values
+                tags = tuple(
+                    sorted(
+                        (k, str(v)) for k, v in values.items() if not k.startswith("_") and k not in NOT_TAGS
+                    )
+                )
+                point = (str(values["_measurement"]), tags, int(record.get_time().timestamp()))
+                out.setdefault(point, {})[str(values["_field"])] = values["_value"]
+    return out

@@ -32,3 +32,5 @@ class SinkConfig:
     mqtt_port: int
     mqtt_login: MqttLogin | None = None  # the sink principal's (publishes under mqtt_topic_root)
     mqtt_ca_file: Path | None = None  # MQTT over TLS, trusting this CA
+    # Beyond it a spill is refused as on a full disk: the sink stops reading Kafka.
+    spool_max_bytes: int | None = None

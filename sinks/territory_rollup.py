@@ -64,17 +64,26 @@ class TerritoryRollup:
     trajectory: Trajectory
     latest: dict[bytes, tuple[int, float]] = field(default_factory=dict)  # series key -> (year, value)
     changed: set[int] = field(default_factory=set)
+    # Records that look like ytd emissions but are not readable updates: skipped (the sink
+    # dead-letters them). Raising here ended the rollup, and with it the sink process, at
+    # every restart: the fold re-reads the topic from its beginning.
+    unreadable: int = 0
 
     def offer(self, key: bytes, value: bytes) -> None:
         """One record of zc.indicators; only year-to-date emissions of a series matter."""
         if b'"window":"ytd"' not in value or not any(name.encode() in value for name in EMISSIONS):
             return
-        update = json.loads(value)
-        if update["indicator"] not in EMISSIONS:
+        try:
+            update = json.loads(value)
+            if update["indicator"] not in EMISSIONS:
+                return
+            year = int(update["window_start"][:4])
+            emitted = float(update["value"])
+        except (ValueError, KeyError, TypeError):
+            self.unreadable += 1
             return
-        year = int(update["window_start"][:4])
-        if self.latest.get(key) != (year, update["value"]):
-            self.latest[key] = (year, update["value"])
+        if self.latest.get(key) != (year, emitted):
+            self.latest[key] = (year, emitted)
             self.changed.add(year)
 
     def updates(self, now: datetime) -> list[IndicatorUpdate]:

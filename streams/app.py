@@ -33,6 +33,11 @@ def create_app(config: WorkerConfig) -> faust.App:
         # back, and aiokafka then fails on "assignment for unsubscribed topic" (seen here).
         consumer_group_instance_id=config.instance_id,
         producer_acks=-1,
+        # A stop does not wait for every record read to be acknowledged: the indicator stage
+        # acknowledges only what a checkpoint covers, so the wait could last minutes under a
+        # backlog (issue 19: SIGTERM ignored for 80 s). The stop checkpoints instead
+        # (streams/indicators/agent.py), and what is not acknowledged is read again.
+        stream_wait_empty=False,
         # A dead worker's partitions move after this, not after faust's 60 s default.
         broker_session_timeout=config.session_timeout_seconds,
         broker_heartbeat_interval=max(1.0, config.session_timeout_seconds / 5),

@@ -2,8 +2,9 @@
 
 ``/counters`` needs the worker's token (``Authorization: Bearer``) when one is configured, and
 one is whenever the page listens beyond loopback (streams/app.py refuses to start otherwise;
-config/web_access.py, docs/security.md). ``/health`` says only that the worker is alive, so a
-liveness probe needs no secret.
+config/web_access.py, docs/security.md). ``/health`` says whether each of the worker's loops
+is alive and moving (streams/worker_health.py): 200 for ``pass`` and ``warn``, 503 for
+``fail``; it names loops and errors only, so a liveness probe needs no secret.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from faust.web import Request, Response, View
 
 from config.web_access import bearer_token, same_secret
 from streams.validation.stage import ValidationCounters
+from streams.worker_health import WorkerHealth
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="zerocarbon-worker"'}
 
@@ -26,10 +28,14 @@ def authorized(headers: Mapping[str, str], token: str | None) -> bool:
 
 
 def register_pages(
-    app: faust.App, counters: ValidationCounters, indicators: Counter[str], token: str | None = None
+    app: faust.App,
+    counters: ValidationCounters,
+    indicators: Counter[str],
+    health: WorkerHealth,
+    token: str | None = None,
 ) -> None:
     """``/counters``: validation counters per producer and reason, and the indicator stage's
-    outcomes, to whoever shows ``token``; ``/health``: liveness."""
+    outcomes, to whoever shows ``token``; ``/health``: ``health``'s report."""
 
     @app.page("/counters")
     async def counters_page(web: View, request: Request) -> Response:
@@ -46,4 +52,5 @@ def register_pages(
 
     @app.page("/health")
     async def health_page(web: View, request: Request) -> Response:
-        return web.json({"status": "pass"})
+        report = health.report()
+        return web.json(report, status=503 if report["status"] == "fail" else 200)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import signal
 import sys
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from config.kafka_access import MissingTopics
+from config.log_repeats import thin_out_repeats
 from config.settings import Settings, config_file_path
 from config.web_access import WebAccessRefused
 from sensors.device_side_config import DeviceSideConfig
@@ -127,16 +126,10 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from faust import Worker
-
-    from reference.loader import DEFAULT_DIR, ReferenceStore
     from schemas import kafka_principals
     from streams.app import create_app
-    from streams.indicators.agent import register_indicator_agent
     from streams.kafka_admin import catalogue, require_topics
-    from streams.validation.agent import register_validation_agent
-    from streams.validation.stage import ValidationCounters
-    from streams.worker_web import register_pages
+    from streams.worker_process import run_worker
     from zerocarbon.component_configs import missing_kafka_password, worker_config
 
     config = worker_config(settings)
@@ -144,24 +137,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if missing := missing_kafka_password(settings, kafka_principals.WORKER):
         raise StackError(missing)
     asyncio.run(require_topics(config.kafka, [spec.name for spec in catalogue(config.partitions)]))
-    counters = ValidationCounters()
-    store = ReferenceStore(config.reference_dir or DEFAULT_DIR)
-    register_validation_agent(app, config, store, counters)
-    indicator_counters: Counter[str] = Counter()
-    register_indicator_agent(app, config, store, indicator_counters)
-    register_pages(app, counters, indicator_counters, config.web_token)
-    # Everything built so far (modules, reference data, the app) lives as long as the process:
-    # out of the collector's way, it is not rescanned at every collection (+12 % measured on
-    # the indicator benchmark).
-    gc.freeze()
-    Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
-    return 0
+    return run_worker(app, config, args.log_level)
 
 
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
     from schemas import kafka_principals
     from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
+    from sinks.sink_loops import Loop, run_until_one_dies
     from sinks.territory_rollup import Trajectory, run_territory_rollup
     from stack import influx_provisioning
     from streams.kafka_admin import require_topics
@@ -178,7 +161,8 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(statuses, indent=2))
         if not statuses:
             print("zerocarbon: no sink status file: is a sink running?", file=sys.stderr)
-        return 0 if statuses and all(s["fresh"] and s["kafka_ready"] for s in statuses) else 1
+        healthy = [s["fresh"] and s["kafka_ready"] and not s.get("failed") for s in statuses]
+        return 0 if statuses and all(healthy) else 1
     for missing in (
         missing_influx_token(settings, influx_provisioning.SINK),
         missing_kafka_password(settings, kafka_principals.SINK),
@@ -196,8 +180,10 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     async def both(stop: asyncio.Event) -> None:
-        rollup = [run_territory_rollup(config.kafka, stop, trajectory)] if trajectory else []
-        await asyncio.gather(sink.run(stop), *rollup)
+        loops: dict[str, Loop] = {"sink": sink.run}
+        if trajectory is not None:
+            loops["territory rollup"] = lambda s: run_territory_rollup(config.kafka, s, trajectory)
+        await run_until_one_dies(loops, stop, sink.loop_died)  # LoopDied: exit 1, restarted
 
     asyncio.run(_until_signalled(both))
     return 0
@@ -477,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zerocarbon: {refused}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    thin_out_repeats()  # aiokafka's reconnection errors: one line per 10 s, with a count
     if args.log_level != "DEBUG":  # one "Authenticated as ..." line per Kafka connection
         logging.getLogger("aiokafka.conn").setLevel(logging.WARNING)
     handler: Handler = args.handler

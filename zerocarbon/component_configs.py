@@ -67,6 +67,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         dedup_horizon_seconds=settings.dedup_horizon_seconds,
         grace_seconds=settings.indicator_grace_seconds,
         checkpoint_seconds=settings.indicator_checkpoint_seconds,
+        idle_close_seconds=settings.indicator_idle_close_seconds,
         reference_dir=settings.reference_dir,
         web_token=worker_web_token(settings),
     )
@@ -337,6 +338,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         batch_size=settings.sink_batch_size,
         flush_interval_seconds=settings.sink_flush_interval_seconds,
         memory_limit_bytes=settings.sink_memory_limit_bytes,
+        spool_max_bytes=settings.sink_spool_max_bytes,
         gzip=settings.sink_gzip,
         request_timeout_seconds=settings.sink_request_timeout_seconds,
         max_backoff_seconds=settings.sink_max_backoff_seconds,

@@ -8,7 +8,9 @@ Once a second the flush sends each engine's updates to ``zc.indicators`` (which
 for Kafka to have them, then sends the checkpoint when one is due (every
 ``ZC_INDICATOR_CHECKPOINT_SECONDS``) to ``zc.indicator-checkpoints``, waits again, and
 acknowledges the records it covers. A partition met for the first time is restored from
-its checkpoint; a revoked one is forgotten.
+its checkpoint; a revoked one is forgotten. On the way out (SIGTERM) one last flush
+checkpoints every partition, within ``LAST_FLUSH_SECONDS``. A loop that raises is fatal
+(streams/worker_health.py): the worker stops and exits non-zero.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 
 from reference.loader import ReferenceStore
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
@@ -29,10 +32,16 @@ from schemas.families import FAMILIES
 from streams.app import bytes_topic
 from streams.indicators.checkpoints import CheckpointReader, checkpoint_key
 from streams.indicators.engine import Ack, IndicatorPartition, KeyValue, Publication, ValidRecord
+from streams.indicators.update_producer import UpdateProducer
 from streams.worker_config import WorkerConfig
+from streams.worker_health import WorkerHealth
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY_SECONDS = 1.0
+SLOW_FLUSH_SECONDS = 2.0
+CHECKPOINT_RETRY_SECONDS = 1.0
+LAST_FLUSH_SECONDS = 5.0
+"""How long the stop waits for the last flush and checkpoint: a stop takes seconds, not minutes."""
 
 Send = Callable[[bytes, bytes], Awaitable[Awaitable[object]]]
 """``send(key, value)`` hands a record to the producer; what it returns completes once Kafka
@@ -60,12 +69,28 @@ def _not_sent(letter: bytes, exc: Exception, counters: Counter[str]) -> None:
     log.error("dead letter not sent (%r), its record is acknowledged anyway: %s", exc, letter[:2000])
 
 
+async def read_checkpoints(reader: CheckpointReader) -> dict[bytes, bytes]:
+    """The latest checkpoints, waiting for Kafka while it is away: a partition cannot be
+    counted before its state is restored, and an outage is no reason for the agent to die."""
+    waited = 0.0
+    while True:
+        try:
+            return await reader.read()
+        except KafkaError as exc:
+            if waited == 0.0 or waited >= 30.0:
+                log.warning("indicator checkpoints unreadable (%r): retrying until Kafka answers", exc)
+                waited = 0.0
+            await asyncio.sleep(CHECKPOINT_RETRY_SECONDS)
+            waited += CHECKPOINT_RETRY_SECONDS
+
+
 def register_indicator_agent(
-    app: faust.App, config: WorkerConfig, store: ReferenceStore, counters: Counter[str]
+    app: faust.App, config: WorkerConfig, store: ReferenceStore, counters: Counter[str], health: WorkerHealth
 ) -> None:
-    """Attach the indicator agent; ``counters`` tally outcomes for the worker's /counters page."""
+    """Attach the indicator agent; ``counters`` tally outcomes for the worker's /counters page,
+    ``health`` learns of its loops' rounds and deaths (streams/worker_health.py)."""
     source = bytes_topic(app, *[valid_topic(name) for name in FAMILIES])
-    out = bytes_topic(app, INDICATOR_TOPIC)
+    update_producer = UpdateProducer(config.kafka, INDICATOR_TOPIC)
     dead_topic = bytes_topic(app, DEAD_LETTER_TOPIC)
     checkpoint_topic = bytes_topic(app, CHECKPOINT_TOPIC)
     engines: dict[tuple[str, int], IndicatorPartition[Any]] = {}
@@ -74,9 +99,13 @@ def register_indicator_agent(
     async def engine_for(tp: tuple[str, int]) -> IndicatorPartition[Any]:
         engine = engines.get(tp)
         if engine is None:
-            saved = (await checkpoint_reader.read()).get(checkpoint_key(*tp))
+            saved = (await read_checkpoints(checkpoint_reader)).get(checkpoint_key(*tp))
             engine = engines[tp] = IndicatorPartition(
-                *tp, saved, grace_seconds=config.grace_seconds, checkpoint_seconds=config.checkpoint_seconds
+                *tp,
+                saved,
+                grace_seconds=config.grace_seconds,
+                checkpoint_seconds=config.checkpoint_seconds,
+                idle_close_seconds=config.idle_close_seconds,
             )
             log.info("indicator state of %s[%d] restored up to offset %d", *tp, engine.state.offset)
         return engine
@@ -91,40 +120,86 @@ def register_indicator_agent(
     async def to_dead_letters(key: bytes, value: bytes) -> Awaitable[object]:
         return await dead_topic.send(key=key, value=value)
 
+    flushing = asyncio.Lock()  # the timer's flush and the last one, on the way out
+
+    async def flush(checkpoint_now: bool) -> None:
+        async with flushing:
+            now, reference, clock = datetime.now(UTC), store.current(), time.monotonic()
+            # On the way out every pending record is checkpointed, due or not.
+            flushed: list[tuple[tuple[str, int], IndicatorPartition[Any], Publication[Any]]] = [
+                (tp, engine, engine.flush(now, clock, reference, checkpoint_now=checkpoint_now))
+                for tp, engine in list(engines.items())
+            ]
+            computed = time.monotonic()
+            # Everything the checkpoints cover in Kafka first: a crash in between would restore a
+            # state whose updates or dead letters nobody received.
+            updates = [update for _, _, p in flushed for update in p.updates]
+            letters = [letter for _, _, p in flushed for letter in p.dead_letters]
+            await asyncio.gather(
+                update_producer.deliver(updates), deliver_dead_letters(letters, to_dead_letters, counters)
+            )
+            delivered = time.monotonic()
+            if delivered - clock > SLOW_FLUSH_SECONDS:
+                log.warning(
+                    "slow flush: %d updates and %d dead letters, %.1f s computing, then %.1f s "
+                    "until Kafka had them",
+                    len(updates), len(letters), computed - clock, delivered - computed,
+                )  # fmt: skip
+            for tp, engine, publication in flushed:
+                if publication.checkpoint is None or engines.get(tp) is not engine:
+                    continue  # revoked meanwhile: its next owner restores from the last checkpoint
+                key, blob = publication.checkpoint
+                await (await checkpoint_topic.send(key=key, value=blob))
+                if engines.get(tp) is not engine:
+                    continue  # revoked while the checkpoint travelled: its records are no longer ours
+                for event in publication.acks:
+                    event.ack()
+
     @app.timer(interval=FLUSH_EVERY_SECONDS)
     async def publish_indicator_updates() -> None:
-        now, reference = datetime.now(UTC), store.current()
-        flushed: list[tuple[tuple[str, int], IndicatorPartition[Any], Publication[Any]]] = [
-            (tp, engine, engine.flush(now, time.monotonic(), reference))
-            for tp, engine in list(engines.items())
-        ]
-        # Everything the checkpoints cover in Kafka first: a crash in between would restore a
-        # state whose updates or dead letters nobody received.
-        sent = [await out.send(key=key, value=value) for _, _, p in flushed for key, value in p.updates]
-        letters = [letter for _, _, p in flushed for letter in p.dead_letters]
-        await deliver_dead_letters(letters, to_dead_letters, counters)
-        await asyncio.gather(*sent)
-        for tp, engine, publication in flushed:
-            if publication.checkpoint is None:
-                continue
-            if engines.get(tp) is not engine:
-                continue  # revoked meanwhile: its next owner restores from the last checkpoint
-            key, blob = publication.checkpoint
-            await (await checkpoint_topic.send(key=key, value=blob))
-            for event in publication.acks:
-                event.ack()
+        try:
+            await flush(checkpoint_now=False)
+        except Exception as exc:
+            health.loop_died("indicator flush", exc)
+            raise
+        health.round_done("indicator flush")
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def checkpoint_on_the_way_out(sender: Any, **kwargs: Any) -> None:
+        if health.failed:
+            return  # the state may be what failed: the next start restores the last checkpoint
+        try:
+            await asyncio.wait_for(flush(checkpoint_now=True), LAST_FLUSH_SECONDS)
+        except Exception as exc:  # TimeoutError included: stopping matters more, nothing is acked
+            log.warning(
+                "the last checkpoint was not written (%r): the next start reads again from the one before",
+                exc,
+            )
+        else:
+            log.info("indicator state checkpointed for %d partitions on the way out", len(engines))
+        finally:
+            await update_producer.stop()
 
     @app.agent(source)
     async def compute_indicators(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         # noack: an event is acknowledged once a delivered checkpoint includes it.
-        async for event in stream.noack().events():  # type: ignore[attr-defined]
-            message = event.message
-            engine = await engine_for((message.topic, message.partition))
-            record = ValidRecord(
-                message.topic, message.partition, message.offset, message.key, message.value, message.headers
-            )
-            applied = engine.apply(record, store.current(), datetime.now(UTC), event)
-            counters.update(applied.counters)
-            if applied.ack is Ack.NOW:
-                event.ack()
-            yield None
+        try:
+            async for event in stream.noack().events():  # type: ignore[attr-defined]
+                message = event.message
+                engine = await engine_for((message.topic, message.partition))
+                record = ValidRecord(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                    message.headers,
+                )
+                applied = engine.apply(record, store.current(), datetime.now(UTC), event)
+                counters.update(applied.counters)
+                if applied.ack is Ack.NOW:
+                    event.ack()
+                yield None
+        except Exception as exc:
+            health.loop_died("indicator agent", exc)
+            raise

@@ -15,13 +15,23 @@ Invariants, which the shell (agent.py) keeps by doing what each call returns, in
    flight: a crash then would lose the letter for good.)
 3. A flush is taken whole, with nothing in between: the updates, the state they leave (the
    checkpoint) and the records that state includes.
-4. The state is a pure function of the records applied in order: a restored checkpoint
-   plus the records after its offset gives the state an uninterrupted run would have.
+4. The state is a pure function of the records applied in order, and of the moves of its
+   watermark a quiet partition makes (6), each of which is checkpointed: a restored
+   checkpoint plus the records after its offset gives the state an uninterrupted run would have.
    Records at or below its offset are skipped, and so are records whose raw source offset
    (stamped by validation) it has already counted: a validation stage replaying after a
    crash.
 5. A revoked partition's engine is dropped, never reused: its next owner, this worker
    included, restores from the last delivered checkpoint.
+6. A quiet partition closes its windows: when no record has been applied for
+   ``idle_close_seconds`` (on the monotonic clock the flush is given: a partition catching up
+   on a backlog is never quiet, whatever its event times), the flush moves the watermark as
+   far as ``window_state.idle_watermark`` allows, to where the latest open window that can
+   close does, and the windows it passes are emitted final. A move is a change of state: the
+   flush that makes it checkpoints it (when the checkpoint is due), records pending or not,
+   so that a restart judges later readings late or on time as the uninterrupted run did. A
+   move closes something or is not made, so a quiet partition checkpoints at most once per
+   closing, and one with nothing open never.
 
 No I/O and no faust: the agent, bench/indicator_throughput.py and the tests drive this
 class; reference data is passed in by the caller.
@@ -34,7 +44,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -52,10 +62,10 @@ from streams.indicators.checkpoints import checkpoint_key
 from streams.indicators.derived import derive
 from streams.indicators.enrichment import Contribution, NoFactor, enrich
 from streams.indicators.index_deltas import IndexAnomaly, IndexState, index_delta
-from streams.indicators.producer_activity import ProducerActivity, Source, registered_devices
+from streams.indicators.producer_activity import HOUR, ProducerActivity, Source, registered_devices
 from streams.indicators.valid_records import VALID_RECORD_PARSERS
-from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
-from streams.indicators.window_state import WindowState
+from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS, epoch_seconds
+from streams.indicators.window_state import WindowState, idle_watermark
 from streams.indicators.window_state_codec import PartitionState, decode, encode
 from streams.validation.engine import SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER
 
@@ -196,7 +206,9 @@ class IndicatorPartition(Generic[Token]):
     """The indicator state of one ``zc.valid.<family>`` partition and its bookkeeping.
 
     ``checkpoint`` is the partition's last checkpoint (None: start empty); a token is
-    whatever the shell acknowledges a record with (a faust event; an offset in tests)."""
+    whatever the shell acknowledges a record with (a faust event; an offset in tests);
+    ``idle_close_seconds`` without a record close the windows of a quiet partition (invariant
+    6; 0: never)."""
 
     def __init__(
         self,
@@ -206,6 +218,7 @@ class IndicatorPartition(Generic[Token]):
         *,
         grace_seconds: int,
         checkpoint_seconds: float,
+        idle_close_seconds: float = 0,
     ) -> None:
         self.topic, self.partition = topic, partition
         self.family = FAMILY_OF_TOPIC[topic]
@@ -225,9 +238,17 @@ class IndicatorPartition(Generic[Token]):
         # A checkpoint is the whole state (20 000 event ids): taken every few flushes, not at
         # each; a crash then replays a few seconds more, to the same state.
         self._checkpointed_at = -math.inf
+        # Quietness (invariant 6): ``apply`` only notes that a record came; the flush, which has
+        # the monotonic clock, dates it. A restored partition is quiet from its first flush.
+        self.idle_close_seconds = idle_close_seconds
+        self._received = False  # a record applied since the last flush
+        self._quiet_since: float | None = None  # the last flush that followed a record (monotonic)
+        self._quiet_watermarks = (0, 0)  # the window state's and producer activity's watermarks then
+        self._moved = False  # the watermark moved by quietness since the last checkpoint
 
     def apply(self, record: ValidRecord, reference: ReferenceData, now: datetime, token: Token) -> Applied:
         """Count one record of this partition (``now`` dates its dead letters)."""
+        self._received = True  # a skipped record too: the partition is being read, not quiet
         state = self.state
         if record.offset <= state.offset:
             return Applied(Ack.NOW, Counter(restored_records_skipped=1), skipped=True)
@@ -276,23 +297,65 @@ class IndicatorPartition(Generic[Token]):
         self._pending.append(token)
         return Applied(Ack.WITH_CHECKPOINT, counters)
 
-    def flush(self, now: datetime, monotonic_now: float, reference: ReferenceData) -> Publication[Token]:
+    def flush(
+        self, now: datetime, monotonic_now: float, reference: ReferenceData, *, checkpoint_now: bool = False
+    ) -> Publication[Token]:
         """What changed and closed since the last flush, its dead letters, and, when
-        ``checkpoint_seconds`` have passed since the last one and records are pending, the
-        checkpoint and the tokens it covers. ``now`` dates the updates."""
+        ``checkpoint_seconds`` have passed since the last one (or ``checkpoint_now``: the last
+        flush on the way out) and records are pending, the checkpoint and the tokens it covers.
+        ``now`` dates the updates; with ``monotonic_now`` it also says how long the partition
+        has been quiet, and where that takes its watermark (invariant 6): pass the true clock."""
         state = self.state
+        if self._received or self._quiet_since is None:
+            self._received, self._quiet_since = False, monotonic_now
+            self._quiet_watermarks = (state.windows.watermark, self.activity.watermark)
+        elif self.idle_close_seconds > 0 and monotonic_now - self._quiet_since >= self.idle_close_seconds:
+            self._close_quiet(now, monotonic_now - self._quiet_since)
         windows = state.windows.flush()
         windows += derive(windows, state.windows, reference.who_daily_guidelines)
         windows += self.activity.flush(self.registered(reference))
         now_json = to_json(now)
         updates = [indicator_record(update, now, now_json) for update in windows]
         letters, self._letters = self._letters, []
-        if not self._pending or monotonic_now - self._checkpointed_at < self.checkpoint_seconds:
+        due = checkpoint_now or monotonic_now - self._checkpointed_at >= self.checkpoint_seconds
+        if not (due and (self._pending or self._moved)):
             return Publication(updates, letters)
         covered, self._pending = self._pending, []
-        self._checkpointed_at = monotonic_now
+        self._checkpointed_at, self._moved = monotonic_now, False
         checkpoint = (checkpoint_key(self.topic, self.partition), encode(state))
         return Publication(updates, letters, checkpoint, covered)
+
+    def _close_quiet(self, now: datetime, quiet_seconds: float) -> None:
+        """Move the watermarks of a partition quiet for ``quiet_seconds`` each to the latest
+        point ``idle_watermark`` allows at which one of its open windows (producer-activity
+        hours) closes. The window state and the producer activity keep a clock each (an
+        interval reading is placed where it starts, and its producer seen when it ends): each
+        runs on from where it was. Called at the start of a flush, which then emits what
+        closes; nothing is pending, as no record came since the last flush settled it."""
+        windows, activity = self.state.windows, self.activity
+        wall = epoch_seconds(now)
+        windows_from, activity_from = self._quiet_watermarks
+        moved = False
+        if windows_from:  # 0: it never saw an event, and nothing is open
+            limit = idle_watermark(windows_from, quiet_seconds, wall, windows.grace_seconds)
+            close = windows.latest_close_until(limit)
+            moved = close is not None and windows.advance_watermark(close)
+        if activity_from:
+            limit = idle_watermark(activity_from, quiet_seconds, wall, activity.grace_seconds)
+            closes = [
+                close
+                for _, _, hour in activity.hours
+                if activity.watermark < (close := hour + HOUR + activity.grace_seconds) <= limit
+            ]
+            if closes:
+                activity.watermark, moved = max(closes), True
+        if moved:
+            self._moved = True
+            log.info(
+                "%s[%d] quiet for %.0f s: its watermark moves to %s, closing the windows it passes",
+                self.topic, self.partition, quiet_seconds,
+                datetime.fromtimestamp(windows.watermark, UTC).isoformat(),
+            )  # fmt: skip
 
     def _refuse(
         self,

@@ -19,6 +19,10 @@ smallest window, until the flush adds them to every window size at once.
   same id.
 - Closed days are kept for corrections as long as validation accepts readings for them
   (``CLOSED_DAYS_KEPT_SECONDS``), then forgotten.
+- A partition that receives nothing may have its watermark moved forward without a reading
+  (``advance_watermark``, to a point ``idle_watermark`` allows, decided by engine.py): its
+  windows then close as if time had passed, and a reading that comes after for one of them is
+  late, as above.
 """
 
 from __future__ import annotations
@@ -175,6 +179,21 @@ class WindowState:
             acc = self.ytd[ykey] = Accumulator()
             self._index_ytd(ykey)
         return acc
+
+    def latest_close_until(self, limit: int) -> int | None:
+        """The latest watermark up to ``limit`` at which an open window closes (None: none
+        does): moved there, the watermark closes every open window it can and nothing more."""
+        grace = self.grace_seconds
+        closes = [close for size, start in self.open_by_window if (close := start + size + grace) <= limit]
+        return max(closes, default=None)
+
+    def advance_watermark(self, to: int) -> bool:
+        """Move the watermark to ``to`` without a reading (never back); the windows it passes
+        close at the next flush. True if it moved. For a partition that receives nothing."""
+        if to <= self.watermark:
+            return False
+        self.watermark = to
+        return True
 
     def _closed(self, size: int, start: int) -> bool:
         return self.watermark >= start + size + self.grace_seconds
@@ -335,6 +354,16 @@ class WindowState:
                 commune = commune_of(key[1])
                 if commune is not None:
                     self.closed_by_slot.pop((key[0], commune, key[2], key[3]), None)
+
+
+def idle_watermark(quiet_watermark: int, quiet_seconds: float, wall_clock: int, grace_seconds: int) -> int:
+    """How far the watermark of a partition that has received nothing for ``quiet_seconds``
+    may go (epoch seconds): as far as event time would have run since, from ``quiet_watermark``
+    (its watermark when it last received a record), and no nearer to ``wall_clock`` than the
+    grace. The first bound keeps a backfill that pauses from closing what it is about to send;
+    the second leaves readings delayed in transit, or held upstream, the grace on top of the
+    grace before their windows close (docs/indicators.md, "Quiet partitions")."""
+    return min(quiet_watermark + int(quiet_seconds), wall_clock - grace_seconds)
 
 
 @lru_cache(maxsize=65536)

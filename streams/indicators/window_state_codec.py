@@ -24,6 +24,8 @@ from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 # 5: the events remembered are (producer, event id) pairs; 4: zlib-compressed JSON, event ids
 # and their days in two columns; 3: sums as integer billionths of their unit; 2: float sums,
 # source offsets per raw partition; 1: float sums, one source offset (the same partition).
+# A watermark a quiet partition moved (engine.py, invariant 6) is the same field, in every
+# format: its windows were closed by a watermark like any other.
 FORMAT = 5
 
 

@@ -25,6 +25,7 @@ from streams.validation.engine import Outgoing, ValidationEngine
 from streams.validation.raw_records import RawRecord
 from streams.validation.stage import ValidationCounters
 from streams.worker_config import WorkerConfig
+from streams.worker_health import WorkerHealth
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,14 @@ async def handle_record(engine: ValidationEngine, record: RawRecord, send: Send)
 
 
 def register_validation_agent(
-    app: faust.App, config: WorkerConfig, store: ReferenceStore, counters: ValidationCounters
+    app: faust.App,
+    config: WorkerConfig,
+    store: ReferenceStore,
+    counters: ValidationCounters,
+    health: WorkerHealth,
 ) -> None:
-    """Attach the validation agent to ``app``; ``counters`` are updated for every reading."""
+    """Attach the validation agent to ``app``; ``counters`` are updated for every reading,
+    ``health`` learns if its loop dies (streams/worker_health.py)."""
     source = bytes_topic(app, *[raw_topic(name) for name in FAMILIES])
     topics = {
         valid_topic(name): bytes_topic(app, valid_topic(name), partitions=config.partitions)
@@ -74,15 +80,19 @@ def register_validation_agent(
 
     @app.agent(source)
     async def validate_raw_events(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            message = event.message
-            record = RawRecord(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=bytes(event.value or b""),
-                headers=list(message.headers or []),
-            )
-            await handle_record(engine, record, send)
-            yield None
+        try:
+            async for event in stream.events():
+                message = event.message
+                record = RawRecord(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=bytes(event.value or b""),
+                    headers=list(message.headers or []),
+                )
+                await handle_record(engine, record, send)
+                yield None
+        except Exception as exc:  # a bug: faust would restart the agent past the record
+            health.loop_died("validation agent", exc)
+            raise

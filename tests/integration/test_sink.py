@@ -1,11 +1,14 @@
 """`zerocarbon sink` against the real Kafka, InfluxDB and Mosquitto: refused points are
 dead-lettered with InfluxDB's message, the good ones around them are written, and the newest
-window of each series is retained on MQTT."""
+window of each series is retained on MQTT; a sink whose loop dies exits non-zero and its
+status file says why."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import urllib.request
 import uuid
@@ -20,11 +23,16 @@ from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate, series_key
+from schemas.kafka_principals import SINK as SINK_PRINCIPAL
+from schemas.kafka_principals import KafkaAcl, sink_acls
 from schemas.mqtt_principals import MqttLogin
 from sinks.influx_readback import StoredIndicator, read_indicator
 from sinks.influx_target import InfluxTarget
 from sinks.mqtt_retained import retained_topic
+from streams.kafka_admin import start_group_at_end
+from tests.kafka_grants import grant, withdraw
 from tests.mqtt_tls import secure
+from zerocarbon.processes import spawn_command, stop_child
 
 HOUR = datetime(2026, 1, 15, 9, tzinfo=UTC)
 
@@ -76,6 +84,40 @@ async def read_when_stored(
         if {p.time for p in stored} >= set(times) or loop.time() > deadline:
             return stored
         await asyncio.sleep(0.2)
+
+
+def sink_command(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zerocarbon.cli", "sink", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+# First in the module: the status file is named after the sink ("influx-sink"), and the
+# module's `sink` fixture, once started by a later test, rewrites it every second.
+async def test_a_sink_whose_loop_dies_exits_non_zero_and_its_status_says_failing(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "000000000001.lp").write_bytes(b"indicators\tm,window=1h value=1 1\n\xff\xfe broken\n")
+    group = f"zc-test-sink-dies-{uuid.uuid4().hex[:8]}"
+    await start_group_at_end(kafka_admin, group, [INDICATOR_TOPIC])
+    await grant(settings, SINK_PRINCIPAL, sink_acls(group))
+    log = tmp_path / "sink.log"
+    proc = spawn_command(["sink"], log, {"ZC_SINK_SPOOL_DIR": str(spool), "ZC_SINK_GROUP": group})
+    try:
+        code = await asyncio.to_thread(proc.wait, 120)  # its write task dies on the unreadable segment
+    finally:
+        stop_child(proc)
+        # Only the group: sink_acls also names the topics, which the service's own grant holds.
+        await withdraw(settings, SINK_PRINCIPAL, (KafkaAcl("group", group, "read"),))
+    assert code != 0, log.read_text()[-3000:]
+    status = json.loads((settings.stack_home / "sink" / "influx-sink.status.json").read_text())
+    assert status["pid"] == proc.pid
+    assert status["failed"] is not None and "UnicodeDecodeError" in status["failed"]
+    assert status["kafka_ready"] is False
+    assert "the sink loop died" in log.read_text()
+    assert sink_command("--status").returncode != 0
 
 
 async def test_a_point_influxdb_refuses_is_dead_lettered_and_its_neighbours_written(

@@ -14,7 +14,7 @@ from schemas.indicator import IndicatorUpdate
 from sinks.disk_spool import DiskSpool
 from sinks.influx_line_writer import backoff_delay
 from sinks.line_protocol import indicator_line
-from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer
+from sinks.point_buffer import ENTRY_OVERHEAD_BYTES, MemoryBatch, PointBuffer, Spill
 
 START = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
@@ -57,6 +57,24 @@ def take_memory(buffer: PointBuffer) -> MemoryBatch:
     return taken
 
 
+def land(buffer: PointBuffer, spill: Spill | None) -> None:
+    """The sink's thread writing a spill, done at once."""
+    assert spill is not None
+    buffer.spilled(spill, buffer.spool.write(spill.lines))
+
+
+def spill_now(buffer: PointBuffer) -> None:
+    """Everything held to disk now (a spill begun and landed)."""
+    land(buffer, buffer.spill())
+
+
+def add_all(buffer: PointBuffer, points: dict[str, str], topic: str, partition: int, offset: int) -> None:
+    """What the sink does with a record: add it, landing each spill it begins, until all is in."""
+    while left := buffer.add(points, topic, partition, offset):
+        land(buffer, buffer.spilling)
+        points = left
+
+
 def lines(n: int, prefix: str = "k") -> dict[str, str]:
     return {f"{prefix}{i}": f"m,window=1h v={i} {i}" for i in range(n)}
 
@@ -65,13 +83,13 @@ def test_memory_never_exceeds_its_bound_and_spills_in_order(tmp_path: Path) -> N
     limit = 20 * (ENTRY_OVERHEAD_BYTES + 30)
     buffer = PointBuffer(DiskSpool(tmp_path), limit)
     for batch in range(10):
-        buffer.add(lines(7, prefix=f"b{batch}-"), "zc.indicators", 0, batch + 1)
+        add_all(buffer, lines(7, prefix=f"b{batch}-"), "zc.indicators", 0, batch + 1)
         assert buffer.memory_bytes <= limit
     assert buffer.peak_memory_bytes <= limit
     assert buffer.spills >= 2
     written: list[str] = []
     while (segment := buffer.spool.oldest()) is not None:
-        written += segment.lines
+        written += buffer.spool.read_lines(segment)
         buffer.spool.remove(segment)
     written += list(take_memory(buffer).lines.values())
     assert len(written) == 70  # nothing lost, oldest first
@@ -93,7 +111,7 @@ def test_positions_become_committable_only_when_durable(tmp_path: Path) -> None:
     batch = take_memory(buffer)
     buffer.restore(batch)  # InfluxDB was away
     assert buffer.take_committable() == {}
-    buffer.spill()
+    spill_now(buffer)
     assert buffer.take_committable() == {("t", 0): 10}
     segment = buffer.take_write()
     assert segment is not None
@@ -109,7 +127,7 @@ def test_a_position_never_moves_back(tmp_path: Path) -> None:
     buffer.add(lines(1), "t", 0, 5)
     stale = take_memory(buffer)
     buffer.add(lines(1, "y"), "t", 0, 9)
-    buffer.spill()
+    spill_now(buffer)
     assert buffer.take_committable() == {("t", 0): 9}
     buffer.written(stale)  # an older batch completing late must not rewind the group
     assert buffer.take_committable() == {}
@@ -133,9 +151,9 @@ def test_spool_survives_a_restart_and_ignores_half_written_segments(tmp_path: Pa
     assert len(reopened) == 2 and reopened.point_count == 3
     assert not list(tmp_path.glob("*.tmp"))
     first = reopened.oldest()
-    assert first is not None and first.lines == ["a 1", "b 2"]
+    assert first is not None and reopened.read_lines(first) == ["a 1", "b 2"]
     reopened.remove(first)
-    assert reopened.append(["d 4"]).name == "000000000003.lp"  # numbering continues
+    assert reopened.append(["d 4"]).path.name == "000000000003.lp"  # numbering continues
     assert reopened.point_count == 2
 
 
@@ -166,7 +184,7 @@ def test_a_spill_during_a_write_puts_the_in_flight_lines_on_disk_first(tmp_path:
     buffer.add({"k": "k1", "j": "j1"}, "t", 0, 10)
     take_memory(buffer)  # the write starts
     buffer.add({"k": "k2", "m": "m1"}, "t", 0, 20)
-    buffer.spill()  # the bound is reached while the write is in flight
+    spill_now(buffer)  # the bound is reached while the write is in flight
     # Offset 20 is committable, so every line read before it is on disk: a crash now loses nothing.
     assert buffer.take_committable() == {("t", 0): 20}
     assert spooled(buffer.spool) == ["k2", "j1", "m1"]  # the in-flight batch first, newer lines win
@@ -179,7 +197,7 @@ def spilled_during_a_write(tmp_path: Path) -> tuple[PointBuffer, MemoryBatch]:
     buffer.add({"k": "k1"}, "t", 0, 10)
     batch = take_memory(buffer)
     buffer.add({"j": "j1"}, "t", 0, 20)
-    buffer.spill()
+    spill_now(buffer)
     return buffer, batch
 
 
@@ -219,7 +237,7 @@ def test_the_bound_counts_an_in_flight_batch_until_it_is_on_disk(tmp_path: Path)
     take_memory(buffer)
     buffer.add(lines(4, "x"), "t", 0, 10)  # 6 in flight + 4 in memory: at the bound
     assert buffer.spills == 0 and buffer.held_bytes == 10 * point_bytes
-    buffer.add(lines(1, "y"), "t", 0, 11)  # one more: in-flight and memory go to disk
+    add_all(buffer, lines(1, "y"), "t", 0, 11)  # one more: in-flight and memory go to disk
     assert buffer.spills == 1 and len(spooled(buffer.spool)) == 10
     assert buffer.held_bytes == point_bytes and buffer.peak_memory_bytes <= 10 * point_bytes
     assert buffer.take_committable() == {("t", 0): 10}

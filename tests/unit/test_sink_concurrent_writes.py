@@ -71,11 +71,13 @@ def test_a_segment_is_written_alone(tmp_path: Path) -> None:
     buffer.add(point("k", 1), "t", 0, 1)
     batch = take_memory(buffer)
     buffer.add(point("k", 2), "t", 0, 2)
-    buffer.spill()  # k@2 on disk while k@1 is in flight
+    spill = buffer.spill()  # k@2 on disk while k@1 is in flight
+    assert spill is not None
+    buffer.spilled(spill, buffer.spool.write(spill.lines))
     assert buffer.take_write() is None
     buffer.written(batch)
     segment = buffer.take_write()
-    assert isinstance(segment, Segment) and segment.lines == ["k@2"]
+    assert isinstance(segment, Segment) and buffer.spool.read_lines(segment) == ["k@2"]
     buffer.add(point("j", 1), "t", 0, 3)
     assert buffer.take_write() is None  # memory waits for the disk
     buffer.written(segment)
@@ -90,31 +92,48 @@ operations = st.lists(
         st.tuples(st.just("land"), st.integers(0, 2)),
         st.tuples(st.just("fail"), st.integers(0, 2)),
         st.tuples(st.just("spill"), st.none()),
+        st.tuples(st.just("disk_takes"), st.none()),
+        st.tuples(st.just("disk_refuses"), st.none()),
     ),
     max_size=60,
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(operations)
 def test_no_interleaving_lands_an_older_revision_after_a_newer_one(steps: list[tuple[str, object]]) -> None:
-    """Random reads, spills and up to three writes landing or failing in any order: InfluxDB
-    never goes back to an older revision, every committed record is durable, and once all
-    is written InfluxDB holds the newest revision of every point."""
+    """Random reads, spills landing on disk or refused by it, and up to three writes landing
+    or failing in any order: InfluxDB never goes back to an older revision, the bound holds,
+    every committed record is durable, and once all is written InfluxDB holds the newest
+    revision of every point."""
     with tempfile.TemporaryDirectory() as folder:
         buffer = PointBuffer(DiskSpool(Path(folder)), 5 * (ENTRY_OVERHEAD_BYTES + 4))
         influx: dict[str, int] = {}
         records: list[tuple[str, int]] = []  # offset -> (key, revision)
+        waiting: list[tuple[dict[str, str], int]] = []  # read, not taken by the buffer yet (the sink's)
         committed = 0
         running: list[Segment | MemoryBatch] = []
+        disk_full = False  # after a refusal the sink begins no spill until the disk takes one
 
         def land(taken: Segment | MemoryBatch) -> None:
-            written = taken.lines if isinstance(taken, Segment) else list(taken.lines.values())
+            if isinstance(taken, Segment):
+                written = buffer.spool.read_lines(taken)
+                buffer.spool.delete(taken)
+            else:
+                written = list(taken.lines.values())
             for line in written:
                 key, revision = line.split("@")
                 assert int(revision) >= influx.get(key, -1), f"{line} landed after revision {influx[key]}"
                 influx[key] = int(revision)
             buffer.written(taken)
+
+        def admit() -> None:
+            while waiting:
+                points, offset = waiting[0]
+                if left := buffer.add(points, "t", 0, offset, may_spill=not disk_full):
+                    waiting[0] = (left, offset)
+                    return
+                del waiting[0]
 
         def durable(key: str, revision: int) -> bool:
             if influx.get(key, -1) >= revision:
@@ -126,8 +145,7 @@ def test_no_interleaving_lands_an_older_revision_after_a_newer_one(steps: list[t
             if action == "add":
                 key = str(arg)
                 records.append((key, 1 + sum(k == key for k, _ in records)))
-                buffer.add(point(*records[-1]), "t", 0, len(records))
-                assert buffer.held_bytes <= buffer.memory_limit_bytes
+                waiting.append((point(*records[-1]), len(records)))
             elif action == "start" and len(running) < 3 and (taken := buffer.take_write()) is not None:
                 running.append(taken)
             elif action in ("land", "fail") and running:
@@ -135,11 +153,27 @@ def test_no_interleaving_lands_an_older_revision_after_a_newer_one(steps: list[t
                 land(taken) if action == "land" else buffer.restore(taken)
             elif action == "spill":
                 buffer.spill()
+            elif action == "disk_takes":
+                disk_full = False
+                if (spill := buffer.spilling) is not None:
+                    buffer.spilled(spill, buffer.spool.write(spill.lines))
+            elif action == "disk_refuses" and (spill := buffer.spilling) is not None:
+                disk_full = True
+                buffer.spill_failed(spill)
+            admit()
+            assert buffer.held_bytes <= buffer.memory_limit_bytes
             committed = max([committed, *buffer.take_committable().values()])
             assert all(durable(*records[offset]) for offset in range(committed))
         while running:
             land(running.pop())
-        while (taken := buffer.take_write()) is not None:
-            land(taken)
+        disk_full = False
+        while waiting or buffer.spilling is not None or not buffer.empty:
+            if (spill := buffer.spilling) is not None:
+                buffer.spilled(spill, buffer.spool.write(spill.lines))
+            admit()
+            while (taken := buffer.take_write()) is not None:
+                land(taken)
+        committed = max([committed, *buffer.take_committable().values()])
+        assert committed == len(records)  # all written: every record's position is committed
         newest = {key: revision for key, revision in records}
         assert influx == newest

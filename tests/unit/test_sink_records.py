@@ -63,6 +63,7 @@ def take(tmp_path: Path, values: list[bytes | None]) -> tuple[IndicatorSink, Pro
     sink, producer = IndicatorSink(config, name="unit-sink"), Producer()
     records = [record(100 + i, v) for i, v in enumerate(values)]
     asyncio.run(sink._take(TP, records, producer))  # type: ignore[arg-type]
+    sink._admit()  # into the buffer, as the loop does after a read
     return sink, producer
 
 

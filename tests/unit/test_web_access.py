@@ -32,6 +32,7 @@ from operators_view.page_access import COOKIE
 from operators_view.server import create_app as create_view
 from streams.app import create_app as create_worker_app
 from streams.validation.stage import ValidationCounters
+from streams.worker_health import WorkerHealth
 from streams.worker_web import register_pages
 from zerocarbon import cli
 from zerocarbon.component_configs import view_config, worker_config
@@ -146,7 +147,9 @@ async def test_a_new_token_ends_the_sessions_of_the_old_one() -> None:
 # The worker's page (faust's web server, its aiohttp application).
 
 
-def _worker_web(tmp_path: Path, host: str = "127.0.0.1", token: str | None = None) -> web.Application:
+def _worker_web(
+    tmp_path: Path, host: str = "127.0.0.1", token: str | None = None, health: WorkerHealth | None = None
+) -> web.Application:
     config = replace(
         worker_config(Settings(kafka_worker_password=WORKER_KAFKA)),
         kafka=NO_KAFKA,
@@ -158,7 +161,7 @@ def _worker_web(tmp_path: Path, host: str = "127.0.0.1", token: str | None = Non
     counters = ValidationCounters()
     counters.accepted["enedis"] = 3
     counters.received = 3
-    register_pages(app, counters, Counter(counted=3), config.web_token)
+    register_pages(app, counters, Counter(counted=3), health or WorkerHealth(), config.web_token)
     application: web.Application = app.web.web_app
     return application
 
@@ -183,7 +186,23 @@ async def test_the_workers_counters_with_a_token_answer_401_without_it_or_with_a
             assert answer.status == 401 and "accepted" not in await answer.text(), headers
         allowed = await client.get("/counters", headers={"Authorization": f"Bearer {TOKEN}"})
         assert allowed.status == 200 and (await allowed.json())["accepted"] == {"enedis": 3}
-        assert await (await client.get("/health")).json() == {"status": "pass"}
+        assert await (await client.get("/health")).json() == {"status": "pass", "checks": {}}
+
+
+async def test_the_workers_health_fails_with_503_once_a_loop_died_and_names_it(tmp_path: Path) -> None:
+    health = WorkerHealth()
+    health.round_done("indicator flush")
+    async with TestClient(TestServer(_worker_web(tmp_path, health=health))) as client:
+        alive = await client.get("/health")
+        assert alive.status == 200 and (await alive.json())["status"] == "pass"
+        health.loop_died("validation agent", RecursionError("maximum recursion depth exceeded"))
+        dead = await client.get("/health")
+        report = await dead.json()
+        assert dead.status == 503 and report["status"] == "fail"
+        assert report["checks"]["validation agent"] == {
+            "status": "fail",
+            "error": "RecursionError: maximum recursion depth exceeded",
+        }
 
 
 async def test_the_view_shows_the_worker_its_token(tmp_path: Path) -> None:

@@ -1,0 +1,400 @@
+"""The soak (issue 19): the simulated territory through the whole service at a steady rate for a
+long time, watching whether memory creeps, lag grows, or anything is lost.
+
+`zerocarbon simulate` publishes over MQTT at ``--rate`` readings/s (default 2 000) for
+``--minutes`` (default 30), with 1 % malformed and 1 % duplicated readings, through
+`zerocarbon bridge`, `worker` and `sink` started as the benchmarks start them
+(``service_processes.py``: a bridge client id, consumer groups and InfluxDB buckets of the
+run's own). Every ``--sample-seconds`` (default 60) it samples, and prints as a table row:
+the RSS and the CPU used since the last sample of the bridge, the worker, the sink, the load
+and the stack's Kafka, Mosquitto and InfluxDB; the lag of the worker's group on the raw and
+typed topics and of the sink's group on zc.indicators; the messages Mosquitto's store holds.
+When the load stops it waits for every group to reach the end of its topics, then judges
+(``soak_verdict.py``):
+
+- memory: the RSS of the bridge, the worker and the sink grew by less than 5 % between the
+  first sample after ``--warmup-minutes`` (default 5) and the last sample under load;
+- lag bounded: after the warm-up, each group's largest lag in the second half exceeds its
+  largest in the first half by at most ``--lag-tolerance-seconds`` (default 10) of its
+  topics' traffic, and every group drains to the end of its topics within
+  ``--settle-seconds`` of the load's end;
+- reconciliation: the worker's /counters moved by exactly what the simulator's report says
+  validation should accept, dead-letter and count as duplicates, and ``received`` by every
+  message published, the sum of those three.
+
+Prints the table and the verdict, saves them as JSON in bench/results/soak-<UTC time>.json
+(``--results DIR`` elsewhere) and exits 0 if the soak passed, 1 if not. It runs on the
+isolated instance of the stack and holds its lock (tests wait for it, it waits for them).
+SIGINT or SIGTERM stops the load and the three services, forgets the bridge's MQTT session,
+removes the run's buckets and tokens, and saves what was sampled so far.
+
+Example (set-up and drain add a few minutes to the load's):
+  .venv/bin/python bench/soak.py --minutes 4 --warmup-minutes 1 --sample-seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench_topics import (
+    BENCH_WORKER_ID,
+    declare_catalogue,
+    forget_indicator_state,
+    service_groups,
+    skip_suite_records,
+)
+from end_to_end import delete_buckets
+from machine import describe
+from mosquitto_store import MosquittoStoreWatcher
+from results_file import RESULTS, save_results
+from service_processes import (
+    SinkTarget,
+    forget_bridge,
+    forget_sink_target,
+    prepare_sink_target,
+    stack_pids,
+    start_bridge,
+    start_sink,
+    start_worker,
+    stop,
+)
+from soak_sampling import LagStage, ProcessSampler, stage_lags
+from soak_table import HEADER, SERVICES, STAGES, markdown, sample_row
+from soak_verdict import verdict
+
+from config.settings import Settings
+from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.families import FAMILIES
+from stack import control, isolated_stack
+from stack.influx_provisioning import InfluxProvisioning
+from zerocarbon.component_configs import stack_config
+from zerocarbon.demo import validation_totals, worker_counters
+
+FAULTS = ("--malformed", "0.01", "--duplicate", "0.01")
+"""So that validation's three outcomes are all exercised and reconciled."""
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM: stop what the soak started, save what it sampled."""
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def _log(message: str) -> None:
+    print(f"[soak] {message}", flush=True)
+
+
+def _stages(sink_group: str) -> list[LagStage]:
+    return [
+        LagStage("raw", BENCH_WORKER_ID, tuple(raw_topic(f) for f in FAMILIES)),
+        LagStage("typed", BENCH_WORKER_ID, tuple(valid_topic(f) for f in FAMILIES)),
+        LagStage("indicators", sink_group, (INDICATOR_TOPIC,)),
+    ]
+
+
+async def _settle(settings: Settings, stages: list[LagStage], timeout: float) -> float | None:
+    """Until every group has committed the end of its topics and nothing new came for 2 s; the
+    seconds it took, None after ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        lags = await stage_lags(settings, stages)
+        if all(lag["records"] == 0 for lag in lags.values()):
+            await asyncio.sleep(2)
+            again = await stage_lags(settings, stages)
+            if again == lags:
+                return time.monotonic() - started
+            continue
+        await asyncio.sleep(1)
+    return None
+
+
+class Soak:
+    """One soak run: its options, what it started (to stop it), its samples."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings, folder: Path) -> None:
+        self.args, self.settings, self.folder = args, settings, folder
+        self.run = uuid.uuid4().hex[:8]
+        self.bridge_id = f"zc-bench-soak-bridge-{self.run}"
+        self.target = SinkTarget(
+            f"zc-bench-sink-soak-{self.run}", f"bench_soak_{self.run}", f"bench_soak_{self.run}_1m",
+            folder / "sink-spool", folder / "influx-tokens",
+        )  # fmt: skip
+        self.stages = _stages(self.target.group)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.load: subprocess.Popen[bytes] | None = None
+        self.setup: InfluxProvisioning | None = None
+        self.watcher: MosquittoStoreWatcher | None = None
+        self.samples: list[dict[str, Any]] = []
+        self.report: dict[str, Any] | None = None
+        self.moved: dict[str, int] | None = None
+        self.drained_after: float | None = None
+
+    # -- the run ---------------------------------------------------------------------------
+    def start(self) -> ProcessSampler:
+        """The registry, a fresh indicator state, the three services, the store watcher."""
+        s, folder = self.settings, self.folder
+        registry = folder / "reference"
+        _zerocarbon("simulate", "--devices", str(self.args.devices), "--write-registry", str(registry))
+        for family in FAMILIES:
+            asyncio.run(forget_indicator_state(s, family))
+        self.setup = prepare_sink_target(s, self.target)
+        self.procs["bridge"] = start_bridge(folder / "bridge.log", self.bridge_id)
+        self.procs["worker"] = start_worker(s, folder / "worker.log", registry)
+        self.procs["sink"] = start_sink(s, folder / "sink.log", self.target)
+        _log(f"bridge, worker and sink ready; logs in {folder}")
+        self.watcher = MosquittoStoreWatcher(s, f"zc-bench-soak-sys-{self.run}").start()
+        return ProcessSampler({**{n: p.pid for n, p in self.procs.items()}, **stack_pids(s)})
+
+    def start_load(self) -> None:
+        a = self.args
+        out = (self.folder / "simulate.json").open("wb")
+        err = (self.folder / "simulate.log").open("wb")
+        self.load = subprocess.Popen(
+            [sys.executable, "-m", "zerocarbon.cli", "simulate", "--devices", str(a.devices),
+             "--rate", str(a.rate), "--duration", str(a.minutes * 60), "--seed", str(a.seed),
+             "--publisher", a.publisher, *FAULTS],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+        )  # fmt: skip
+        out.close()
+        err.close()
+
+    def sample(self, sampler: ProcessSampler, t0: float, phase: str) -> None:
+        s = self.settings
+        at = time.monotonic()
+        try:
+            received: int | None = validation_totals(worker_counters(s))["received"]
+        except OSError as exc:  # a slow answer under load must not end a 30-minute run
+            _log(f"the worker's /counters did not answer: {exc!r}")
+            received = None
+        previous = self.samples[-1] if self.samples else None
+        rate = None
+        if received is not None and previous is not None and previous["worker_received"] is not None:
+            rate = (received - previous["worker_received"]) / max(1e-9, at - t0 - previous["t_seconds"])
+        store = self.watcher.latest() if self.watcher is not None else {}
+        sample = {
+            "t_seconds": round(at - t0, 1),
+            "phase": phase,
+            "processes": sampler.sample(),
+            "lag": asyncio.run(stage_lags(s, self.stages)),
+            "worker_received": received,
+            "worker_readings_per_second": round(rate) if rate is not None else None,
+            "mosquitto_store_messages": store.get("count"),
+            "mosquitto_retained_messages": store.get("retained"),
+        }
+        self.samples.append(sample)
+        print(sample_row(sample), flush=True)
+
+    def soak(self) -> None:
+        a = self.args
+        sampler = self.start()
+        before = validation_totals(worker_counters(self.settings))
+        self.start_load()
+        assert self.load is not None
+        sampler.add("load", self.load.pid)
+        t0 = time.monotonic()
+        _log(f"load started: {a.rate:g} readings/s for {a.minutes:g} min, {a.devices} devices")
+        print(HEADER, flush=True)
+        self.sample(sampler, t0, "start")
+        k = 1
+        while self.load.poll() is None:
+            if time.monotonic() - t0 >= k * a.sample_seconds:
+                self.sample(sampler, t0, "load")
+                k += 1
+            time.sleep(0.2)
+        load_end = time.monotonic()
+        if self.load.returncode != 0:
+            log = (self.folder / "simulate.log").read_text()[-2000:]
+            raise RuntimeError(f"simulate exited {self.load.returncode}: {log}")
+        self.report = json.loads((self.folder / "simulate.json").read_text())
+        _log(f"load done: {self.report['messages']} messages; waiting for every group to drain")
+        settled = asyncio.run(_settle(self.settings, self.stages, a.settle_seconds))
+        self.drained_after = round(time.monotonic() - load_end, 1) if settled is not None else None
+        self.sample(sampler, t0, "after")
+        after = validation_totals(worker_counters(self.settings))
+        self.moved = {name: after[name] - before[name] for name in after}
+
+    # -- the end ---------------------------------------------------------------------------
+    def clean_up(self, groups_before: dict[str, Any]) -> dict[str, Any]:
+        """Stop everything the soak started and leave the stack as the service expects it; each
+        step runs even if an earlier one failed."""
+        done: dict[str, Any] = {}
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("store watcher stopped", lambda: self.watcher.stop() if self.watcher else None),
+            ("load stopped", lambda: _stop_load(self.load)),
+            *[(f"{name} stopped", lambda p=proc: stop(p)) for name, proc in reversed(self.procs.items())],
+            ("bridge session forgotten", lambda: forget_bridge(self.settings, self.bridge_id)),
+            ("sink tokens revoked", lambda: forget_sink_target(self.setup) if self.setup else None),
+            ("buckets deleted", lambda: delete_buckets(
+                self.settings, [self.target.bucket, self.target.minute_bucket])),
+            ("indicator state started afresh", lambda: [
+                asyncio.run(forget_indicator_state(self.settings, f)) for f in FAMILIES]),
+            ("service groups moved past the soak's records", lambda: {
+                group: asyncio.run(skip_suite_records(self.settings, group, committed, groups_before["ends"]))
+                for group, committed in groups_before["committed"].items()}),
+        ]  # fmt: skip
+        for name, step in steps:
+            try:
+                result = step()
+                done[name] = result if isinstance(result, dict) else True
+            except Exception as exc:
+                done[name] = f"failed: {exc!r}"
+                _log(f"clean-up step '{name}' failed: {exc!r}")
+        return done
+
+    def results(self) -> dict[str, Any]:
+        a = self.args
+        judged = (
+            verdict(
+                self.samples, a.warmup_minutes * 60, SERVICES, STAGES, self.drained_after, self.report,
+                self.moved, a.lag_tolerance_seconds,
+            )
+            if self.report is not None
+            else None
+        )  # fmt: skip
+        return {
+            "soak": "zerocarbon soak (bench/soak.py)",
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": describe(),
+            "options": {
+                "minutes": a.minutes, "rate": a.rate, "devices": a.devices,
+                "warmup_minutes": a.warmup_minutes,
+                "sample_seconds": a.sample_seconds, "settle_seconds": a.settle_seconds,
+                "lag_tolerance_seconds": a.lag_tolerance_seconds, "seed": a.seed, "publisher": a.publisher,
+                "faults": dict(zip(FAULTS[::2], map(float, FAULTS[1::2]), strict=True)),
+            },
+            "groups": {stage.name: {"group": stage.group, "topics": stage.topics} for stage in self.stages},
+            "samples": self.samples,
+            "simulator_report": self.report,
+            "worker_counters_moved": self.moved,
+            "drained_after_load_seconds": self.drained_after,
+            "verdict": judged,
+            "passed": bool(judged and judged["passed"]),
+            "logs": str(self.folder),
+        }  # fmt: skip
+
+
+def _stop_load(load: subprocess.Popen[bytes] | None) -> None:
+    if load is not None and load.poll() is None:
+        load.terminate()
+        try:
+            load.wait(15)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            load.wait()
+
+
+def _zerocarbon(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "zerocarbon.cli", *args], capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"zerocarbon {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/soak.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=30, help="how long the load runs (default 30)")
+    parser.add_argument("--rate", type=float, default=2000, help="readings/s published (default 2000)")
+    parser.add_argument(
+        "--devices", type=int, default=5000,
+        help="simulated devices (default 5000: at 2 000 readings/s, simulated time runs about 5 "
+        "days an hour, so daily windows keep closing and the worker's state can stay flat)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--warmup-minutes", type=float, default=5,
+        help="the RSS and lag rules start at the first sample at or after this (default 5)",
+    )  # fmt: skip
+    parser.add_argument("--sample-seconds", type=float, default=60, help="between samples (default 60)")
+    parser.add_argument(
+        "--settle-seconds", type=float, default=300,
+        help="how long every group may take to drain after the load (default 300)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lag-tolerance-seconds", type=float, default=10,
+        help="how far, in seconds of a group's traffic, its peak lag may rise from the first half "
+        "after the warm-up to the second and still count as bounded (default 10)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
+    parser.add_argument(
+        "--publisher", choices=("socket", "paho"), default="socket",
+        help="the simulator's MQTT publisher (default socket: the load's own CPU stays small)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="folder of the JSON (default bench/results)"
+    )
+    parser.add_argument(
+        "--keep-logs", action="store_true",
+        help="keep the run's folder (logs, registry, spool) even when it passed",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.warmup_minutes >= args.minutes:
+        parser.error("--warmup-minutes must be shorter than --minutes")
+    if args.sample_seconds * 4 > (args.minutes - args.warmup_minutes) * 60:
+        parser.error("take at least 4 samples after the warm-up: a shorter --sample-seconds")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    # The soak moves consumer groups and writes checkpoints: it runs on the isolated instance
+    # of the stack, never on one a person runs, and waits for its lock.
+    isolated_stack.enter()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
+    settings = Settings()
+    control.up(stack_config(settings))
+    asyncio.run(declare_catalogue(settings))  # also grants the bench sink groups
+    groups_before = service_groups(settings)
+    folder = Path(tempfile.mkdtemp(prefix="zc-bench-soak-"))
+    soak = Soak(args, settings, folder)
+    stopped: str | None = None
+    error: str | None = None
+    try:
+        soak.soak()
+    except Stopped as signalled:
+        stopped = str(signalled)
+        _log(f"{stopped}: stopping everything the soak started")
+    except Exception as exc:
+        error = repr(exc)
+        _log(f"failed: {exc!r}")
+    finally:
+        # A second signal must not cut the clean-up short (stray bridges pollute the stack).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        cleaned = soak.clean_up(groups_before)
+    results = soak.results()
+    results.update({"stopped_by": stopped, "error": error, "clean_up": cleaned})
+    table = markdown(results)
+    results["table_markdown"] = table
+    print(table, flush=True)
+    save_results("soak", results, args.results)
+    if results["passed"] and not args.keep_logs:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        _log(f"logs kept in {folder}")
+    if stopped is not None:
+        return 130
+    return 0 if results["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

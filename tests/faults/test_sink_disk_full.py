@@ -1,0 +1,205 @@
+"""The sink's disk buffer full under load (issue 19): with InfluxDB away, memory fills, then
+the spool reaches its size limit (ZC_SINK_SPOOL_MAX_BYTES, small here). The sink must stop
+reading Kafka, keep its memory bound, say so once in its log and in its status file, lose
+nothing when SIGKILLed in that state, and read on when InfluxDB drains the disk. Afterwards
+every reading reconciles (tests/faults/territory.py), and every indicator update published
+on zc.indicators during the test is in InfluxDB as its newest revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from config.kafka_access import KafkaAccess
+from config.settings import Settings
+from schemas.catalogue import INDICATOR_TOPIC
+from schemas.indicator import IndicatorUpdate
+from sinks.influx_buckets import bucket_for_window
+from sinks.influx_readback import PointId, stored_points
+from sinks.influx_target import InfluxTarget
+from stack.stack_config import StackConfig
+from streams.kafka_admin import records_after, topic_ends
+from tests.faults.territory import Territory
+from zerocarbon.component_configs import influx_read_target
+
+READINGS = 60_000  # 30 s at 2 000 readings/s: the sink pauses well before the load ends
+MEMORY_LIMIT = 64 * 1024
+SPOOL_LIMIT = 64 * 1024
+REFUSED = "the disk buffer"  # the start of the ERROR line said once per episode
+RESUMED = "has room again"  # the WARNING line that ends the episode
+
+
+def sink_status(settings: Settings) -> dict[str, Any]:
+    path = settings.stack_home / "sink" / "influx-sink.status.json"
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):  # absent, or replaced while read
+        return {}
+
+
+async def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s"
+        await asyncio.sleep(0.5)
+
+
+def refusals_logged(log: Path, since: int = 0) -> int:
+    """ERROR lines saying the disk buffer refused points, in the sink's log after ``since`` bytes."""
+    text = log.read_bytes()[since:].decode(errors="replace")
+    return sum(1 for line in text.splitlines() if " ERROR " in line and REFUSED in line and "refused" in line)
+
+
+async def limited_sink(territory: Territory, **env: str) -> None:
+    """The territory's sink, restarted with ``env`` on top of the harness's own."""
+    assert territory.sink.env is not None
+    territory.sink.env = {**territory.sink.env, **env}
+    await asyncio.to_thread(territory.sink.restart)
+
+
+def newest_per_point(
+    values: list[bytes], target: InfluxTarget
+) -> dict[tuple[str, PointId], tuple[float, int, bool]]:
+    """The newest update of each InfluxDB point among zc.indicators records (partition order:
+    a series is in one partition), as (bucket, point) -> (value, revision, final)."""
+    out: dict[tuple[str, PointId], tuple[float, int, bool]] = {}
+    for raw in values:
+        if not raw:
+            continue  # a tombstone
+        update = IndicatorUpdate.model_validate_json(raw)
+        tags = tuple(
+            sorted({"window": update.window, **{k: v for k, v in update.dimensions.items() if v}}.items())
+        )
+        point = (update.indicator, tags, int(update.window_start.timestamp()))
+        out[(bucket_for_window(update.window, target), point)] = (update.value, update.revision, update.final)
+    return out
+
+
+def stored_for(
+    target: InfluxTarget, expected: dict[tuple[str, PointId], tuple[float, int, bool]]
+) -> dict[tuple[str, PointId], tuple[float, int, bool]]:
+    """What InfluxDB holds for the expected points, read per bucket and window over their times."""
+    out: dict[tuple[str, PointId], tuple[float, int, bool]] = {}
+    groups: dict[tuple[str, str], list[int]] = {}
+    for bucket, (_, tags, seconds) in expected:
+        groups.setdefault((bucket, dict(tags)["window"]), []).append(seconds)
+    for (bucket, window), times in groups.items():
+        begin = datetime.fromtimestamp(min(times), UTC)
+        end = datetime.fromtimestamp(max(times), UTC) + timedelta(seconds=1)
+        for point, fields in stored_points(target, bucket, window, begin, end).items():
+            if (bucket, point) in expected:
+                out[(bucket, point)] = (
+                    float(fields.get("value", float("nan"))),  # type: ignore[arg-type]
+                    int(fields.get("revision", -1)),  # type: ignore[call-overload]
+                    bool(fields.get("final")),
+                )
+    return out
+
+
+async def reconcile_indicator_updates(territory: Territory, timeout: float = 90) -> int:
+    """Every point published on zc.indicators since the territory started is in InfluxDB as
+    its newest update (value, revision, final); the number of points. Read again until it
+    holds or ``timeout``: the territory rollup may publish a last figure after the settle."""
+    target = influx_read_target(territory.settings)
+    starts = {tp: o for tp, o in territory.starts.items() if tp.topic == INDICATOR_TOPIC}
+    deadline = time.monotonic() + timeout
+    while True:
+        records = await records_after(territory.kafka, starts)
+        expected = newest_per_point([value for _, value in records], target)
+        stored = await asyncio.to_thread(stored_for, target, expected)
+        wrong = [
+            f"{bucket} {point}: InfluxDB {stored.get((bucket, point))}, published {newest}"
+            for (bucket, point), newest in expected.items()
+            if stored.get((bucket, point)) != newest
+        ]
+        if not wrong or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(3)
+    assert expected, "no indicator update was published during the test"
+    assert not wrong, f"{len(wrong)} of {len(expected)} points not as last published: {wrong[:10]}"
+    print(f"{len(expected)} indicator points, from {len(records)} updates, reconciled with InfluxDB")
+    return len(expected)
+
+
+async def test_a_full_disk_buffer_stops_the_reading_and_the_sink_resumes_without_loss(
+    settings: Settings, kafka_admin: KafkaAccess, stack_config: StackConfig, tmp_path: Path
+) -> None:
+    async with Territory(settings, kafka_admin, stack_config, tmp_path) as territory:
+        await limited_sink(
+            territory, ZC_SINK_MEMORY_LIMIT_BYTES=str(MEMORY_LIMIT), ZC_SINK_SPOOL_MAX_BYTES=str(SPOOL_LIMIT)
+        )
+        sink = territory.sink
+        assert sink.proc is not None
+        first_pid = sink.proc.pid
+        influx = territory.stack_service("influxdb")
+        load = await territory.start_load(count=READINGS)
+        await territory.wait_raw_records(200)
+        assert await asyncio.to_thread(influx.stop)
+
+        await wait_until(
+            "the sink pausing its reading, its disk buffer full",
+            lambda: (
+                (s := sink_status(settings)).get("pid") == first_pid
+                and s.get("reading_paused_by") == "disk_buffer_full"
+            ),
+            120,
+        )
+        paused = sink_status(settings)
+        assert "ZC_SINK_SPOOL_MAX_BYTES" in paused["disk_buffer_error"]
+        assert paused["kafka_ready"] is True and paused["failed"] is None
+        assert 0 < paused["buffered_disk_bytes"] <= SPOOL_LIMIT
+        assert paused["peak_memory_bytes"] <= MEMORY_LIMIT
+        assert refusals_logged(sink.log) == 1, "said once, not at every retry"
+
+        # It reads nothing more while the worker keeps publishing: Kafka keeps the rest.
+        indicator_ends = await topic_ends(kafka_admin, [INDICATOR_TOPIC])
+        read_then = sink_status(settings)["records"]
+        deadline = time.monotonic() + 60
+        while (
+            sum((await topic_ends(kafka_admin, [INDICATOR_TOPIC])).values())
+            < sum(indicator_ends.values()) + 500
+        ):
+            assert time.monotonic() < deadline, "the worker published too little meanwhile: raise READINGS"
+            await asyncio.sleep(0.5)
+        still = sink_status(settings)
+        assert still["records"] == read_then and still["reading_paused_by"] == "disk_buffer_full"
+        assert still["peak_memory_bytes"] <= MEMORY_LIMIT
+
+        # SIGKILLed in that state: what it held in memory was never committed, Kafka has it.
+        log_size = sink.log.stat().st_size
+        await asyncio.to_thread(sink.kill)
+        await asyncio.to_thread(sink.start)
+        assert sink.proc is not None and sink.proc.pid != first_pid
+        second_pid = sink.proc.pid
+        await wait_until(
+            "the restarted sink pausing again (InfluxDB still away, the disk still full)",
+            lambda: (
+                (s := sink_status(settings)).get("pid") == second_pid
+                and s.get("reading_paused_by") == "disk_buffer_full"
+            ),
+            120,
+        )
+
+        await asyncio.to_thread(influx.start)
+        await asyncio.to_thread(influx.wait_ready)
+        report = await load.finished()
+        await wait_until(
+            "the sink reading again and its buffers drained",
+            lambda: (
+                (s := sink_status(settings)).get("influx_ok") is True
+                and s.get("reading_paused_by") is None
+                and s.get("buffered_disk_points") == 0
+            ),
+            180,
+        )
+        assert RESUMED in sink.log.read_bytes()[log_size:].decode(errors="replace")
+        assert sink_status(settings)["peak_memory_bytes"] <= MEMORY_LIMIT
+        await territory.reconcile(report)
+        await reconcile_indicator_updates(territory)
+        assert sink.running and territory.worker.restarts == 0

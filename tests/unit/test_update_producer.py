@@ -1,0 +1,62 @@
+"""A flush waits for an absent Kafka instead of losing its updates, and gives up on an error
+no retry fixes (the worker then stops: streams/worker_health.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAuthorizationFailedError
+
+from config.kafka_access import KafkaAccess
+from streams.indicators import update_producer
+from streams.indicators.update_producer import UpdateProducer
+
+
+class FlakyKafka:
+    """Fails the first ``failing`` sends with ``error``, then keeps what it is sent."""
+
+    def __init__(self, failing: int, error: Exception) -> None:
+        self.failing, self.error = failing, error
+        self.kept: list[tuple[bytes, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.failing > 0:
+            self.failing -= 1
+            done.set_exception(self.error)
+        else:
+            self.kept.append((key, value))
+            done.set_result(None)
+        return done
+
+
+class OnFlakyKafka(UpdateProducer):
+    def __init__(self, kafka: FlakyKafka) -> None:
+        super().__init__(KafkaAccess(bootstrap="127.0.0.1:1"), "zc.indicators")
+        self.kafka_double = kafka
+
+    async def _started(self) -> AIOKafkaProducer:
+        producer: Any = self.kafka_double
+        return producer  # type: ignore[no-any-return]
+
+
+RECORDS = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(5)]
+
+
+@pytest.mark.parametrize("error", [KafkaConnectionError("away"), KafkaTimeoutError()])
+async def test_updates_kafka_does_not_take_are_sent_again_until_it_has_them_all(
+    error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(update_producer, "RETRY_SECONDS", 0.0)
+    kafka = FlakyKafka(failing=7, error=error)
+    await OnFlakyKafka(kafka).deliver(RECORDS)
+    assert sorted(kafka.kept) == sorted(RECORDS)  # all 5 refused, then 2 of them again
+
+
+async def test_an_error_no_retry_fixes_is_raised() -> None:
+    kafka = FlakyKafka(failing=1, error=TopicAuthorizationFailedError())
+    with pytest.raises(TopicAuthorizationFailedError):
+        await OnFlakyKafka(kafka).deliver(RECORDS)
