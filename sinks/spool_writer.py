@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 
+from sinks.disk_spool import SpoolFull
 from sinks.influx_line_writer import backoff_delay
 from sinks.point_buffer import PointBuffer, Spill
 
@@ -29,7 +30,8 @@ class SpoolWriter:
         self.buffer = buffer
         self.max_backoff_seconds = max_backoff_seconds
         self.task: asyncio.Task[None] | None = None
-        self.refused: str | None = None  # the last refusal, until a spill lands again
+        self.refused: str | None = None  # the last refusal, until the disk has room again
+        self._limit_refused = False
         self.refusals = 0
         self._retry_at = 0.0
 
@@ -65,7 +67,19 @@ class SpoolWriter:
             return
         self.buffer.spilled(spill, segment)
         if self.refused is not None:
-            self._recovered("it took a segment again")
+            self.refusals, self._retry_at = 0, 0.0  # the disk takes segments: no more backing off
+            if self._has_room():
+                self._recovered("it took a segment again")
+
+    def _has_room(self) -> bool:
+        """Back below half its size limit, when the limit refused: a refusal ends there, not at
+        every segment that squeezes in as InfluxDB drains another, which made the refusal and
+        the recovery alternate at each segment (1 047 times in one CI run, an ERROR each). A
+        full disk ends at the first segment it takes again."""
+        limit = self.buffer.spool.max_bytes
+        if not self._limit_refused or limit is None:
+            return True
+        return self.buffer.spool.size_bytes <= limit // 2
 
     def _recovered(self, why: str) -> None:
         log.warning(
@@ -89,3 +103,4 @@ class SpoolWriter:
                 self.buffer.spool.folder, points, exc,
             )  # fmt: skip
         self.refused = str(exc)
+        self._limit_refused = isinstance(exc, SpoolFull)

@@ -24,7 +24,7 @@ class WorkerConfig:
     grace_seconds: int = 300
     checkpoint_seconds: float = 5.0
     # A partition that receives nothing this long closes its windows as time passes; 0: never.
-    idle_close_seconds: float = 60.0
+    idle_close_seconds: float = 0.0
     reference_dir: Path | None = None
     # The bearer token /counters requires; None: open, which only loopback allows (docs/security.md).
     web_token: str | None = None

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from stack.stack_config import StackConfig
@@ -18,16 +16,6 @@ from tests.faults.territory import ServiceProcess, Territory
 READINGS = 60_000  # 30 s at 2 000 readings/s
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known defect, found by this test (issue 19): after the SIGKILL during the rebalance, every "
-        "series' daily consumption in InfluxDB was too high (129 039 kWh against 81 810 kWh in the "
-        "accepted readings, 205 of 205 series; 3 257 typed events replayed by validation): the "
-        "indicator stage counts replayed readings again. Not run in CI until fixed"
-    ),
-    run=False,
-    strict=True,
-)
 async def test_a_worker_killed_during_a_rebalance_loses_nothing_and_counts_nothing_twice(
     settings: Settings, kafka_admin: KafkaAccess, stack_config: StackConfig, tmp_path: Path
 ) -> None:

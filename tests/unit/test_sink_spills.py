@@ -195,3 +195,38 @@ async def test_a_refused_spill_is_retried_after_a_backoff_and_room_freed_retries
     assert task is not None
     await task
     assert writer.refused is None and buffer.take_committable() == {("t", 0): 2}
+
+
+async def test_a_refusal_by_the_size_limit_ends_below_half_the_limit_not_at_each_segment_that_fits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    buffer = PointBuffer(DiskSpool(tmp_path, max_bytes=4096), 2 * POINT)
+    writer = SpoolWriter(buffer, max_backoff_seconds=60)
+    buffer.spool.append(["x" * 2999])  # 3000 bytes: older than the refusal
+    buffer.spool.append(["z" * 1084])  # 4085 bytes: the limit nearly reached
+
+    async def spill(prefix: str, offset: int) -> None:
+        buffer.add(lines(2, prefix), "t", 0, offset)
+        buffer.add(lines(1, prefix + "+"), "t", 0, offset + 1, may_spill=writer.may_spill())
+        task = writer.start()
+        assert task is not None
+        await task
+
+    await spill("a", 2)
+    assert writer.refused is not None
+    oldest = buffer.spool.oldest()
+    assert oldest is not None
+    buffer.spool.remove(oldest)  # InfluxDB took 3000 bytes: 1085 left, the spill fits again
+    writer.room_freed()
+    buffer.spool.append(["w" * 1499])  # more of the same episode: 2585 bytes, above half
+    await spill("b", 4)
+    assert len(buffer.spool) == 3  # the spill landed ...
+    assert writer.refused is not None and writer.may_spill()  # ... the episode goes on, no backoff
+    for _ in range(2):  # InfluxDB drains: below half the limit
+        segment = buffer.spool.oldest()
+        assert segment is not None
+        buffer.spool.remove(segment)
+    await spill("c", 6)
+    assert writer.refused is None
+    said = [r.getMessage() for r in caplog.records if "disk buffer" in r.getMessage()]
+    assert [("refused" in m, "room again" in m) for m in said] == [(True, False), (False, True)]
