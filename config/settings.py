@@ -170,7 +170,7 @@ class Settings(BaseSettings):
         default=300, ge=0, description="out-of-order events within this still update their windows"
     )
     indicator_idle_close_seconds: float = Field(
-        default=0.0,
+        default=60.0,
         ge=0,
         description="a partition receiving nothing this long closes its windows as time passes (0: never)",
     )

@@ -1,8 +1,8 @@
 """`zerocarbon sink`: indicator updates from Kafka to InfluxDB (and retained MQTT), losing none.
 
-One loop: read ``zc.indicators`` → line protocol → ``PointBuffer`` (memory, then disk) →
-start a write of the oldest buffered points when due → commit the Kafka positions that
-became durable. Writes run as tasks while the loop keeps reading the next batch, up to
+One loop: read ``zc.indicators`` → line protocol (sinks/update_reader.py) → ``PointBuffer``
+(memory, then disk) → start a write of the oldest buffered points when due → commit the
+Kafka positions that became durable. Writes run as tasks while the loop keeps reading the next batch, up to
 ``WRITES_IN_FLIGHT`` at once (the buffer keeps their points disjoint); once a batch's worth
 waits in memory and no write may start, the loop waits for a write to end (Kafka holds
 the rest: spilling to disk is for an absent InfluxDB, not a slow one). While
@@ -24,63 +24,30 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from pydantic import ValidationError
-from pydantic_core import from_json
 
 from config.status_files import write_status
-from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
+from schemas.catalogue import INDICATOR_TOPIC
 from schemas.dead_letter import FieldProblem, Origin
-from schemas.dead_letters import dead_letter, problems_from
 from schemas.indicator import IndicatorUpdate
 from sinks.collector_pacing import paced_collector
 from sinks.disk_spool import DiskSpool, Segment
-from sinks.influx_buckets import bucket_for_window
 from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Rejected, backoff_delay
-from sinks.influx_target import InfluxTarget
-from sinks.line_batchers import PythonLineBatcher, line_batcher
-from sinks.line_protocol import IndicatorLine, IndicatorLineFormatter, indicator_line
-from sinks.mqtt_retained import RetainedPublisher, retained_topic
+from sinks.mqtt_retained import RetainedPublisher
 from sinks.point_buffer import MemoryBatch, PointBuffer, Positions
 from sinks.sink_config import SinkConfig
 from sinks.spool_writer import DISK_BUFFER_FULL, SpoolWriter
-from sinks.write_latency import WriteLatency
+from sinks.update_reader import SEPARATOR, SinkCounters, UpdateReader, send_dead_letter
 
 log = logging.getLogger(__name__)
-STAGE = "sink"
-# A bucket name and a line, in memory and in spool segments: bucket names hold no tab.
-SEPARATOR = "\t"
 # Two requests at once keep InfluxDB busy while the sink parses and a response waits for
 # the loop; serial writes left the sink at 42-48 % of InfluxDB's raw rate (bench/README.md).
 WRITES_IN_FLIGHT = 2
-
-
-@dataclass
-class SinkCounters:
-    records: int = 0
-    tombstones: int = 0
-    points_in: int = 0
-    points_written: int = 0
-    write_requests: int = 0
-    retries: int = 0
-    rejected: int = 0
-    unreadable: int = 0
-    last_error: str | None = None
-    latency: WriteLatency = field(default_factory=WriteLatency)
-
-
-def bucketed(point: IndicatorLine, target: InfluxTarget) -> IndicatorLine:
-    """The point with its bucket in front of key and line (how the buffer keeps both)."""
-    bucket = bucket_for_window(point.window, target)
-    return IndicatorLine(bucket + SEPARATOR + point.key, bucket + SEPARATOR + point.line, point.window)
 
 
 def by_bucket(lines: list[str]) -> dict[str, list[str]]:
@@ -114,12 +81,7 @@ class IndicatorSink:
         self._kafka_ready = False
         self._caught_up = False
 
-        def head(window: str) -> str:  # the bucket in front of each key and line
-            return bucket_for_window(window, config.influx) + SEPARATOR
-
-        self._formatter = IndicatorLineFormatter(head)
-        self._batcher = line_batcher(head, self._formatter)
-        self.lines_by = "python" if isinstance(self._batcher, PythonLineBatcher) else "rust"
+        self.reader = UpdateReader(config, self.counters)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read, buffer, write and commit until ``stop`` is set (collector paced for records).
@@ -258,84 +220,10 @@ class IndicatorSink:
     async def _take(
         self, tp: TopicPartition, records: list[Any], producer: AIOKafkaProducer
     ) -> dict[str, IndicatorUpdate]:
-        """Buffer the points of a partition's records; return the newest update per MQTT topic."""
-        points: dict[str, str] = {}  # key -> line, the newest of each point
-        values = [record.value for record in records]
-        keys: list[str | None] = []  # each record's point, None: none (tombstone, dead letter)
-        count = len(values)
-        c = self.counters
-        c.records += count
-        index = 0
-        # The batcher takes records in order until one it leaves to this loop, decided here.
-        while (index := self._batcher.into(values, index, points, keys)) < count:
-            keys.append(await self._one_point(tp, records[index], points, producer))
-            index += 1
-        c.points_in += count - keys.count(None)
+        """Read a partition's records into the points waiting for the buffer; return the newest
+        update per retained MQTT topic."""
+        points, latest = await self.reader.read(tp, records, producer)
         self._unadmitted.append((tp, points, records[-1].offset + 1))
-        if not self.config.mqtt_retained:
-            return {}
-        # Series -> (window start, record) of its newest window: only those are validated
-        # and published (a batch holds many windows of each series).
-        retained: dict[str, tuple[int, bytes]] = {}
-        for key, raw in zip(keys, values, strict=True):
-            if key is None or raw is None:
-                continue
-            series, _, start = key.rpartition(" ")  # a point's key ends with its time
-            seconds = int(start)
-            newest = retained.get(series)
-            if newest is None or newest[0] <= seconds:
-                retained[series] = (seconds, raw)
-        return self._newest_per_topic(raw for _, raw in retained.values())
-
-    async def _one_point(
-        self, tp: TopicPartition, record: Any, points: dict[str, str], producer: AIOKafkaProducer
-    ) -> str | None:
-        """The point of a record the batcher left: its key once in ``points``; None for a
-        tombstone or a record the model refuses (then in the dead letters)."""
-        raw = record.value
-        if raw is None:  # a tombstone: compaction housekeeping, nothing to write
-            self.counters.tombstones += 1
-            return None
-        try:  # the Python formatter takes what the Rust one leaves to it (an escaped string...)
-            key = self._formatter.into(from_json(raw), points)
-        except ValueError:  # not JSON: the model says why, for the dead letter
-            key = None
-        if key is not None:
-            return key
-        # Not the shape our indicator stage writes: the model decides, as it always did.
-        point = await self._validated_line(tp, record, producer)
-        if point is None:
-            return None
-        points[point.key] = point.line
-        return point.key
-
-    async def _validated_line(
-        self, tp: TopicPartition, record: Any, producer: AIOKafkaProducer
-    ) -> IndicatorLine | None:
-        """The point of a record through the model; a record it refuses goes to the dead letters."""
-        try:
-            update = IndicatorUpdate.model_validate_json(record.value)
-        except ValidationError as exc:
-            self.counters.unreadable += 1
-            origin = Origin(transport="kafka", topic=tp.topic, partition=tp.partition, offset=record.offset)
-            letter = dead_letter(
-                family="indicators", stage=STAGE, raw=record.value, problems=problems_from(exc),
-                origin=origin, now=datetime.now(UTC),
-            )  # fmt: skip
-            await producer.send_and_wait(
-                DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
-            )
-            return None
-        return bucketed(indicator_line(update), self.config.influx)
-
-    def _newest_per_topic(self, records: Iterable[bytes]) -> dict[str, IndicatorUpdate]:
-        """The newest window of each retained topic among ``records`` (valid updates, in order)."""
-        latest: dict[str, IndicatorUpdate] = {}
-        for raw in records:
-            update = IndicatorUpdate.model_validate_json(raw)
-            topic = retained_topic(self.config.mqtt_topic_root, update)
-            if topic not in latest or latest[topic].window_start <= update.window_start:
-                latest[topic] = update
         return latest
 
     def _buffered(self) -> bool:
@@ -449,17 +337,9 @@ class IndicatorSink:
 
     async def _dead_letter_point(self, refused: Rejected, producer: AIOKafkaProducer) -> None:
         log.error("InfluxDB refused a point (%s %s): %s", refused.status, refused.message, refused.line)
-        letter = dead_letter(
-            family="indicators",
-            stage=STAGE,
-            raw=refused.line.encode(),
-            problems=[FieldProblem(path="line", type=f"influxdb_{refused.status}", message=refused.message)],
-            origin=Origin(transport="kafka", topic=INDICATOR_TOPIC),
-            now=datetime.now(UTC),
-        )
-        await producer.send_and_wait(
-            DEAD_LETTER_TOPIC, letter.model_dump_json(by_alias=True).encode(), key=b"indicators"
-        )
+        problem = FieldProblem(path="line", type=f"influxdb_{refused.status}", message=refused.message)
+        origin = Origin(transport="kafka", topic=INDICATOR_TOPIC)
+        await send_dead_letter(producer, refused.line.encode(), [problem], origin)
 
     def _start_commit(self, consumer: AIOKafkaConsumer) -> asyncio.Task[None] | None:
         """A task committing what became durable since the last commit, if anything did."""
@@ -490,7 +370,7 @@ class IndicatorSink:
                 # Why the sink reads no more from Kafka, if it does not (None: it reads).
                 "reading_paused_by": DISK_BUFFER_FULL if self._paused else None,
                 "disk_buffer_error": self.spools.refused,
-                "lines_formatted_by": self.lines_by,
+                "lines_formatted_by": self.reader.lines_by,
                 "influx_ok": self._influx_ok,
                 "records": c.records,
                 "tombstones": c.tombstones,

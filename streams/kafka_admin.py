@@ -26,7 +26,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownMemberIdError,
 )
-from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from config.kafka_access import KafkaAccess, MissingTopics
 from schemas.catalogue import channels
@@ -119,9 +119,16 @@ async def records_after(
 ) -> list[tuple[str, bytes]]:
     """Every (topic, value) written after ``offsets``, up to the ends at the time of the call;
     TimeoutError if a partition gives nothing for ``idle_seconds`` before its end."""
-    consumer = AIOKafkaConsumer(**kafka.client_options(), max_partition_fetch_bytes=8 << 20)
+    return [(r.topic, r.value or b"") for r in await consumer_records_after(kafka, offsets, idle_seconds)]
+
+
+async def consumer_records_after(
+    kafka: KafkaAccess, offsets: dict[TopicPartition, int], idle_seconds: float = 5.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """``records_after`` whole (partition, offset, key, headers...), in each partition's order."""
+    consumer = AIOKafkaConsumer(**kafka.client_options(), max_partition_fetch_bytes=16 << 20)
     await consumer.start()
-    out: list[tuple[str, bytes]] = []
+    out: list[ConsumerRecord[bytes, bytes]] = []
     try:
         consumer.assign(list(offsets))
         ends = await consumer.end_offsets(list(offsets))
@@ -133,7 +140,7 @@ async def records_after(
             if not batches:
                 raise TimeoutError(f"no record for {idle_seconds}s with {remaining} not read to their end")
             for tp, records in batches.items():
-                out += [(tp.topic, r.value or b"") for r in records if r.offset < ends[tp]]
+                out += [r for r in records if r.offset < ends[tp]]
                 if records and records[-1].offset >= ends[tp] - 1:
                     remaining.discard(tp)
     finally:

@@ -7,8 +7,8 @@ Once a second the flush sends each engine's updates to ``zc.indicators`` (which
 ``zerocarbon sink`` writes to InfluxDB) and its dead letters to ``zc.deadletter``, waits
 for Kafka to have them, then sends the checkpoint when one is due (every
 ``ZC_INDICATOR_CHECKPOINT_SECONDS``) to ``zc.indicator-checkpoints``, waits again, and
-acknowledges the records it covers. A partition met for the first time is restored from
-its checkpoint; a revoked one is forgotten. On the way out (SIGTERM) one last flush
+acknowledges the records it covers. A partition assigned (or met) is restored from its
+checkpoint; a revoked one is forgotten. On the way out (SIGTERM) one last flush
 checkpoints every partition, within ``LAST_FLUSH_SECONDS``. A loop that raises is fatal
 (streams/worker_health.py): the worker stops and exits non-zero.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -94,21 +95,76 @@ def register_indicator_agent(
     dead_topic = bytes_topic(app, DEAD_LETTER_TOPIC)
     checkpoint_topic = bytes_topic(app, CHECKPOINT_TOPIC)
     engines: dict[tuple[str, int], IndicatorPartition[Any]] = {}
+    # Partitions whose checkpoint is being read, by the first record or by their assignment.
+    restoring: dict[tuple[str, int], asyncio.Future[IndicatorPartition[Any]]] = {}
+    source_topics = {valid_topic(name) for name in FAMILIES}
     checkpoint_reader = CheckpointReader(config.kafka)
+
+    reading = asyncio.Lock()
+    # The last read of the checkpoints: when it began, what it found.
+    read_began, checkpoints = -math.inf, dict[bytes, bytes]()
+
+    async def checkpoints_read_after(asked: float) -> dict[bytes, bytes]:
+        """The checkpoints as of a read begun after ``asked``: the dozens of partitions a
+        rebalance assigns at once share one read, and none reads a checkpoint older than its
+        assignment (its previous owner's last one is in Kafka by then)."""
+        nonlocal read_began, checkpoints
+        async with reading:
+            if read_began < asked:
+                read_began = time.monotonic()
+                checkpoints = await read_checkpoints(checkpoint_reader)
+            return checkpoints
+
+    async def restore(tp: tuple[str, int]) -> IndicatorPartition[Any]:
+        saved = (await checkpoints_read_after(time.monotonic())).get(checkpoint_key(*tp))
+        engine: IndicatorPartition[Any] = IndicatorPartition(
+            *tp,
+            saved,
+            grace_seconds=config.grace_seconds,
+            checkpoint_seconds=config.checkpoint_seconds,
+            idle_close_seconds=config.idle_close_seconds,
+        )
+        log.info("indicator state of %s[%d] restored up to offset %d", *tp, engine.state.offset)
+        return engine
+
+    def restoring_of(tp: tuple[str, int]) -> asyncio.Future[IndicatorPartition[Any]]:
+        pending = restoring.get(tp)
+        if pending is None:
+            pending = restoring[tp] = asyncio.ensure_future(restore(tp))
+            pending.add_done_callback(lambda done: install(tp, done))
+        return pending
+
+    def install(tp: tuple[str, int], done: asyncio.Future[IndicatorPartition[Any]]) -> None:
+        """A restored engine starts counting and flushing unless its partition was revoked
+        meanwhile (``restoring`` forgot it then): a revoked partition's engine would flush,
+        and checkpoint a quiet move, over its next owner's state."""
+        if restoring.get(tp) is not done:
+            return
+        del restoring[tp]
+        if done.cancelled():
+            return
+        if (error := done.exception()) is not None:  # the partition's next record raises it again
+            log.error("indicator state of %s[%d] not restored: %r", *tp, error)
+            return
+        engines[tp] = done.result()
 
     async def engine_for(tp: tuple[str, int]) -> IndicatorPartition[Any]:
         engine = engines.get(tp)
         if engine is None:
-            saved = (await read_checkpoints(checkpoint_reader)).get(checkpoint_key(*tp))
-            engine = engines[tp] = IndicatorPartition(
-                *tp,
-                saved,
-                grace_seconds=config.grace_seconds,
-                checkpoint_seconds=config.checkpoint_seconds,
-                idle_close_seconds=config.idle_close_seconds,
-            )
-            log.info("indicator state of %s[%d] restored up to offset %d", *tp, engine.state.offset)
+            # A record of a partition revoked meanwhile counts in an engine nobody flushes:
+            # never checkpointed nor acknowledged, its next owner reads it again.
+            engine = await asyncio.shield(restoring_of(tp))
         return engine
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def restore_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Restored now rather than at their first record, in the background (the rebalance
+        # goes on): a partition that receives nothing after a restart still closes its
+        # windows when quiet (invariant 6 of engine.py).
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        for tp in assigned:
+            if tp.topic in source_topics and (tp.topic, tp.partition) not in engines:
+                restoring_of((tp.topic, tp.partition))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -116,13 +172,16 @@ def register_indicator_agent(
         revoked = args[0] if args else kwargs.get("revoked", ())
         for tp in revoked:
             engines.pop((tp.topic, tp.partition), None)
+            restoring.pop((tp.topic, tp.partition), None)
 
     async def to_dead_letters(key: bytes, value: bytes) -> Awaitable[object]:
         return await dead_topic.send(key=key, value=value)
 
     flushing = asyncio.Lock()  # the timer's flush and the last one, on the way out
 
-    async def flush(checkpoint_now: bool) -> None:
+    async def flush(checkpoint_now: bool) -> int:
+        """One flush of every partition; how many checkpoints it wrote."""
+        written = 0
         async with flushing:
             now, reference, clock = datetime.now(UTC), store.current(), time.monotonic()
             # On the way out every pending record is checkpointed, due or not.
@@ -150,10 +209,12 @@ def register_indicator_agent(
                     continue  # revoked meanwhile: its next owner restores from the last checkpoint
                 key, blob = publication.checkpoint
                 await (await checkpoint_topic.send(key=key, value=blob))
+                written += 1
                 if engines.get(tp) is not engine:
                     continue  # revoked while the checkpoint travelled: its records are no longer ours
                 for event in publication.acks:
                     event.ack()
+        return written
 
     @app.timer(interval=FLUSH_EVERY_SECONDS)
     async def publish_indicator_updates() -> None:
@@ -169,14 +230,14 @@ def register_indicator_agent(
         if health.failed:
             return  # the state may be what failed: the next start restores the last checkpoint
         try:
-            await asyncio.wait_for(flush(checkpoint_now=True), LAST_FLUSH_SECONDS)
+            written = await asyncio.wait_for(flush(checkpoint_now=True), LAST_FLUSH_SECONDS)
         except Exception as exc:  # TimeoutError included: stopping matters more, nothing is acked
             log.warning(
                 "the last checkpoint was not written (%r): the next start reads again from the one before",
                 exc,
             )
         else:
-            log.info("indicator state checkpointed for %d partitions on the way out", len(engines))
+            log.info("indicator state checkpointed for %d partitions on the way out", written)
         finally:
             await update_producer.stop()
 

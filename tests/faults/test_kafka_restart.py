@@ -18,8 +18,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
@@ -69,21 +67,6 @@ async def kafka_away_under_load(territory: Territory, away_seconds: float, kill:
     print(f"flush timer overlaps: {overlaps}; bridge ERROR lines: {bridge_errors}")
 
 
-KNOWN_SINK_DEATH = (
-    "known defect, found by this test (issue 19): after Kafka's restart the sink's consumer got "
-    "GroupAuthorizationFailedError for its group (a broker restarting may refuse before its ACLs "
-    "are loaded), and the sink now stops on any loop death: without a supervisor its updates stay "
-    "unread. The worker survives, its indicators move again 1.1 s after Kafka is ready. Not run "
-    "in CI until fixed: it costs four minutes to fail"
-)
-KNOWN_UNVERIFIED = (
-    "not yet passed (issue 19): its last run predates the worker's retry of indicator updates "
-    "while Kafka is away (streams/indicators/update_producer.py); then its flush died and the "
-    "worker exited 70. The sink's death above applies here too"
-)
-
-
-@pytest.mark.xfail(reason=KNOWN_SINK_DEATH, run=False, strict=True)
 async def test_kafka_stopped_for_a_minute_under_load_loses_nothing_and_repeats_nothing(
     settings: Settings, kafka_admin: KafkaAccess, stack_config: StackConfig, tmp_path: Path
 ) -> None:
@@ -91,7 +74,6 @@ async def test_kafka_stopped_for_a_minute_under_load_loses_nothing_and_repeats_n
         await kafka_away_under_load(territory, away_seconds=60, kill=False)
 
 
-@pytest.mark.xfail(reason=KNOWN_UNVERIFIED, run=False, strict=True)
 async def test_kafka_sigkilled_under_load_loses_nothing_and_repeats_nothing(
     settings: Settings, kafka_admin: KafkaAccess, stack_config: StackConfig, tmp_path: Path
 ) -> None:

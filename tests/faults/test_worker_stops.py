@@ -79,7 +79,8 @@ async def test_a_backlog_starves_no_stage_and_sigterm_stops_the_worker_checkpoin
         print(f"progress {progress}; stopped {time.monotonic() - asked:.1f} s after SIGTERM, status {status}")
         assert status == 0, log.read_text()[-3000:]
         text = log.read_text()
-        assert "checkpointed for 2 partitions on the way out" in text, text[-3000:]
+        out = re.search(r"indicator state checkpointed for (\d+) partitions on the way out", text)
+        assert out is not None and int(out.group(1)) >= len(partitions), text[-3000:]
         first_start = restored_offsets(text)
         second_start_at = len(text)
         worker = start_worker(log)
@@ -98,8 +99,9 @@ async def test_a_backlog_starves_no_stage_and_sigterm_stops_the_worker_checkpoin
     counting = [counted for received, counted in progress if counted > 0 and received < BACKLOG_READINGS // 2]
     assert len(set(counting)) >= 2, progress
     # The second start resumed from the checkpoints written on the way out, not from the first.
+    # (Every assigned partition is restored at its assignment: the other ones too.)
     second_start = restored_offsets(text[second_start_at:])
-    assert second_start.keys() == first_start.keys() == partitions, (first_start, second_start)
+    assert partitions <= second_start.keys() & first_start.keys(), (first_start, second_start)
     assert all(second_start[p] > first_start[p] for p in partitions), (first_start, second_start)
     assert finals == expected, differences(finals, expected)
 

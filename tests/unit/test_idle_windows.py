@@ -285,9 +285,8 @@ def test_the_last_flush_on_the_way_out_checkpoints_without_moving_the_clock() ->
 
 def test_the_idle_time_is_a_setting_carried_to_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZC_INDICATOR_IDLE_CLOSE_SECONDS", raising=False)
-    off_by_default = 0  # for now: docs/indicators.md, "Quiet partitions"
-    assert Settings().indicator_idle_close_seconds == off_by_default
-    assert worker_config(Settings()).idle_close_seconds == off_by_default
+    assert Settings().indicator_idle_close_seconds == 60
+    assert worker_config(Settings()).idle_close_seconds == 60
     monkeypatch.setenv("ZC_INDICATOR_IDLE_CLOSE_SECONDS", "3")
     assert worker_config(Settings()).idle_close_seconds == 3
     monkeypatch.setenv("ZC_INDICATOR_IDLE_CLOSE_SECONDS", "-1")

@@ -17,10 +17,11 @@ from pydantic import SecretStr
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC
 from schemas.indicator import IndicatorUpdate
-from sinks.indicator_sink import SEPARATOR, IndicatorSink, bucketed
+from sinks.indicator_sink import IndicatorSink
 from sinks.line_protocol import indicator_line
 from sinks.mqtt_retained import retained_topic
 from sinks.sink_config import SinkConfig
+from sinks.update_reader import SEPARATOR, bucketed
 from zerocarbon.component_configs import sink_config
 
 TP = TopicPartition("zc.indicators", 2)
