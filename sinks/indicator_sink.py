@@ -8,7 +8,7 @@ waits in memory and no write may start, the loop waits for a write to end (Kafka
 the rest: spilling to disk is for an absent InfluxDB, not a slow one). While
 InfluxDB is away the loop keeps reading and buffering, and retries with backoff; a restart
 resumes from the disk spool and the committed positions. One sink process per deployment:
-two would race to write the same series.
+two would race to write the same series (a second one refuses to start: sinks/one_sink.py).
 
 The disk is written in a thread (``SpoolWriter``): points read while a spill is on its way
 wait outside the buffer (``_unadmitted``, one batch at most) and the loop reads no more

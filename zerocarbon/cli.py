@@ -144,6 +144,7 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
     from schemas import kafka_principals
     from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
+    from sinks.one_sink import another_sink
     from sinks.sink_loops import Loop, run_until_one_dies
     from sinks.territory_rollup import Trajectory, run_territory_rollup
     from stack import influx_provisioning
@@ -170,6 +171,8 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         if missing:
             raise StackError(missing)
     asyncio.run(require_topics(config.kafka, [INDICATOR_TOPIC, DEAD_LETTER_TOPIC]))
+    if held := asyncio.run(another_sink(config.kafka, config.group)):
+        raise StackError(held)
     sink = IndicatorSink(config)
     # The one process that reads every partition of zc.indicators also sums the territory.
     path = reference_dir(settings) / "trajectory.csv"

@@ -67,7 +67,7 @@ def encode(state: PartitionState) -> bytes:
         ],
         "ytd": [[i, d, y, a.nanos, a.count] for (i, d, y), a in sorted(w.ytd.items())],
         # In arrival order, the oldest evicted first: the (producer, id) pairs, then the day of each.
-        "seen": [[list(event) for event in w.seen], list(w.seen.values())],
+        "seen": [list(w.seen), list(w.seen.values())],  # tuples: JSON arrays, as lists are
         "indexes": sorted((m, s.index_kwh, s.at.timestamp()) for m, s in state.indexes.items()),
     }
     if state.activity is not None:

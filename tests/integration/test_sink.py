@@ -208,3 +208,15 @@ async def test_the_newest_window_of_a_series_is_retained_on_mqtt(
     cleaner.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)
     cleaner.disconnect()
     cleaner.loop_stop()
+
+
+async def test_a_second_sink_on_the_deployment_s_group_refuses_to_start_and_says_why(
+    settings: Settings, sink: Path, tmp_path: Path
+) -> None:
+    """Before, nothing stopped it: two sinks split zc.indicators, and each rebalance let one
+    write older values over the other's newer ones (sinks/one_sink.py)."""
+    second = await asyncio.to_thread(sink_command)
+    assert second.returncode == 1, second.stderr[-3000:]
+    assert f"another sink reads consumer group {settings.sink_group!r}" in second.stderr
+    assert "one sink per deployment" in second.stderr
+    assert "sink ready" not in second.stderr  # it never read zc.indicators
