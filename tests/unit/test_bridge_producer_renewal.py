@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiokafka.errors import MessageSizeTooLargeError, OutOfOrderSequenceNumber
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, OutOfOrderSequenceNumber
 
 from bridge.mqtt_to_kafka import BridgeConfig, MqttToKafkaBridge, Record
 from bridge.renewable_producer import RenewableProducer
@@ -94,3 +94,72 @@ async def test_a_record_refused_for_its_size_leaves_the_records_after_it_written
     # And the partition takes records again afterwards.
     assert await _bridge()._send_until_confirmed(producer, [_record(b"fourth")]) == []
     assert broker.written[-1] == b"fourth"
+
+
+class FlakyProducer:
+    """Takes every record at once, but the first ``fail[value]`` attempts at a value time out
+    (batches expired in the client while Kafka was away: they may pass later)."""
+
+    def __init__(self, fail: dict[bytes, int]) -> None:
+        self.fail = Counter(fail)
+        self.written: list[tuple[int | None, bytes]] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes | None, partition: int | None, headers: Sequence[object]
+    ) -> asyncio.Future[object]:
+        answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.fail[value] > 0:
+            self.fail[value] -= 1
+            answer.set_exception(KafkaTimeoutError())
+        else:
+            self.written.append((partition, value))
+            answer.set_result(None)
+        return answer
+
+
+RECORDS: list[Record] = [
+    ("zc.raw.energy", 0, None, b"p0-first", []),
+    ("zc.raw.energy", 0, None, b"p0-second", []),
+    ("zc.raw.energy", 1, None, b"p1-first", []),
+    ("zc.raw.energy", 0, None, b"p0-third", []),
+    ("zc.raw.energy", 1, None, b"p1-second", []),
+]
+
+
+async def _send(fail: dict[bytes, int]) -> tuple[FlakyProducer, MqttToKafkaBridge]:
+    flaky = FlakyProducer(fail)
+    producer = RenewableProducer(lambda: flaky)
+    await producer.start()
+    bridge = _bridge()
+    assert await asyncio.wait_for(bridge._send_until_confirmed(producer, RECORDS), 10) == []
+    return flaky, bridge
+
+
+def _in_partition(flaky: FlakyProducer) -> dict[int, list[bytes]]:
+    return {p: [v for q, v in flaky.written if q == p] for p in (0, 1)}
+
+
+async def test_records_sent_again_keep_their_partition_s_order() -> None:
+    """Kafka away: a partition's records from the first that failed all fail; sent again, the
+    first of them fails once more. Before, the records sent again went all at once, and the
+    second overtook it: a device's later reading reached Kafka first (issue 19)."""
+    flaky, bridge = await _send({b"p0-second": 2, b"p0-third": 1})
+    assert _in_partition(flaky) == {
+        0: [b"p0-first", b"p0-second", b"p0-third"],
+        1: [b"p1-first", b"p1-second"],
+    }
+    assert bridge.counters.overtaken == 0
+
+
+async def test_a_record_confirmed_after_an_earlier_one_failed_is_counted_out_of_order() -> None:
+    """All at once, the first attempt cannot keep a later batch from passing when an earlier
+    one expired in the client: it is said, in the status file's ``records_out_of_order``."""
+    flaky, bridge = await _send({b"p0-second": 1})
+    assert _in_partition(flaky)[0] == [b"p0-first", b"p0-third", b"p0-second"]
+    assert bridge.counters.overtaken == 1
