@@ -172,7 +172,13 @@ class Settings(BaseSettings):
     indicator_idle_close_seconds: float = Field(
         default=60.0,
         ge=0,
-        description="a partition receiving nothing this long closes its windows as time passes (0: never)",
+        description="a producer silent this long holds no window open; a partition silent this long "
+        "closes its windows as time passes (0: neither)",
+    )
+    indicator_store_dir: Path | None = Field(
+        default=None,
+        description="closed windows kept for late readings, one RocksDB per partition "
+        "(default: <stack_home>/worker/indicator-windows); every worker sharing the partitions must share it",
     )
     dedup_horizon_seconds: float = Field(default=3600.0, gt=0, description="resent event ids dropped within")
     indicator_checkpoint_seconds: float = Field(

@@ -25,6 +25,7 @@ class SpoolFull(OSError):
     """The spool reached its size limit (``ZC_SINK_SPOOL_MAX_BYTES``): treated as a full disk."""
 
     def __init__(self, needed: int, used: int, limit: int) -> None:
+        self.needed = needed  # the bytes of the segment refused
         super().__init__(
             errno.ENOSPC,
             f"the disk buffer would reach {used + needed} bytes, beyond its limit of {limit} "

@@ -32,6 +32,7 @@ class SpoolWriter:
         self.task: asyncio.Task[None] | None = None
         self.refused: str | None = None  # the last refusal, until the disk has room again
         self._limit_refused = False
+        self._refused_bytes = 0  # the segment the size limit refused last
         self.refusals = 0
         self._retry_at = 0.0
 
@@ -72,14 +73,17 @@ class SpoolWriter:
                 self._recovered("it took a segment again")
 
     def _has_room(self) -> bool:
-        """Back below half its size limit, when the limit refused: a refusal ends there, not at
-        every segment that squeezes in as InfluxDB drains another, which made the refusal and
-        the recovery alternate at each segment (1 047 times in one CI run, an ERROR each). A
-        full disk ends at the first segment it takes again."""
+        """Back below half its size limit, with room for the segment it refused, when the limit
+        refused: a refusal ends there, not at every segment that squeezes in as InfluxDB drains
+        another, which made the refusal and the recovery alternate at each segment (1 047 times
+        in one CI run, an ERROR each); nor at a small segment that fits while the refused one
+        would not (a spill larger than half the limit). A full disk ends at the first segment it
+        takes again."""
         limit = self.buffer.spool.max_bytes
         if not self._limit_refused or limit is None:
             return True
-        return self.buffer.spool.size_bytes <= limit // 2
+        needed = max(limit // 2, min(self._refused_bytes, limit))
+        return limit - self.buffer.spool.size_bytes >= needed
 
     def _recovered(self, why: str) -> None:
         log.warning(
@@ -104,3 +108,5 @@ class SpoolWriter:
             )  # fmt: skip
         self.refused = str(exc)
         self._limit_refused = isinstance(exc, SpoolFull)
+        if isinstance(exc, SpoolFull):
+            self._refused_bytes = exc.needed

@@ -26,5 +26,7 @@ class WorkerConfig:
     # A partition that receives nothing this long closes its windows as time passes; 0: never.
     idle_close_seconds: float = 0.0
     reference_dir: Path | None = None
+    # Closed windows kept for late readings, one RocksDB per partition; shared by every worker here.
+    store_dir: Path = Path("indicator-windows")
     # The bearer token /counters requires; None: open, which only loopback allows (docs/security.md).
     web_token: str | None = None

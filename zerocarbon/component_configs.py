@@ -69,6 +69,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         checkpoint_seconds=settings.indicator_checkpoint_seconds,
         idle_close_seconds=settings.indicator_idle_close_seconds,
         reference_dir=settings.reference_dir,
+        store_dir=settings.indicator_store_dir or settings.stack_home / "worker" / "indicator-windows",
         web_token=worker_web_token(settings),
     )
 

@@ -32,6 +32,7 @@ from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOP
 from schemas.families import FAMILIES
 from streams.app import bytes_topic
 from streams.indicators.checkpoints import CheckpointReader, checkpoint_key
+from streams.indicators.closed_windows_rocksdb import open_closed_windows
 from streams.indicators.engine import Ack, IndicatorPartition, KeyValue, Publication, ValidRecord
 from streams.indicators.update_producer import UpdateProducer
 from streams.worker_config import WorkerConfig
@@ -117,13 +118,19 @@ def register_indicator_agent(
 
     async def restore(tp: tuple[str, int]) -> IndicatorPartition[Any]:
         saved = (await checkpoints_read_after(time.monotonic())).get(checkpoint_key(*tp))
-        engine: IndicatorPartition[Any] = IndicatorPartition(
-            *tp,
-            saved,
-            grace_seconds=config.grace_seconds,
-            checkpoint_seconds=config.checkpoint_seconds,
-            idle_close_seconds=config.idle_close_seconds,
-        )
+        store = await open_closed_windows(config.store_dir, *tp)
+        try:
+            engine: IndicatorPartition[Any] = IndicatorPartition(
+                *tp,
+                saved,
+                grace_seconds=config.grace_seconds,
+                checkpoint_seconds=config.checkpoint_seconds,
+                idle_close_seconds=config.idle_close_seconds,
+                store=store,
+            )
+        except BaseException:
+            store.close()
+            raise
         log.info("indicator state of %s[%d] restored up to offset %d", *tp, engine.state.offset)
         return engine
 
@@ -139,6 +146,8 @@ def register_indicator_agent(
         meanwhile (``restoring`` forgot it then): a revoked partition's engine would flush,
         and checkpoint a quiet move, over its next owner's state."""
         if restoring.get(tp) is not done:
+            if not done.cancelled() and done.exception() is None:
+                done.result().close()  # its store goes to the partition's next owner
             return
         del restoring[tp]
         if done.cancelled():
@@ -171,7 +180,9 @@ def register_indicator_agent(
         # Another worker may take them: it restores from the last checkpoint.
         revoked = args[0] if args else kwargs.get("revoked", ())
         for tp in revoked:
-            engines.pop((tp.topic, tp.partition), None)
+            engine = engines.pop((tp.topic, tp.partition), None)
+            if engine is not None:
+                engine.close()  # its store: the next owner, maybe another worker here, opens it
             restoring.pop((tp.topic, tp.partition), None)
 
     async def to_dead_letters(key: bytes, value: bytes) -> Awaitable[object]:
@@ -212,6 +223,7 @@ def register_indicator_agent(
                 written += 1
                 if engines.get(tp) is not engine:
                     continue  # revoked while the checkpoint travelled: its records are no longer ours
+                engine.checkpoint_delivered()
                 for event in publication.acks:
                     event.ack()
         return written
@@ -240,6 +252,9 @@ def register_indicator_agent(
             log.info("indicator state checkpointed for %d partitions on the way out", written)
         finally:
             await update_producer.stop()
+            for engine in engines.values():
+                engine.close()
+            engines.clear()  # a flush after this one finds nothing to do
 
     @app.agent(source)
     async def compute_indicators(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:

@@ -65,9 +65,8 @@ def _terms(
             if wkey not in fresh:
                 acc = state.open[wkey]
                 terms.append((wkey[1], acc.total, False, acc.revision))
-        for wkey in state.closed_by_slot.get(key, ()):
+        for wkey, acc in state.closed_in_slot(key):
             if wkey not in fresh:
-                acc = state.closed_days[wkey]
                 terms.append((wkey[1], acc.total, True, acc.revision))
     terms.sort(key=itemgetter(0))
     return terms

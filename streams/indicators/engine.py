@@ -32,9 +32,21 @@ Invariants, which the shell (agent.py) keeps by doing what each call returns, in
    so that a restart judges later readings late or on time as the uninterrupted run did. A
    move closes something or is not made, so a quiet partition checkpoints at most once per
    closing, and one with nothing open never.
+7. Closed windows (kept for late readings, closed_windows.py) are committed to the
+   partition's store only once a checkpoint that includes them is delivered
+   (``checkpoint_delivered``), as that checkpoint's version; until then they are in the
+   state, and in each checkpoint taken. So the store always holds one delivered
+   checkpoint's closed windows, and a restore brings it to the checkpoint's (or refuses:
+   ``StoreOutOfStep``).
+8. Windows close on the progress of the producers still sending (``window_state``'s
+   frontier): a producer holds windows open while it has been heard within
+   ``idle_close_seconds``, so a partner sending yesterday's readings neither makes every
+   other producer's readings late nor lets the windows it is filling close under it. The
+   progress is state (checkpointed); who is still sending is not (the monotonic clock): a
+   restored partition counts the producers it knows as heard at its first flush.
 
-No I/O and no faust: the agent, bench/indicator_throughput.py and the tests drive this
-class; reference data is passed in by the caller.
+No network I/O and no faust: the agent, bench/indicator_throughput.py and the tests drive
+this class; reference data and the store of closed windows are passed in by the caller.
 """
 
 from __future__ import annotations
@@ -59,6 +71,7 @@ from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
 from streams.indicators.catalogue import indicator_record
 from streams.indicators.checkpoints import checkpoint_key
+from streams.indicators.closed_windows import ClosedWindows, MemoryClosedWindows, StoreVersion
 from streams.indicators.derived import derive
 from streams.indicators.enrichment import Contribution, NoFactor, enrich
 from streams.indicators.index_deltas import IndexAnomaly, IndexState, index_delta
@@ -208,7 +221,8 @@ class IndicatorPartition(Generic[Token]):
     ``checkpoint`` is the partition's last checkpoint (None: start empty); a token is
     whatever the shell acknowledges a record with (a faust event; an offset in tests);
     ``idle_close_seconds`` without a record close the windows of a quiet partition (invariant
-    6; 0: never)."""
+    6; 0: never); ``store`` keeps its closed windows (invariant 7; None: in memory), and is
+    brought to the checkpoint's version here (``StoreOutOfStep`` when it cannot be)."""
 
     def __init__(
         self,
@@ -219,6 +233,7 @@ class IndicatorPartition(Generic[Token]):
         grace_seconds: int,
         checkpoint_seconds: float,
         idle_close_seconds: float = 0,
+        store: ClosedWindows | None = None,
     ) -> None:
         self.topic, self.partition = topic, partition
         self.family = FAMILY_OF_TOPIC[topic]
@@ -229,6 +244,8 @@ class IndicatorPartition(Generic[Token]):
             if checkpoint
             else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, grace_seconds))
         )
+        self.state.windows.attach(store if store is not None else MemoryClosedWindows())
+        self._carried: StoreVersion | None = None  # the version of the checkpoint in flight
         if self.state.activity is None:
             self.state.activity = ProducerActivity(grace_seconds)
         self.activity: ProducerActivity = self.state.activity
@@ -245,6 +262,10 @@ class IndicatorPartition(Generic[Token]):
         self._quiet_since: float | None = None  # the last flush that followed a record (monotonic)
         self._quiet_watermarks = (0, 0)  # the window state's and producer activity's watermarks then
         self._moved = False  # the watermark moved by quietness since the last checkpoint
+        # Producers still sending (invariant 8): when each was last heard, on the monotonic
+        # clock; those a restored state knows count as heard at the first flush.
+        self._heard_at: dict[str, float] = {}
+        self._restored_producers = list(self.state.windows.producers)
 
     def apply(self, record: ValidRecord, reference: ReferenceData, now: datetime, token: Token) -> Applied:
         """Count one record of this partition (``now`` dates its dead letters)."""
@@ -311,7 +332,7 @@ class IndicatorPartition(Generic[Token]):
             self._quiet_watermarks = (state.windows.watermark, self.activity.watermark)
         elif self.idle_close_seconds > 0 and monotonic_now - self._quiet_since >= self.idle_close_seconds:
             self._close_quiet(now, monotonic_now - self._quiet_since)
-        windows = state.windows.flush()
+        windows = state.windows.flush(self._holding(monotonic_now))
         windows += derive(windows, state.windows, reference.who_daily_guidelines)
         windows += self.activity.flush(self.registered(reference))
         now_json = to_json(now)
@@ -323,7 +344,35 @@ class IndicatorPartition(Generic[Token]):
         covered, self._pending = self._pending, []
         self._checkpointed_at, self._moved = monotonic_now, False
         checkpoint = (checkpoint_key(self.topic, self.partition), encode(state))
+        self._carried = state.windows.carried_version()
         return Publication(updates, letters, checkpoint, covered)
+
+    def checkpoint_delivered(self) -> None:
+        """The last flush's checkpoint is in Kafka: commit the closed windows it carries to
+        the store (invariant 7). Call it before the next flush."""
+        if self._carried is not None:
+            self.state.windows.commit(self._carried)
+            self._carried = None
+
+    def close(self) -> None:
+        """Release the store (a revoked partition's next owner opens it)."""
+        self.state.windows.store.close()
+
+    def _holding(self, monotonic_now: float) -> list[str]:
+        """The producers heard within the idle time, whose progress holds windows open
+        (invariant 8); none when quiet closing is off (``idle_close_seconds`` 0: windows close
+        on the partition's watermark)."""
+        if self.idle_close_seconds <= 0:
+            return []
+        heard = self._heard_at
+        for producer in self._restored_producers:
+            heard.setdefault(producer, monotonic_now)
+        self._restored_producers = []
+        for producer in self.state.windows.heard:
+            heard[producer] = monotonic_now
+        for producer in [p for p, at in heard.items() if monotonic_now - at >= self.idle_close_seconds]:
+            del heard[producer]
+        return list(heard)
 
     def _close_quiet(self, now: datetime, quiet_seconds: float) -> None:
         """Move the watermarks of a partition quiet for ``quiet_seconds`` each to the latest

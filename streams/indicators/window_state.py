@@ -5,20 +5,27 @@ same updates, which is what makes results exact after a crash (state is restored
 checkpoint and the partition replayed from the checkpoint's offset; see docs/indicators.md).
 Sums are exact: each value is counted in billionths of its unit, as an integer
 (``NANOS_PER_UNIT``), so a window's total does not depend on the order of its readings nor
-on how they were grouped between flushes, which lets on-time readings wait, summed per
-smallest window, until the flush adds them to every window size at once.
+on how they were grouped between flushes, which lets every reading wait, summed per
+smallest window, until the flush adds it to every window size at once.
 
-- Windows are tumbling, per size; a window closes when the partition's watermark (highest
-  event time seen) passes its end plus the grace period, and its value is emitted final.
+- Windows are tumbling, per size; a window closes when the partition's *frontier* passes its
+  end plus the grace period, and its value is emitted final. The frontier is the progress of
+  the producers that feed the partition: the lowest of their own watermarks (the highest
+  event time each has sent) among those the engine says still send (``holding``: heard
+  within the idle time), and the partition's watermark (the highest of all) once none does.
+  It never goes back: a producer that starts sending history holds back the windows still
+  open, not those already closed.
 - An event arriving for a window still open updates it (and the window is re-emitted).
-- An event whose sub-day windows have closed is *late*: it still counts, through the
-  corrections path, in its day window (re-emitted with a higher revision if the day had
-  closed) and in the year-to-date total. Nothing is dropped.
+- An event for a window already closed is *late*, and corrects it: the closed window is read
+  back from the store of closed windows (closed_windows.py), the event added, and the window
+  re-emitted final with ``revision + 1`` (once per flush that changes it), in every window
+  size, as long as the window is within its size's horizon (``CORRECTION_HORIZON_SECONDS``).
+  Beyond it the event still counts in the larger windows and the year to date.
 - A repeated event is counted once: ids are unique per producer (docs/contracts.md), so the
   last ``max_seen_ids`` (producer, event id) pairs are remembered; two producers may use the
   same id.
-- Closed days are kept for corrections as long as validation accepts readings for them
-  (``CLOSED_DAYS_KEPT_SECONDS``), then forgotten.
+- The closed windows changed since the store's last commit (``closed``) stay here, and in the
+  checkpoint, until a delivered checkpoint lets the engine commit them (``commit``).
 - A partition that receives nothing may have its watermark moved forward without a reading
   (``advance_watermark``, to a point ``idle_watermark`` allows, decided by engine.py): its
   windows then close as if time had passed, and a reading that comes after for one of them is
@@ -27,6 +34,7 @@ smallest window, until the flush adds them to every window size at once.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,51 +42,49 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
+from streams.indicators.closed_windows import (
+    ClosedWindows,
+    MemoryClosedWindows,
+    StoreVersion,
+    reconcile,
+    slot_of,
+)
 from streams.indicators.enrichment import Contribution, Dimensions
 from streams.indicators.window_assignment import epoch_seconds
+from streams.indicators.window_sums import (
+    NANOS_PER_UNIT,
+    Accumulator,
+    SeriesKey,
+    SlotKey,
+    WindowKey,
+    YtdKey,
+    commune_of,
+    to_nanos,
+)
+
+__all__ = [
+    "NANOS_PER_UNIT", "Accumulator", "SeriesKey", "SlotKey", "WindowKey", "YtdKey", "commune_of", "to_nanos",
+]  # fmt: skip
 
 DAY = 86400
-CLOSED_DAYS_KEPT_SECONDS = 402 * DAY
-"""Closed days are kept this long behind the watermark for the corrections path: validation
-refuses events more than ``max_past_days`` (400) old or ``max_future_seconds`` ahead
-(reference/data/plausibility.toml), so no accepted reading can reach an older day; two days
-of margin for clocks and validation workers. A reading for a day older than that (the
-bounds were widened) counts in its year-to-date only: its day is no longer known whole."""
+LONG_HORIZON_SECONDS = 402 * DAY
+"""How long behind the watermark a closed window of 15 minutes or more is kept for
+corrections: validation refuses events more than ``max_past_days`` (400) old or
+``max_future_seconds`` ahead (reference/data/plausibility.toml), so no accepted reading can
+reach an older window; two days of margin for clocks and validation workers."""
+
+CORRECTION_HORIZON_SECONDS: dict[int, int] = {60: 2 * DAY}
+"""Per window size, how long behind the watermark a closed window is still corrected (the
+others: ``LONG_HORIZON_SECONDS``). Minute windows for 48 hours: a year of them per series
+would be 525 600 windows, and what a minute says is for operators watching now."""
 
 
-NANOS_PER_UNIT = 1_000_000_000
-"""Values are summed as integers of this fraction of their unit (a microgram of CO2e, a
-microwatt-hour): integer sums are exact, so independent of order and grouping, where float
-sums are not. Rounding each value to 1e-9 of its unit is far below any reading's precision."""
+FORGET_EVERY_SECONDS = 3600
+"""How far the watermark moves between two forgettings of the windows past their horizons."""
 
 
-def to_nanos(value: float) -> int:
-    return round(value * NANOS_PER_UNIT)
-
-
-@dataclass(slots=True)
-class Accumulator:
-    nanos: int = 0  # the sum, in billionths of the indicator's unit
-    count: int = 0
-    revision: int = 0
-
-    @property
-    def total(self) -> float:
-        return self.nanos / NANOS_PER_UNIT  # int / int: correctly rounded
-
-    def add(self, value: float) -> None:
-        self.nanos += to_nanos(value)
-        self.count += 1
-
-    def merge(self, nanos: int, count: int) -> None:
-        self.nanos += nanos
-        self.count += count
-
-
-SeriesKey = tuple[str, Dimensions]
-WindowKey = tuple[str, Dimensions, int, int]  # indicator, dims, size, start
-YtdKey = tuple[str, Dimensions, int]  # indicator, dims, year
-SlotKey = tuple[str, str, int, int]  # indicator, commune, size, start (as in WindowUpdate)
+def horizon_of(size: int) -> int:
+    return CORRECTION_HORIZON_SECONDS.get(size, LONG_HORIZON_SECONDS)
 
 
 class WindowUpdate(NamedTuple):
@@ -101,31 +107,43 @@ class WindowState:
     sizes: tuple[int, ...]
     grace_seconds: int
     max_seen_ids: int = 20_000
-    # How long a closed day is kept for the corrections path (see CLOSED_DAYS_KEPT_SECONDS).
-    closed_days_kept_seconds: int = CLOSED_DAYS_KEPT_SECONDS
     open: dict[WindowKey, Accumulator] = field(default_factory=dict)
-    closed_days: dict[WindowKey, Accumulator] = field(default_factory=dict)
     ytd: dict[YtdKey, Accumulator] = field(default_factory=dict)
+    # Closed windows committed by a delivered checkpoint (closed_windows.py).
+    store: ClosedWindows = field(default_factory=MemoryClosedWindows, repr=False)
+    # Closed windows changed (or closed) since the store's last commit: read before the store,
+    # carried by the checkpoint, committed once it is delivered.
+    closed: dict[WindowKey, Accumulator] = field(default_factory=dict)
+    # The store's lineage (drawn when a state starts empty) and its commits so far.
+    epoch: str = field(default_factory=lambda: uuid.uuid4().hex)
+    generation: int = 0
+    forgotten_at: int = field(default=0, repr=False)  # the watermark of the last forgetting
     # (producer, event id) -> its day start, in arrival order (the oldest evicted first, in O(1)).
     seen: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
     watermark: int = 0
+    # Progress per producer (its highest event time) and the frontier it makes (see above).
+    producers: dict[str, int] = field(default_factory=dict)
+    frontier: int = 0
+    heard: set[str] = field(default_factory=set)  # producers heard since the last flush
     touched: set[WindowKey] = field(default_factory=set)
+    corrected: set[WindowKey] = field(default_factory=set)
     touched_ytd: set[YtdKey] = field(default_factory=set)
-    # On-time readings since the last flush, summed per smallest window: (indicator, dims,
-    # start) -> [nanos, count]. The flush adds each to every window size (``settle``).
+    # Readings since the last flush, summed per smallest window: (indicator, dims, start) ->
+    # [nanos, count]. The flush adds each to every window size (``settle``).
     pending: dict[tuple[str, Dimensions, int], list[int]] = field(default_factory=dict)
     counted: int = 0
     duplicates: int = 0
     late: int = 0
+    # Readings times window sizes not corrected because the window was past its horizon.
+    past_horizon: int = 0
     # Indexes over the dicts above, in their insertion order, so that a flush and the
     # derived indicators look at the windows they need instead of scanning the state:
-    # open windows per (size, start), closed days per start, and every window per
+    # open windows per (size, start), and open, changed closed and year-to-date windows per
     # (indicator, commune, size, start), ``size`` 0 for year-to-date (start = 1 January).
     open_by_window: dict[tuple[int, int], list[WindowKey]] = field(default_factory=dict, repr=False)
     open_by_slot: dict[SlotKey, list[WindowKey]] = field(default_factory=dict, repr=False)
     closed_by_slot: dict[SlotKey, list[WindowKey]] = field(default_factory=dict, repr=False)
     ytd_by_slot: dict[SlotKey, list[YtdKey]] = field(default_factory=dict, repr=False)
-    closed_by_start: dict[int, list[WindowKey]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.sizes = tuple(sorted(self.sizes))
@@ -133,18 +151,59 @@ class WindowState:
             raise ValueError(
                 f"window sizes {self.sizes} must be multiples of the smallest, which must divide a day"
             )
+        self.horizons = {size: horizon_of(size) for size in self.sizes}
         self.reindex()
 
     def reindex(self) -> None:
-        """Rebuild the indexes from ``open``, ``closed_days`` and ``ytd`` (after a restore)."""
+        """Rebuild the indexes from ``open``, ``closed`` and ``ytd`` (after a restore)."""
         self.open_by_window, self.open_by_slot = {}, {}
-        self.closed_by_slot, self.ytd_by_slot, self.closed_by_start = {}, {}, {}
+        self.closed_by_slot, self.ytd_by_slot = {}, {}
         for key in self.open:
             self._index_open(key)
-        for key in self.closed_days:
-            self._index_closed(key)
+        for key in self.closed:
+            self.closed_by_slot.setdefault(slot_of(key), []).append(key)
         for ykey in self.ytd:
             self._index_ytd(ykey)
+
+    # The store of closed windows and its commits (closed_windows.py).
+
+    def attach(self, store: ClosedWindows) -> None:
+        """Use ``store`` for closed windows, brought to this state's version (after a restore,
+        the checkpoint's): ``StoreOutOfStep`` if it cannot be."""
+        version = self.carried_version()
+        reconcile(store, version, self.closed)
+        self.store, self.generation = store, version.generation
+        self.closed.clear()
+        self.closed_by_slot.clear()
+
+    def carried_version(self) -> StoreVersion:
+        """The store version a checkpoint taken now stands for: the next commit's if closed
+        windows changed since the last one (it carries them), else the last commit's."""
+        return StoreVersion(self.epoch, self.generation + 1 if self.closed else self.generation)
+
+    def commit(self, version: StoreVersion) -> None:
+        """Commit the changed closed windows as ``version`` (a delivered checkpoint's
+        ``carried_version``), forgetting the windows past their horizons."""
+        if version.generation <= self.generation:
+            return
+        watermark, horizons = self.watermark, self.horizons
+        forget: dict[int, int] = {}
+        # Forgetting is a range deletion per size: once per hour of event time is enough, and
+        # spares the store a tombstone per commit.
+        if watermark and watermark - self.forgotten_at >= FORGET_EVERY_SECONDS:
+            forget = {size: watermark - horizons[size] - size + 1 for size in self.sizes}
+            self.forgotten_at = watermark
+        self.store.commit(self.closed, version, forget)
+        self.generation = version.generation
+        self.closed.clear()
+        self.closed_by_slot.clear()
+
+    def closed_in_slot(self, slot: SlotKey) -> list[tuple[WindowKey, Accumulator]]:
+        """The closed windows of a slot: those changed since the last commit, then the store's."""
+        changed = self.closed_by_slot.get(slot, ())
+        found = [(key, self.closed[key]) for key in changed]
+        found += [(key, acc) for key, acc in self.store.in_slot(slot) if key not in self.closed]
+        return found
 
     def _index_open(self, key: WindowKey) -> None:
         indicator, dims, size, start = key
@@ -152,13 +211,6 @@ class WindowState:
         commune = commune_of(dims)
         if commune is not None:
             self.open_by_slot.setdefault((indicator, commune, size, start), []).append(key)
-
-    def _index_closed(self, key: WindowKey) -> None:
-        indicator, dims, size, start = key
-        self.closed_by_start.setdefault(start, []).append(key)
-        commune = commune_of(dims)
-        if commune is not None:
-            self.closed_by_slot.setdefault((indicator, commune, size, start), []).append(key)
 
     def _index_ytd(self, ykey: YtdKey) -> None:
         indicator, dims, year = ykey
@@ -171,6 +223,17 @@ class WindowState:
         if acc is None:
             acc = self.open[key] = Accumulator()
             self._index_open(key)
+        return acc
+
+    def _closed_acc(self, key: WindowKey) -> Accumulator | None:
+        """A closed window to correct: changed since the last commit, or read from the store;
+        None if it was never published."""
+        acc = self.closed.get(key)
+        if acc is None:
+            acc = self.store.get(key)
+            if acc is not None:
+                self.closed[key] = acc
+                self.closed_by_slot.setdefault(slot_of(key), []).append(key)
         return acc
 
     def _ytd_acc(self, ykey: YtdKey) -> Accumulator:
@@ -195,80 +258,52 @@ class WindowState:
         self.watermark = to
         return True
 
+    def advance_frontier(self, holding: Iterable[str]) -> None:
+        """Move the frontier to the lowest watermark of the producers ``holding`` (those still
+        sending), or to the partition's watermark when none is: never back."""
+        producers = self.producers
+        lowest = min((producers[p] for p in holding if p in producers), default=self.watermark)
+        if lowest > self.frontier:
+            self.frontier = lowest
+
     def _closed(self, size: int, start: int) -> bool:
-        return self.watermark >= start + size + self.grace_seconds
+        return self.frontier >= start + size + self.grace_seconds
 
-    def _forgotten(self, day_start: int) -> bool:
-        """A closed day no reading can reach any more: validation refuses events that old."""
-        return day_start + DAY <= self.watermark - self.closed_days_kept_seconds
-
-    def _remember(self, event: tuple[str, str], ts: int) -> None:
-        seen = self.seen
-        seen[event] = ts - ts % DAY
-        while len(seen) > self.max_seen_ids:
-            seen.popitem(last=False)  # the oldest arrival
+    def _past_horizon(self, size: int, start: int) -> bool:
+        """A closed window no correction may reach: forgotten, or about to be."""
+        return start + size <= self.watermark - self.horizons[size]
 
     def add(self, contribution: Contribution) -> str:
-        """Count one reading; returns "counted", "late" (via corrections) or "duplicate"."""
-        ts = epoch_seconds(contribution.event_time)
-        event = (contribution.producer_id, contribution.event_id)
-        if event in self.seen:
-            self.duplicates += 1
-            return "duplicate"
-        self._remember(event, ts)
-        late = False
-        for measure in contribution.measures:
-            for size in self.sizes:
-                start = ts - ts % size
-                key = (measure.indicator, measure.dimensions, size, start)
-                if not self._closed(size, start):
-                    self._open_acc(key).add(measure.value)
-                    self.touched.add(key)
-                    continue
-                late = True
-                if size != DAY or self._forgotten(start):
-                    continue  # sub-day windows are not corrected; a forgotten day cannot be
-                # Corrections path: a closed day is revised, never left wrong.
-                acc = self.closed_days.get(key)
-                if acc is None:
-                    acc = self.closed_days[key] = Accumulator()
-                    self._index_closed(key)
-                acc.add(measure.value)
-                acc.revision += 1
-                self.touched.add(key)
-            year = contribution.event_time.year
-            ykey = (measure.indicator, measure.dimensions, year)
-            self._ytd_acc(ykey).add(measure.value)
-            self.touched_ytd.add(ykey)
-        self.watermark = max(self.watermark, ts)
-        if late:
-            self.late += 1
-        else:
-            self.counted += 1
-        return "late" if late else "counted"
+        """Count one reading; returns "counted", "late" (it corrects closed windows) or "duplicate"."""
+        (outcome,) = self.add_all([contribution])
+        return outcome
 
     def add_all(self, contributions: Iterable[Contribution]) -> Counter[str]:
-        """Count a batch of readings; the same result as `add` one by one, cheaper.
-
-        A reading that is on time for the smallest window is on time for every window
-        (larger windows holding it end later), so on-time readings are summed per smallest
-        window in ``pending`` until the flush adds each sum once to each window size; only
-        duplicates and late readings take the per-reading path.
-        """
+        """Count a batch of readings, summed per smallest window in ``pending`` until the flush
+        adds each sum once to each window size, open or closed: a reading is late when its
+        smallest window has closed (every larger one holding it ends later)."""
         outcomes: Counter[str] = Counter()
         smallest = self.sizes[0]
         pending, seen, grace = self.pending, self.seen, self.grace_seconds
-        watermark = self.watermark
-        counted = 0
+        watermark, frontier, producers, heard = self.watermark, self.frontier, self.producers, self.heard
+        counted = late = duplicates = 0
+        producer, progress = "", -1  # the producer of the readings before (most records have one)
         for c in contributions:
             ts = epoch_seconds(c.event_time)
             start = ts - ts % smallest
             event = (c.producer_id, c.event_id)
-            if event in seen or watermark >= start + smallest + grace:
-                outcomes[self.add(c)] += 1  # duplicate or late: the careful path
-                watermark = self.watermark
+            if event in seen:
+                duplicates += 1
                 continue
             seen[event] = ts - ts % DAY
+            if c.producer_id != producer:
+                if producer:
+                    producers[producer] = progress
+                producer = c.producer_id
+                progress = producers.get(producer, -1)
+                heard.add(producer)
+            if ts > progress:
+                progress = ts
             for indicator, dims, value in c.measures:
                 bkey = (indicator, dims, start)
                 nanos = round(value * NANOS_PER_UNIT)
@@ -278,28 +313,53 @@ class WindowState:
                 else:
                     bucket[0] += nanos
                     bucket[1] += 1
-            if ts > watermark:
-                self.watermark = watermark = ts
-            counted += 1
-        if counted:
-            self.counted += counted
-            outcomes["counted"] += counted
+            if frontier >= start + smallest + grace:
+                late += 1
+            else:
+                counted += 1
+                if ts > watermark:
+                    watermark = ts
+        if producer:
+            producers[producer] = progress
+        self.watermark = watermark
+        self.counted += counted
+        self.late += late
+        self.duplicates += duplicates
+        for outcome, n in (("counted", counted), ("late", late), ("duplicate", duplicates)):
+            if n:
+                outcomes[outcome] = n
         while len(seen) > self.max_seen_ids:
             seen.popitem(last=False)
         return outcomes
 
     def settle(self) -> None:
-        """Add the pending on-time sums to their windows of every size and to year-to-date."""
+        """Add the pending sums to their windows of every size (open, or closed and within their
+        horizon: corrected) and to year-to-date."""
         open_, touched, touched_ytd, sizes = self.open, self.touched, self.touched_ytd, self.sizes
+        corrected, watermark, grace = self.corrected, self.watermark, self.grace_seconds
+        horizons, frontier = self.horizons, self.frontier
         for (indicator, dims, start), (nanos, count) in self.pending.items():
             for size in sizes:
-                key = (indicator, dims, size, start - start % size)
+                wstart = start - start % size
+                key = (indicator, dims, size, wstart)
                 acc = open_.get(key)
-                if acc is None:
+                if acc is not None:
+                    touched.add(key)
+                elif frontier < wstart + size + grace:
                     acc = self._open_acc(key)
+                    touched.add(key)
+                elif wstart + size <= watermark - horizons[size]:
+                    self.past_horizon += count
+                    continue
+                else:
+                    acc = self._closed_acc(key)
+                    if acc is None:  # never published: opened, and closed by this flush
+                        acc = self._open_acc(key)
+                        touched.add(key)
+                    else:
+                        corrected.add(key)
                 acc.nanos += nanos
                 acc.count += count
-                touched.add(key)
             ykey = (indicator, dims, year_of_day(start - start % DAY))
             yacc = self.ytd.get(ykey)
             if yacc is None:
@@ -309,21 +369,29 @@ class WindowState:
             touched_ytd.add(ykey)
         self.pending.clear()
 
-    def flush(self) -> list[WindowUpdate]:
-        """Updates for every window changed since the last flush, then close what is due."""
+    def flush(self, holding: Iterable[str] = ()) -> list[WindowUpdate]:
+        """Updates for every window changed since the last flush, then close what is due, up
+        to the frontier the producers ``holding`` leave (none: the partition's watermark)."""
         self.settle()
+        self.heard.clear()
         updates: list[WindowUpdate] = []
         append = updates.append
-        open_, closed_days = self.open, self.closed_days
+        open_, closed = self.open, self.closed
         for key in sorted(self.touched):
-            acc = open_.get(key) or closed_days[key]
-            append(WindowUpdate(*key, acc.total, acc.count, key in closed_days, acc.revision))
+            acc = open_[key]
+            append(WindowUpdate(*key, acc.total, acc.count, False, acc.revision))
+        for key in sorted(self.corrected):
+            acc = closed[key]
+            acc.revision += 1
+            append(WindowUpdate(*key, acc.total, acc.count, True, acc.revision))
         for ykey in sorted(self.touched_ytd):
             acc = self.ytd[ykey]
             indicator, dims, year = ykey
             append(WindowUpdate(indicator, dims, 0, year_start(year), acc.total, acc.count, False, 0))
         self.touched.clear()
+        self.corrected.clear()
         self.touched_ytd.clear()
+        self.advance_frontier(holding)
         due = [window for window in self.open_by_window if self._closed(*window)]
         closing: list[WindowKey] = []
         for window in due:
@@ -331,29 +399,14 @@ class WindowState:
         for key in sorted(closing):
             indicator, dims, size, start = key
             acc = open_.pop(key)
-            corrections = closed_days.get(key) if size == DAY else None
-            if corrections is not None:
-                # Late readings for this day came after it closed on event time but before
-                # this flush emitted it: they belong to its final value.
-                acc.merge(corrections.nanos, corrections.count)
             append(WindowUpdate(indicator, dims, size, start, acc.total, acc.count, True, acc.revision))
             commune = commune_of(dims)
             if commune is not None:
                 self.open_by_slot.pop((indicator, commune, size, start), None)
-            if size == DAY:
-                closed_days[key] = acc
-                if corrections is None:
-                    self._index_closed(key)
-        self._forget_old_days()
+            if not self._past_horizon(size, start):
+                closed[key] = acc
+                self.closed_by_slot.setdefault(slot_of(key), []).append(key)
         return updates
-
-    def _forget_old_days(self) -> None:
-        for start in [s for s in self.closed_by_start if self._forgotten(s)]:
-            for key in self.closed_by_start.pop(start):
-                del self.closed_days[key]
-                commune = commune_of(key[1])
-                if commune is not None:
-                    self.closed_by_slot.pop((key[0], commune, key[2], key[3]), None)
 
 
 def idle_watermark(quiet_watermark: int, quiet_seconds: float, wall_clock: int, grace_seconds: int) -> int:
@@ -364,15 +417,6 @@ def idle_watermark(quiet_watermark: int, quiet_seconds: float, wall_clock: int, 
     the second leaves readings delayed in transit, or held upstream, the grace on top of the
     grace before their windows close (docs/indicators.md, "Quiet partitions")."""
     return min(quiet_watermark + int(quiet_seconds), wall_clock - grace_seconds)
-
-
-@lru_cache(maxsize=65536)
-def commune_of(dims: Dimensions) -> str | None:
-    """The commune a series belongs to, if it has one."""
-    for name, value in dims:
-        if name == "commune":
-            return value
-    return None
 
 
 @lru_cache(maxsize=4096)

@@ -21,12 +21,16 @@ from streams.indicators.index_deltas import IndexState
 from streams.indicators.producer_activity import ProducerActivity
 from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 
-# 5: the events remembered are (producer, event id) pairs; 4: zlib-compressed JSON, event ids
-# and their days in two columns; 3: sums as integer billionths of their unit; 2: float sums,
-# source offsets per raw partition; 1: float sums, one source offset (the same partition).
+# 6: closed windows live in a store of their own (closed_windows.py); the checkpoint carries
+# those changed since the store's last commit ("closed"), and the store version it stands
+# for ("epoch", "generation"), and windows close on the producers' progress ("producers",
+# "frontier"); 5: the events remembered are (producer, event id) pairs;
+# 4: zlib-compressed JSON, event ids and their days in two columns; 3: sums as integer
+# billionths of their unit; 2: float sums, source offsets per raw partition; 1: float sums,
+# one source offset (the same partition).
 # A watermark a quiet partition moved (engine.py, invariant 6) is the same field, in every
 # format: its windows were closed by a watermark like any other.
-FORMAT = 5
+FORMAT = 6
 
 
 @dataclass
@@ -49,8 +53,9 @@ def _dims(pairs: list[list[str]]) -> tuple[tuple[str, str], ...]:
 def encode(state: PartitionState) -> bytes:
     """Serialise; the window state must have been flushed (nothing pending emission)."""
     w = state.windows
-    if w.touched or w.touched_ytd or w.pending:
+    if w.touched or w.touched_ytd or w.pending or w.corrected:
         raise ValueError("flush the window state before checkpointing it")
+    version = w.carried_version()
     doc: dict[str, Any] = {
         "format": FORMAT,
         "offset": state.offset,
@@ -58,13 +63,18 @@ def encode(state: PartitionState) -> bytes:
         "sizes": list(w.sizes),
         "grace": w.grace_seconds,
         "watermark": w.watermark,
+        "frontier": w.frontier,
+        "producers": sorted(w.producers.items()),
         "counted": w.counted,
         "duplicates": w.duplicates,
         "late": w.late,
         "open": [[i, d, s, st, a.nanos, a.count, a.revision] for (i, d, s, st), a in sorted(w.open.items())],
-        "closed_days": [
-            [i, d, s, st, a.nanos, a.count, a.revision] for (i, d, s, st), a in sorted(w.closed_days.items())
+        "closed": [
+            [i, d, s, st, a.nanos, a.count, a.revision] for (i, d, s, st), a in sorted(w.closed.items())
         ],
+        "epoch": version.epoch,
+        "generation": version.generation,
+        "past_horizon": w.past_horizon,
         "ytd": [[i, d, y, a.nanos, a.count] for (i, d, y), a in sorted(w.ytd.items())],
         # In arrival order, the oldest evicted first: the (producer, id) pairs, then the day of each.
         "seen": [list(w.seen), list(w.seen.values())],  # tuples: JSON arrays, as lists are
@@ -77,19 +87,29 @@ def encode(state: PartitionState) -> bytes:
 
 def decode(raw: bytes, partition: int) -> PartitionState:
     """The state checkpointed for valid ``partition`` (which format 1 needs: raw and valid
-    partitions were the same then)."""
+    partitions were the same then). Its closed windows are those the checkpoint carries: attach
+    the partition's store (``WindowState.attach``) before counting."""
     doc = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))  # plain JSON before format 4
-    if doc.get("format") not in (1, 2, 3, 4, FORMAT):
+    if doc.get("format") not in (1, 2, 3, 4, 5, FORMAT):
         raise ValueError(f"unknown checkpoint format {doc.get('format')!r}")
     # Float sums before format 3: counted on from their nearest billionth.
     nanos = to_nanos if doc["format"] < 3 else int
     w = WindowState(sizes=tuple(doc["sizes"]), grace_seconds=doc["grace"])
     w.watermark = doc["watermark"]
+    # Before format 6 windows closed on the watermark, and no producer's progress was kept.
+    w.frontier = doc.get("frontier", w.watermark)
+    w.producers = dict(doc.get("producers", []))
     w.counted, w.duplicates, w.late = doc["counted"], doc["duplicates"], doc["late"]
     for i, d, s, st, total, count, rev in doc["open"]:
         w.open[(i, _dims(d), s, st)] = Accumulator(nanos(total), count, rev)
-    for i, d, s, st, total, count, rev in doc["closed_days"]:
-        w.closed_days[(i, _dims(d), s, st)] = Accumulator(nanos(total), count, rev)
+    # Before format 6 the checkpoint held every closed day: they are the windows to commit to a
+    # store of a new lineage (its first commit carries everything, so a store left by another
+    # lineage is wiped, closed_windows.reconcile).
+    for i, d, s, st, total, count, rev in doc.get("closed", doc.get("closed_days", [])):
+        w.closed[(i, _dims(d), s, st)] = Accumulator(nanos(total), count, rev)
+    if doc["format"] >= 6:
+        w.epoch, w.past_horizon = doc["epoch"], doc["past_horizon"]
+        w.generation = doc["generation"] - (1 if w.closed else 0)
     for i, d, y, total, count in doc["ytd"]:
         w.ytd[(i, _dims(d), y)] = Accumulator(nanos(total), count)
     # Before format 5, ids were remembered without their producer: they cannot be told apart

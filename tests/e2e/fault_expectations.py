@@ -72,9 +72,11 @@ class IndicatorStage:
       except a wrap: the last index in the top tenth of its register (``counter_capacity``)
       and the wrap within the meter's power (``rollovers``: counted);
       anything else contributes, an interval reading where its interval starts;
-    - a contribution is late when its partition's watermark (the highest contribution time
-      before it) is at or past its 1-minute window's end plus the grace; exactly at it is
-      counted as either (``late_max``), in case the boundary were taken the other way.
+    - a contribution is late for the watermark when its partition's watermark (the highest
+      contribution time before it) is at or past its 1-minute window's end plus the grace;
+      exactly at it is counted as either (``late_max``), in case the boundary were taken the
+      other way. The engine closes windows on the producers' progress, which is never ahead
+      of the watermark: it counts at most ``late_max`` late.
     """
 
     late_min: int = 0

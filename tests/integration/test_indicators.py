@@ -10,12 +10,13 @@ state, so the watermark is this test's alone.
     c  = a again (same event id)            -> duplicate, dropped
     d  ends H:40    500 Wh   -> [H:30, H:45); watermark now H:40
     e  ends H:10    300 Wh   -> late: [H:00, H:15) closed at H:15 + 5 min grace,
-                                so it counts only in the hour, the day and the year
+                                and is corrected (final, its revision + 1 if it
+                                was published before e came)
     f  ends H:44    250 Wh   -> out of order but within grace: [H:30, H:45)
     g  ends H+1:30  100 Wh   -> moves the watermark past every window above
 
 Expected, by hand:
-    [H:00, H:15) = 1.0 kWh, final     [H:15, H:30) = 2.0 kWh, final
+    [H:00, H:15) = 1.0 + 0.3 = 1.3 kWh, final     [H:15, H:30) = 2.0 kWh, final
     [H:30, H:45) = 0.5 + 0.25 = 0.75 kWh, final
     hour H       = 1.0 + 2.0 + 0.5 + 0.3 + 0.25 = 4.05 kWh, final
     emissions of hour H = 4.05 x 0.0520 = 0.2106 kgCO2e
@@ -138,7 +139,7 @@ async def test_golden_figures_with_duplicates_late_and_out_of_order_readings(
         update = latest[(indicator, window, start)]
         return round(update["value"], 6), update["final"]
 
-    assert value("energy_consumed_kwh", "15m", h) == (1.0, True)
+    assert value("energy_consumed_kwh", "15m", h) == (1.3, True)
     assert value("energy_consumed_kwh", "15m", h + 900) == (2.0, True)
     assert value("energy_consumed_kwh", "15m", h + 1800) == (0.75, True)
     assert value("energy_consumed_kwh", "1h", h) == (4.05, True)

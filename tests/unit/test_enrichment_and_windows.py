@@ -101,7 +101,7 @@ def test_out_of_order_within_grace_updates_its_window() -> None:
     assert _values(updates, 60)[(minute + 60, False)] == 2.0
 
 
-def test_window_closes_on_event_time_and_late_events_go_to_the_day_and_ytd() -> None:
+def test_window_closes_on_event_time_and_a_late_event_corrects_it_with_a_revision() -> None:
     state = WindowState(sizes=(60, DAY), grace_seconds=30)
     minute = int(T.timestamp())
     state.add(_contribution("a", T + timedelta(seconds=10), 1.0))
@@ -110,11 +110,30 @@ def test_window_closes_on_event_time_and_late_events_go_to_the_day_and_ytd() -> 
     assert _values(first, 60)[(minute, True)] == 1.0  # closed, final
     assert state.add(_contribution("late", T + timedelta(seconds=5), 8.0)) == "late"
     second = state.flush()
-    assert (minute, False) not in _values(second, 60) and (minute, True) not in _values(second, 60)
+    corrected = [u for u in second if u.size == 60 and u.start == minute]
+    assert [(u.total, u.count, u.final, u.revision) for u in corrected] == [(9.0, 2, True, 1)]
     day = window_start(T, DAY)
-    assert _values(second, DAY)[(day, False)] == 11.0  # 1 + 2 + 8: the day still counts it
+    assert _values(second, DAY)[(day, False)] == 11.0  # 1 + 2 + 8: the day still open counts it
     ytd = [u for u in second if u.size == 0]
     assert ytd[0].total == 11.0
+    state.add(_contribution("later", T + timedelta(seconds=6), 0.5))
+    state.add(_contribution("latest", T + timedelta(seconds=7), 0.25))
+    third = [u for u in state.flush() if u.size == 60 and u.start == minute]
+    assert [(u.total, u.revision) for u in third] == [(9.75, 2)]  # one revision per flush that changes it
+
+
+def test_a_late_event_past_the_minute_horizon_counts_in_the_larger_windows_only() -> None:
+    state = WindowState(sizes=(60, 3600, DAY), grace_seconds=30)
+    minute, hour = int(T.timestamp()), window_start(T, 3600)
+    state.add(_contribution("a", T + timedelta(seconds=10), 1.0))
+    state.flush()
+    state.add(_contribution("b", T + timedelta(hours=49), 2.0))  # the first minute is 49 h behind
+    state.flush()
+    assert state.add(_contribution("late", T + timedelta(seconds=5), 8.0)) == "late"
+    updates = state.flush()
+    assert not [u for u in updates if u.size == 60 and u.start == minute]  # past its 48 h horizon
+    assert [(u.total, u.revision) for u in updates if u.size == 3600 and u.start == hour] == [(9.0, 1)]
+    assert state.past_horizon == 1
 
 
 def test_late_event_after_the_day_closed_revises_the_day() -> None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.indicators.enrichment import Contribution, Measure
-from streams.indicators.window_state import DAY, NANOS_PER_UNIT, WindowState, WindowUpdate
+from streams.indicators.window_state import DAY, NANOS_PER_UNIT, Accumulator, WindowState, WindowUpdate
 from streams.indicators.window_state_codec import PartitionState, decode, encode
 
 T0 = datetime(2026, 6, 30, 22, tzinfo=UTC)
@@ -98,7 +98,7 @@ def test_a_checkpoint_keeps_the_integer_sums_and_reads_those_of_earlier_formats(
     state.flush()
     blob = encode(PartitionState(state))
     doc = json.loads(zlib.decompress(blob))
-    assert doc["format"] == 5
+    assert doc["format"] == 6
     assert {row[4] for row in doc["open"]} == {333_333_333 + 666_666_667}
     restored = decode(blob, 0).windows
     assert (restored.open, restored.ytd, list(restored.seen.items())) == (
@@ -106,6 +106,17 @@ def test_a_checkpoint_keeps_the_integer_sums_and_reads_those_of_earlier_formats(
     )  # fmt: skip
     assert restored.seen and all(isinstance(event, tuple) for event in restored.seen)
 
+    # Before format 6, every closed day in the checkpoint: they become the closed windows to commit.
+    doc["format"] = 5
+    day = [row for row in doc["closed"] if row[2] == DAY]
+    for key in ("closed", "epoch", "generation", "past_horizon"):
+        del doc[key]
+    doc["closed_days"] = day
+    five = decode(json.dumps(doc).encode(), 0).windows
+    assert five.closed == {
+        (i, tuple(map(tuple, d)), s, st): Accumulator(n, c, r) for i, d, s, st, n, c, r in day
+    }
+    assert five.carried_version().generation == (1 if day else 0)
     # Before format 5, ids without their producer: the sums are read, the ids forgotten.
     doc["format"] = 4
     doc["seen"] = [[event_id for _producer, event_id in doc["seen"][0]], doc["seen"][1]]

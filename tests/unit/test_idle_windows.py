@@ -146,6 +146,7 @@ def test_a_busy_partition_never_idles_even_when_it_replays_old_readings(
     partition flushes exactly as one that never idles, whatever its event times (last year's
     readings replayed included: quietness is on the monotonic clock, not on event time)."""
     busy, never = _engine(30, grace=60), _engine(0, grace=60)
+    never.state.windows.epoch = busy.state.windows.epoch  # drawn at random: the checkpoints compare whole
     clock = position = 0
     for offset, (gap, advance, delay) in enumerate(steps):
         for _ in range(gap):
@@ -176,13 +177,15 @@ def _closed_by_quiet(idle: float = 60) -> IndicatorPartition[int]:
     return engine
 
 
-def test_a_reading_after_an_idle_close_goes_the_late_path_and_counts_once() -> None:
+def test_a_reading_after_an_idle_close_corrects_its_closed_minute_and_counts_once() -> None:
     engine = _closed_by_quiet()
     late = _reading(9, 2 * 60 + 30)  # in 10:02, whose minute closed on quiet
     assert _apply(engine, _record(1, late)) == Counter(late=1)
     assert _apply(engine, _record(2, late)) == Counter(duplicate=1)  # resent: not again
     published = engine.flush(WALL, 361.0, REFERENCE)
-    assert not _energy(published, "1m")  # the closed minute keeps its final value
+    corrected = _energy(published, "1m", final=True)  # the closed minute, corrected once
+    assert corrected.keys() == {EPOCH_T0 + 120} and corrected[EPOCH_T0 + 120]["revision"] == 1
+    assert round(corrected[EPOCH_T0 + 120]["value"], 9) == round(_kwh(2) + _kwh(9), 9)
     everything = round(sum(_kwh(n) for n in (*range(5), 9)), 9)
     assert round(_energy(published, "15m", final=False)[EPOCH_T0]["value"], 9) == everything  # still open
     day_start = EPOCH_T0 - EPOCH_T0 % DAY

@@ -230,3 +230,27 @@ async def test_a_refusal_by_the_size_limit_ends_below_half_the_limit_not_at_each
     assert writer.refused is None
     said = [r.getMessage() for r in caplog.records if "disk buffer" in r.getMessage()]
     assert [("refused" in m, "room again" in m) for m in said] == [(True, False), (False, True)]
+
+
+async def test_a_refusal_of_a_segment_larger_than_half_the_limit_ends_when_it_would_fit(
+    tmp_path: Path,
+) -> None:
+    """A spill of about 3 300 bytes against a 4 096-byte limit holding 1 600: refused. With a
+    small segment landed after it, the spool is below half the limit, but the refused spill
+    still would not fit: the refusal must go on (a fault run of issue 20 logged a refusal and a
+    recovery at each big spill). Once InfluxDB took the 1 600 bytes, it would fit."""
+    buffer = PointBuffer(DiskSpool(tmp_path, max_bytes=4096), 300 * POINT)
+    writer = SpoolWriter(buffer, max_backoff_seconds=60)
+    buffer.spool.append(["x" * 1599])  # 1 600 bytes, below half the limit
+    buffer.add(lines(300, "p"), "t", 0, 1)
+    buffer.add(lines(20, "q"), "t", 0, 2, may_spill=writer.may_spill())
+    task = writer.start()
+    assert task is not None
+    await task
+    assert writer.refused is not None
+    buffer.spool.append(["s" * 99])  # a small segment lands: 1 700 bytes, below half
+    assert buffer.spool.size_bytes <= 4096 // 2 and not writer._has_room()
+    oldest = buffer.spool.oldest()
+    assert oldest is not None
+    buffer.spool.remove(oldest)  # InfluxDB took the 1 600 bytes: the refused spill fits now
+    assert writer._has_room()
