@@ -32,7 +32,7 @@ from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOP
 from schemas.families import FAMILIES
 from streams.app import bytes_topic
 from streams.indicators.checkpoints import CheckpointReader, checkpoint_key
-from streams.indicators.closed_windows_rocksdb import open_closed_windows
+from streams.indicators.closed_windows_rocksdb import PartitionGone, open_closed_windows
 from streams.indicators.engine import Ack, IndicatorPartition, KeyValue, Publication, ValidRecord
 from streams.indicators.update_producer import UpdateProducer
 from streams.worker_config import WorkerConfig
@@ -117,9 +117,12 @@ def register_indicator_agent(
             return checkpoints
 
     async def restore(tp: tuple[str, int]) -> IndicatorPartition[Any]:
-        saved = (await checkpoints_read_after(time.monotonic())).get(checkpoint_key(*tp))
-        store = await open_closed_windows(config.store_dir, *tp)
+        # The store first: its previous owner, which may still be writing checkpoints, holds it
+        # until it lets the partition go; the checkpoint read after that is its last.
+        me = asyncio.current_task()
+        store = await open_closed_windows(config.store_dir, *tp, wanted=lambda: restoring.get(tp) is me)
         try:
+            saved = (await checkpoints_read_after(time.monotonic())).get(checkpoint_key(*tp))
             engine: IndicatorPartition[Any] = IndicatorPartition(
                 *tp,
                 saved,
@@ -157,12 +160,17 @@ def register_indicator_agent(
             return
         engines[tp] = done.result()
 
-    async def engine_for(tp: tuple[str, int]) -> IndicatorPartition[Any]:
+    async def engine_for(tp: tuple[str, int]) -> IndicatorPartition[Any] | None:
+        """The partition's engine; None if the partition was revoked while its store was
+        awaited (its record is not ours: its next owner reads it)."""
         engine = engines.get(tp)
         if engine is None:
             # A record of a partition revoked meanwhile counts in an engine nobody flushes:
             # never checkpointed nor acknowledged, its next owner reads it again.
-            engine = await asyncio.shield(restoring_of(tp))
+            try:
+                engine = await asyncio.shield(restoring_of(tp))
+            except PartitionGone:
+                return None
         return engine
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -263,6 +271,9 @@ def register_indicator_agent(
             async for event in stream.noack().events():  # type: ignore[attr-defined]
                 message = event.message
                 engine = await engine_for((message.topic, message.partition))
+                if engine is None:
+                    yield None
+                    continue
                 record = ValidRecord(
                     message.topic,
                     message.partition,

@@ -12,8 +12,9 @@ of one delivered checkpoint, named by its lineage (``epoch``, drawn when a parti
 starts empty) and ``generation`` (how many commits that lineage made). A checkpoint of
 generation G carries the windows changed since commit G - 1, so a restored partition whose
 store is at G - 1 commits them and goes on; a store from another lineage is wiped when the
-checkpoint still carries every closed window of its own (G <= 1); anything else means the
-store missed commits, and correcting from it would publish wrong totals: ``StoreOutOfStep``.
+checkpoint's lineage never committed (it carries every closed window of its own); anything
+else means the store missed commits, and correcting from it would publish wrong totals:
+``StoreOutOfStep``.
 """
 
 from __future__ import annotations
@@ -81,9 +82,10 @@ def reconcile(
     if same_lineage and held is not None and held.generation == checkpoint.generation - 1:
         store.commit(carried, checkpoint, {})
         return True
-    if not same_lineage and checkpoint.generation <= 1:
-        # The checkpoint carries every window its lineage closed: whatever the store holds is
-        # another lineage's (a partition started afresh, an earlier checkpoint format).
+    if not same_lineage and checkpoint.generation - (1 if carried else 0) == 0:
+        # Its lineage never committed, so the checkpoint carries every window the lineage
+        # closed: whatever the store holds is another lineage's (a partition started afresh,
+        # an earlier checkpoint format).
         store.wipe()
         store.commit(carried, checkpoint, {})
         return True

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydantic_core import to_json
@@ -95,12 +95,11 @@ class RocksClosedWindows:
         forget_before: Mapping[int, int],
     ) -> None:
         batch = WriteBatch(raw_mode=True)
-        for size, before in forget_before.items():
-            batch.delete_range(
-                struct.pack(">IQ", size, 0), struct.pack(">IQ", size, max(before + _START_OFFSET, 0))
-            )
         for key, acc in changed.items():
             batch.put(_key(key), to_json((acc.nanos, acc.count, acc.revision)))
+        for size, before in forget_before.items():  # after the puts, as the memory store does
+            end = max(before + _START_OFFSET, 0)
+            batch.delete_range(struct.pack(">IQ", size, 0), struct.pack(">IQ", size, end))
         batch.put(_VERSION_KEY, to_json((version.epoch, version.generation)))
         self._db.write(batch, self._durable)
 
@@ -117,20 +116,31 @@ def store_path(folder: Path, topic: str, partition: int) -> Path:
     return folder / f"{topic}.{partition}"
 
 
+class PartitionGone(RuntimeError):
+    """The partition was revoked while its store was awaited."""
+
+
 async def open_closed_windows(
-    folder: Path, topic: str, partition: int, retry_seconds: float = 0.2
+    folder: Path,
+    topic: str,
+    partition: int,
+    retry_seconds: float = 0.2,
+    wanted: Callable[[], bool] = lambda: True,
 ) -> RocksClosedWindows:
     """Open the partition's store, waiting while another process holds it: the partition's
-    previous owner, which releases it when the partition is revoked or when it dies."""
+    previous owner, which releases it when the partition is revoked or when it dies. Gives up
+    (``PartitionGone``) once ``wanted()`` is False: this worker lost the partition meanwhile."""
     path = store_path(folder, topic, partition)
     path.parent.mkdir(parents=True, exist_ok=True)
     waited = 0.0
     while True:
         try:
             return await asyncio.to_thread(RocksClosedWindows, path)
-        except Exception as exc:  # rocksdict raises a bare Exception ("IO error: lock ...")
-            if "lock" not in str(exc).lower():
+        except Exception as exc:  # rocksdict raises a bare Exception: "IO error: ... <path>/LOCK: ..."
+            if f"{path}/LOCK" not in str(exc):
                 raise
+            if not wanted():
+                raise PartitionGone(f"{path}: no longer wanted while waiting for it") from exc
             if waited == 0.0 or waited >= LOCK_WAIT_WARNING_SECONDS:
                 log.warning("%s is held by another process (%s): waiting for it", path, exc)
                 waited = 0.0

@@ -245,7 +245,8 @@ class IndicatorPartition(Generic[Token]):
             else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, grace_seconds))
         )
         self.state.windows.attach(store if store is not None else MemoryClosedWindows())
-        self._carried: StoreVersion | None = None  # the version of the checkpoint in flight
+        # The version and watermark of the checkpoint in flight.
+        self._carried: tuple[StoreVersion, int] | None = None
         if self.state.activity is None:
             self.state.activity = ProducerActivity(grace_seconds)
         self.activity: ProducerActivity = self.state.activity
@@ -344,14 +345,14 @@ class IndicatorPartition(Generic[Token]):
         covered, self._pending = self._pending, []
         self._checkpointed_at, self._moved = monotonic_now, False
         checkpoint = (checkpoint_key(self.topic, self.partition), encode(state))
-        self._carried = state.windows.carried_version()
+        self._carried = (state.windows.carried_version(), state.windows.watermark)
         return Publication(updates, letters, checkpoint, covered)
 
     def checkpoint_delivered(self) -> None:
         """The last flush's checkpoint is in Kafka: commit the closed windows it carries to
         the store (invariant 7). Call it before the next flush."""
         if self._carried is not None:
-            self.state.windows.commit(self._carried)
+            self.state.windows.commit(*self._carried)
             self._carried = None
 
     def close(self) -> None:

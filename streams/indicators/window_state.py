@@ -79,6 +79,11 @@ others: ``LONG_HORIZON_SECONDS``). Minute windows for 48 hours: a year of them p
 would be 525 600 windows, and what a minute says is for operators watching now."""
 
 
+PRODUCER_HOLD_SECONDS = DAY
+"""How far behind the partition's watermark a producer still sending may hold windows open: a
+distributor's next-day delivery is on time; further behind (a history upload) its readings
+correct closed windows, and the live windows neither wait for it nor pile up in memory."""
+
 FORGET_EVERY_SECONDS = 3600
 """How far the watermark moves between two forgettings of the windows past their horizons."""
 
@@ -117,6 +122,9 @@ class WindowState:
     # The store's lineage (drawn when a state starts empty) and its commits so far.
     epoch: str = field(default_factory=lambda: uuid.uuid4().hex)
     generation: int = 0
+    # Windows that closed before this frontier and are not in the store are unknown, not new:
+    # the state was migrated from a checkpoint format that kept its closed days only.
+    floor: int = 0
     forgotten_at: int = field(default=0, repr=False)  # the watermark of the last forgetting
     # (producer, event id) -> its day start, in arrival order (the oldest evicted first, in O(1)).
     seen: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
@@ -181,12 +189,14 @@ class WindowState:
         windows changed since the last one (it carries them), else the last commit's."""
         return StoreVersion(self.epoch, self.generation + 1 if self.closed else self.generation)
 
-    def commit(self, version: StoreVersion) -> None:
+    def commit(self, version: StoreVersion, watermark: int) -> None:
         """Commit the changed closed windows as ``version`` (a delivered checkpoint's
-        ``carried_version``), forgetting the windows past their horizons."""
+        ``carried_version``), forgetting the windows past their horizons at ``watermark``, the
+        checkpoint's: readings applied since may have moved this state's further, and a crash
+        now would restore that checkpoint, whose horizon still holds those windows."""
         if version.generation <= self.generation:
             return
-        watermark, horizons = self.watermark, self.horizons
+        horizons = self.horizons
         forget: dict[int, int] = {}
         # Forgetting is a range deletion per size: once per hour of event time is enough, and
         # spares the store a tombstone per commit.
@@ -199,10 +209,12 @@ class WindowState:
         self.closed_by_slot.clear()
 
     def closed_in_slot(self, slot: SlotKey) -> list[tuple[WindowKey, Accumulator]]:
-        """The closed windows of a slot: those changed since the last commit, then the store's."""
+        """The closed windows of a slot: those changed since the last commit, then the store's
+        (none while the slot's window is open: the frontier never goes back)."""
         changed = self.closed_by_slot.get(slot, ())
         found = [(key, self.closed[key]) for key in changed]
-        found += [(key, acc) for key, acc in self.store.in_slot(slot) if key not in self.closed]
+        if self._closed(slot[2], slot[3]):
+            found += [(key, acc) for key, acc in self.store.in_slot(slot) if key not in self.closed]
         return found
 
     def _index_open(self, key: WindowKey) -> None:
@@ -260,9 +272,11 @@ class WindowState:
 
     def advance_frontier(self, holding: Iterable[str]) -> None:
         """Move the frontier to the lowest watermark of the producers ``holding`` (those still
-        sending), or to the partition's watermark when none is: never back."""
+        sending), or to the partition's watermark when none is, never more than
+        ``PRODUCER_HOLD_SECONDS`` behind it: never back."""
         producers = self.producers
         lowest = min((producers[p] for p in holding if p in producers), default=self.watermark)
+        lowest = max(lowest, self.watermark - PRODUCER_HOLD_SECONDS)
         if lowest > self.frontier:
             self.frontier = lowest
 
@@ -353,11 +367,14 @@ class WindowState:
                     continue
                 else:
                     acc = self._closed_acc(key)
-                    if acc is None:  # never published: opened, and closed by this flush
+                    if acc is not None:
+                        corrected.add(key)
+                    elif wstart + size + grace <= self.floor:  # closed before the store existed
+                        self.past_horizon += count
+                        continue
+                    else:  # never published: opened, and closed by this flush
                         acc = self._open_acc(key)
                         touched.add(key)
-                    else:
-                        corrected.add(key)
                 acc.nanos += nanos
                 acc.count += count
             ykey = (indicator, dims, year_of_day(start - start % DAY))

@@ -75,6 +75,7 @@ def encode(state: PartitionState) -> bytes:
         "epoch": version.epoch,
         "generation": version.generation,
         "past_horizon": w.past_horizon,
+        "floor": w.floor,
         "ytd": [[i, d, y, a.nanos, a.count] for (i, d, y), a in sorted(w.ytd.items())],
         # In arrival order, the oldest evicted first: the (producer, id) pairs, then the day of each.
         "seen": [list(w.seen), list(w.seen.values())],  # tuples: JSON arrays, as lists are
@@ -107,8 +108,10 @@ def decode(raw: bytes, partition: int) -> PartitionState:
     # lineage is wiped, closed_windows.reconcile).
     for i, d, s, st, total, count, rev in doc.get("closed", doc.get("closed_days", [])):
         w.closed[(i, _dims(d), s, st)] = Accumulator(nanos(total), count, rev)
-    if doc["format"] >= 6:
-        w.epoch, w.past_horizon = doc["epoch"], doc["past_horizon"]
+    if doc["format"] < 6:  # its closed windows but days are nowhere: unknown, not new
+        w.floor = w.frontier
+    else:
+        w.epoch, w.past_horizon, w.floor = doc["epoch"], doc["past_horizon"], doc["floor"]
         w.generation = doc["generation"] - (1 if w.closed else 0)
     for i, d, y, total, count in doc["ytd"]:
         w.ytd[(i, _dims(d), y)] = Accumulator(nanos(total), count)

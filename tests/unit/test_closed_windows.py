@@ -91,6 +91,10 @@ def test_reconcile_commits_what_the_checkpoint_carries_or_refuses_a_store_that_m
         reconcile(MemoryClosedWindows(), StoreVersion("b", 2), {})  # a lost folder
     assert reconcile(store, StoreVersion("b", 0), {})  # a partition started afresh: wiped
     assert store.get(_key(DIMS)) is None and store.version() == StoreVersion("b", 0)
+    # Generation 1 carrying nothing was taken after its lineage's first commit: a store that
+    # lacks that commit (an empty folder) would lose windows, not another lineage's leftovers.
+    with pytest.raises(StoreOutOfStep):
+        reconcile(MemoryClosedWindows(), StoreVersion("c", 1), {})
 
 
 def test_a_commit_survives_the_process_and_a_second_opener_waits_for_the_first(tmp_path: Path) -> None:
@@ -147,3 +151,38 @@ def test_a_crash_between_the_checkpoint_and_the_commit_loses_no_closed_window(tm
     _apply(restarted, _record(2, _reading(3, 5)))
     assert _value(restarted.flush(NOW, 1.0, REFERENCE), "energy_consumed_kwh", "1h") == 0.7
     restarted.close()
+
+
+def test_a_state_of_an_earlier_format_skips_the_windows_closed_before_it_rather_than_restart_them() -> None:
+    """Format 5 kept closed days only: an hour closed before the upgrade is in no store, and a
+    late reading for it must not publish a final hour holding that reading alone."""
+    engine = _engine(None, MemoryClosedWindows())
+    _apply(engine, _record(0, _reading(0, 0)))
+    _apply(engine, _record(1, _reading(1, 24 * 60)))
+    checkpoint = engine.flush(NOW, 0.0, REFERENCE).checkpoint
+    assert checkpoint is not None
+    doc = json.loads(zlib.decompress(checkpoint[1]))
+    doc["format"] = 5  # as format 5 wrote it: closed days only, no store, no producers
+    doc["closed_days"] = [row for row in doc.pop("closed") if row[2] == 86400]
+    for key in ("epoch", "generation", "past_horizon", "floor", "frontier", "producers"):
+        del doc[key]
+    upgraded = _engine(zlib.compress(json.dumps(doc).encode()), MemoryClosedWindows())
+    _apply(upgraded, _record(2, _reading(2, 5)))  # late, for the hour closed before the upgrade
+    published = upgraded.flush(NOW, 11.0, REFERENCE)
+    assert _value(published, "energy_consumed_kwh", "1d", HOUR - HOUR % 86400) == 0.7  # the day: corrected
+    assert not [v for _, v in published.updates if b'"window":"1h"' in v]
+    assert upgraded.state.windows.past_horizon == 2 * 3  # 2 measures (kWh, CO2e) x 1m, 15m, 1h
+
+
+def test_a_commit_forgets_by_the_checkpoint_s_watermark_not_by_readings_applied_since() -> None:
+    store = MemoryClosedWindows()
+    engine = _engine(None, store)
+    _apply(engine, _record(0, _reading(0, 0)))
+    _apply(engine, _record(1, _reading(1, 24 * 60)))
+    assert engine.flush(NOW, 0.0, REFERENCE).checkpoint is not None
+    minutes = [key for key in engine.state.windows.closed if key[2] == 60 and key[3] == HOUR]
+    assert minutes
+    _apply(engine, _record(2, _reading(2, 4 * 24 * 60)))  # read while the checkpoint travels
+    engine.state.windows.settle()  # (a flush would also close what it passes)
+    engine.checkpoint_delivered()
+    assert all(store.get(key) is not None for key in minutes)  # within 48 h of the checkpoint's watermark

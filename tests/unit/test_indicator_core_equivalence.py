@@ -192,7 +192,7 @@ def test_indexed_flush_and_derive_equal_a_full_scan(items: list, restore_at: int
             updates = scanning.flush()
             expected += updates + _scanning_derive(updates, scanning)
             if n in commits:  # closed windows read back from the store from now on
-                indexed.commit(indexed.carried_version())
+                indexed.commit(indexed.carried_version(), indexed.watermark)
             if n >= restore_at:  # a restart: the indexes come back from the checkpoint
                 store = indexed.store
                 indexed = decode(encode(PartitionState(indexed)), 0).windows

@@ -69,19 +69,32 @@ def test_a_producer_sending_history_holds_open_windows_until_it_goes_quiet() -> 
 
 def test_the_progress_of_each_producer_is_restored_and_holds_again_after_a_restart() -> None:
     engine = _engine(IDLE, checkpoint_seconds=0)
-    _apply(engine, _record(0, _reading("live-feed", 0, DAY_S), _reading("partner", 1, 0)))
+    _apply(engine, _record(0, _reading("live-feed", 0, HALF_DAY), _reading("partner", 1, 0)))
     checkpoint = engine.flush(WALL, 1.0, REFERENCE).checkpoint
     assert checkpoint is not None
     engine.checkpoint_delivered()
     restored = _engine(IDLE, checkpoint[1], checkpoint_seconds=0)
-    assert restored.state.windows.producers == {"live-feed": EPOCH_T0 + DAY_S, "partner": EPOCH_T0}
+    assert restored.state.windows.producers == {"live-feed": EPOCH_T0 + HALF_DAY, "partner": EPOCH_T0}
     assert restored.state.windows.frontier == engine.state.windows.frontier == EPOCH_T0
-    _apply(restored, _record(1, _reading("live-feed", 2, DAY_S + 600)))
+    _apply(restored, _record(1, _reading("live-feed", 2, HALF_DAY + 600)))
     restored.flush(WALL, 100.0, REFERENCE)  # its first flush: the partner counts as just heard
     assert restored.state.windows.frontier == EPOCH_T0
     restored.flush(WALL, 100.0 + IDLE, REFERENCE)
-    assert restored.state.windows.frontier == EPOCH_T0 + DAY_S + 600
-    assert decode(checkpoint[1], 2).windows.producers == {"live-feed": EPOCH_T0 + DAY_S, "partner": EPOCH_T0}
+    assert restored.state.windows.frontier == EPOCH_T0 + HALF_DAY + 600
+    assert decode(checkpoint[1], 2).windows.producers == {
+        "live-feed": EPOCH_T0 + HALF_DAY,
+        "partner": EPOCH_T0,
+    }
+
+
+def test_a_producer_more_than_a_day_behind_holds_nothing_further_back() -> None:
+    """A history upload, still sending: the live windows close a day behind the live feed at
+    most, and the upload's readings correct closed windows."""
+    engine = _engine(IDLE)
+    _apply(engine, _record(0, _reading("live-feed", 0, 3 * DAY_S), _reading("history", 1, 0)))
+    engine.flush(WALL, 1.0, REFERENCE)
+    assert engine.state.windows.frontier == EPOCH_T0 + 2 * DAY_S
+    assert _apply(engine, _record(1, _reading("history", 2, 60))) == Counter(late=1)
 
 
 def test_without_quiet_closing_windows_close_on_the_partition_watermark() -> None:
@@ -92,3 +105,4 @@ def test_without_quiet_closing_windows_close_on_the_partition_watermark() -> Non
 
 
 DAY_S = 86400
+HALF_DAY = DAY_S // 2

@@ -38,7 +38,7 @@ def test_a_day_older_than_validation_accepts_is_forgotten_and_no_longer_revised(
     day = int(T.timestamp()) // DAY * DAY
     state.add_all([_reading("a", T, 1.0), _reading("b", T + timedelta(days=2), 1.0)])
     state.flush()
-    state.commit(state.carried_version())
+    state.commit(state.carried_version(), state.watermark)
     assert store.get(("energy_consumed_kwh", DIMS, DAY, day)) is not None and not state.closed
     # A late reading for a kept day revises it, read back from the store.
     state.add(_reading("late", T, 2.0))
@@ -47,7 +47,7 @@ def test_a_day_older_than_validation_accepts_is_forgotten_and_no_longer_revised(
     far = T + timedelta(seconds=LONG_HORIZON_SECONDS + 2 * DAY)
     state.add_all([_reading("far", far, 1.0)])
     state.flush()
-    state.commit(state.carried_version())
+    state.commit(state.carried_version(), state.watermark)
     assert store.get(("energy_consumed_kwh", DIMS, DAY, day)) is None
     assert len(store) == 2  # the hour and the day of "b", within the horizon
     # ...and a reading that reaches it anyway (bounds widened) counts in its year only: a
@@ -93,7 +93,7 @@ def test_a_checkpoint_of_format_2_is_read_with_its_indexes() -> None:
     store = MemoryClosedWindows()
     other = WindowState(sizes=(3600, DAY), grace_seconds=0, store=store)
     other.closed[("energy_consumed_kwh", DIMS, DAY, start - DAY)] = Accumulator(9, 1)
-    other.commit(other.carried_version())
+    other.commit(other.carried_version(), other.watermark)
     windows.attach(store)
     assert windows.closed_in_slot(("energy_consumed_kwh", "17300", DAY, start)) == [
         (("energy_consumed_kwh", DIMS, DAY, start), Accumulator(2_500_000_000, 1, 0))
