@@ -22,6 +22,13 @@ When the load stops it waits for every group to reach the end of its topics, the
   validation should accept, dead-letter and count as duplicates, and ``received`` by every
   message published, the sum of those three.
 
+With ``--backfill N`` (issue 20), ``--backfill-after-minutes`` into the load a second
+simulator publishes N readings of history of the same devices (from ``--backfill-days`` ago,
+at ``--backfill-rate``): devices back online with their backlog, every reading late for its
+partition; the reconciliation counts both simulators' readings. (The live load's device time
+runs far faster than the wall clock, 5 days an hour at 2 000 readings/s: how late its figures
+are cannot be read as a distance to the wall clock.)
+
 Prints the table and the verdict, saves them as JSON in bench/results/soak-<UTC time>.json
 (``--results DIR`` elsewhere) and exits 0 if the soak passed, 1 if not. It runs on the
 isolated instance of the stack and holds its lock (tests wait for it, it waits for them).
@@ -45,7 +52,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -138,6 +145,8 @@ class Soak:
         self.stages = _stages(self.target.group)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.load: subprocess.Popen[bytes] | None = None
+        self.backfill: subprocess.Popen[bytes] | None = None
+        self.backfill_report: dict[str, Any] | None = None
         self.setup: InfluxProvisioning | None = None
         self.watcher: MosquittoStoreWatcher | None = None
         self.samples: list[dict[str, Any]] = []
@@ -173,6 +182,23 @@ class Soak:
         )  # fmt: skip
         out.close()
         err.close()
+
+    def start_backfill(self) -> subprocess.Popen[bytes]:
+        """History of the same devices (their registry is the live load's): event ids are the
+        device and its time, so none repeats a live one."""
+        a = self.args
+        start = datetime.now(UTC) - timedelta(days=a.backfill_days)
+        out = (self.folder / "backfill.json").open("wb")
+        err = (self.folder / "backfill.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zerocarbon.cli", "simulate", "--devices", str(a.devices),
+             "--rate", str(a.backfill_rate), "--count", str(a.backfill), "--seed", str(a.seed),
+             "--start", start.isoformat(timespec="seconds"), "--publisher", a.publisher],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+        )  # fmt: skip
+        out.close()
+        err.close()
+        return proc
 
     def sample(self, sampler: ProcessSampler, t0: float, phase: str) -> None:
         s = self.settings
@@ -212,9 +238,15 @@ class Soak:
         print(HEADER, flush=True)
         self.sample(sampler, t0, "start")
         k = 1
-        while self.load.poll() is None:
-            if time.monotonic() - t0 >= k * a.sample_seconds:
-                self.sample(sampler, t0, "load")
+        while self.load.poll() is None or (self.backfill is not None and self.backfill.poll() is None):
+            elapsed = time.monotonic() - t0
+            if a.backfill and self.backfill is None and elapsed >= a.backfill_after_minutes * 60:
+                self.backfill = self.start_backfill()
+                sampler.add("backfill", self.backfill.pid)
+                _log(f"backfill: {a.backfill} readings from {a.backfill_days:g} d ago, {a.backfill_rate:g}/s")
+            if elapsed >= k * a.sample_seconds:
+                phase = "load" if self.backfill is None or self.backfill.poll() is not None else "backfill"
+                self.sample(sampler, t0, phase)
                 k += 1
             time.sleep(0.2)
         load_end = time.monotonic()
@@ -222,6 +254,12 @@ class Soak:
             log = (self.folder / "simulate.log").read_text()[-2000:]
             raise RuntimeError(f"simulate exited {self.load.returncode}: {log}")
         self.report = json.loads((self.folder / "simulate.json").read_text())
+        if self.backfill is not None:
+            if self.backfill.returncode != 0:
+                log = (self.folder / "backfill.log").read_text()[-2000:]
+                raise RuntimeError(f"the backfill's simulate exited {self.backfill.returncode}: {log}")
+            self.backfill_report = json.loads((self.folder / "backfill.json").read_text())
+            self.report = combined_report(self.report, self.backfill_report)
         _log(f"load done: {self.report['messages']} messages; waiting for every group to drain")
         settled = asyncio.run(_settle(self.settings, self.stages, a.settle_seconds))
         self.drained_after = round(time.monotonic() - load_end, 1) if settled is not None else None
@@ -237,6 +275,7 @@ class Soak:
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("store watcher stopped", lambda: self.watcher.stop() if self.watcher else None),
             ("load stopped", lambda: _stop_load(self.load)),
+            ("backfill stopped", lambda: _stop_load(self.backfill)),
             *[(f"{name} stopped", lambda p=proc: stop(p)) for name, proc in reversed(self.procs.items())],
             ("bridge session forgotten", lambda: forget_bridge(self.settings, self.bridge_id)),
             ("sink tokens revoked", lambda: forget_sink_target(self.setup) if self.setup else None),
@@ -277,7 +316,11 @@ class Soak:
                 "sample_seconds": a.sample_seconds, "settle_seconds": a.settle_seconds,
                 "lag_tolerance_seconds": a.lag_tolerance_seconds, "seed": a.seed, "publisher": a.publisher,
                 "faults": dict(zip(FAULTS[::2], map(float, FAULTS[1::2]), strict=True)),
+                "backfill": a.backfill, "backfill_rate": a.backfill_rate,
+                "backfill_after_minutes": a.backfill_after_minutes, "backfill_days": a.backfill_days,
             },
+            "backfill_report": self.backfill_report,
+
             "groups": {stage.name: {"group": stage.group, "topics": stage.topics} for stage in self.stages},
             "samples": self.samples,
             "simulator_report": self.report,
@@ -287,6 +330,20 @@ class Soak:
             "passed": bool(judged and judged["passed"]),
             "logs": str(self.folder),
         }  # fmt: skip
+
+
+def combined_report(live: dict[str, Any], backfill: dict[str, Any]) -> dict[str, Any]:
+    """One report for the reconciliation: what both simulators published and expect."""
+    expected = {
+        name: live["expected_at_validation"][name] + backfill["expected_at_validation"].get(name, 0)
+        for name in live["expected_at_validation"]
+    }
+    return {
+        **live,
+        "messages": live["messages"] + backfill["messages"],
+        "acknowledged": live["acknowledged"] + backfill["acknowledged"],
+        "expected_at_validation": expected,
+    }
 
 
 def _stop_load(load: subprocess.Popen[bytes] | None) -> None:
@@ -334,6 +391,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "after the warm-up to the second and still count as bounded (default 10)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
+    parser.add_argument(
+        "--backfill", type=int, default=0,
+        help="readings of history a second simulator publishes during the load (default 0: none)",
+    )  # fmt: skip
+    parser.add_argument("--backfill-rate", type=float, default=5000, help="its readings/s (default 5000)")
+    parser.add_argument(
+        "--backfill-after-minutes", type=float, default=2, help="when it starts in the load (default 2)"
+    )
+    parser.add_argument(
+        "--backfill-days", type=float, default=7, help="how long ago its history starts (default 7)"
+    )
     parser.add_argument(
         "--publisher", choices=("socket", "paho"), default="socket",
         help="the simulator's MQTT publisher (default socket: the load's own CPU stays small)",

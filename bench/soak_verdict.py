@@ -26,14 +26,17 @@ from collections.abc import Sequence
 from typing import Any
 
 Sample = dict[str, Any]
-"""``t_seconds`` since the load started, ``phase`` ("load" or "after"), ``processes`` (name ->
+"""``t_seconds`` since the load started, ``phase`` ("load", "backfill": under load with a
+backfill running, or "after"), ``processes`` (name ->
 rss_mb, cpu_seconds, cpu_percent), ``lag`` (stage -> records, end), ``worker_received``,
 ``mosquitto_store_messages``, ``mosquitto_retained_messages``."""
 
 
 def load_samples(samples: Sequence[Sample], warmup_seconds: float) -> list[Sample]:
     """The samples taken under load at or after the warm-up."""
-    return [s for s in samples if s["phase"] == "load" and s["t_seconds"] >= warmup_seconds - 1e-6]
+    return [
+        s for s in samples if s["phase"] in ("load", "backfill") and s["t_seconds"] >= warmup_seconds - 1e-6
+    ]
 
 
 def rss_growth(
