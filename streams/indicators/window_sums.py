@@ -32,10 +32,6 @@ class Accumulator:
         self.nanos += to_nanos(value)
         self.count += 1
 
-    def merge(self, nanos: int, count: int) -> None:
-        self.nanos += nanos
-        self.count += count
-
 
 SeriesKey = tuple[str, Dimensions]
 WindowKey = tuple[str, Dimensions, int, int]  # indicator, dims, size, start
