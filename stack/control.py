@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from stack.influxdb_server import InfluxDBServer
@@ -19,9 +23,25 @@ def services(config: StackConfig) -> list[LocalService]:
     return [MosquittoBroker(config), InfluxDBServer(config), KafkaBroker(config)]
 
 
+@contextlib.contextmanager
+def one_at_a_time(home: Path) -> Iterator[None]:
+    """An exclusive lock on the instance's home while it starts or stops: two `stack up` at
+    once (a test run and an operator's command) each saw influxd stopped and each started one;
+    the second died on the first's bolt file ("unable to open boltdb: timeout")."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "control.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def up(config: StackConfig) -> list[dict[str, Any]]:
     """Install what is missing, start what is not running, wait until every one serves."""
-    stack = services(config)
+    with one_at_a_time(config.home):
+        _up(services(config))
+    return status(config)
+
+
+def _up(stack: list[LocalService]) -> None:
     for service in stack:
         if service.start():
             print(f"[stack] started {service.name} (log: {service.dirs.log_file})", flush=True)
@@ -33,7 +53,6 @@ def up(config: StackConfig) -> list[dict[str, Any]]:
         print(
             f"[stack] {service.name} ready at {service.endpoint} ({time.monotonic() - t0:.1f}s)", flush=True
         )
-    return status(config)
 
 
 def install(config: StackConfig) -> None:
@@ -48,11 +67,8 @@ def install(config: StackConfig) -> None:
 
 def down(config: StackConfig) -> list[str]:
     """Stop every running service cleanly; return the names of those stopped."""
-    stopped = []
-    for service in reversed(services(config)):
-        if service.stop():
-            stopped.append(service.name)
-    return stopped
+    with one_at_a_time(config.home):
+        return [service.name for service in reversed(services(config)) if service.stop()]
 
 
 def status(config: StackConfig) -> list[dict[str, Any]]:
