@@ -5,170 +5,23 @@ InfluxDB kept 15-minute and hourly windows short of a partner's next-day deliver
 device's backlog, for good. Now every window size is corrected, so InfluxDB must end up with
 the sums one computes from the readings alone.
 
-One commune, Aytré (17028), alone in this module on its partition, whose indicator state
-starts empty. T0 is the current hour (UTC). Interval readings are placed where their
-interval starts (docs/indicators.md); values are random whole Wh, drawn per run.
-
-  (a) live, in event-time order, quarter-hours: industry meter golden-17028-0001 over the
-      8 days before T0, residential golden-17028-0008 over the 30 hours before T0, industry
-      golden-17028-0011 from T0-6h to T0-3h. All on time: watermark T0-15min; every window
-      ending by T0-20min is closed and published final.
-  (b) a partner's delivery: golden-17028-0011's hourly readings for [T0-30h, T0-6h), all late.
-  (c) golden-17028-0011 back after 3 hours offline: its quarter-hours of [T0-3h, T0), late
-      but for the last one.
-  (d) the partner's week of history for golden-17028-0011, hourly, [T0-8d, T0-30h), late;
-      those older than 48 hours are past the 1-minute windows' horizon.
-
-Checked from InfluxDB: every 15m, 1h and 1d window of both series equal to the sum of its
-readings (relative 1e-9), and every 1m window of the last 47 hours; every closed window a
-late reading fell in is final with revision >= 1 (each held golden-17028-0001's on-time
-reading, published final before the late ones were sent). The worker counts the late
-readings as late, the others as counted, and validation accepted them all.
+The scenario (live quarter-hours of Aytré, alone in this module on its partition, then a
+partner's next-day delivery, a device's 3-hour backlog and a week of history, all late) and
+what InfluxDB must hold after it are in late_scenario.py. One worker runs throughout; it
+counts the late readings as late, the others as counted, and validation accepted them all.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import math
 import random
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
-from typing import cast
-
-from aiokafka import AIOKafkaProducer
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
-from schemas.catalogue import raw_topic
-from sinks.influx_buckets import bucket_for_window
-from sinks.influx_readback import stored_points
 from sinks.influx_target import InfluxTarget
-from tests.integration.golden_meters import (
-    METERS,
-    RESIDENTIAL,
-    TWIN,
-    GoldenMeter,
-    indicator_finals,
-    indicator_offsets,
-    series_of,
-)
+from tests.integration.late_scenario import influx_differences, late_scenario, publish, publish_live
 from zerocarbon.demo import validation_totals, worker_counters
-
-INDUSTRY, RETURNING = METERS[2], TWIN  # golden-17028-0001 and -0011: one series
-COMMUNE = INDUSTRY.commune
-QUARTER, HOUR, DAY = 900, 3600, 86400
-SIZES = {"1m": 60, "15m": QUARTER, "1h": HOUR, "1d": DAY}
-MINUTES_CHECKED = 47 * HOUR
-"""1m windows are corrected within 48 hours of the watermark: those of the last 47 are checked."""
-
-Window = tuple[str, str, int]
-"""A window of the commune's electricity: its size's name, the sector, its start (epoch s)."""
-
-
-@dataclass(frozen=True)
-class Reading:
-    """An interval reading of ``meter``: ``wh`` Wh consumed over [start, start + seconds)."""
-
-    event_id: str
-    meter: GoldenMeter
-    start: int
-    seconds: int
-    wh: int
-
-    def event(self) -> dict[str, object]:
-        at = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
-        return {
-            "event_id": self.event_id, "producer_id": "golden-tests", "meter_id": self.meter.meter_id,
-            "event_time": at(self.start + self.seconds), "interval_start": at(self.start),
-            "commune": self.meter.commune, "sector": self.meter.sector, "carrier": "electricity",
-            "quantity": self.wh, "unit": "Wh", "kind": "interval",
-        }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Stored:
-    value: float
-    final: bool
-    revision: int
-
-
-def intervals(
-    run: str, meter: GoldenMeter, first: int, end: int, seconds: int, wh: tuple[int, int], rng: random.Random
-) -> list[Reading]:
-    """``meter``'s readings of every interval of ``seconds`` from ``first`` to ``end``."""
-    return [
-        Reading(f"{run}-{meter.meter_id}-{seconds}-{t}", meter, t, seconds, rng.randint(*wh))
-        for t in range(first, end, seconds)
-    ]
-
-
-async def publish(kafka: KafkaAccess, readings: list[Reading], per_record: int = 100) -> None:
-    """To zc.raw.energy in this order, keyed by the commune, as JSON arrays (as partners send)."""
-    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        for i in range(0, len(readings), per_record):
-            value = json.dumps([r.event() for r in readings[i : i + per_record]]).encode()
-            await producer.send(raw_topic("energy"), value, key=COMMUNE.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-def late_ids(arrivals: list[Reading], grace: int) -> tuple[set[str], int]:
-    """The late readings among ``arrivals`` (in arrival order) and the watermark after: a
-    reading is late once the watermark (highest placed time of the readings on time) has
-    passed the end of its minute plus the grace."""
-    late, watermark = set(), 0
-    for r in arrivals:
-        if watermark >= r.start - r.start % 60 + 60 + grace:
-            late.add(r.event_id)
-        else:
-            watermark = max(watermark, r.start)
-    return late, watermark
-
-
-def windows_of(r: Reading, minutes_from: int) -> list[Window]:
-    starts = {name: r.start - r.start % size for name, size in SIZES.items()}
-    return [(name, r.meter.sector, s) for name, s in starts.items() if name != "1m" or s >= minutes_from]
-
-
-def stored_windows(target: InfluxTarget, first: int, end: int) -> dict[Window, Stored]:
-    """The commune's electricity consumption windows in InfluxDB starting in [first, end)."""
-    found: dict[Window, Stored] = {}
-    begin, stop = (datetime.fromtimestamp(t, UTC) for t in (first, end))
-    for name in SIZES:
-        points = stored_points(target, bucket_for_window(name, target), name, begin, stop)
-        for (measurement, tags, start), fields in points.items():
-            dims = dict(tags)
-            if (
-                measurement == "energy_consumed_kwh"
-                and (dims.get("commune"), dims.get("carrier")) == (COMMUNE, "electricity")
-                and {"value", "final", "revision"} <= fields.keys()
-            ):
-                value, revision = cast(float, fields["value"]), cast(int, fields["revision"])
-                found[(name, dims["sector"], start)] = Stored(value, fields["final"] is True, revision)
-    return found
-
-
-def differences(
-    expected: dict[Window, Fraction], corrected: set[Window], stored: dict[Window, Stored]
-) -> list[str]:
-    """Windows missing, of another value, or (late and closed) not a final correction."""
-    problems = []
-    for window, kwh in sorted(expected.items()):
-        got = stored.get(window)
-        if got is None:
-            problems.append(f"{window} missing")
-        elif not math.isclose(got.value, float(kwh), rel_tol=1e-9):
-            problems.append(f"{window} holds {got.value} kWh, expected {float(kwh)}")
-        elif window in corrected and not (got.final and got.revision >= 1):
-            problems.append(f"{window} final={got.final} revision={got.revision}: not a final correction")
-    return problems
 
 
 async def test_late_readings_correct_every_window_size_in_influxdb(
@@ -179,58 +32,17 @@ async def test_late_readings_correct_every_window_size_in_influxdb(
     worker: Path,
     sink: Path,
 ) -> None:
-    run, grace = uuid.uuid4().hex[:8], settings.indicator_grace_seconds
-    rng = random.Random(run)
-    t0 = int(datetime.now(UTC).timestamp()) // HOUR * HOUR
-    live = sorted(
-        intervals(run, INDUSTRY, t0 - 8 * DAY, t0, QUARTER, (2_000, 40_000), rng)
-        + intervals(run, RESIDENTIAL, t0 - 30 * HOUR, t0, QUARTER, (50, 2_500), rng)
-        + intervals(run, RETURNING, t0 - 6 * HOUR, t0 - 3 * HOUR, QUARTER, (1_000, 20_000), rng),
-        key=lambda r: (r.start, r.meter.meter_id),
-    )
-    partner = intervals(run, RETURNING, t0 - 30 * HOUR, t0 - 6 * HOUR, HOUR, (5_000, 150_000), rng)
-    backlog = intervals(run, RETURNING, t0 - 3 * HOUR, t0, QUARTER, (1_000, 20_000), rng)
-    history = intervals(run, RETURNING, t0 - 8 * DAY, t0 - 30 * HOUR, HOUR, (5_000, 150_000), rng)
-    arrivals = live + partner + backlog + history
-
-    late, watermark = late_ids(arrivals, grace)
-    assert (len(late), watermark) == (len(partner) + len(backlog) - 1 + len(history), t0 - QUARTER)
-    minutes_from = watermark - MINUTES_CHECKED
-    expected: dict[Window, Fraction] = {}
-    for r in arrivals:
-        for window in windows_of(r, minutes_from):
-            expected[window] = expected.get(window, Fraction(0)) + Fraction(r.wh, 1000)
-    corrected = {
-        window
-        for r in arrivals
-        if r.event_id in late
-        for window in windows_of(r, minutes_from)
-        if window[2] + SIZES[window[0]] + grace <= watermark
-    }
+    run = uuid.uuid4().hex[:8]
+    scenario = late_scenario(run, settings.indicator_grace_seconds, random.Random(run))
+    arrivals, late = scenario.arrivals, scenario.late
 
     before = worker_counters(settings)
-    since, offsets = datetime.now(UTC), await indicator_offsets(kafka_admin, settings)
-    await publish(kafka_admin, live)
-    # Until the live readings' last flush has closed their windows (the industry minute at
-    # T0-30min closes only at the watermark T0-15min): the late readings then correct
-    # windows published final, rather than land in windows that have not closed yet.
-    industry = series_of(INDUSTRY.series)
-    closing = t0 - 2 * QUARTER
-    finals = await indicator_finals(
-        kafka_admin, settings, "energy_consumed_kwh", "1m", {industry: [closing]}, since, 90, offsets
-    )
-    assert closing in finals[industry], "the live readings' windows never closed"
-    for delivery in (partner, backlog, history):
+    await publish_live(kafka_admin, settings, scenario)
+    for delivery in (scenario.partner, scenario.backlog, scenario.history):
         await publish(kafka_admin, delivery)
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 120
-    first = t0 - 8 * DAY - (t0 - 8 * DAY) % DAY
-    problems = differences(expected, corrected, stored_windows(influx_target, first, t0))
-    while problems and loop.time() < deadline:
-        await asyncio.sleep(1)
-        problems = differences(expected, corrected, stored_windows(influx_target, first, t0))
-    assert not problems, f"{len(problems)} of {len(expected)} windows differ: {problems[:8]}"
+    problems = await influx_differences(influx_target, scenario, timeout=120)
+    assert not problems, f"{len(problems)} of {len(scenario.expected)} windows differ: {problems[:8]}"
 
     after = worker_counters(settings)
     counted = {k: after["indicators"].get(k, 0) - before["indicators"].get(k, 0) for k in ("counted", "late")}
