@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from bench_topics import committed_offsets, declare_catalogue, skip_suite_records, topic_ends
 from machine import describe
 from process_stats import cpu_seconds, peak_rss_mb
-from results_file import save_results
+from results_file import print_figures, save_results
 
 from bridge.mqtt_sessions import forget_session
 from bridge.status import read_statuses
@@ -249,9 +249,7 @@ def main() -> int:
     counts = {"live": args.readings, "backlog": args.backlog_readings}
     results = [run(counts[mode], args.publishers, mode) for mode in modes]
     for result in results:
-        for key, value in result.items():
-            if key != "machine":
-                print(f"{key:<32} {value}")
+        print_figures(result, 32)
         print()
     save_results("bridge", results)
     return 0 if all(r["forwarded"] == r["readings"] for r in results) else 1

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from machine import describe
-from results_file import save_results
+from results_file import print_figures, save_results
 
 from reference.loader import load_reference
 from schemas.catalogue import valid_topic
@@ -310,9 +310,7 @@ def main() -> int:
         result = run(
             workload, args.readings, args.per_record, args.runs, checkpoint_seconds=args.checkpoint_seconds
         )
-        for key, value in result.items():
-            if key != "machine":
-                print(f"{key:<28} {value}")
+        print_figures(result)
         print()
         save_results(f"indicators-{workload}", result)
     return 0

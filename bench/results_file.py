@@ -18,3 +18,16 @@ def save_results(name: str, results: Any, folder: Path = RESULTS) -> Path:
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"saved {out}")
     return out
+
+
+def print_figures(result: dict[str, Any], width: int = 28) -> None:
+    """One line per figure of ``result``, the machine's description left to the JSON."""
+    for key, value in result.items():
+        if key != "machine":
+            print(f"{key:<{width}} {value}")
+
+
+def report(name: str, result: dict[str, Any], width: int = 28) -> Path:
+    """Print ``result``'s figures and save it (``save_results``)."""
+    print_figures(result, width)
+    return save_results(name, result)

@@ -29,7 +29,7 @@ from bench_topics import admin_access, declare_catalogue
 from footprint import CpuMeter
 from influxdb_client import InfluxDBClient
 from machine import describe
-from results_file import save_results
+from results_file import report
 from service_processes import influx_setup, stack_pids
 
 from config.settings import Settings
@@ -240,10 +240,7 @@ def main() -> int:
     result = asyncio.run(
         run(args.points, gzip_on=not args.no_gzip, memory_limit_bytes=args.memory_limit_bytes)
     )
-    for key, value in result.items():
-        if key != "machine":
-            print(f"{key:<22} {value}")
-    save_results("sink", result)
+    report("sink", result, 22)
     return 0
 
 
