@@ -25,9 +25,15 @@ When the load stops it waits for every group to reach the end of its topics, the
 With ``--backfill N`` (issue 20), ``--backfill-after-minutes`` into the load a second
 simulator publishes N readings of history of the same devices (from ``--backfill-days`` ago,
 at ``--backfill-rate``): devices back online with their backlog, every reading late for its
-partition; the reconciliation counts both simulators' readings. (The live load's device time
-runs far faster than the wall clock, 5 days an hour at 2 000 readings/s: how late its figures
-are cannot be read as a distance to the wall clock.)
+partition; the reconciliation counts both simulators' readings. The live load's device time
+runs far faster than the wall clock (about 314 times, 13 days an hour, at 2 000 readings/s
+from 5 000 devices), so how late its figures are cannot be read as a distance to the wall
+clock: a live probe (``live_probe.py``, ``--probe-interval``, on by default) publishes one
+reading a second over MQTT, as a device does, and finds each one's first update on
+zc.indicators; the delay, per phase of the soak (warm-up, load, backfill, after backfill),
+is printed with the verdict, a column of the table follows it sample by sample. Its
+readings are stamped in the past, in a series of their own, so that they change nothing of
+the simulated readings' fate (``probe_latency.py``), and they are reconciled too.
 
 Prints the table and the verdict, saves them as JSON in bench/results/soak-<UTC time>.json
 (``--results DIR`` elsewhere) and exits 0 if the soak passed, 1 if not. It runs on the
@@ -65,8 +71,10 @@ from bench_topics import (
     skip_suite_records,
 )
 from end_to_end import delete_buckets
+from live_probe import LiveProbe, probe_device
 from machine import describe
 from mosquitto_store import MosquittoStoreWatcher
+from probe_latency import live_phase, summary
 from results_file import RESULTS, save_results
 from service_processes import (
     SinkTarget,
@@ -84,8 +92,11 @@ from soak_table import HEADER, SERVICES, STAGES, markdown, sample_row
 from soak_verdict import verdict
 
 from config.settings import Settings
+from reference.loader import ReferenceData, load_reference
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.families import FAMILIES
+from sensors.fleet import build_fleet
+from sensors.simulation_run import SimulationPlan, default_start
 from stack import control, isolated_stack
 from stack.influx_provisioning import InfluxProvisioning
 from zerocarbon.component_configs import stack_config
@@ -93,6 +104,9 @@ from zerocarbon.demo import validation_totals, worker_counters
 
 FAULTS = ("--malformed", "0.01", "--duplicate", "0.01")
 """So that validation's three outcomes are all exercised and reconciled."""
+DAY = 86400
+PROBE_MATCH_SECONDS = 60
+"""How long the probe may still wait for its last readings' updates once every group drained."""
 
 
 class Stopped(BaseException):
@@ -153,6 +167,9 @@ class Soak:
         self.report: dict[str, Any] | None = None
         self.moved: dict[str, int] | None = None
         self.drained_after: float | None = None
+        self.probe: LiveProbe | None = None
+        self.probe_marks: list[tuple[float, str]] = []  # (epoch, phase) as the probe's figures split
+        self.indicators_moved: dict[str, int] | None = None
 
     # -- the run ---------------------------------------------------------------------------
     def start(self) -> ProcessSampler:
@@ -160,6 +177,12 @@ class Soak:
         s, folder = self.settings, self.folder
         registry = folder / "reference"
         _zerocarbon("simulate", "--devices", str(self.args.devices), "--write-registry", str(registry))
+        if self.args.probe_interval > 0:
+            reference = load_reference(registry)
+            self.probe = LiveProbe(
+                s, probe_device(reference), self.probe_anchor(reference), self.run,
+                interval=self.args.probe_interval,
+            )  # fmt: skip
         for family in FAMILIES:
             asyncio.run(forget_indicator_state(s, family))
         self.setup = prepare_sink_target(s, self.target)
@@ -169,6 +192,16 @@ class Soak:
         _log(f"bridge, worker and sink ready; logs in {folder}")
         self.watcher = MosquittoStoreWatcher(s, f"zc-bench-soak-sys-{self.run}").start()
         return ProcessSampler({**{n: p.pid for n, p in self.procs.items()}, **stack_pids(s)})
+
+    def probe_anchor(self, reference: ReferenceData) -> float:
+        """A day behind every event time the simulators will send: the live load's start (as
+        `zerocarbon simulate` chooses it, a moment later, so later than this) and the backfill's."""
+        a, now = self.args, time.time()
+        plan = SimulationPlan(devices=a.devices, seed=a.seed, rate=a.rate, duration=a.minutes * 60)
+        earliest = default_start(plan, build_fleet(a.devices, list(reference.communes.values())), now)
+        if a.backfill:
+            earliest = min(earliest, now - a.backfill_days * DAY)
+        return earliest - DAY
 
     def start_load(self) -> None:
         a = self.args
@@ -223,13 +256,17 @@ class Soak:
             "mosquitto_store_messages": store.get("count"),
             "mosquitto_retained_messages": store.get("retained"),
         }
+        if self.probe is not None:
+            fresh = [d["indicators"] for d in self.probe.fresh_delays()]
+            sample["probe_delay_seconds"] = summary(fresh)
         self.samples.append(sample)
         print(sample_row(sample), flush=True)
 
     def soak(self) -> None:
         a = self.args
         sampler = self.start()
-        before = validation_totals(worker_counters(self.settings))
+        counters_before = worker_counters(self.settings)
+        before = validation_totals(counters_before)
         self.start_load()
         assert self.load is not None
         sampler.add("load", self.load.pid)
@@ -237,9 +274,16 @@ class Soak:
         _log(f"load started: {a.rate:g} readings/s for {a.minutes:g} min, {a.devices} devices")
         print(HEADER, flush=True)
         self.sample(sampler, t0, "start")
+        if self.probe is not None:
+            self.probe.start()
+            _log(
+                f"live probe: {self.probe.device.topic} every {a.probe_interval:g} s, stamped from "
+                f"{datetime.fromtimestamp(self.probe.anchor, UTC):%Y-%m-%d %H:%M} UTC back"
+            )
         k = 1
         while self.load.poll() is None or (self.backfill is not None and self.backfill.poll() is None):
             elapsed = time.monotonic() - t0
+            self.mark_probe_phase(elapsed)
             if a.backfill and self.backfill is None and elapsed >= a.backfill_after_minutes * 60:
                 self.backfill = self.start_backfill()
                 sampler.add("backfill", self.backfill.pid)
@@ -250,6 +294,7 @@ class Soak:
                 k += 1
             time.sleep(0.2)
         load_end = time.monotonic()
+        probe_report = self.probe.stop_publishing() if self.probe is not None else None
         if self.load.returncode != 0:
             log = (self.folder / "simulate.log").read_text()[-2000:]
             raise RuntimeError(f"simulate exited {self.load.returncode}: {log}")
@@ -260,12 +305,33 @@ class Soak:
                 raise RuntimeError(f"the backfill's simulate exited {self.backfill.returncode}: {log}")
             self.backfill_report = json.loads((self.folder / "backfill.json").read_text())
             self.report = combined_report(self.report, self.backfill_report)
+        if self.probe is not None:
+            if probe_report is None:
+                raise RuntimeError(f"the live probe did not say what it published: {self.probe.error}")
+            self.report = combined_report(self.report, probe_report)
         _log(f"load done: {self.report['messages']} messages; waiting for every group to drain")
         settled = asyncio.run(_settle(self.settings, self.stages, a.settle_seconds))
         self.drained_after = round(time.monotonic() - load_end, 1) if settled is not None else None
         self.sample(sampler, t0, "after")
-        after = validation_totals(worker_counters(self.settings))
+        counters_after = worker_counters(self.settings)
+        after = validation_totals(counters_after)
         self.moved = {name: after[name] - before[name] for name in after}
+        self.indicators_moved = _moved(counters_before["indicators"], counters_after["indicators"])
+        if self.probe is not None:
+            self.probe.finish(PROBE_MATCH_SECONDS)
+            found, published = len(self.probe.matcher.matched), len(self.probe.matcher.readings)
+            _log(f"live probe: {found} of {published} readings found on zc.indicators")
+
+    def mark_probe_phase(self, elapsed: float) -> None:
+        """Note when the phase the probe's delays are split by changes."""
+        a, backfill = self.args, self.backfill
+        assert self.load is not None
+        phase = live_phase(
+            elapsed, a.warmup_minutes * 60, self.load.poll() is None, backfill is not None,
+            backfill is not None and backfill.poll() is None,
+        )  # fmt: skip
+        if not self.probe_marks or self.probe_marks[-1][1] != phase:
+            self.probe_marks.append((time.time(), phase))
 
     # -- the end ---------------------------------------------------------------------------
     def clean_up(self, groups_before: dict[str, Any]) -> dict[str, Any]:
@@ -273,6 +339,7 @@ class Soak:
         step runs even if an earlier one failed."""
         done: dict[str, Any] = {}
         steps: list[tuple[str, Callable[[], Any]]] = [
+            ("live probe stopped", lambda: self.probe.close() if self.probe else None),
             ("store watcher stopped", lambda: self.watcher.stop() if self.watcher else None),
             ("load stopped", lambda: _stop_load(self.load)),
             ("backfill stopped", lambda: _stop_load(self.backfill)),
@@ -318,13 +385,16 @@ class Soak:
                 "faults": dict(zip(FAULTS[::2], map(float, FAULTS[1::2]), strict=True)),
                 "backfill": a.backfill, "backfill_rate": a.backfill_rate,
                 "backfill_after_minutes": a.backfill_after_minutes, "backfill_days": a.backfill_days,
+                "probe_interval": a.probe_interval,
             },
             "backfill_report": self.backfill_report,
+            "live_probe": self.probe.results(self.probe_marks) if self.probe is not None else None,
 
             "groups": {stage.name: {"group": stage.group, "topics": stage.topics} for stage in self.stages},
             "samples": self.samples,
             "simulator_report": self.report,
             "worker_counters_moved": self.moved,
+            "worker_indicator_counters_moved": self.indicators_moved,
             "drained_after_load_seconds": self.drained_after,
             "verdict": judged,
             "passed": bool(judged and judged["passed"]),
@@ -332,18 +402,23 @@ class Soak:
         }  # fmt: skip
 
 
-def combined_report(live: dict[str, Any], backfill: dict[str, Any]) -> dict[str, Any]:
-    """One report for the reconciliation: what both simulators published and expect."""
+def combined_report(live: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """One report for the reconciliation: what the live simulator and another publisher (the
+    backfill's simulator, the live probe) published and expect."""
     expected = {
-        name: live["expected_at_validation"][name] + backfill["expected_at_validation"].get(name, 0)
+        name: live["expected_at_validation"][name] + other["expected_at_validation"].get(name, 0)
         for name in live["expected_at_validation"]
     }
     return {
         **live,
-        "messages": live["messages"] + backfill["messages"],
-        "acknowledged": live["acknowledged"] + backfill["acknowledged"],
+        "messages": live["messages"] + other["messages"],
+        "acknowledged": live["acknowledged"] + other["acknowledged"],
         "expected_at_validation": expected,
     }
+
+
+def _moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {name: after.get(name, 0) - before.get(name, 0) for name in sorted({*before, *after})}
 
 
 def _stop_load(load: subprocess.Popen[bytes] | None) -> None:
@@ -373,7 +448,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=2000, help="readings/s published (default 2000)")
     parser.add_argument(
         "--devices", type=int, default=5000,
-        help="simulated devices (default 5000: at 2 000 readings/s, simulated time runs about 5 "
+        help="simulated devices (default 5000: at 2 000 readings/s, simulated time runs about 13 "
         "days an hour, so daily windows keep closing and the worker's state can stay flat)",
     )  # fmt: skip
     parser.add_argument(
@@ -402,6 +477,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--backfill-days", type=float, default=7, help="how long ago its history starts (default 7)"
     )
+    parser.add_argument(
+        "--probe-interval", type=float, default=1.0,
+        help="seconds between two readings of the live probe, which measures how late live figures "
+        "are on the wall clock (default 1; 0: no probe)",
+    )  # fmt: skip
     parser.add_argument(
         "--publisher", choices=("socket", "paho"), default="socket",
         help="the simulator's MQTT publisher (default socket: the load's own CPU stays small)",

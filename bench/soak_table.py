@@ -1,4 +1,5 @@
-"""The soak's markdown: one row per sample (printed as each is taken), then the verdict."""
+"""The soak's markdown: one row per sample (printed as each is taken), then the verdict and
+the live probe's delays per phase."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ HEADER = (
     "| t (min) | phase | worker readings/s | RSS MB bridge / worker / sink "
     "| RSS MB kafka / mosquitto / influxdb "
     "| CPU % bridge / worker / sink | CPU % kafka / mosquitto / influxdb / load "
-    "| lag raw / typed / indicators (records) | Mosquitto store / retained (messages) |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| lag raw / typed / indicators (records) | Mosquitto store / retained (messages) "
+    "| probe delay p50 / max (s) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -35,8 +37,38 @@ def sample_row(sample: dict[str, Any]) -> str:
         _joined(p, (*STACK, "load"), "cpu_percent"),
         " / ".join(_n(sample["lag"][stage]["records"]) for stage in STAGES),
         f"{_n(sample.get('mosquitto_store_messages'))} / {_n(sample.get('mosquitto_retained_messages'))}",
+        _probe_cell(sample.get("probe_delay_seconds")),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _probe_cell(delays: dict[str, Any] | None) -> str:
+    """The live probe's readings whose update came since the previous sample: p50 / max."""
+    if not delays or not delays["count"]:
+        return "—"
+    return f"{_n(delays['p50'])} / {_n(delays['max'])}"
+
+
+def probe_table(probe: dict[str, Any]) -> str:
+    """The live probe's delays, publish -> update on zc.indicators, per phase of the soak."""
+    head = (
+        f"Live probe: {probe['device']} ({probe['topic']}), a reading every {probe['interval_seconds']:g} s; "
+        f"{_n(probe['published'])} published, {_n(probe['matched'])} found on zc.indicators. Delay from "
+        "the publication to the first update including it on zc.indicators (its Kafka timestamp); "
+        "the last column, to the probe's consumer having it."
+    )
+    rows = [
+        head,
+        "",
+        "| phase | readings | found | p50 (s) | p95 (s) | p99 (s) | max (s) | max, read by the probe (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for phase, p in probe["per_phase"].items():
+        d = p["indicators"]
+        delays = [d["p50"], d["p95"], d["p99"], d["max"], p["received"]["max"]]
+        cells = [phase, p["published"], p["matched"], *delays]
+        rows.append("| " + " | ".join(_n(c) for c in cells) + " |")
+    return "\n".join(rows)
 
 
 def verdict_table(verdict: dict[str, Any]) -> str:
@@ -87,4 +119,6 @@ def markdown(results: dict[str, Any]) -> str:
     parts = [head, "", HEADER, *rows, ""]
     if results.get("verdict") is not None:
         parts.append(verdict_table(results["verdict"]))
+    if results.get("live_probe") is not None:
+        parts += ["", probe_table(results["live_probe"])]
     return "\n".join(parts)

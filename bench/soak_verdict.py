@@ -29,7 +29,8 @@ Sample = dict[str, Any]
 """``t_seconds`` since the load started, ``phase`` ("load", "backfill": under load with a
 backfill running, or "after"), ``processes`` (name ->
 rss_mb, cpu_seconds, cpu_percent), ``lag`` (stage -> records, end), ``worker_received``,
-``mosquitto_store_messages``, ``mosquitto_retained_messages``."""
+``mosquitto_store_messages``, ``mosquitto_retained_messages`` and, with the live probe,
+``probe_delay_seconds`` (its readings found since the previous sample; not judged)."""
 
 
 def load_samples(samples: Sequence[Sample], warmup_seconds: float) -> list[Sample]:
