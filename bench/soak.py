@@ -75,7 +75,7 @@ from live_probe import LiveProbe, probe_device
 from machine import describe
 from mosquitto_store import MosquittoStoreWatcher
 from probe_latency import live_phase, summary
-from results_file import RESULTS, save_results
+from results_file import save_results
 from service_processes import (
     SinkTarget,
     forget_bridge,
@@ -87,6 +87,7 @@ from service_processes import (
     start_worker,
     stop,
 )
+from soak_options import parse_args
 from soak_sampling import LagStage, ProcessSampler, stage_lags
 from soak_table import HEADER, SERVICES, STAGES, markdown, sample_row
 from soak_verdict import verdict
@@ -440,69 +441,8 @@ def _zerocarbon(*args: str) -> str:
     return done.stdout
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench/soak.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--minutes", type=float, default=30, help="how long the load runs (default 30)")
-    parser.add_argument("--rate", type=float, default=2000, help="readings/s published (default 2000)")
-    parser.add_argument(
-        "--devices", type=int, default=5000,
-        help="simulated devices (default 5000: at 2 000 readings/s, simulated time runs about 13 "
-        "days an hour, so daily windows keep closing and the worker's state can stay flat)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--warmup-minutes", type=float, default=5,
-        help="the RSS and lag rules start at the first sample at or after this (default 5)",
-    )  # fmt: skip
-    parser.add_argument("--sample-seconds", type=float, default=60, help="between samples (default 60)")
-    parser.add_argument(
-        "--settle-seconds", type=float, default=300,
-        help="how long every group may take to drain after the load (default 300)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--lag-tolerance-seconds", type=float, default=10,
-        help="how far, in seconds of a group's traffic, its peak lag may rise from the first half "
-        "after the warm-up to the second and still count as bounded (default 10)",
-    )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
-    parser.add_argument(
-        "--backfill", type=int, default=0,
-        help="readings of history a second simulator publishes during the load (default 0: none)",
-    )  # fmt: skip
-    parser.add_argument("--backfill-rate", type=float, default=5000, help="its readings/s (default 5000)")
-    parser.add_argument(
-        "--backfill-after-minutes", type=float, default=2, help="when it starts in the load (default 2)"
-    )
-    parser.add_argument(
-        "--backfill-days", type=float, default=7, help="how long ago its history starts (default 7)"
-    )
-    parser.add_argument(
-        "--probe-interval", type=float, default=1.0,
-        help="seconds between two readings of the live probe, which measures how late live figures "
-        "are on the wall clock (default 1; 0: no probe)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--publisher", choices=("socket", "paho"), default="socket",
-        help="the simulator's MQTT publisher (default socket: the load's own CPU stays small)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--results", type=Path, default=RESULTS, help="folder of the JSON (default bench/results)"
-    )
-    parser.add_argument(
-        "--keep-logs", action="store_true",
-        help="keep the run's folder (logs, registry, spool) even when it passed",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-    if args.warmup_minutes >= args.minutes:
-        parser.error("--warmup-minutes must be shorter than --minutes")
-    if args.sample_seconds * 4 > (args.minutes - args.warmup_minutes) * 60:
-        parser.error("take at least 4 samples after the warm-up: a shorter --sample-seconds")
-    return args
-
-
 def main() -> int:
-    args = parse_args()
+    args = parse_args(description=__doc__)
     # The soak moves consumer groups and writes checkpoints: it runs on the isolated instance
     # of the stack, never on one a person runs, and waits for its lock.
     isolated_stack.enter()
