@@ -46,6 +46,7 @@ from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
 from bridge.redeliveries import Redeliveries
 from bridge.renewable_producer import RenewableProducer
 from config.kafka_access import KafkaAccess
+from config.patient_producer import patient_producer
 from config.status_files import write_status
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
@@ -223,10 +224,8 @@ class MqttToKafkaBridge:
         return self.counters
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
+        return patient_producer(
             **self.config.kafka.client_options(),
-            acks="all",
-            enable_idempotence=True,
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=DEAD_LETTER_MAX_BYTES,
@@ -366,8 +365,8 @@ class MqttToKafkaBridge:
         it is confirmed: retrying them all at once let a device's later reading reach Kafka
         before an earlier one that failed again (issue 19). A record of the first attempt
         confirmed after one before it failed (the idempotent producer keeps a partition's
-        batches in order, so only a batch expired in the client can) is counted in
-        ``overtaken`` and logged.
+        batches in order and never expires them, config/patient_producer.py, so only a batch
+        failed for good can) is counted in ``overtaken`` and logged.
 
         A record the broker refused leaves the idempotent producer's sequence on its partition
         one ahead of the broker's: every later record there would be refused as out of order,

@@ -16,7 +16,13 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from config.patient_producer import stop_within
+
 log = logging.getLogger(__name__)
+
+STOP_SECONDS = 5.0
+"""What a stop waits for batches still undelivered (the producer never expires them: Kafka away,
+it would wait for its return); the readings in them are not acknowledged to Mosquitto."""
 
 
 class RenewableProducer:
@@ -31,7 +37,7 @@ class RenewableProducer:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        await stop_within(self._producer, STOP_SECONDS)
 
     async def partitions_for(self, topic: str) -> set[int]:
         partitions: set[int] = await self._producer.partitions_for(topic)
@@ -58,7 +64,7 @@ class RenewableProducer:
         log.warning("Kafka producer out of step with the broker (%r): starting a new one", error)
         old, self._producer = self._producer, self._make()
         try:
-            await old.stop()
+            await stop_within(old, STOP_SECONDS)
         except Exception as exc:  # its sender may have died of the very error
             log.info("the replaced producer stopped with %r", exc)
         await self._producer.start()

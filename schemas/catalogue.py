@@ -39,6 +39,19 @@ DEAD_LETTER_TOPIC = "zc.deadletter"
 INDICATOR_TOPIC = "zc.indicators"
 CHECKPOINT_TOPIC = "zc.indicator-checkpoints"
 DEAD_LETTER_MAX_BYTES = 16 * 1024 * 1024
+BROKER_MESSAGE_MAX_BYTES = 10 * 1024 * 1024
+"""The broker's ``message.max.bytes`` (stack/kafka_broker.py): the limit of every topic that
+sets no ``max.message.bytes`` of its own."""
+BATCH_FRAMING_BYTES = 4 * 1024
+"""Room kept under a topic's limit for the framing of a batch of one record (61 bytes of
+batch header, a few varints): what a record's key, value and headers may not use."""
+
+
+def topic_max_bytes(topic: str) -> int:
+    """The largest record batch the broker accepts on ``topic``, as this catalogue declares it."""
+    own_limit = topic in (DEAD_LETTER_TOPIC, CHECKPOINT_TOPIC)
+    return DEAD_LETTER_MAX_BYTES if own_limit else BROKER_MESSAGE_MAX_BYTES
+
 
 FAMILY_MESSAGES = {
     "energy": ("EnergyReading",),

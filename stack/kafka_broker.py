@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 
 from config.kafka_access import KafkaAccess
+from schemas.catalogue import BROKER_MESSAGE_MAX_BYTES
 from schemas.kafka_principals import ADMIN, SERVICE_PRINCIPALS, KafkaLogin, service_acls
 from stack.certificate_authority import ServerCertificate, ensure_server_certificate
 from stack.errors import StackError
@@ -234,7 +235,7 @@ class KafkaBroker(LocalService):
                 "group.initial.rebalance.delay.ms=0",
                 "log.retention.hours=168",
                 "log.segment.bytes=268435456",
-                "message.max.bytes=10485760",
+                f"message.max.bytes={BROKER_MESSAGE_MAX_BYTES}",
                 "",
             ]
         )

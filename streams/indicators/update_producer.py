@@ -4,7 +4,8 @@ Through faust's ``topic.send`` an update cost about 300 µs to hand over (its pe
 futures, callbacks and sensors), so a flush after a backlog (39 000 updates) held the loop for
 12 s and the last flush of a stop could not finish in its 5 s (issue 19). aiokafka's producer
 takes the same records, keyed the same way (its default partitioner is faust's), for a
-fraction of that. Idempotent, acks from every replica: a retry never writes an update twice.
+fraction of that. Idempotent, acks from every replica, batches kept until delivered
+(config/patient_producer.py): a retry never writes an update twice.
 
 Each record's partition is the one aiokafka's default partitioner gives its key (murmur2, as
 Kafka's Java clients), looked up in a cache: the partitioner is pure Python, 11 µs a key, a
@@ -23,11 +24,14 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import murmur2
 
 from config.kafka_access import KafkaAccess
+from config.patient_producer import patient_producer, stop_within
 
 KeyValue = tuple[bytes, bytes]
 RETRY_SECONDS = 1.0
 PARTITIONS_REMEMBERED = 200_000
 """Keys whose partition is remembered (a few MB), forgotten all at once beyond."""
+STOP_SECONDS = 2.0
+"""A stop's wait for updates still undelivered (its producer never expires them)."""
 log = logging.getLogger(__name__)
 
 
@@ -98,14 +102,14 @@ class UpdateProducer:
     async def stop(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            await producer.stop()
+            # Whatever it still holds after a last flush that timed out is in no checkpoint:
+            # the next start computes those updates again.
+            await stop_within(producer, STOP_SECONDS)
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(
+            producer = patient_producer(
                 **self.kafka.client_options(),
-                acks="all",
-                enable_idempotence=True,
                 linger_ms=5,
                 max_batch_size=512 * 1024,
             )

@@ -12,9 +12,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import faust
+from aiokafka.errors import MessageSizeTooLargeError
 
 from reference.loader import ReferenceStore
-from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic, valid_topic
+from schemas.catalogue import BATCH_FRAMING_BYTES, DEAD_LETTER_TOPIC, raw_topic, topic_max_bytes, valid_topic
 from schemas.families import FAMILIES
 from streams.app import bytes_topic
 from streams.validation.deduplication import RecentEventIds
@@ -55,6 +56,31 @@ async def handle_record(engine: ValidationEngine, record: RawRecord, send: Send)
     engine.count(routed)
 
 
+def refusing_oversized(send: Send) -> Send:
+    """``send``, raising MessageSizeTooLargeError itself for a record its topic would refuse.
+
+    The worker's producer is idempotent (streams/app.py): it numbers a record before the broker
+    answers, and a record the broker refused for its size left every later record of that
+    partition refused as out of order, for good (the bridge met it:
+    tests/unit/test_bridge_producer_renewal.py). Refused here, the record is never numbered,
+    and ``handle_record`` dead-letters its raw record whole. A valid record can outgrow its raw
+    record: validation writes the events in full.
+    """
+
+    async def checked(outgoing: Outgoing) -> object:
+        size = len(outgoing.key) + len(outgoing.value) + BATCH_FRAMING_BYTES
+        size += sum(len(name) + len(value) for name, value in (outgoing.headers or {}).items())
+        limit = topic_max_bytes(outgoing.topic)
+        if size > limit:
+            raise MessageSizeTooLargeError(
+                f"a record of {size - BATCH_FRAMING_BYTES} bytes for {outgoing.topic}, whose limit "
+                f"is {limit} bytes less {BATCH_FRAMING_BYTES} of framing"
+            )
+        return await send(outgoing)
+
+    return checked
+
+
 def register_validation_agent(
     app: faust.App,
     config: WorkerConfig,
@@ -73,10 +99,12 @@ def register_validation_agent(
     recent = RecentEventIds(horizon=config.dedup_horizon_seconds)
     engine = ValidationEngine(store, recent, counters, config.partitions)
 
-    async def send(outgoing: Outgoing) -> None:
+    async def to_kafka(outgoing: Outgoing) -> None:
         await topics[outgoing.topic].send(
             key=outgoing.key, value=outgoing.value, partition=outgoing.partition, headers=outgoing.headers
         )
+
+    send = refusing_oversized(to_kafka)
 
     @app.agent(source)
     async def validate_raw_events(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:

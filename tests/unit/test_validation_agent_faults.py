@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
 
 from reference.loader import ReferenceStore
-from schemas.catalogue import DEAD_LETTER_TOPIC, valid_topic
+from schemas.catalogue import BATCH_FRAMING_BYTES, DEAD_LETTER_TOPIC, topic_max_bytes, valid_topic
+from schemas.dead_letters import LETTER_FITS
+from streams.validation import agent as validation_agent
 from streams.validation import engine as validation_engine
-from streams.validation.agent import handle_record
+from streams.validation.agent import handle_record, refusing_oversized
 from streams.validation.deduplication import RecentEventIds
 from streams.validation.engine import Outgoing, ValidationEngine
 from streams.validation.raw_records import RawRecord, unpack
@@ -103,6 +106,38 @@ async def test_a_record_the_producer_refuses_is_dead_lettered_whole_not_counted_
     (letter,) = [json.loads(v) for v in producer.on(DEAD_LETTER_TOPIC)]
     assert "broker refused" in letter["reason"] and letter["payload"].encode() == value
     assert counters.received == 1 and sum(counters.accepted.values()) == 0 and counters.balanced()
+
+
+async def test_a_valid_record_above_its_topics_limit_is_refused_before_the_producer_numbers_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    value = json.dumps([_reading("a"), _reading("b")]).encode()
+    small = len(value) // 2 + BATCH_FRAMING_BYTES  # the valid array is longer than its raw record
+
+    def limit(topic: str) -> int:
+        return small if topic.startswith("zc.valid.") else topic_max_bytes(topic)
+
+    monkeypatch.setattr(validation_agent, "topic_max_bytes", limit)
+    producer, counters = Producer(), ValidationCounters()
+    engine = ValidationEngine(STORE, RecentEventIds(horizon=60), counters, 3)
+    await handle_record(engine, _record(value), refusing_oversized(producer))
+    assert producer.on(valid_topic("energy")) == []
+    (letter,) = [json.loads(v) for v in producer.on(DEAD_LETTER_TOPIC)]
+    assert letter["reason"].startswith("MessageSizeTooLargeError") and "zc.valid.energy" in letter["reason"]
+    assert letter["payload"].encode() == value
+    assert counters.received == 1 and counters.reasons == {"internal_error": 1} and counters.balanced()
+
+
+async def test_the_size_guard_passes_a_record_at_its_topics_limit_and_any_dead_letter_that_fits() -> None:
+    producer = Producer()
+    send = refusing_oversized(producer)
+    topic = valid_topic("energy")
+    room = topic_max_bytes(topic) - BATCH_FRAMING_BYTES - len(b"commune") - len(b"h") - len(b"1")
+    await send(Outgoing(topic, 0, b"commune", b"x" * room, {"h": b"1"}))
+    with pytest.raises(MessageSizeTooLargeError, match=r"zc\.valid\.energy"):
+        await send(Outgoing(topic, 0, b"commune", b"x" * (room + 1), {"h": b"1"}))
+    await send(Outgoing(DEAD_LETTER_TOPIC, None, b"environment", b"x" * LETTER_FITS, None))
+    assert [len(value) for _, value in producer.sent] == [room, LETTER_FITS]
 
 
 async def test_nothing_escapes_even_when_the_dead_letter_cannot_be_sent() -> None:
