@@ -48,6 +48,22 @@ class Contribution(NamedTuple):
     producer_id: str
     event_time: datetime
     measures: tuple[Measure, ...]
+    # Whose progress the reading moves (window_state.py): its producer's, or for readings
+    # placed at their interval's start, its producer's interval readings' own. Those trail its
+    # index readings by an interval: with one progress, every interval reading of a producer
+    # sending both kinds (a distributor's meters) came after its windows closed, late.
+    stream: str
+
+
+_INTERVAL_STREAMS: dict[str, str] = {}
+
+
+def interval_stream(producer: str) -> str:
+    """The progress stream of ``producer``'s readings placed at their interval's start."""
+    stream = _INTERVAL_STREAMS.get(producer)
+    if stream is None:
+        stream = _INTERVAL_STREAMS[producer] = f"{producer} intervals"
+    return stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +237,7 @@ def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Co
     (derived upstream from successive indexes), ignored for interval readings."""
     data = event.__dict__
     at = data["event_time"]
+    stream = producer = data["producer_id"]
     if isinstance(event, EnergyReading):
         # event.quantity_kwh, without the property's two calls
         quantity = data["quantity"] * KWH_PER_UNIT[data["unit"]] if data["kind"] == "interval" else kwh
@@ -228,6 +245,7 @@ def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Co
             # Consumed over [interval_start, event_time): it belongs to the window where the
             # interval starts (the hour 00:45-01:00 is hour 00, not 01).
             at = data["interval_start"]
+            stream = interval_stream(producer)
         if quantity is None:
             return NoFactor("quantity", "an index reading needs the previous index to give a consumption")
         measures: tuple[Measure, ...] | NoFactor = energy_measures(event, quantity, ref)
@@ -237,4 +255,4 @@ def enrich(event: BaseModel, ref: ReferenceData, kwh: float | None = None) -> Co
         measures = mobility_measures(event, ref)
     if isinstance(measures, NoFactor):
         return measures
-    return Contribution(data["event_id"], data["producer_id"], at, measures)
+    return Contribution(data["event_id"], producer, at, measures, stream)

@@ -13,6 +13,8 @@ smallest window, until the flush adds it to every window size at once.
   the producers that feed the partition: the lowest of their own watermarks (the highest
   event time each has sent) among those the engine says still send (``holding``: heard
   within the idle time), and the partition's watermark (the highest of all) once none does.
+  A producer's interval readings, placed at their interval's start, make a progress of their
+  own (``Contribution.stream``): they trail its other readings by an interval.
   It never goes back: a producer that starts sending history holds back the windows still
   open, not those already closed.
 - An event arriving for a window still open updates it (and the window is re-emitted).
@@ -129,10 +131,11 @@ class WindowState:
     # (producer, event id) -> its day start, in arrival order (the oldest evicted first, in O(1)).
     seen: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
     watermark: int = 0
-    # Progress per producer (its highest event time) and the frontier it makes (see above).
+    # Progress per producer's stream (its highest placed event time) and the frontier it
+    # makes (see above).
     producers: dict[str, int] = field(default_factory=dict)
     frontier: int = 0
-    heard: set[str] = field(default_factory=set)  # producers heard since the last flush
+    heard: set[str] = field(default_factory=set)  # streams heard since the last flush
     touched: set[WindowKey] = field(default_factory=set)
     corrected: set[WindowKey] = field(default_factory=set)
     touched_ytd: set[YtdKey] = field(default_factory=set)
@@ -301,7 +304,7 @@ class WindowState:
         pending, seen, grace = self.pending, self.seen, self.grace_seconds
         watermark, frontier, producers, heard = self.watermark, self.frontier, self.producers, self.heard
         counted = late = duplicates = 0
-        producer, progress = "", -1  # the producer of the readings before (most records have one)
+        stream, progress = "", -1  # the stream of the readings before (most records have one)
         for c in contributions:
             ts = epoch_seconds(c.event_time)
             start = ts - ts % smallest
@@ -310,12 +313,12 @@ class WindowState:
                 duplicates += 1
                 continue
             seen[event] = ts - ts % DAY
-            if c.producer_id != producer:
-                if producer:
-                    producers[producer] = progress
-                producer = c.producer_id
-                progress = producers.get(producer, -1)
-                heard.add(producer)
+            if c.stream != stream:
+                if stream:
+                    producers[stream] = progress
+                stream = c.stream
+                progress = producers.get(stream, -1)
+                heard.add(stream)
             if ts > progress:
                 progress = ts
             for indicator, dims, value in c.measures:
@@ -333,8 +336,8 @@ class WindowState:
                 counted += 1
                 if ts > watermark:
                     watermark = ts
-        if producer:
-            producers[producer] = progress
+        if stream:
+            producers[stream] = progress
         self.watermark = watermark
         self.counted += counted
         self.late += late

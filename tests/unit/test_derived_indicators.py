@@ -16,7 +16,9 @@ WHO = {"no2": 25.0, "pm10": 45.0, "pm25": 15.0}
 def reading(
     event_id: str, minutes: int, *measures: tuple[str, tuple[tuple[str, str], ...], float]
 ) -> Contribution:
-    return Contribution(event_id, "p", H + timedelta(minutes=minutes), tuple(Measure(*m) for m in measures))
+    return Contribution(
+        event_id, "p", H + timedelta(minutes=minutes), tuple(Measure(*m) for m in measures), "p"
+    )
 
 
 def energy(event_id: str, minutes: int, sector: str, carrier: str, kwh: float) -> Contribution:

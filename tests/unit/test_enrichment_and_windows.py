@@ -83,7 +83,9 @@ def test_bus_trip_counts_passenger_km_and_their_emissions() -> None:
 
 
 def _contribution(event_id: str, at: datetime, value: float) -> Contribution:
-    return Contribution(event_id, "p", at, (Measure("energy_consumed_kwh", (("commune", "17300"),), value),))
+    return Contribution(
+        event_id, "p", at, (Measure("energy_consumed_kwh", (("commune", "17300"),), value),), "p"
+    )
 
 
 def _values(updates: list, size: int) -> dict[tuple[int, bool], float]:  # type: ignore[type-arg]
@@ -200,7 +202,7 @@ def test_an_event_id_is_unique_per_producer_so_two_producers_may_share_one() -> 
     """The contract: event ids are unique per producer (docs/contracts.md). Two producers'
     readings with one id are two readings; one producer's id twice is one (issue 19)."""
     ours = _contribution("e1", T, 1.0)
-    theirs = Contribution("e1", "another-producer", T, ours.measures)
+    theirs = Contribution("e1", "another-producer", T, ours.measures, "another-producer")
     one_by_one = WindowState(sizes=(DAY,), grace_seconds=0)
     assert [one_by_one.add(c) for c in (ours, theirs, ours)] == ["counted", "counted", "duplicate"]
     batched = WindowState(sizes=(DAY,), grace_seconds=0)

@@ -28,7 +28,7 @@ SERIES = [
 
 def _reading(n: int, seconds: float, series: int, value: float) -> Contribution:
     at = T0 + timedelta(seconds=seconds)
-    return Contribution(f"e{n}", "p", at, (Measure("energy_consumed_kwh", SERIES[series], value),))
+    return Contribution(f"e{n}", "p", at, (Measure("energy_consumed_kwh", SERIES[series], value),), "p")
 
 
 def _last_values(updates: list[WindowUpdate]) -> dict[tuple[object, ...], tuple[float, int, bool]]:

@@ -157,7 +157,7 @@ def _contribution(event_id: str, minutes: float, commune: str, kind: int, value:
         Measure("passenger_km", (("commune", commune), ("mode", "bike")), value / 7),
         Measure("environment_value", (place, ("quantity", "pm25"), ("station", "s1")), value * 9),
     ]  # fmt: skip
-    return Contribution(event_id, "p", at, (measures[kind], measures[(kind + 1) % len(measures)]))
+    return Contribution(event_id, "p", at, (measures[kind], measures[(kind + 1) % len(measures)]), "p")
 
 
 events = st.lists(

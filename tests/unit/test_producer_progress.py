@@ -74,7 +74,10 @@ def test_the_progress_of_each_producer_is_restored_and_holds_again_after_a_resta
     assert checkpoint is not None
     engine.checkpoint_delivered()
     restored = _engine(IDLE, checkpoint[1], checkpoint_seconds=0)
-    assert restored.state.windows.producers == {"live-feed": EPOCH_T0 + HALF_DAY, "partner": EPOCH_T0}
+    assert restored.state.windows.producers == {
+        "live-feed intervals": EPOCH_T0 + HALF_DAY,
+        "partner intervals": EPOCH_T0,
+    }
     assert restored.state.windows.frontier == engine.state.windows.frontier == EPOCH_T0
     _apply(restored, _record(1, _reading("live-feed", 2, HALF_DAY + 600)))
     restored.flush(WALL, 100.0, REFERENCE)  # its first flush: the partner counts as just heard
@@ -82,8 +85,8 @@ def test_the_progress_of_each_producer_is_restored_and_holds_again_after_a_resta
     restored.flush(WALL, 100.0 + IDLE, REFERENCE)
     assert restored.state.windows.frontier == EPOCH_T0 + HALF_DAY + 600
     assert decode(checkpoint[1], 2).windows.producers == {
-        "live-feed": EPOCH_T0 + HALF_DAY,
-        "partner": EPOCH_T0,
+        "live-feed intervals": EPOCH_T0 + HALF_DAY,
+        "partner intervals": EPOCH_T0,
     }
 
 
@@ -102,6 +105,35 @@ def test_without_quiet_closing_windows_close_on_the_partition_watermark() -> Non
     _apply(engine, _record(0, _reading("live-feed", 0, DAY_S), _reading("partner", 1, 0)))
     engine.flush(WALL, 1.0, REFERENCE)
     assert engine.state.windows.frontier == engine.state.windows.watermark == EPOCH_T0 + DAY_S
+
+
+def test_a_producers_interval_readings_are_not_made_late_by_its_index_readings() -> None:
+    """A distributor sends its index meters' readings (placed at their event time) and its
+    interval meters' 15-minute readings (placed at their interval's start) together: with one
+    progress per producer, every interval reading came after its minute had closed (3 600 to
+    4 500 late readings at each soak's start)."""
+    engine = _engine(IDLE)  # 5 minutes of grace
+    outcomes: Counter[str] = Counter()
+    for k in range(30):
+        now = T0 + timedelta(minutes=k)
+        index = energy_reading(
+            "enedis",
+            f"i{k}",
+            now,
+            meter_id="elec-17300-0002",
+            kind="index",
+            quantity=10 * k,
+            interval_start=None,
+        )
+        interval = energy_reading("enedis", f"q{k}", now)  # over the 15 minutes before ``now``
+        outcomes += _apply(engine, _record(k, index, interval))
+        engine.flush(WALL, float(k), REFERENCE)
+    # The first index reading is the meter's baseline: it counts in nothing.
+    assert outcomes == Counter(counted=59, index_baselines=1)
+    assert engine.state.windows.producers == {
+        "enedis": EPOCH_T0 + 29 * 60,
+        "enedis intervals": EPOCH_T0 + 14 * 60,
+    }
 
 
 DAY_S = 86400

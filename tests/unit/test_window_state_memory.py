@@ -19,7 +19,7 @@ DIMS = (("carrier", "electricity"), ("commune", "17300"), ("sector", "residentia
 
 
 def _reading(event_id: str, at: datetime, kwh: float) -> Contribution:
-    return Contribution(event_id, "p", at, (Measure("energy_consumed_kwh", DIMS, kwh),))
+    return Contribution(event_id, "p", at, (Measure("energy_consumed_kwh", DIMS, kwh),), "p")
 
 
 def _day(updates: list[WindowUpdate], start: int) -> WindowUpdate:
