@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiokafka import ConsumerRecord
+
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
@@ -25,7 +27,7 @@ from sinks.influx_buckets import bucket_for_window
 from sinks.influx_readback import PointId, stored_points
 from sinks.influx_target import InfluxTarget
 from stack.stack_config import StackConfig
-from streams.kafka_admin import records_after, topic_ends
+from streams.kafka_admin import consumer_records_after, topic_ends
 from tests.faults.territory import Territory
 from zerocarbon.component_configs import influx_read_target
 
@@ -71,21 +73,31 @@ async def limited_sink(territory: Territory, **env: str) -> None:
 
 
 def newest_per_point(
-    values: list[bytes], target: InfluxTarget
-) -> dict[tuple[str, PointId], tuple[float, int, bool]]:
+    records: list[ConsumerRecord[bytes, bytes]], target: InfluxTarget
+) -> tuple[dict[tuple[str, PointId], tuple[float, int, bool]], dict[tuple[str, PointId], list[str]]]:
     """The newest update of each InfluxDB point among zc.indicators records (partition order:
-    a series is in one partition), as (bucket, point) -> (value, revision, final)."""
+    a series is in one partition), as (bucket, point) -> (value, revision, final); and each
+    point's updates as read (partition@offset, key, value, revision, final), to show when one
+    is wrong."""
     out: dict[tuple[str, PointId], tuple[float, int, bool]] = {}
-    for raw in values:
-        if not raw:
+    history: dict[tuple[str, PointId], list[str]] = {}
+    for record in records:
+        if not record.value:
             continue  # a tombstone
-        update = IndicatorUpdate.model_validate_json(raw)
+        update = IndicatorUpdate.model_validate_json(record.value)
         tags = tuple(
             sorted({"window": update.window, **{k: v for k, v in update.dimensions.items() if v}}.items())
         )
-        point = (update.indicator, tags, int(update.window_start.timestamp()))
-        out[(bucket_for_window(update.window, target), point)] = (update.value, update.revision, update.final)
-    return out
+        point = (
+            bucket_for_window(update.window, target),
+            (update.indicator, tags, int(update.window_start.timestamp())),
+        )
+        out[point] = (update.value, update.revision, update.final)
+        history.setdefault(point, []).append(
+            f"{record.partition}@{record.offset} {record.key!r} {update.value} r{update.revision} "
+            f"{'final' if update.final else 'open'}"
+        )
+    return out, history
 
 
 def stored_for(
@@ -117,8 +129,8 @@ async def reconcile_indicator_updates(territory: Territory, timeout: float = 90)
     starts = {tp: o for tp, o in territory.starts.items() if tp.topic == INDICATOR_TOPIC}
     deadline = time.monotonic() + timeout
     while True:
-        records = await records_after(territory.kafka, starts)
-        expected = newest_per_point([value for _, value in records], target)
+        records = await consumer_records_after(territory.kafka, starts)
+        expected, history = newest_per_point(records, target)
         stored = await asyncio.to_thread(stored_for, target, expected)
         wrong = [
             f"{bucket} {point}: InfluxDB {stored.get((bucket, point))}, published {newest}"
@@ -129,7 +141,16 @@ async def reconcile_indicator_updates(territory: Territory, timeout: float = 90)
             break
         await asyncio.sleep(3)
     assert expected, "no indicator update was published during the test"
-    assert not wrong, f"{len(wrong)} of {len(expected)} points not as last published: {wrong[:10]}"
+    if wrong:
+        restores = [
+            line for line in territory.worker.log.read_text().splitlines() if "restored up to" in line
+        ]
+        shown = [point for point, newest in expected.items() if stored.get(point) != newest][:3]
+        raise AssertionError(
+            f"{len(wrong)} of {len(expected)} points not as last published: {wrong[:10]}; "
+            f"updates of the first ones: {[history[point] for point in shown]}; "
+            f"the worker's restores: {restores[-20:]}"
+        )
     print(f"{len(expected)} indicator points, from {len(records)} updates, reconciled with InfluxDB")
     return len(expected)
 
