@@ -173,7 +173,9 @@ events = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+# Derandomized: the next test asserts which paths these examples reached, and with a new seed
+# at each run a run now and then missed one (a unit run failed 1 in 885, passing alone).
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(events, st.integers(0, 119), st.sets(st.integers(0, 119)))
 def test_indexed_flush_and_derive_equal_a_full_scan(items: list, restore_at: int, commits: set) -> None:  # type: ignore[type-arg]
     indexed = WindowState(SIZES, grace_seconds=300)
