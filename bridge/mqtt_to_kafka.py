@@ -38,15 +38,18 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bridge.bridge_metrics import BRIDGE_METRICS
 from bridge.kafka_refusals import breaks_the_sequence, refused_readings, refuses_the_record
 from bridge.mqtt_subscriber import QoS1Subscription, SubscriptionConfig
 from bridge.redeliveries import Redeliveries
-from bridge.renewable_producer import RenewableProducer
+from bridge.renewable_producer import Record, RenewableProducer
 from config.kafka_access import KafkaAccess
 from config.patient_producer import patient_producer
+from config.prometheus_metrics import MetricsEndpoint, metrics_registry, metrics_server
 from config.status_files import write_status
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, encode_frames
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TOPIC, raw_topic
@@ -61,7 +64,6 @@ from schemas.partition_key import commune_partition
 log = logging.getLogger(__name__)
 
 # A record for the producer: topic, partition, key, value, headers.
-Record = tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class BridgeConfig:
     max_record_bytes: int = 512 * 1024
     login: MqttLogin | None = None  # the bridge principal's: subscribes to zc/+/+/+ and nothing else
     mqtt_ca_file: Path | None = None  # MQTT over TLS, trusting this CA
+    metrics: MetricsEndpoint = field(default_factory=MetricsEndpoint)  # bridge/bridge_metrics.py
 
     def subscriptions(self) -> list[str]:
         filters = [DEVICE_FILTER]
@@ -101,6 +104,8 @@ class BridgeCounters:
     redelivered: int = 0
     # Records confirmed after an earlier record of their partition failed (out of order).
     overtaken: int = 0
+    # Sends Kafka did not confirm (each retried, or the record refused for what it is).
+    send_failures: int = 0
 
     def in_flight(self) -> int:
         return (
@@ -138,6 +143,7 @@ class MqttToKafkaBridge:
         self._reading_held = False
         self._wake = asyncio.Event()
         self._kafka_ready = False
+        self._metrics_port: int | None = None
         self._partitions: dict[str, int] = {}
         self._routes: dict[str, _Routed | None] = {}
         self._redeliveries = Redeliveries(keep=config.receive_maximum)
@@ -186,6 +192,11 @@ class MqttToKafkaBridge:
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> BridgeCounters:
         """Forward until ``stop`` is set, then close both connections cleanly."""
+        async with metrics_server(metrics_registry(BRIDGE_METRICS, self.status), self.config.metrics) as port:
+            self._metrics_port = port
+            return await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> BridgeCounters:
         producer = RenewableProducer(self._new_producer)
         await producer.start()
         for family in FAMILIES:
@@ -378,7 +389,7 @@ class MqttToKafkaBridge:
         first = True
         while queues:
             heads = [record for queue in queues for record in queue] if first else [q[0] for q in queues]
-            results = await _send_all(producer, heads)
+            results = await producer.send_all(heads)
             broken = next((r for r in results if r is not None and breaks_the_sequence(r)), None)
             if broken is not None:
                 await producer.renew(broken)
@@ -397,6 +408,7 @@ class MqttToKafkaBridge:
                     if id(queue[0]) in sent:
                         queue.popleft()
                 queues = [queue for queue in queues if queue]
+            self.counters.send_failures += sum(result is not None for result in results)
             if failed:
                 error = next(r for r in results if r is not None and not refuses_the_record(r))
                 log.warning("Kafka refused %d records (%r); retrying in %.1fs", len(failed), error, delay)
@@ -422,26 +434,29 @@ class MqttToKafkaBridge:
             )  # fmt: skip
 
     # -- status ----------------------------------------------------------------------------
-    def _write_status(self) -> None:
+    def status(self) -> dict[str, Any]:
+        """The status file's figures, which /metrics serves too (bridge/bridge_metrics.py)."""
         c = self.counters
-        write_status(
-            self.config.status_file,
-            {
-                "client_id": self.config.client_id,
-                "pid": os.getpid(),
-                "mqtt_connected": self._mqtt.connected,
-                "kafka_ready": self._kafka_ready,
-                "subscriptions": self.config.subscriptions(),
-                "received": dict(c.received),
-                "forwarded": dict(c.forwarded),
-                "dead_lettered": c.dead_lettered,
-                "undeliverable": c.undeliverable,
-                "redelivered_not_forwarded": c.redelivered,
-                "records_out_of_order": c.overtaken,
-                "in_flight": c.in_flight() + self._inbox_messages,
-                "kafka_records": c.records,
-            },
-        )
+        return {
+            "client_id": self.config.client_id,
+            "pid": os.getpid(),
+            "metrics_port": self._metrics_port,
+            "mqtt_connected": self._mqtt.connected,
+            "kafka_ready": self._kafka_ready,
+            "subscriptions": self.config.subscriptions(),
+            "received": dict(c.received),
+            "forwarded": dict(c.forwarded),
+            "dead_lettered": c.dead_lettered,
+            "undeliverable": c.undeliverable,
+            "redelivered_not_forwarded": c.redelivered,
+            "records_out_of_order": c.overtaken,
+            "kafka_send_failures": c.send_failures,
+            "in_flight": c.in_flight() + self._inbox_messages,
+            "kafka_records": c.records,
+        }
+
+    def _write_status(self) -> None:
+        write_status(self.config.status_file, self.status())
 
     async def _report_status(self) -> None:
         while True:
@@ -456,28 +471,6 @@ def partition_queues(records: list[Record]) -> list[collections.deque[Record]]:
     for record in records:
         queues.setdefault((record[0], record[1]), collections.deque()).append(record)
     return list(queues.values())
-
-
-async def _send_all(producer: RenewableProducer, records: list[Record]) -> list[BaseException | None]:
-    """Each record's outcome: None once confirmed, else the error (raised at once, as for a
-    record larger than the producer allows, or when the broker answers)."""
-    outcomes: list[asyncio.Future[object] | BaseException] = []
-    for topic, part, key, value, headers in records:
-        try:
-            outcomes.append(await producer.send(topic, value, key=key, partition=part, headers=headers))
-        except Exception as exc:  # refused before sending: an outcome like the others
-            outcomes.append(exc)
-    results: list[BaseException | None] = []
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            results.append(outcome)
-            continue
-        try:
-            await outcome
-            results.append(None)
-        except Exception as exc:  # the broker's answer for this record
-            results.append(exc)
-    return results
 
 
 def _chunks(items: list[tuple[str, bytes]], max_bytes: int) -> list[list[tuple[str, bytes]]]:

@@ -20,6 +20,9 @@ from config.patient_producer import stop_within
 
 log = logging.getLogger(__name__)
 
+Record = tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]
+"""A Kafka record to send: topic, partition (None: the producer's choice), key, value, headers."""
+
 STOP_SECONDS = 5.0
 """What a stop waits for batches still undelivered (the producer never expires them: Kafka away,
 it would wait for its return); the readings in them are not acknowledged to Mosquitto."""
@@ -69,3 +72,24 @@ class RenewableProducer:
             log.info("the replaced producer stopped with %r", exc)
         await self._producer.start()
         self.renewals += 1
+
+    async def send_all(self, records: list[Record]) -> list[BaseException | None]:
+        """Each record's outcome: None once confirmed, else the error (raised at once, as for a
+        record larger than the producer allows, or when the broker answers)."""
+        outcomes: list[asyncio.Future[object] | BaseException] = []
+        for topic, part, key, value, headers in records:
+            try:
+                outcomes.append(await self.send(topic, value, key=key, partition=part, headers=headers))
+            except Exception as exc:  # refused before sending: an outcome like the others
+                outcomes.append(exc)
+        results: list[BaseException | None] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                results.append(outcome)
+                continue
+            try:
+                await outcome
+                results.append(None)
+            except Exception as exc:  # the broker's answer for this record
+                results.append(exc)
+        return results

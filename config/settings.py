@@ -147,6 +147,9 @@ class Settings(BaseSettings):
         default=5, description="5: session expiry and Receive Maximum; 311: less CPU per message"
     )
     bridge_shared_group: str | None = Field(default=None, description="MQTT 5 shared subscription group")
+    bridge_metrics_port: int = Field(
+        default=9471, ge=0, le=65535, description="the bridge's /metrics port (0: a free one, see its status)"
+    )
     worker_id: str = "zerocarbon-worker"
     worker_instance_id: str | None = Field(
         default=None,
@@ -205,6 +208,13 @@ class Settings(BaseSettings):
     sink_max_backoff_seconds: float = Field(default=30.0, gt=0, description="longest wait between retries")
     sink_mqtt_retained: bool = Field(default=True, description="republish latest indicators as retained MQTT")
     sink_mqtt_topic_root: str = Field(default="zc-indicators", description="root of the retained topics")
+    sink_metrics_port: int = Field(
+        default=9472, ge=0, le=65535, description="the sink's /metrics port (0: a free one, see its status)"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="interface the bridge's and the sink's /metrics listen on (no authentication)",
+    )
 
     # The operators' live web page (operators_view/, docs/operators-view.md): read-only, polls
     # its sources only while a browser is connected.

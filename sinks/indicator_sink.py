@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from config.prometheus_metrics import metrics_registry, metrics_server
 from config.status_files import write_status
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.dead_letter import FieldProblem, Origin
@@ -41,6 +42,7 @@ from sinks.influx_line_writer import InfluxLineWriter, InfluxUnavailable, Reject
 from sinks.mqtt_retained import RetainedPublisher
 from sinks.point_buffer import MemoryBatch, PointBuffer, Positions
 from sinks.sink_config import SinkConfig
+from sinks.sink_metrics import SINK_METRICS, metrics_snapshot
 from sinks.spool_writer import DISK_BUFFER_FULL, SpoolWriter
 from sinks.update_reader import SEPARATOR, SinkCounters, UpdateReader, send_dead_letter
 
@@ -80,6 +82,8 @@ class IndicatorSink:
         self._influx_ok: bool | None = None
         self._kafka_ready = False
         self._caught_up = False
+        self._retained: RetainedPublisher | None = None
+        self._metrics_port: int | None = None
 
         self.reader = UpdateReader(config, self.counters)
 
@@ -87,8 +91,11 @@ class IndicatorSink:
         """Read, buffer, write and commit until ``stop`` is set (collector paced for records).
         An error that ends the loop is raised again, after the status file says it."""
         try:
-            with paced_collector():
-                await self._run(stop)
+            registry = metrics_registry(SINK_METRICS, lambda: metrics_snapshot(self.status()))
+            async with metrics_server(registry, self.config.metrics) as port:
+                self._metrics_port = port
+                with paced_collector():
+                    await self._run(stop)
         except Exception as exc:
             self.loop_died("sink", exc)
             raise
@@ -105,7 +112,7 @@ class IndicatorSink:
             self.failed = f"{loop}: {exc!r}"
             log.error("the %s loop died (%r): the sink stops", loop, exc)
         self._kafka_ready = False
-        self._write_status(None)
+        self._write_status()
 
     async def _run(self, stop: asyncio.Event) -> None:
         s = self.config
@@ -130,6 +137,7 @@ class IndicatorSink:
             if s.mqtt_retained
             else None
         )
+        self._retained = retained
         writes: list[asyncio.Task[None]] = []
         commit: asyncio.Task[None] | None = None
         await consumer.start()
@@ -194,7 +202,7 @@ class IndicatorSink:
                         commit = self._start_commit(consumer)
                     if time.monotonic() - status_at >= 1.0:
                         status_at = time.monotonic()
-                        self._write_status(retained)
+                        self._write_status()
                 for task in [*writes, commit]:
                     if task is not None:
                         await task
@@ -211,7 +219,7 @@ class IndicatorSink:
                 if task is not None:  # a write's batch stays in flight, never committed: Kafka redelivers it
                     task.cancel()
             self._kafka_ready = False
-            self._write_status(retained)
+            self._write_status()
             if retained is not None:
                 retained.close()
             await consumer.stop()
@@ -358,13 +366,16 @@ class IndicatorSink:
             # Not lost: the points are durable; Kafka will redeliver and they are rewritten.
             log.warning("commit of %s failed (%r)", positions, exc)
 
-    def _write_status(self, retained: RetainedPublisher | None) -> None:
-        c, b = self.counters, self.buffer
-        write_status(
-            self.status_path,
-            {
+    def _write_status(self) -> None:
+        write_status(self.status_path, self.status())
+
+    def status(self) -> dict[str, Any]:
+        """The status file's figures, which /metrics serves too (sinks/sink_metrics.py)."""
+        c, b, retained = self.counters, self.buffer, self._retained
+        return {
                 "name": self.name,
                 "pid": os.getpid(),
+                "metrics_port": self._metrics_port,
                 "kafka_ready": self._kafka_ready,
                 "failed": self.failed,
                 # Why the sink reads no more from Kafka, if it does not (None: it reads).
@@ -395,8 +406,7 @@ class IndicatorSink:
                 "mqtt_retained_published": retained.published if retained else 0,
                 "mqtt_retained_skipped": retained.skipped if retained else 0,
                 "mqtt_connected": retained.connected if retained else None,
-            },
-        )
+        }  # fmt: skip
 
 
 def read_sink_statuses(status_dir: Path) -> list[dict[str, Any]]:

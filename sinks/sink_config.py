@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.kafka_access import KafkaAccess
+from config.prometheus_metrics import MetricsEndpoint
 from schemas.mqtt_principals import MqttLogin
 from sinks.influx_target import InfluxTarget
 
@@ -32,5 +33,6 @@ class SinkConfig:
     mqtt_port: int
     mqtt_login: MqttLogin | None = None  # the sink principal's (publishes under mqtt_topic_root)
     mqtt_ca_file: Path | None = None  # MQTT over TLS, trusting this CA
+    metrics: MetricsEndpoint = field(default_factory=MetricsEndpoint)  # sinks/sink_metrics.py
     # Beyond it a spill is refused as on a full disk: the sink stops reading Kafka.
     spool_max_bytes: int | None = None

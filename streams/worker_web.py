@@ -14,10 +14,13 @@ from collections.abc import Mapping
 
 import faust
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from config.prometheus_metrics import exposition, metrics_registry
 from config.web_access import bearer_token, same_secret
 from streams.validation.stage import ValidationCounters
 from streams.worker_health import WorkerHealth
+from streams.worker_metrics import WORKER_METRICS, worker_snapshot
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="zerocarbon-worker"'}
 
@@ -35,7 +38,9 @@ def register_pages(
     token: str | None = None,
 ) -> None:
     """``/counters``: validation counters per producer and reason, and the indicator stage's
-    outcomes, to whoever shows ``token``; ``/health``: ``health``'s report."""
+    outcomes, to whoever shows ``token``; ``/metrics``: the same and the loops' health for
+    Prometheus (streams/worker_metrics.py), to whoever shows ``token``; ``/health``:
+    ``health``'s report."""
 
     @app.page("/counters")
     async def counters_page(web: View, request: Request) -> Response:
@@ -49,6 +54,16 @@ def register_pages(
         snapshot["balanced"] = counters.balanced()
         snapshot["indicators"] = dict(indicators)
         return web.json(snapshot)
+
+    registry = metrics_registry(WORKER_METRICS, lambda: worker_snapshot(counters, indicators, health))
+
+    @app.page("/metrics")
+    async def metrics_page(web: View, request: Request) -> Response:
+        if not authorized(request.headers, token):
+            return web.text(
+                "send the worker's token: Authorization: Bearer <ZC_WORKER_WEB_TOKEN>\n", status=401
+            )
+        return web.bytes(exposition(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/health")
     async def health_page(web: View, request: Request) -> Response:

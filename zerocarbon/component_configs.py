@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config.kafka_access import KafkaAccess
+from config.prometheus_metrics import MetricsEndpoint
 from config.settings import Settings
 from operators_view.view_config import ViewConfig
 from reference.loader import DEFAULT_DIR
@@ -350,6 +351,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         # Retained MQTT is best effort: without a credential the sink says so and writes on.
         mqtt_login=mqtt_login_if_known(settings, SINK) if settings.sink_mqtt_retained else None,
         mqtt_ca_file=mqtt_ca_file(settings),
+        metrics=MetricsEndpoint(settings.metrics_host, settings.sink_metrics_port),
     )
 
 
@@ -389,6 +391,7 @@ def bridge_config(settings: Settings, client_id: str) -> BridgeConfig:
         linger_seconds=settings.bridge_linger_ms / 1000,
         login=mqtt_login(settings, BRIDGE),
         mqtt_ca_file=mqtt_ca_file(settings),
+        metrics=MetricsEndpoint(settings.metrics_host, settings.bridge_metrics_port),
     )
 
 

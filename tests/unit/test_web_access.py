@@ -172,6 +172,23 @@ async def test_the_workers_counters_on_loopback_need_no_token(tmp_path: Path) ->
         assert counters["accepted"] == {"enedis": 3} and counters["balanced"] is True
 
 
+async def test_the_workers_metrics_say_what_its_counters_say_and_need_its_token(tmp_path: Path) -> None:
+    async with TestClient(TestServer(_worker_web(tmp_path))) as client:
+        text = await (await client.get("/metrics")).text()
+        assert 'zc_validation_accepted_readings_total{producer="enedis"} 3.0' in text
+        assert "zc_validation_received_readings_total 3.0" in text
+    health = WorkerHealth()
+    health.loop_died("validation agent", RuntimeError("a bug"))
+    async with TestClient(
+        TestServer(_worker_web(tmp_path, host="0.0.0.0", token=TOKEN, health=health))
+    ) as client:
+        assert (await client.get("/metrics")).status == 401
+        allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert (
+            allowed.status == 200 and 'zc_worker_loop_up{loop="validation agent"} 0.0' in await allowed.text()
+        )
+
+
 def test_the_worker_refuses_to_start_beyond_loopback_without_a_token(tmp_path: Path) -> None:
     with pytest.raises(WebAccessRefused, match="ZC_WORKER_WEB_TOKEN"):
         _worker_web(tmp_path, host="0.0.0.0")

@@ -1,0 +1,73 @@
+"""The worker's /metrics: what ``/counters`` and ``/health`` say, for Prometheus.
+
+received = accepted + duplicates + dead-lettered, each per producer (bounded by identity:
+streams/validation/stage.py); the indicator stage's outcomes per reading or record; whether
+each loop is alive.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from config.prometheus_metrics import Metric
+from streams.validation.stage import ValidationCounters
+from streams.worker_health import WorkerHealth
+
+WORKER_METRICS = (
+    Metric("zc_validation_received_readings_total", "counter", "readings validation received", "received"),
+    Metric(
+        "zc_validation_accepted_readings_total",
+        "counter",
+        "readings accepted onto zc.valid.*, by their device's producer",
+        "accepted",
+        "producer",
+    ),
+    Metric(
+        "zc_validation_duplicate_readings_total",
+        "counter",
+        "readings already accepted within the horizon, not sent again, by producer",
+        "duplicates",
+        "producer",
+    ),
+    Metric(
+        "zc_validation_dead_lettered_readings_total",
+        "counter",
+        "readings sent to the dead-letter topic, by the producer their payload names",
+        "dead_lettered",
+        "producer",
+    ),
+    Metric(
+        "zc_validation_dead_letter_reasons_total",
+        "counter",
+        "dead letters by the type of their first error",
+        "reasons",
+        "reason",
+    ),
+    Metric(
+        "zc_indicator_outcomes_total",
+        "counter",
+        "what the indicator stage did with each reading or record (counted, late, duplicate...)",
+        "indicators",
+        "outcome",
+    ),
+    Metric(
+        "zc_worker_loop_up",
+        "gauge",
+        "1 while the worker's loop is alive (0: it died, /health says fail)",
+        "loops",
+        "loop",
+    ),
+)
+
+
+def worker_snapshot(
+    counters: ValidationCounters, indicators: Counter[str], health: WorkerHealth
+) -> dict[str, Any]:
+    """The figures WORKER_METRICS reads, now."""
+    checks = health.report()["checks"]
+    return {
+        **counters.snapshot(),
+        "indicators": dict(indicators),
+        "loops": {loop: check["status"] != "fail" for loop, check in checks.items()},
+    }

@@ -1,0 +1,98 @@
+"""Metrics are the status figures, read at scrape time (config/prometheus_metrics.py): names
+follow Prometheus' conventions, a mapping gives one series per key, absent figures no series,
+and the server says which port it could not take."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bridge.bridge_metrics import BRIDGE_METRICS
+from config.prometheus_metrics import (
+    Metric,
+    MetricsEndpoint,
+    exposition,
+    metrics_registry,
+    metrics_server,
+)
+from sinks.sink_metrics import SINK_METRICS, metrics_snapshot
+from streams.worker_metrics import WORKER_METRICS
+
+METRICS = (
+    Metric("zc_test_received_messages_total", "counter", "received, by family", "received", "family"),
+    Metric("zc_test_in_flight_messages", "gauge", "in flight", "in_flight"),
+    Metric("zc_test_connected", "gauge", "connected", "connected"),
+    Metric("zc_test_absent", "gauge", "not in the snapshot", "absent"),
+)
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_a_snapshot_becomes_series_read_at_each_scrape() -> None:
+    status: dict[str, Any] = {"received": {"energy": 3, "mobility": 2}, "in_flight": 4, "connected": True}
+    registry = metrics_registry(METRICS, lambda: status)
+    first = samples(exposition(registry).decode())
+    assert first[("zc_test_received_messages_total", (("family", "energy"),))] == 3
+    assert first[("zc_test_received_messages_total", (("family", "mobility"),))] == 2
+    assert first[("zc_test_in_flight_messages", ())] == 4
+    assert first[("zc_test_connected", ())] == 1
+    assert not any(name == "zc_test_absent" for name, _ in first)
+    assert ("process_cpu_seconds_total", ()) in first  # the process collector, on Linux
+    status["received"] = {"energy": 5, "mobility": 2}
+    again = samples(exposition(registry).decode())
+    assert again[("zc_test_received_messages_total", (("family", "energy"),))] == 5
+
+
+def test_names_follow_the_conventions_and_every_metric_is_documented() -> None:
+    with pytest.raises(ValueError, match="_total"):
+        Metric("zc_test_messages", "counter", "a counter without _total", "x")
+    with pytest.raises(ValueError, match="_total"):
+        Metric("zc_test_messages_total", "gauge", "a gauge with _total", "x")
+    documented = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    for metric in (*BRIDGE_METRICS, *SINK_METRICS, *WORKER_METRICS):
+        assert f"`{metric.name}`" in documented, metric.name
+        if metric.label:
+            assert metric.label in documented, (metric.name, metric.label)
+
+
+def test_a_mapping_needs_a_label() -> None:
+    registry = metrics_registry((Metric("zc_test_x_total", "counter", "x", "x"),), lambda: {"x": {"a": 1}})
+    with pytest.raises(ValueError, match="no label"):
+        exposition(registry)
+
+
+def test_the_sink_s_latency_quantiles_and_pause_come_from_its_status() -> None:
+    latency = {"count": 3, "p50": 0.01, "p99": 0.2, "max": 0.3}
+    status = {"write_latency_seconds": latency, "reading_paused_by": None}
+    snapshot = metrics_snapshot(status)
+    assert snapshot["write_latency_quantiles"] == {"0.5": 0.01, "0.99": 0.2, "1": 0.3}
+    assert snapshot["reading_paused"] is False
+    assert metrics_snapshot({"write_latency_seconds": {"count": 0}})["write_latency_quantiles"] is None
+
+
+async def test_the_server_serves_metrics_and_names_a_port_it_cannot_take() -> None:
+    registry = metrics_registry(METRICS, lambda: {"in_flight": 7})
+    async with metrics_server(registry, MetricsEndpoint("127.0.0.1", 0)) as port:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain")
+            assert samples(await response.text())[("zc_test_in_flight_messages", ())] == 7
+        with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
+            async with metrics_server(registry, MetricsEndpoint("127.0.0.1", port)):
+                pass
+    with socket.socket() as probe:  # released once the block ends
+        probe.bind(("127.0.0.1", port))
