@@ -16,25 +16,43 @@ from streams.indicators import update_producer
 from streams.indicators.update_producer import UpdateProducer
 
 
-class FlakyKafka:
-    """Fails the first ``failing`` sends with ``error``, then keeps what it is sent."""
+class Batch:
+    """aiokafka's ``BatchBuilder`` as the producer uses it: full after ``capacity`` records."""
 
-    def __init__(self, failing: int, error: Exception) -> None:
-        self.failing, self.error = failing, error
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.records = capacity, list[tuple[bytes, bytes]]()
+
+    def append(self, *, key: bytes, value: bytes, timestamp: float | None) -> object | None:
+        if len(self.records) >= self.capacity:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
+class FlakyKafka:
+    """Fails the first ``failing`` batches with ``error``, then keeps what it is sent."""
+
+    def __init__(self, failing: int, error: Exception, capacity: int = 1000) -> None:
+        self.failing, self.error, self.capacity = failing, error, capacity
         self.kept: list[tuple[bytes, bytes]] = []
         self.partition_of: dict[bytes, int] = {}
+        self.batches = 0
 
     async def partitions_for(self, topic: str) -> set[int]:
         return {3, 0, 2, 1}
 
-    async def send(self, topic: str, value: bytes, key: bytes, partition: int) -> asyncio.Future[None]:
+    def create_batch(self) -> Batch:
+        return Batch(self.capacity)
+
+    async def send_batch(self, batch: Batch, topic: str, partition: int) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.batches += 1
         if self.failing > 0:
             self.failing -= 1
             done.set_exception(self.error)
         else:
-            self.kept.append((key, value))
-            self.partition_of[key] = partition
+            self.kept += batch.records
+            self.partition_of.update((key, partition) for key, _ in batch.records)
             done.set_result(None)
         return done
 
@@ -57,9 +75,9 @@ async def test_updates_kafka_does_not_take_are_sent_again_until_it_has_them_all(
     error: Exception, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(update_producer, "RETRY_SECONDS", 0.0)
-    kafka = FlakyKafka(failing=7, error=error)
+    kafka = FlakyKafka(failing=6, error=error, capacity=2)
     await OnFlakyKafka(kafka).deliver(RECORDS)
-    assert sorted(kafka.kept) == sorted(RECORDS)  # all 5 refused, then 2 of them again
+    assert sorted(kafka.kept) == sorted(RECORDS)  # every batch refused at first, some again
 
 
 async def test_an_error_no_retry_fixes_is_raised() -> None:
@@ -79,3 +97,17 @@ async def test_each_update_goes_to_the_partition_aiokafka_s_default_partitioner_
     await producer.deliver([(key, b"{}") for key in keys])  # from what it remembers
     assert kafka.partition_of == {key: DefaultPartitioner()(key, [0, 1, 2, 3], [0, 1, 2, 3]) for key in keys}
     assert len(set(kafka.partition_of.values())) == 4
+
+
+async def test_updates_beyond_a_batch_go_in_the_next_one_of_their_partition_none_lost() -> None:
+    kafka = FlakyKafka(failing=0, error=KafkaTimeoutError(), capacity=7)
+    records = [(f"key-{i}".encode(), f"value-{i}".encode()) for i in range(200)]
+    await OnFlakyKafka(kafka).deliver(records)
+    assert sorted(kafka.kept) == sorted(records) and len(kafka.kept) == len(records)
+    assert kafka.batches >= 200 // 7
+    per_partition: dict[int, list[bytes]] = {}
+    for key, _ in kafka.kept:
+        per_partition.setdefault(kafka.partition_of[key], []).append(key)
+    order = {key: i for i, (key, _) in enumerate(records)}
+    for keys in per_partition.values():  # a partition's updates in the order of the flush
+        assert keys == sorted(keys, key=order.__getitem__)
