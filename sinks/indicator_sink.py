@@ -83,6 +83,8 @@ class IndicatorSink:
         self._kafka_ready = False
         self._caught_up = False
         self._retained: RetainedPublisher | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._read_up_to: dict[TopicPartition, int] = {}  # the next offset to read, per partition
         self._metrics_port: int | None = None
 
         self.reader = UpdateReader(config, self.counters)
@@ -138,6 +140,7 @@ class IndicatorSink:
             else None
         )
         self._retained = retained
+        self._consumer, self._read_up_to = consumer, {}
         writes: list[asyncio.Task[None]] = []
         commit: asyncio.Task[None] | None = None
         await consumer.start()
@@ -188,6 +191,7 @@ class IndicatorSink:
                             max_records=s.batch_size,
                         )
                         for tp, records in batches.items():
+                            self._read_up_to[tp] = records[-1].offset + 1
                             latest = await self._take(tp, records, producer)
                             if retained is not None and latest:
                                 retained.offer(latest)
@@ -406,7 +410,19 @@ class IndicatorSink:
                 "mqtt_retained_published": retained.published if retained else 0,
                 "mqtt_retained_skipped": retained.skipped if retained else 0,
                 "mqtt_connected": retained.connected if retained else None,
+                "kafka_lag": self._lag(),
         }  # fmt: skip
+
+    def _lag(self) -> dict[str, int]:
+        """Records behind the end of each partition read so far, as of the last fetch."""
+        consumer, lag = self._consumer, dict[str, int]()
+        if consumer is None:
+            return lag
+        for tp, read in self._read_up_to.items():
+            end = consumer.highwater(tp)
+            if end is not None:
+                lag[str(tp.partition)] = max(0, end - read)
+        return lag
 
 
 def read_sink_statuses(status_dir: Path) -> list[dict[str, Any]]:

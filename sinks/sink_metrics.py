@@ -56,6 +56,13 @@ SINK_METRICS = (
     Metric("zc_sink_influxdb_up", "gauge", "1 while InfluxDB accepts writes", "influx_ok"),
     Metric("zc_sink_kafka_ready", "gauge", "1 while the sink's Kafka clients are started", "kafka_ready"),
     Metric(
+        "zc_sink_kafka_lag_records",
+        "gauge",
+        "records of zc.indicators not read yet, by partition (as of the last fetch)",
+        "kafka_lag",
+        "partition",
+    ),
+    Metric(
         "zc_sink_write_latency_seconds",
         "gauge",
         "write request latency over the recent requests, by quantile (1: the slowest)",

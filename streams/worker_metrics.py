@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import faust
+
 from config.prometheus_metrics import Metric
 from streams.validation.stage import ValidationCounters
 from streams.worker_health import WorkerHealth
@@ -52,6 +54,14 @@ WORKER_METRICS = (
         "outcome",
     ),
     Metric(
+        "zc_worker_kafka_lag_records",
+        "gauge",
+        "records of the raw and valid topics not read yet by this worker, by assigned partition "
+        "(topic:partition, as of the consumer's last fetch)",
+        "kafka_lag",
+        "topic_partition",
+    ),
+    Metric(
         "zc_worker_loop_up",
         "gauge",
         "1 while the worker's loop is alive (0: it died, /health says fail)",
@@ -61,13 +71,32 @@ WORKER_METRICS = (
 )
 
 
+def consumer_lag(app: faust.App) -> dict[str, int]:
+    """Records behind the end of each of the service's partitions this worker holds and has
+    read from (faust's last read offset, the consumer's last fetched end); empty before the
+    first assignment, and when the consumer cannot say."""
+    lag: dict[str, int] = {}
+    try:
+        consumer = app.consumer
+        read = consumer._read_offset  # type: ignore[attr-defined]  # faust's: what it handed the streams
+        for tp in consumer.assignment():
+            last = read.get(tp)
+            end = consumer.highwater(tp) if tp.topic.startswith("zc.") and last is not None else None
+            if end is not None and last is not None:
+                lag[f"{tp.topic}:{tp.partition}"] = max(0, end - (last + 1))
+    except Exception:  # no consumer yet, or one stopping: a scrape must not fail for it
+        return {}
+    return lag
+
+
 def worker_snapshot(
-    counters: ValidationCounters, indicators: Counter[str], health: WorkerHealth
+    counters: ValidationCounters, indicators: Counter[str], health: WorkerHealth, lag: dict[str, int]
 ) -> dict[str, Any]:
     """The figures WORKER_METRICS reads, now."""
     checks = health.report()["checks"]
     return {
         **counters.snapshot(),
         "indicators": dict(indicators),
+        "kafka_lag": lag,
         "loops": {loop: check["status"] != "fail" for loop, check in checks.items()},
     }

@@ -18,9 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from config.prometheus_metrics import exposition, metrics_registry
 from config.web_access import bearer_token, same_secret
+from streams.indicators.flush_timings import FlushTimings
 from streams.validation.stage import ValidationCounters
 from streams.worker_health import WorkerHealth
-from streams.worker_metrics import WORKER_METRICS, worker_snapshot
+from streams.worker_metrics import WORKER_METRICS, consumer_lag, worker_snapshot
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="zerocarbon-worker"'}
 
@@ -35,6 +36,7 @@ def register_pages(
     counters: ValidationCounters,
     indicators: Counter[str],
     health: WorkerHealth,
+    timings: FlushTimings,
     token: str | None = None,
 ) -> None:
     """``/counters``: validation counters per producer and reason, and the indicator stage's
@@ -55,7 +57,10 @@ def register_pages(
         snapshot["indicators"] = dict(indicators)
         return web.json(snapshot)
 
-    registry = metrics_registry(WORKER_METRICS, lambda: worker_snapshot(counters, indicators, health))
+    registry = metrics_registry(
+        WORKER_METRICS, lambda: worker_snapshot(counters, indicators, health, consumer_lag(app))
+    )
+    registry.register(timings.seconds)
 
     @app.page("/metrics")
     async def metrics_page(web: View, request: Request) -> Response:

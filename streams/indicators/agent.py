@@ -34,6 +34,7 @@ from streams.app import bytes_topic
 from streams.indicators.checkpoints import CheckpointReader, checkpoint_key
 from streams.indicators.closed_windows_rocksdb import PartitionGone, open_closed_windows
 from streams.indicators.engine import Ack, IndicatorPartition, KeyValue, Publication, ValidRecord
+from streams.indicators.flush_timings import FlushTimings
 from streams.indicators.update_producer import UpdateProducer
 from streams.worker_config import WorkerConfig
 from streams.worker_health import WorkerHealth
@@ -87,10 +88,16 @@ async def read_checkpoints(reader: CheckpointReader) -> dict[bytes, bytes]:
 
 
 def register_indicator_agent(
-    app: faust.App, config: WorkerConfig, store: ReferenceStore, counters: Counter[str], health: WorkerHealth
+    app: faust.App,
+    config: WorkerConfig,
+    store: ReferenceStore,
+    counters: Counter[str],
+    health: WorkerHealth,
+    timings: FlushTimings,
 ) -> None:
     """Attach the indicator agent; ``counters`` tally outcomes for the worker's /counters page,
-    ``health`` learns of its loops' rounds and deaths (streams/worker_health.py)."""
+    ``health`` learns of its loops' rounds and deaths (streams/worker_health.py), ``timings``
+    of each flush's phases (/metrics)."""
     source = bytes_topic(app, *[valid_topic(name) for name in FAMILIES])
     update_producer = UpdateProducer(config.kafka, INDICATOR_TOPIC)
     dead_topic = bytes_topic(app, DEAD_LETTER_TOPIC)
@@ -217,6 +224,8 @@ def register_indicator_agent(
                 update_producer.deliver(updates), deliver_dead_letters(letters, to_dead_letters, counters)
             )
             delivered = time.monotonic()
+            timings.observe("compute", computed - clock)
+            timings.observe("deliver", delivered - computed)
             if delivered - clock > SLOW_FLUSH_SECONDS:
                 log.warning(
                     "slow flush: %d updates and %d dead letters, %.1f s computing, then %.1f s "
@@ -234,6 +243,7 @@ def register_indicator_agent(
                 engine.checkpoint_delivered()
                 for event in publication.acks:
                     event.ack()
+            timings.observe("checkpoint", time.monotonic() - delivered)
         return written
 
     @app.timer(interval=FLUSH_EVERY_SECONDS)

@@ -67,12 +67,15 @@ async def test_the_processes_metrics_account_for_every_reading(
             moved = worker[f"zc_validation_{name}_readings_total"] - count(before[outcome])
             assert moved == expected[outcome], (outcome, moved, expected)
         assert worker["zc_indicator_outcomes_total"] > 0
+        assert worker["zc_indicator_flush_seconds_count"] > 0
+        assert worker["zc_worker_kafka_lag_records"] == 0  # every partition read to its end
 
         status = sink_status(settings)
         sink = await scrape(f"http://127.0.0.1:{status['metrics_port']}/metrics")
         assert 0 < sink["zc_sink_points_written_total"] <= sink["zc_sink_points_total"]
         assert sink["zc_sink_buffered_memory_points"] == sink["zc_sink_buffered_disk_points"] == 0
         assert sink["zc_sink_influxdb_up"] == 1
+        assert sink["zc_sink_kafka_lag_records"] == 0  # summed over the partitions read
         print(
             f"bridge {bridge['zc_bridge_forwarded_messages_total']:.0f} forwarded, worker "
             f"{worker['zc_validation_accepted_readings_total']:.0f} accepted, sink "

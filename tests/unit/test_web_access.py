@@ -31,6 +31,7 @@ from operators_view.health_sources import read_worker_counters
 from operators_view.page_access import COOKIE
 from operators_view.server import create_app as create_view
 from streams.app import create_app as create_worker_app
+from streams.indicators.flush_timings import FlushTimings
 from streams.validation.stage import ValidationCounters
 from streams.worker_health import WorkerHealth
 from streams.worker_web import register_pages
@@ -161,7 +162,9 @@ def _worker_web(
     counters = ValidationCounters()
     counters.accepted["enedis"] = 3
     counters.received = 3
-    register_pages(app, counters, Counter(counted=3), health or WorkerHealth(), config.web_token)
+    timings = FlushTimings()
+    timings.observe("compute", 0.02)
+    register_pages(app, counters, Counter(counted=3), health or WorkerHealth(), timings, config.web_token)
     application: web.Application = app.web.web_app
     return application
 
@@ -177,6 +180,7 @@ async def test_the_workers_metrics_say_what_its_counters_say_and_need_its_token(
         text = await (await client.get("/metrics")).text()
         assert 'zc_validation_accepted_readings_total{producer="enedis"} 3.0' in text
         assert "zc_validation_received_readings_total 3.0" in text
+        assert 'zc_indicator_flush_seconds_count{phase="compute"} 1.0' in text
     health = WorkerHealth()
     health.loop_died("validation agent", RuntimeError("a bug"))
     async with TestClient(
