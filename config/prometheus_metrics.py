@@ -9,18 +9,18 @@ that key gives one series per key, under one label (producers, reasons, families
 identity where they are counted). docs/metrics.md lists them all.
 
 The server is aiohttp on the process's own event loop (no thread reading counters another
-thread writes), bound to loopback unless configured otherwise. Beside the declared metrics:
-prometheus-client's process collector (``process_cpu_seconds_total``,
-``process_resident_memory_bytes``, ...).
+thread writes), bound to loopback unless configured otherwise, and then only for a client
+showing the metrics token (Prometheus' ``authorization`` in its scrape configuration).
+Beside the declared metrics: prometheus-client's process collector
+(``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ...).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
@@ -28,6 +28,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.core import Metric as Family
 from prometheus_client.registry import Collector
+
+from config.web_access import bearer_token, require_token_beyond_loopback, same_secret
 
 log = logging.getLogger(__name__)
 
@@ -98,30 +100,39 @@ def exposition(registry: CollectorRegistry) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class MetricsEndpoint:
-    """Where a process serves ``/metrics``; port 0 takes a free one (said in the status file)."""
+    """Where a process serves ``/metrics``; port 0 takes a free one (said in the status file).
+    Beyond loopback, only to whoever shows ``token`` (``Authorization: Bearer``)."""
 
     host: str = "127.0.0.1"
     port: int = 0
+    token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"metrics port {self.port} is not a TCP port (0 takes a free one)")
 
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+    def require_access(self) -> None:
+        """WebAccessRefused beyond loopback without a token, naming the setting: a command
+        checks it before it reaches for any broker."""
+        require_token_beyond_loopback(self.host, self.token, page="/metrics", setting="ZC_METRICS_TOKEN")
 
 
 @asynccontextmanager
 async def metrics_server(registry: CollectorRegistry, endpoint: MetricsEndpoint) -> AsyncIterator[int]:
     """Serve ``registry`` at ``http://host:port/metrics`` while the block runs; yields the port.
     A port already taken raises OSError, naming it: a process that cannot be watched says so at
-    start rather than running unseen."""
+    start rather than running unseen. Beyond loopback without a token: WebAccessRefused, as
+    every page of the service (config/web_access.py)."""
+    endpoint.require_access()
+    token = endpoint.token
 
-    async def metrics(_request: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
+        if token is not None and not same_secret(bearer_token(request.headers.get("Authorization")), token):
+            return web.Response(
+                status=401,
+                text="send the metrics token: Authorization: Bearer <ZC_METRICS_TOKEN>\n",
+                headers={"WWW-Authenticate": 'Bearer realm="zerocarbon-metrics"'},
+            )
         return web.Response(body=exposition(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
@@ -138,8 +149,6 @@ async def metrics_server(registry: CollectorRegistry, endpoint: MetricsEndpoint)
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     port = sockets[0].getsockname()[1] if sockets else endpoint.port
-    if not is_loopback(endpoint.host):
-        log.warning("metrics served beyond loopback, without authentication, on %s:%d", endpoint.host, port)
     try:
         yield port
     finally:

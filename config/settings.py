@@ -213,7 +213,11 @@ class Settings(BaseSettings):
     )
     metrics_host: str = Field(
         default="127.0.0.1",
-        description="interface the bridge's and the sink's /metrics listen on (no authentication)",
+        description="interface the bridge's and the sink's /metrics listen on",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token of the bridge's and the sink's /metrics; needed beyond loopback",
     )
 
     # The operators' live web page (operators_view/, docs/operators-view.md): read-only, polls
@@ -250,7 +254,7 @@ class Settings(BaseSettings):
             raise ValueError("the bridge speaks MQTT 5 or 3.1.1: use 5 or 311")
         return value
 
-    @field_validator("view_token", "worker_web_token")
+    @field_validator("view_token", "worker_web_token", "metrics_token")
     @classmethod
     def _long_web_token(cls, value: SecretStr | None) -> SecretStr | None:
         # A short token can be guessed over HTTP; say how to make a good one.

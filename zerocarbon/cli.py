@@ -119,6 +119,7 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     if missing := missing_kafka_password(settings, kafka_principals.BRIDGE):
         raise StackError(missing)
     config = bridge_config(settings, args.client_id)
+    config.metrics.require_access()  # before it reaches for Kafka
     bridge = MqttToKafkaBridge(config)
     asyncio.run(require_topics(config.kafka, [raw_topic(family) for family in FAMILIES]))
     asyncio.run(_until_signalled(bridge.run))
@@ -170,6 +171,7 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
     ):
         if missing:
             raise StackError(missing)
+    config.metrics.require_access()  # before it reaches for Kafka
     asyncio.run(require_topics(config.kafka, [INDICATOR_TOPIC, DEAD_LETTER_TOPIC]))
     if held := asyncio.run(another_sink(config.kafka, config.group)):
         raise StackError(held)

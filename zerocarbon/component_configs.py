@@ -351,7 +351,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         # Retained MQTT is best effort: without a credential the sink says so and writes on.
         mqtt_login=mqtt_login_if_known(settings, SINK) if settings.sink_mqtt_retained else None,
         mqtt_ca_file=mqtt_ca_file(settings),
-        metrics=MetricsEndpoint(settings.metrics_host, settings.sink_metrics_port),
+        metrics=metrics_endpoint(settings, settings.sink_metrics_port),
     )
 
 
@@ -375,6 +375,12 @@ def view_config(settings: Settings) -> ViewConfig:
     )
 
 
+def metrics_endpoint(settings: Settings, port: int) -> MetricsEndpoint:
+    """Where the bridge's or the sink's /metrics listens, and the token it asks beyond loopback."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
+    return MetricsEndpoint(settings.metrics_host, port, token)
+
+
 def bridge_config(settings: Settings, client_id: str) -> BridgeConfig:
     """The bridge's, for one MQTT client id (its persistent session and its status file)."""
     from bridge.mqtt_to_kafka import BridgeConfig
@@ -391,7 +397,7 @@ def bridge_config(settings: Settings, client_id: str) -> BridgeConfig:
         linger_seconds=settings.bridge_linger_ms / 1000,
         login=mqtt_login(settings, BRIDGE),
         mqtt_ca_file=mqtt_ca_file(settings),
-        metrics=MetricsEndpoint(settings.metrics_host, settings.bridge_metrics_port),
+        metrics=metrics_endpoint(settings, settings.bridge_metrics_port),
     )
 
 

@@ -20,6 +20,7 @@ from config.prometheus_metrics import (
     metrics_registry,
     metrics_server,
 )
+from config.web_access import WebAccessRefused
 from sinks.sink_metrics import SINK_METRICS, metrics_snapshot
 from streams.worker_metrics import WORKER_METRICS
 
@@ -96,3 +97,21 @@ async def test_the_server_serves_metrics_and_names_a_port_it_cannot_take() -> No
                 pass
     with socket.socket() as probe:  # released once the block ends
         probe.bind(("127.0.0.1", port))
+
+
+async def test_beyond_loopback_metrics_need_a_token_and_serve_only_who_shows_it() -> None:
+    registry = metrics_registry(METRICS, lambda: {"in_flight": 7})
+    with pytest.raises(WebAccessRefused, match="ZC_METRICS_TOKEN"):
+        async with metrics_server(registry, MetricsEndpoint("0.0.0.0", 0)):
+            pass
+    token = "a-long-random-metrics-token"
+    async with metrics_server(registry, MetricsEndpoint("0.0.0.0", 0, token)) as port:
+        url = f"http://127.0.0.1:{port}/metrics"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as refused:
+                assert refused.status == 401 and "ZC_METRICS_TOKEN" in await refused.text()
+            async with session.get(url, headers={"Authorization": "Bearer not-it"}) as wrong:
+                assert wrong.status == 401
+            async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as shown:
+                assert shown.status == 200
+                assert samples(await shown.text())[("zc_test_in_flight_messages", ())] == 7

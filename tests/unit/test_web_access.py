@@ -255,6 +255,22 @@ def test_config_show_masks_the_web_tokens(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_short_web_token_is_refused() -> None:
     with pytest.raises(ValueError, match="16 characters"):
         Settings(view_token="short")
+    with pytest.raises(ValueError, match="16 characters"):
+        Settings(metrics_token="short")
+
+
+@pytest.mark.parametrize("command", ["bridge", "sink"])
+def test_the_bridge_and_the_sink_say_which_setting_their_metrics_need(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ZC_METRICS_HOST", "0.0.0.0")
+    monkeypatch.setenv("ZC_STACK_HOME", str(tmp_path))
+    monkeypatch.setenv("ZC_KAFKA_BRIDGE_PASSWORD", "unit-bridge-password")
+    monkeypatch.setenv("ZC_KAFKA_SINK_PASSWORD", "unit-sink-password")
+    monkeypatch.setenv("ZC_MQTT_BRIDGE_PASSWORD", "unit-mqtt-bridge-password")
+    monkeypatch.setenv("ZC_INFLUX_SINK_TOKEN", "unit-influx-sink-token")
+    assert cli.main([command]) == 2  # before it reaches for Kafka
+    assert "set ZC_METRICS_TOKEN" in capsys.readouterr().err.replace("Set", "set")
 
 
 def test_the_worker_command_says_which_setting_to_set(
