@@ -38,6 +38,7 @@ from footprint import CpuMeter, idle_cpu, influx_bucket_bytes, kafka_bytes_writt
 from influx_visibility import VisibilityPoller, marker_latencies
 from influxdb_client import InfluxDBClient
 from paced_load import LoadPlan, LoadProcess
+from probe_latency import percentile  # nearest rank (its own, here, was one rank off)
 from service_processes import (
     SinkTarget,
     forget_bridge,
@@ -77,14 +78,6 @@ class EndToEndPlan:
     idle_seconds: float
     warmup_readings: int = 500
     visible_timeout: float = 300.0
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q`` percentile (0-100), nearest rank; None without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 class _Session:
