@@ -15,14 +15,22 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from config.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
 MEMBERS_GONE_SECONDS = 15.0
 """aiokafka's session timeout (10 s) and a margin: how long a killed sink's membership may last."""
+COORDINATOR_WAIT_SECONDS = 60.0
+"""How long a group's coordinator may be unavailable or loading: a broker just started loads
+__consumer_offsets first (the demo's sink failed with GroupCoordinatorNotAvailableError)."""
+# DescribeGroups' per-group errors that say "ask again": COORDINATOR_LOAD_IN_PROGRESS,
+# COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR. Read as "no member", they would let a second sink in.
+COORDINATOR_NOT_READY = frozenset({14, 15, 16})
 
 
 @dataclass(frozen=True)
@@ -31,15 +39,33 @@ class GroupMember:
     host: str
 
 
-async def group_members(kafka: KafkaAccess, group: str) -> list[GroupMember]:
+async def group_members(
+    kafka: KafkaAccess, group: str, wait_seconds: float = COORDINATOR_WAIT_SECONDS, retry_seconds: float = 0.5
+) -> list[GroupMember]:
     """The live members of consumer group ``group`` (none: empty, or unknown to Kafka). A member
-    killed without leaving stays until its session times out."""
-    admin = AIOKafkaAdminClient(**kafka.client_options())
-    await admin.start()
-    try:
-        responses = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
+    killed without leaving stays until its session times out. A coordinator not ready yet is
+    asked again for up to ``wait_seconds``, then its error is raised."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        try:
+            responses = await _describe(kafka, group)
+        except KafkaError as exc:
+            if not exc.retriable or loop.time() >= deadline:
+                raise
+            log.info("consumer group %s: its coordinator is not ready (%r); asking again", group, exc)
+            await asyncio.sleep(retry_seconds)
+            continue
+        errors = {
+            described[0] for response in responses for described in response.groups if described[1] == group
+        }
+        if not errors & COORDINATOR_NOT_READY:
+            break
+        if loop.time() >= deadline:
+            raise RuntimeError(
+                f"consumer group {group}: its coordinator was not ready for {wait_seconds:.0f} s"
+            )
+        await asyncio.sleep(retry_seconds)
     # DescribeGroups v0-v3: (error_code, group, state, protocol_type, protocol, members, ...),
     # a member (member_id, client_id, client_host, metadata, assignment).
     return [
@@ -49,6 +75,16 @@ async def group_members(kafka: KafkaAccess, group: str) -> list[GroupMember]:
         if described[1] == group and not described[0]
         for member in described[5]
     ]
+
+
+async def _describe(kafka: KafkaAccess, group: str) -> list[Any]:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        responses: list[Any] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    return responses
 
 
 async def another_sink(

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from aiokafka.errors import GroupCoordinatorNotAvailableError
+
 from config.kafka_access import KafkaAccess
+from sinks import one_sink
 from sinks.one_sink import GroupMember, another_sink
 
 OTHER = GroupMember(client_id="aiokafka-0.12.0", host="/10.0.0.7")
@@ -44,3 +48,45 @@ def test_a_member_that_stays_refuses_the_start_and_names_it() -> None:
     assert refused is not None
     assert "'zc-sink'" in refused and "aiokafka-0.12.0 on /10.0.0.7" in refused
     assert "one sink per deployment" in refused
+
+
+class Described:
+    """DescribeGroups' response for one group: (error_code, group, state, ..., members)."""
+
+    def __init__(self, error_code: int, members: list[tuple[str, str, str]]) -> None:
+        self.groups = [(error_code, "zerocarbon-influx-sink", "Stable", "consumer", "range", members)]
+
+
+def test_a_coordinator_not_ready_is_asked_again_never_read_as_an_empty_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Just after a broker start: the request fails, then the group's error says the coordinator
+    is loading (14), then the answer names the live member."""
+    answers: list[object] = [
+        GroupCoordinatorNotAvailableError(),
+        [Described(14, [])],
+        [Described(0, [("member-1", "influx-sink", "/127.0.0.1")])],
+    ]
+
+    async def describe(kafka: KafkaAccess, group: str) -> list[Described]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    monkeypatch.setattr(one_sink, "_describe", describe)
+    members = asyncio.run(
+        one_sink.group_members(KafkaAccess("127.0.0.1:1"), "zerocarbon-influx-sink", retry_seconds=0)
+    )
+    assert members == [GroupMember("influx-sink", "/127.0.0.1")] and answers == []
+
+
+def test_a_coordinator_never_ready_raises_in_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def describe(kafka: KafkaAccess, group: str) -> list[Described]:
+        raise GroupCoordinatorNotAvailableError()
+
+    monkeypatch.setattr(one_sink, "_describe", describe)
+    with pytest.raises(GroupCoordinatorNotAvailableError):
+        asyncio.run(
+            one_sink.group_members(KafkaAccess("127.0.0.1:1"), "g", wait_seconds=0.05, retry_seconds=0.01)
+        )
