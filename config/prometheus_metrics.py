@@ -146,9 +146,7 @@ async def metrics_server(registry: CollectorRegistry, endpoint: MetricsEndpoint)
         await runner.cleanup()
         where = f"{endpoint.host}:{endpoint.port}"
         raise OSError(exc.errno, f"metrics cannot listen on {where}: {exc.strerror}") from exc
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    port = sockets[0].getsockname()[1] if sockets else endpoint.port
+    port = int(runner.addresses[0][1])  # the port bound, when 0 asked for a free one
     try:
         yield port
     finally:
