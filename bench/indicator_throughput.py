@@ -5,12 +5,13 @@ The indicator agent's own engine (streams/indicators/engine.py), minus Kafka: on
 indexes, windows, dead letters) and, every ``flush_every`` records, each engine through
 ``flush`` (updates, derived ratios, producer activity, the records' keys and JSON, and the
 checkpoint when due, a flush standing for a second of the agent's clock). Readings per
-CPU-second, median of ``--runs``; prints a table and saves JSON in bench/results/. Three workloads:
+CPU-second, median of ``--runs``; prints a table and saves JSON in bench/results/. Four workloads:
 ``meter`` (one electricity meter every 10 s, the historical case), ``mix`` (a commune
 partition's traffic: meters of several sectors and carriers with solar production, bike,
-bus and car-sharing trips, charging sessions, car parks, air-quality stations) and ``late``
+bus and car-sharing trips, charging sessions, car parks, air-quality stations), ``late``
 (the mix's readings arriving a day late: every window they count in has closed, and is
-corrected; its cost against ``mix`` is the cost of a late reading).
+corrected; its cost against ``mix`` is the cost of a late reading) and ``backlog`` (``late``
+after each index meter's live index: every index arrives after a later one of its meter).
 Target (indicator-engine issue): >= 100 000 readings/s per worker.
 """
 
@@ -202,10 +203,35 @@ def late_records(readings: int, per_record: int) -> list[Record]:
     return first + mix_records(readings - len(first), per_record)
 
 
+def backlog_records(readings: int, per_record: int) -> list[Record]:
+    """``late``, where each gas meter sent its live index first, a day ahead: every index of
+    its backlog then arrives after a later one, splits that one's delta and recounts it
+    (streams/indicators/meter_indexes.py). Against ``late``: the cost of a late index."""
+    ahead = START + timedelta(days=1)
+    live = [
+        _envelope(-10 - slot, ahead, "enedis")
+        | {
+            "schema": "energy.reading",
+            "meter_id": f"m{slot}-{commune}",
+            "commune": commune,
+            "sector": sector,
+            "carrier": carrier,
+            "unit": unit,
+            "kind": kind,
+            "quantity": 1000.0 + 10.0 * 24,  # 10 kW on average since the backlog's first index
+        }
+        for slot in range(len(_METERS) * 4)
+        for commune, sector, carrier, unit, kind in [_METERS[slot % len(_METERS)]]
+        if kind == "index"
+    ]
+    return [_record("energy", live), *late_records(readings - len(live), per_record)]
+
+
 WORKLOADS: dict[str, Callable[[int, int], list[Record]]] = {
     "meter": meter_records,
     "mix": mix_records,
     "late": late_records,
+    "backlog": backlog_records,
 }
 
 

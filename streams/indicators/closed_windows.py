@@ -5,7 +5,9 @@ later, within its size's horizon (window_state.CORRECTION_HORIZON_SECONDS), corr
 a year of hourly and 15-minute windows per series is far too much for memory and for the
 partition's checkpoint, so the windows live in a store (closed_windows_rocksdb.py on a
 worker, ``MemoryClosedWindows`` in tests and benchmarks) and only those changed since the
-store's last commit travel in the checkpoint.
+store's last commit travel in the checkpoint. The store keeps each meter's recent indexes
+(meter_indexes.py) the same way, one record per meter: up to 256 indexes per meter would make
+every checkpoint of a partition of meters hundreds of kilobytes.
 
 Commits follow the checkpoints (engine.py, invariant 7): a store is always exactly the state
 of one delivered checkpoint, named by its lineage (``epoch``, drawn when a partition's state
@@ -52,14 +54,19 @@ class ClosedWindows(Protocol):
         """Every window of ``indicator`` in the commune's window (``size``, ``start``)."""
         ...
 
+    def meter_indexes(self) -> dict[str, bytes]:
+        """Every meter's indexes, as committed (read once, when a partition is restored)."""
+        ...
+
     def commit(
         self,
         changed: Mapping[WindowKey, Accumulator],
         version: StoreVersion,
         forget_before: Mapping[int, int],
+        indexes: Mapping[str, bytes] = {},  # read only
     ) -> None:
-        """Atomically: write ``changed``, forget every window of size s that starts before
-        ``forget_before[s]``, and record ``version``."""
+        """Atomically: write ``changed`` and the meters' ``indexes``, forget every window of
+        size s that starts before ``forget_before[s]``, and record ``version``."""
         ...
 
     def wipe(self) -> None:
@@ -70,24 +77,28 @@ class ClosedWindows(Protocol):
 
 
 def reconcile(
-    store: ClosedWindows, checkpoint: StoreVersion, carried: Mapping[WindowKey, Accumulator]
+    store: ClosedWindows,
+    checkpoint: StoreVersion,
+    carried: Mapping[WindowKey, Accumulator],
+    carried_indexes: Mapping[str, bytes] = {},  # read only
 ) -> bool:
-    """Bring ``store`` to the checkpoint's version, given the windows the checkpoint carries
-    (changed since the commit before it). True when it committed them (the caller may then
-    forget them), False when the store already held them. ``StoreOutOfStep`` otherwise."""
+    """Bring ``store`` to the checkpoint's version, given the windows and meter indexes the
+    checkpoint carries (changed since the commit before it). True when it committed them (the
+    caller may then forget them), False when the store already held them. ``StoreOutOfStep``
+    otherwise."""
     held = store.version()
     if held == checkpoint:
         return False
     same_lineage = held is not None and held.epoch == checkpoint.epoch
     if same_lineage and held is not None and held.generation == checkpoint.generation - 1:
-        store.commit(carried, checkpoint, {})
+        store.commit(carried, checkpoint, {}, carried_indexes)
         return True
-    if not same_lineage and checkpoint.generation - (1 if carried else 0) == 0:
+    if not same_lineage and checkpoint.generation - (1 if carried or carried_indexes else 0) == 0:
         # Its lineage never committed, so the checkpoint carries every window the lineage
         # closed: whatever the store holds is another lineage's (a partition started afresh,
         # an earlier checkpoint format).
         store.wipe()
-        store.commit(carried, checkpoint, {})
+        store.commit(carried, checkpoint, {}, carried_indexes)
         return True
     raise StoreOutOfStep(
         f"the closed windows held are {_described(held)}, the checkpoint is at generation "
@@ -110,6 +121,7 @@ class MemoryClosedWindows:
     def __init__(self) -> None:
         self._windows: dict[WindowKey, tuple[int, int, int]] = {}
         self._slots: dict[SlotKey, set[WindowKey]] = {}
+        self._indexes: dict[str, bytes] = {}
         self._version: StoreVersion | None = None
 
     def version(self) -> StoreVersion | None:
@@ -122,12 +134,17 @@ class MemoryClosedWindows:
     def in_slot(self, slot: SlotKey) -> list[tuple[WindowKey, Accumulator]]:
         return [(key, Accumulator(*self._windows[key])) for key in self._slots.get(slot, ())]
 
+    def meter_indexes(self) -> dict[str, bytes]:
+        return dict(self._indexes)
+
     def commit(
         self,
         changed: Mapping[WindowKey, Accumulator],
         version: StoreVersion,
         forget_before: Mapping[int, int],
+        indexes: Mapping[str, bytes] = {},  # read only
     ) -> None:
+        self._indexes.update(indexes)
         for key, acc in changed.items():
             if key not in self._windows:
                 self._slots.setdefault(slot_of(key), set()).add(key)
@@ -147,6 +164,7 @@ class MemoryClosedWindows:
     def wipe(self) -> None:
         self._windows.clear()
         self._slots.clear()
+        self._indexes.clear()
         self._version = None
 
     def close(self) -> None:

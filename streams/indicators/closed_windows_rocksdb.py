@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _START_OFFSET = 1 << 62  # window starts before 1970 still sort as unsigned integers
 _VERSION_KEY = b"\xff\xff\xff\xff-version"  # after every window key (sizes are far below 2**32 - 1)
+_INDEXES_PREFIX = b"\xff\xff\xff\xfe-meter\0"  # then the meter id: after the windows, before the version
 LOCK_WAIT_WARNING_SECONDS = 30.0
 SHARED_CACHE_BYTES = 16 << 20
 SHARED_WRITE_BUFFERS_BYTES = 16 << 20
@@ -112,15 +113,27 @@ class RocksClosedWindows:
             it.next()
         return found
 
+    def meter_indexes(self) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        it = self._db.iter()
+        it.seek(_INDEXES_PREFIX)
+        while it.valid() and (raw := it.key()).startswith(_INDEXES_PREFIX):
+            found[raw[len(_INDEXES_PREFIX) :].decode()] = it.value()
+            it.next()
+        return found
+
     def commit(
         self,
         changed: Mapping[WindowKey, Accumulator],
         version: StoreVersion,
         forget_before: Mapping[int, int],
+        indexes: Mapping[str, bytes] = {},  # read only
     ) -> None:
         batch = WriteBatch(raw_mode=True)
         for key, acc in changed.items():
             batch.put(_key(key), to_json((acc.nanos, acc.count, acc.revision)))
+        for meter, blob in indexes.items():
+            batch.put(_INDEXES_PREFIX + meter.encode(), blob)
         for size, before in forget_before.items():  # after the puts, as the memory store does
             end = max(before + _START_OFFSET, 0)
             batch.delete_range(struct.pack(">IQ", size, 0), struct.pack(">IQ", size, end))

@@ -32,10 +32,11 @@ Invariants, which the shell (agent.py) keeps by doing what each call returns, in
    so that a restart judges later readings late or on time as the uninterrupted run did. A
    move closes something or is not made, so a quiet partition checkpoints at most once per
    closing, and one with nothing open never.
-7. Closed windows (kept for late readings, closed_windows.py) are committed to the
-   partition's store only once a checkpoint that includes them is delivered
-   (``checkpoint_delivered``), as that checkpoint's version; until then they are in the
-   state, and in each checkpoint taken. So the store always holds one delivered
+7. Closed windows (kept for late readings, closed_windows.py) and meters' recent indexes
+   (meter_indexes.py) are committed to the partition's store only once a checkpoint that
+   includes them is delivered (``checkpoint_delivered``), as that checkpoint's version; until
+   then they are in the state, and in each checkpoint taken (the indexes as that checkpoint
+   saw them: they change between flushes). So the store always holds one delivered
    checkpoint's closed windows, and a restore brings it to the checkpoint's (or refuses:
    ``StoreOutOfStep``).
 8. Windows close on the progress of the producers still sending (``window_state``'s
@@ -51,6 +52,7 @@ this class; reference data and the store of closed windows are passed in by the 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import Counter
@@ -74,7 +76,8 @@ from streams.indicators.checkpoints import checkpoint_key
 from streams.indicators.closed_windows import ClosedWindows, MemoryClosedWindows, StoreVersion
 from streams.indicators.derived import derive
 from streams.indicators.enrichment import Contribution, NoFactor, enrich
-from streams.indicators.index_deltas import IndexAnomaly, IndexState, index_delta
+from streams.indicators.index_deltas import IndexAnomaly
+from streams.indicators.meter_indexes import MeterIndexes, Recount, place_index
 from streams.indicators.producer_activity import HOUR, ProducerActivity, Source, registered_devices
 from streams.indicators.valid_records import VALID_RECORD_PARSERS
 from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS, epoch_seconds
@@ -157,20 +160,48 @@ def source_position(headers: Headers, partition: int) -> tuple[int, int] | None:
     )
 
 
+Recounts = list[tuple[Contribution, int]]
+"""Sums to add without counting a reading, each with its change to the window's count."""
+
+
 def contribute(
-    state: PartitionState, event: BaseModel, ref: ReferenceData
+    state: PartitionState, event: BaseModel, ref: ReferenceData, recounts: Recounts
 ) -> Contribution | NoFactor | IndexAnomaly | None:
-    """Turn one event into its contribution, tracking meter indexes; None for a baseline."""
+    """Turn one event into its contribution, tracking meter indexes; None for a baseline. An
+    index that arrived after a later one also recounts that one's delta (meter_indexes.py):
+    appended to ``recounts``."""
     if isinstance(event, EnergyReading) and event.kind == "index":
-        previous = state.indexes.get(event.meter_id)
+        if (event.producer_id, event.event_id) in state.windows.seen:
+            return enrich(event, ref, kwh=0.0)  # a repeat: the windows count it a duplicate
+        history = state.indexes.get(event.meter_id)
+        state.indexes_changed.add(event.meter_id)
+        if history is None:
+            state.indexes[event.meter_id] = MeterIndexes.starting(event.quantity_kwh, event.event_time)
+            return None
         limit = ref.bounds.energy.power_limit_kw(event.carrier.value, event.sector.value)
-        delta = index_delta(previous, event.quantity_kwh, event.event_time, limit)
-        if not (isinstance(delta, IndexAnomaly) and delta.kind == "out_of_order"):
-            state.indexes[event.meter_id] = IndexState(event.quantity_kwh, event.event_time)
-        if isinstance(delta, IndexAnomaly):
-            return None if delta.kind == "first" else delta
-        return enrich(event, ref, kwh=delta.kwh)
+        own, recount = place_index(history, event.quantity_kwh, event.event_time, limit)
+        if recount is not None:
+            recounts += recount_contributions(event, recount, ref)
+        if isinstance(own, IndexAnomaly):
+            return None if own.kind == "first" else own
+        return enrich(event, ref, kwh=own.kwh)
     return enrich(event, ref)
+
+
+def recount_contributions(event: EnergyReading, recount: Recount, ref: ReferenceData) -> Recounts:
+    """The delta taken back and the one counted instead, at the later index's time, with the
+    late index's meter terms (its carrier, sector and commune: the same meter's)."""
+    found: Recounts = []
+    if recount.old == recount.new:  # the late index consumed nothing: the next delta is the same
+        return found
+    moved = event.model_copy(update={"event_time": recount.at})
+    for kwh, count in ((recount.old, -1), (recount.new, 1)):
+        if kwh is not None:
+            # Negated whole: the sums, rounded per term, take back exactly what was added.
+            contribution = enrich(moved, ref, kwh=kwh * count)
+            if isinstance(contribution, Contribution):
+                found.append((contribution, count))
+    return found
 
 
 def record_origin(record: ValidRecord, index: int | None = None) -> Origin:
@@ -244,9 +275,15 @@ class IndicatorPartition(Generic[Token]):
             if checkpoint
             else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, grace_seconds))
         )
-        self.state.windows.attach(store if store is not None else MemoryClosedWindows())
-        # The version and watermark of the checkpoint in flight.
-        self._carried: tuple[StoreVersion, int] | None = None
+        store = store if store is not None else MemoryClosedWindows()
+        self.state.windows.attach(store, self.state.carried_indexes)
+        for meter, blob in store.meter_indexes().items():  # the checkpoint carried the latest
+            self.state.indexes.setdefault(meter, MeterIndexes.from_doc(json.loads(blob)))
+        self.state.carried_indexes = {}
+        # The version and watermark of the checkpoint in flight, and the meter indexes it carries.
+        self._carried: tuple[StoreVersion, int, dict[str, bytes]] | None = None
+        # Meters whose indexes changed in checkpoints taken since the store's last commit.
+        self._uncommitted: set[str] = set()
         if self.state.activity is None:
             self.state.activity = ProducerActivity(grace_seconds)
         self.activity: ProducerActivity = self.state.activity
@@ -300,11 +337,12 @@ class IndicatorPartition(Generic[Token]):
             state.source_offsets[source[0]] = source[1]
         self.activity.add_events(events, self.device_field, reference.devices, reference.communes)
         contributions: list[Contribution] = []
+        recounts: Recounts = []
         keep = contributions.append
         for index, event in enumerate(events):
             outcome: Contribution | NoFactor | IndexAnomaly | None
             try:
-                outcome = contribute(state, event, reference)
+                outcome = contribute(state, event, reference, recounts)
             except Exception as exc:  # a bug of ours: report the event, never skip it silently
                 log.exception("enrichment failed at %s[%d]@%d #%d", *self._where(record), index)
                 outcome = NoFactor("", f"internal error: {exc!r}")
@@ -315,6 +353,9 @@ class IndicatorPartition(Generic[Token]):
             else:
                 self._refuse(record, index, event, outcome, now, counters)
         counters.update(state.windows.add_all(contributions))
+        if recounts:
+            state.windows.recount(recounts)
+            counters["index_recounts"] += len(recounts)
         state.offset = record.offset
         self._pending.append(token)
         return Applied(Ack.WITH_CHECKPOINT, counters)
@@ -344,8 +385,12 @@ class IndicatorPartition(Generic[Token]):
             return Publication(updates, letters)
         covered, self._pending = self._pending, []
         self._checkpointed_at, self._moved = monotonic_now, False
-        checkpoint = (checkpoint_key(self.topic, self.partition), encode(state))
-        self._carried = (state.windows.carried_version(), state.windows.watermark)
+        self._uncommitted |= state.indexes_changed
+        state.indexes_changed = set()
+        carried = {m: state.indexes[m].to_doc() for m in self._uncommitted}
+        checkpoint = (checkpoint_key(self.topic, self.partition), encode(state, carried))
+        blobs = {m: to_json(doc) for m, doc in carried.items()}
+        self._carried = (state.windows.carried_version(bool(carried)), state.windows.watermark, blobs)
         return Publication(updates, letters, checkpoint, covered)
 
     def checkpoint_delivered(self) -> None:
@@ -354,6 +399,7 @@ class IndicatorPartition(Generic[Token]):
         if self._carried is not None:
             self.state.windows.commit(*self._carried)
             self._carried = None
+            self._uncommitted.clear()
 
     def close(self) -> None:
         """Release the store (a revoked partition's next owner opens it)."""

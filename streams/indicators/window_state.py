@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -178,25 +178,33 @@ class WindowState:
 
     # The store of closed windows and its commits (closed_windows.py).
 
-    def attach(self, store: ClosedWindows) -> None:
+    def attach(self, store: ClosedWindows, carried_indexes: Mapping[str, bytes] = {}) -> None:
         """Use ``store`` for closed windows, brought to this state's version (after a restore,
-        the checkpoint's): ``StoreOutOfStep`` if it cannot be."""
-        version = self.carried_version()
-        reconcile(store, version, self.closed)
+        the checkpoint's, with the meter indexes it carries): ``StoreOutOfStep`` if it cannot be."""
+        version = self.carried_version(bool(carried_indexes))
+        reconcile(store, version, self.closed, carried_indexes)
         self.store, self.generation = store, version.generation
         self.closed.clear()
         self.closed_by_slot.clear()
 
-    def carried_version(self) -> StoreVersion:
+    def carried_version(self, carrying_indexes: bool = False) -> StoreVersion:
         """The store version a checkpoint taken now stands for: the next commit's if closed
-        windows changed since the last one (it carries them), else the last commit's."""
-        return StoreVersion(self.epoch, self.generation + 1 if self.closed else self.generation)
+        windows (or, ``carrying_indexes``, meter indexes) changed since the last one (it carries
+        them), else the last commit's."""
+        changed = bool(self.closed) or carrying_indexes
+        return StoreVersion(self.epoch, self.generation + 1 if changed else self.generation)
 
-    def commit(self, version: StoreVersion, watermark: int) -> None:
+    def commit(
+        self,
+        version: StoreVersion,
+        watermark: int,
+        indexes: Mapping[str, bytes] = {},  # read only
+    ) -> None:
         """Commit the changed closed windows as ``version`` (a delivered checkpoint's
         ``carried_version``), forgetting the windows past their horizons at ``watermark``, the
         checkpoint's: readings applied since may have moved this state's further, and a crash
-        now would restore that checkpoint, whose horizon still holds those windows."""
+        now would restore that checkpoint, whose horizon still holds those windows. ``indexes``:
+        the meter indexes that checkpoint carries, committed with the windows."""
         if version.generation <= self.generation:
             return
         horizons = self.horizons
@@ -206,7 +214,7 @@ class WindowState:
         if watermark and watermark - self.forgotten_at >= FORGET_EVERY_SECONDS:
             forget = {size: watermark - horizons[size] - size + 1 for size in self.sizes}
             self.forgotten_at = watermark
-        self.store.commit(self.closed, version, forget)
+        self.store.commit(self.closed, version, forget, indexes)
         self.generation = version.generation
         self.closed.clear()
         self.closed_by_slot.clear()
@@ -348,6 +356,19 @@ class WindowState:
         while len(seen) > self.max_seen_ids:
             seen.popitem(last=False)
         return outcomes
+
+    def recount(self, recounts: Iterable[tuple[Contribution, int]]) -> None:
+        """Add sums that are no new reading: a later index's delta taken back (``count`` -1) and
+        counted again from a late index before it (+1) (meter_indexes.py). Like readings, they
+        wait in ``pending`` and correct their windows, open or closed, at the flush."""
+        smallest, pending = self.sizes[0], self.pending
+        for c, count in recounts:
+            ts = epoch_seconds(c.event_time)
+            start = ts - ts % smallest
+            for indicator, dims, value in c.measures:
+                bucket = pending.setdefault((indicator, dims, start), [0, 0])
+                bucket[0] += round(value * NANOS_PER_UNIT)
+                bucket[1] += count
 
     def settle(self) -> None:
         """Add the pending sums to their windows of every size (open, or closed and within their

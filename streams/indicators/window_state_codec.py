@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import zlib
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
 
-from streams.indicators.index_deltas import IndexState
+from streams.indicators.meter_indexes import MeterIndexes
 from streams.indicators.producer_activity import ProducerActivity
 from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 
+# 7: each meter's recent indexes (meter_indexes.py), not its last one only, kept in the store
+# of closed windows: the checkpoint carries those changed since its last commit ("indexes");
 # 6: closed windows live in a store of their own (closed_windows.py); the checkpoint carries
 # those changed since the store's last commit ("closed"), and the store version it stands
 # for ("epoch", "generation"), and windows close on the producers' progress ("producers",
@@ -30,7 +33,7 @@ from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 # one source offset (the same partition).
 # A watermark a quiet partition moved (engine.py, invariant 6) is the same field, in every
 # format: its windows were closed by a watermark like any other.
-FORMAT = 6
+FORMAT = 7
 
 
 @dataclass
@@ -38,24 +41,31 @@ class PartitionState:
     """Everything a partition's results depend on, and the last offset it includes."""
 
     windows: WindowState
-    indexes: dict[str, IndexState] = field(default_factory=dict)
+    indexes: dict[str, MeterIndexes] = field(default_factory=dict)
     offset: int = -1
     # Highest raw offset counted, per raw partition (headers zc-source-partition/-offset).
     source_offsets: dict[int, int] = field(default_factory=dict)
     # Freshness and completeness per producer and commune (None: not tracked).
     activity: ProducerActivity | None = None
+    # Meters whose indexes changed since the last checkpoint was taken; and, in a restored
+    # state, the indexes its checkpoint carried, for the store (engine.py, invariant 7).
+    indexes_changed: set[str] = field(default_factory=set)
+    carried_indexes: dict[str, bytes] = field(default_factory=dict)
 
 
 def _dims(pairs: list[list[str]]) -> tuple[tuple[str, str], ...]:
     return tuple((k, v) for k, v in pairs)
 
 
-def encode(state: PartitionState) -> bytes:
-    """Serialise; the window state must have been flushed (nothing pending emission)."""
+def encode(state: PartitionState, carried_indexes: Mapping[str, list[Any]] | None = None) -> bytes:
+    """Serialise, with the meter indexes changed since the store's last commit (None: every
+    meter's); the window state must have been flushed (nothing pending emission)."""
     w = state.windows
     if w.touched or w.touched_ytd or w.pending or w.corrected:
         raise ValueError("flush the window state before checkpointing it")
-    version = w.carried_version()
+    if carried_indexes is None:
+        carried_indexes = {m: h.to_doc() for m, h in state.indexes.items()}
+    version = w.carried_version(bool(carried_indexes))
     doc: dict[str, Any] = {
         "format": FORMAT,
         "offset": state.offset,
@@ -79,7 +89,7 @@ def encode(state: PartitionState) -> bytes:
         "ytd": [[i, d, y, a.nanos, a.count] for (i, d, y), a in sorted(w.ytd.items())],
         # In arrival order, the oldest evicted first: the (producer, id) pairs, then the day of each.
         "seen": [list(w.seen), list(w.seen.values())],  # tuples: JSON arrays, as lists are
-        "indexes": sorted((m, s.index_kwh, s.at.timestamp()) for m, s in state.indexes.items()),
+        "indexes": [[m, *doc] for m, doc in sorted(carried_indexes.items())],
     }
     if state.activity is not None:
         doc["activity"] = state.activity.to_doc()
@@ -91,7 +101,7 @@ def decode(raw: bytes, partition: int) -> PartitionState:
     partitions were the same then). Its closed windows are those the checkpoint carries: attach
     the partition's store (``WindowState.attach``) before counting."""
     doc = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))  # plain JSON before format 4
-    if doc.get("format") not in (1, 2, 3, 4, 5, FORMAT):
+    if doc.get("format") not in (1, 2, 3, 4, 5, 6, FORMAT):
         raise ValueError(f"unknown checkpoint format {doc.get('format')!r}")
     # Float sums before format 3: counted on from their nearest billionth.
     nanos = to_nanos if doc["format"] < 3 else int
@@ -112,7 +122,7 @@ def decode(raw: bytes, partition: int) -> PartitionState:
         w.floor = w.frontier
     else:
         w.epoch, w.past_horizon, w.floor = doc["epoch"], doc["past_horizon"], doc["floor"]
-        w.generation = doc["generation"] - (1 if w.closed else 0)
+        w.generation = doc["generation"] - (1 if w.closed or (doc["format"] >= 7 and doc["indexes"]) else 0)
     for i, d, y, total, count in doc["ytd"]:
         w.ytd[(i, _dims(d), y)] = Accumulator(nanos(total), count)
     # Before format 5, ids were remembered without their producer: they cannot be told apart
@@ -122,10 +132,20 @@ def decode(raw: bytes, partition: int) -> PartitionState:
             ((producer, event_id), day) for (producer, event_id), day in zip(*doc["seen"], strict=True)
         )
     w.reindex()
-    indexes = {m: IndexState(kwh, datetime.fromtimestamp(ts, UTC)) for m, kwh, ts in doc["indexes"]}
+    changed: set[str] = set()
+    carried: dict[str, bytes] = {}
+    if doc["format"] >= 7:  # those changed since the store's last commit: the others are in the store
+        indexes = {m: MeterIndexes.from_doc(rest) for m, *rest in doc["indexes"]}
+        carried = {m: to_json(rest) for m, *rest in doc["indexes"]}
+    else:  # every meter's last index: the next checkpoint carries them to the store
+        indexes = {
+            m: MeterIndexes([datetime.fromtimestamp(ts, UTC)], [kwh], [None], complete=False)
+            for m, kwh, ts in doc["indexes"]
+        }
+        changed = set(indexes)
     if doc["format"] == 1:
         sources = {partition: doc["source_offset"]} if doc.get("source_offset", -1) >= 0 else {}
     else:
         sources = {p: off for p, off in doc["source_offsets"]}
     activity = ProducerActivity.from_doc(doc.get("activity"), doc["grace"])
-    return PartitionState(w, indexes, doc["offset"], sources, activity)
+    return PartitionState(w, indexes, doc["offset"], sources, activity, changed, carried)

@@ -3,9 +3,11 @@ docs/indicators.md, computed from the events themselves (tests/e2e/test_fault_re
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +69,15 @@ class IndicatorStage:
     """What the indicator stage must make of the typed events it reads, by the rules of
     docs/indicators.md applied to the order they arrived in, from an empty state:
 
-    - a meter's first index is a baseline; an index not after the meter's last is out of order;
-      an index below the last one is a reset (the simulated counters are far from wrapping),
-      except a wrap: the last index in the top tenth of its register (``counter_capacity``)
-      and the wrap within the meter's power (``rollovers``: counted);
-      anything else contributes, an interval reading where its interval starts;
+    - a meter's index is placed among its others in event time (the run is within the
+      indexes kept, streams/indicators/meter_indexes.py): one older than all is a baseline,
+      one at the time of another is out of order; judged against the index before it in
+      time, one below it is a reset (the simulated counters are far from wrapping), except a
+      wrap: the one before in the top tenth of its register (``counter_capacity``) and the
+      wrap within the meter's power (``rollovers``: counted); anything else contributes, an
+      interval reading where its interval starts;
+    - the consumption of indexes is that of the meters' indexes in event-time order, each
+      delta at the later index's time, whatever order they arrived in;
     - a contribution is late for the watermark when its partition's watermark (the highest
       contribution time before it) is at or past its 1-minute window's end plus the grace;
       exactly at it is counted as either (``late_max``), in case the boundary were taken the
@@ -110,34 +116,31 @@ def expected_indicator_stage(
     bounds = load_reference(registry).bounds.energy
     stage = IndicatorStage()
     watermarks: dict[tuple[str, int], int] = {}
-    last_index: dict[str, Typed] = {}
+    kept: dict[str, list[Typed]] = {}  # each meter's indexes, in event time
     for t in typed:
         e = t.event
         at: datetime = e.event_time
         kwh: float = 0.0
         if isinstance(e, EnergyReading) and e.kind == "index":
-            previous = last_index.get(e.meter_id)
-            if previous is None:
-                last_index[e.meter_id] = t
-                stage.baselines += 1
-                stage.verdicts[t.event_id] = "index baseline"
-                continue
-            if e.event_time <= previous.event.event_time:
+            indexes = kept.setdefault(e.meter_id, [])
+            k = bisect_left([i.event.event_time for i in indexes], e.event_time)
+            if k < len(indexes) and indexes[k].event.event_time == e.event_time:
                 stage.out_of_order.append(t.event_id)
                 stage.verdicts[t.event_id] = "index out of order"
                 continue
-            last_index[e.meter_id] = t
+            indexes.insert(k, t)
+            if k == 0:
+                stage.baselines += 1
+                stage.verdicts[t.event_id] = "index baseline"
+                continue
+            previous = indexes[k - 1]
             if e.quantity_kwh < previous.event.quantity_kwh:
-                limit = bounds.power_limit_kw(str(e.carrier), str(e.sector))
-                wrapped = wrapped_kwh(previous.event, e, limit)
+                wrapped = wrapped_kwh(previous.event, e, bounds.power_limit_kw(str(e.carrier), str(e.sector)))
                 if wrapped is None:
                     stage.falls.append((previous, t))
                     stage.verdicts[t.event_id] = "index reset"
                     continue
                 stage.rollovers.append((previous, t))
-                kwh = wrapped
-            else:
-                kwh = e.quantity_kwh - previous.event.quantity_kwh
         elif isinstance(e, EnergyReading):
             kwh = e.quantity_kwh
             at = e.interval_start or at
@@ -158,6 +161,19 @@ def expected_indicator_stage(
             stage.verdicts[t.event_id] = "on time"
         watermarks[(t.family, t.partition)] = max(watermark, ts)
         stage.contributions += 1
-        if isinstance(e, EnergyReading) and e.carrier != "solar_pv":
+        if isinstance(e, EnergyReading) and e.kind != "index" and e.carrier != "solar_pv":
             stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), at.year)] += kwh
+    for indexes in kept.values():
+        for previous, t in pairwise(indexes):
+            e = t.event
+            kwh = index_kwh(previous.event, e, bounds.power_limit_kw(str(e.carrier), str(e.sector)))
+            if kwh is not None and t.event_id not in no_factor and e.carrier != "solar_pv":
+                stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), e.event_time.year)] += kwh
     return stage
+
+
+def index_kwh(previous: EnergyReading, later: EnergyReading, max_power_kw: float) -> float | None:
+    """The consumption between two successive indexes in event time (None: a reset)."""
+    if later.quantity_kwh >= previous.quantity_kwh:
+        return later.quantity_kwh - previous.quantity_kwh
+    return wrapped_kwh(previous, later, max_power_kw)

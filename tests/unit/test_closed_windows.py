@@ -73,9 +73,17 @@ def test_a_slot_holds_the_windows_of_one_indicator_commune_and_window(store: Clo
 
 
 def test_a_wipe_forgets_windows_and_version(store: ClosedWindows) -> None:
-    store.commit({_key(DIMS): Accumulator(5, 1, 0)}, V1, {})
+    store.commit({_key(DIMS): Accumulator(5, 1, 0)}, V1, {}, {"m1": b"[true]"})
     store.wipe()
-    assert store.version() is None and store.get(_key(DIMS)) is None
+    assert store.version() is None and store.get(_key(DIMS)) is None and store.meter_indexes() == {}
+
+
+def test_meter_indexes_are_committed_with_the_windows_and_survive_forgetting(store: ClosedWindows) -> None:
+    store.commit({_key(DIMS): Accumulator(5, 1, 0)}, V1, {}, {"m1": b"[1]", "m2": b"[2]"})
+    # Forgetting every window size the store holds leaves the meters' indexes alone.
+    store.commit({}, StoreVersion("a", 2), {60: 10**12, 3600: 10**12}, {"m1": b"[3]"})
+    assert store.meter_indexes() == {"m1": b"[3]", "m2": b"[2]"}
+    assert store.get(_key(DIMS)) is None and store.version() == StoreVersion("a", 2)
 
 
 def test_reconcile_commits_what_the_checkpoint_carries_or_refuses_a_store_that_missed_commits() -> None:
