@@ -2,7 +2,8 @@
 payloads and duplicates injected), the bridge forwards to Kafka, the worker validates. What
 validation counted must reconcile with what the simulator says it sent: accepted, dead-
 lettered and duplicates, exactly, and received = the sum of the three. Then the sink writes
-the indicators, and InfluxDB must hold points for the simulated communes.
+the indicators, InfluxDB must hold points for the simulated communes, and every panel of the
+Grafana dashboards must show something (its Flux query, run as Grafana runs it, returns rows).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from schemas.families import FAMILIES
 from schemas.kafka_principals import SINK as SINK_PRINCIPAL
 from schemas.kafka_principals import KafkaAcl, sink_acls
 from streams.kafka_admin import records_after, start_group_at_end, topic_ends
+from tests.grafana_panels import DASHBOARDS, Panel, panels
 from tests.integration.worker_runs import start_worker
 from tests.kafka_grants import grant, withdraw
 from zerocarbon.component_configs import influx_read_target
@@ -43,6 +45,10 @@ def zerocarbon(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout[done.stdout.index("{") :])  # type: ignore[no-any-return]
+
+
+def dashboard_panels() -> list[Panel]:
+    return [panel for path in DASHBOARDS for panel in panels(path)]
 
 
 def totals(counters: dict[str, Any]) -> dict[str, int]:
@@ -141,6 +147,19 @@ async def test_what_the_devices_sent_is_what_validation_counted(
             await asyncio.sleep(1)
         assert territory.get("territory_emissions_kgco2e", 0) > 0, territory
         assert territory["territory_trajectory_target_kgco2e"] > 0
+        # Every panel of the Grafana dashboards shows something, read as Grafana reads.
+        empty = [f"{p.dashboard}: {p.title}" for p in dashboard_panels()]
+        for _ in range(30):
+            with InfluxDBClient(url=reader.url, token=reader.token, org=reader.org) as client:
+                empty = [
+                    f"{p.dashboard}: {p.title}"
+                    for p in dashboard_panels()
+                    if not client.query_api().query(p.runnable(reader.bucket, reader.minute_bucket))
+                ]
+            if not empty:
+                break
+            await asyncio.sleep(1)
+        assert not empty, f"panels whose query returns nothing: {empty}"
         status = json.loads((settings.stack_home / "sink" / "influx-sink.status.json").read_text())
         assert status["pid"] == sink.pid
         assert status["points_written"] > 0 and status["rejected_dead_lettered"] == 0, status

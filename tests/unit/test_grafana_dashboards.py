@@ -27,11 +27,9 @@ from sinks.territory_rollup import OURS
 from streams.indicators.engine import IndicatorPartition, ValidRecord
 from streams.validation.engine import VALID_ARRAY
 from tests.contract.samples import REFERENCE, VALID
+from tests.grafana_panels import DASHBOARDS, panels
 from zerocarbon.component_configs import influx_read_target
 
-DASHBOARDS = sorted(
-    (Path(__file__).resolve().parents[2] / "docker" / "grafana" / "dashboards").glob("*.json")
-)
 FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
 
 
@@ -75,8 +73,7 @@ def _as(family: Family, payload: dict[str, Any]) -> Any:
 
 
 def queries(path: Path) -> list[str]:
-    dashboard = json.loads(path.read_text())
-    return [target["query"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    return [panel.query for panel in panels(path)]
 
 
 def test_the_engine_writes_what_the_check_relies_on() -> None:
