@@ -42,13 +42,15 @@ install: $(NATIVE_STAMP) ## create .venv and install the service (with its Rust 
 demo: $(NATIVE_STAMP) ## bring the local stack up and run readings end to end (MQTT -> InfluxDB)
 	$(BIN)/zerocarbon demo
 
-lint: $(NATIVE_STAMP) ## ruff (lint + format), mypy, import layers (lint-imports), declared dependencies (deptry), compose file schema check
+lint: $(NATIVE_STAMP) ## ruff (lint + format), mypy, import layers (lint-imports), declared dependencies (deptry), compose file schema check, alert rules (promtool)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/deptry . bench
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
+	$(STEP) lint-packages -- $(BIN)/python -m stack.debian_packages lint
+	promtool check rules docker/prometheus/alert-rules.json
 
 test-tools: $(STAMP) ## what the suite needs beside the stack: Debian's chromium and chromedriver, the AsyncAPI parser
 	$(STEP) test-packages -- $(BIN)/python -m stack.debian_packages

@@ -21,6 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.core import Metric as Family
 from prometheus_client.registry import Collector
 
+from config.metrics_targets import registered_target
 from config.web_access import bearer_token, require_token_beyond_loopback, same_secret
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,10 @@ class MetricsEndpoint:
     host: str = "127.0.0.1"
     port: int = 0
     token: str | None = field(default=None, repr=False)
+    # Where the process registers itself for Prometheus (config/metrics_targets.py; None: it
+    # does not), and the role its target is labelled with.
+    targets: Path | None = None
+    role: str = "process"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -148,6 +154,7 @@ async def metrics_server(registry: CollectorRegistry, endpoint: MetricsEndpoint)
         raise OSError(exc.errno, f"metrics cannot listen on {where}: {exc.strerror}") from exc
     port = int(runner.addresses[0][1])  # the port bound, when 0 asked for a free one
     try:
-        yield port
+        with registered_target(endpoint.targets, endpoint.role, endpoint.host, port):
+            yield port
     finally:
         await runner.cleanup()

@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     mqtt_max_queued_messages: int = Field(
         default=1_000_000, ge=0, description="messages Mosquitto queues per offline client (0: no limit)"
     )
+    prometheus: bool = Field(
+        default=False, description="run Prometheus with the local stack (`zerocarbon stack up`)"
+    )
+    prometheus_port: int = Field(
+        default=9479, description="the local stack's Prometheus, on loopback (9090 is Debian's own)"
+    )
+    prometheus_scrape_seconds: float = Field(
+        default=15.0, gt=0, description="how often Prometheus scrapes and evaluates its rules"
+    )
     mqtt_max_queued_bytes: int = Field(
         default=256 * 1024 * 1024, ge=0, description="bytes Mosquitto queues per offline client (0: no limit)"
     )

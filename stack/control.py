@@ -1,4 +1,5 @@
-"""`zerocarbon stack up | down | status | install`: the three local services as one unit."""
+"""`zerocarbon stack up | down | status | install`: the local services (Mosquitto, InfluxDB, Kafka,
+and Prometheus when asked for) as one unit."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from stack.influxdb_server import InfluxDBServer
 from stack.kafka_broker import KafkaBroker
 from stack.kcat_client import KcatClient
 from stack.mosquitto_broker import MosquittoBroker
+from stack.prometheus_server import PrometheusServer
 from stack.service import LocalService
 from stack.stack_config import StackConfig
 
 
 def services(config: StackConfig) -> list[LocalService]:
     """The stack's services in start order (stopped in reverse)."""
-    return [MosquittoBroker(config), InfluxDBServer(config), KafkaBroker(config)]
+    stack: list[LocalService] = [MosquittoBroker(config), InfluxDBServer(config), KafkaBroker(config)]
+    return [*stack, PrometheusServer(config)] if config.prometheus else stack
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from stack.install_step import step_environment
 # What the test suite needs beside the stack: the operators' page is driven in Debian's
 # chromium through its chromedriver (Selenium downloads no browser). `make test` installs them.
 TEST_PACKAGES: dict[str, str] = {"chromium": "/usr/bin/chromium", "chromium-driver": "/usr/bin/chromedriver"}
+# What `make lint` needs: promtool checks the alert rules (Prometheus' own package ships it).
+LINT_PACKAGES: dict[str, str] = {"prometheus": "/usr/bin/promtool"}
 
 
 def _apt_prefix() -> list[str]:
@@ -57,10 +60,12 @@ def _apt_install(prefix: Iterable[str], packages: list[str], env: dict[str, str]
     return subprocess.run(argv, env=env, check=False, stdout=subprocess.DEVNULL).returncode
 
 
-def main() -> int:
-    """``python -m stack.debian_packages``: install the test suite's Debian packages."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stack.debian_packages [lint]``: install the test suite's Debian packages
+    (with ``lint``, the linters')."""
+    wanted = LINT_PACKAGES if (argv if argv is not None else sys.argv[1:]) == ["lint"] else TEST_PACKAGES
     try:
-        installed = ensure_packages(TEST_PACKAGES)
+        installed = ensure_packages(wanted)
     except StackError as exc:
         print(f"[test-tools] {exc}")
         return 1

@@ -47,6 +47,7 @@ def isolated_settings(inherited: Mapping[str, str]) -> dict[str, str]:
         "ZC_INFLUX_PORT": "18086",
         "ZC_WORKER_WEB_PORT": "16066",
         "ZC_VIEW_PORT": "18088",
+        "ZC_PROMETHEUS_PORT": "19479",
         # Tests start several bridges and sinks at once: each takes a free port for /metrics.
         "ZC_BRIDGE_METRICS_PORT": "0",
         "ZC_SINK_METRICS_PORT": "0",

@@ -61,3 +61,15 @@ class StackConfig:
     # Mosquitto's queue per offline client (docs/local-stack.md, "How long the bridge may be away").
     mqtt_max_queued_messages: int = 1_000_000
     mqtt_max_queued_bytes: int = 256 * 1024 * 1024
+    # Prometheus (stack/prometheus_server.py): run or not, where, how often it scrapes, and
+    # whether its alerts wait their hold time before firing (the tests do not).
+    prometheus: bool = False
+    prometheus_port: int = 9479
+    prometheus_scrape_seconds: float = 15.0
+    prometheus_retention_days: int = 15
+    prometheus_alert_holds: bool = True
+
+    @property
+    def metrics_targets_dir(self) -> Path:
+        """Where the processes serving /metrics register (config/metrics_targets.py)."""
+        return self.home / "prometheus" / "targets"

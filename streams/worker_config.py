@@ -28,5 +28,7 @@ class WorkerConfig:
     reference_dir: Path | None = None
     # Closed windows kept for late readings, one RocksDB per partition; shared by every worker here.
     store_dir: Path = Path("indicator-windows")
+    # Where the worker registers its /metrics for Prometheus (config/metrics_targets.py); None: nowhere.
+    metrics_targets: Path | None = None
     # The bearer token /counters requires; None: open, which only loopback allows (docs/security.md).
     web_token: str | None = None

@@ -13,7 +13,7 @@ from typing import Any
 import faust
 
 from config.prometheus_metrics import Metric
-from streams.validation.stage import ValidationCounters
+from streams.validation.stage import UNKNOWN, UNREGISTERED, ValidationCounters
 from streams.worker_health import WorkerHealth
 
 WORKER_METRICS = (
@@ -94,8 +94,14 @@ def worker_snapshot(
 ) -> dict[str, Any]:
     """The figures WORKER_METRICS reads, now."""
     checks = health.report()["checks"]
+    snapshot = counters.snapshot()
+    # Every producer's series from the start, at 0: a rate needs the count before the first
+    # reading (a dead-letter ratio read 0/0 when the first 50 letters created the series at 50),
+    # and a producer silent since the worker started has a series to be silent on.
+    for name, also in (("accepted", ()), ("duplicates", ()), ("dead_lettered", (UNKNOWN, UNREGISTERED))):
+        snapshot[name] = dict.fromkeys((*sorted(counters.registered), *also), 0) | snapshot[name]
     return {
-        **counters.snapshot(),
+        **snapshot,
         "indicators": dict(indicators),
         "kafka_lag": lag,
         "loops": {loop: check["status"] != "fail" for loop, check in checks.items()},

@@ -16,6 +16,7 @@ from collections import Counter
 import faust
 
 from config.log_repeats import thin_out_repeats
+from config.metrics_targets import registered_target
 from reference.loader import DEFAULT_DIR, ReferenceStore
 from streams.indicators.agent import register_indicator_agent
 from streams.indicators.flush_timings import FlushTimings
@@ -57,7 +58,8 @@ def run_worker(app: faust.App, config: WorkerConfig, log_level: str) -> int:
     # the indicator benchmark).
     gc.freeze()
     try:
-        Worker(app, loglevel=log_level.lower()).execute_from_commandline()
+        with registered_target(config.metrics_targets, "worker", config.web_host, config.web_port):
+            Worker(app, loglevel=log_level.lower()).execute_from_commandline()
     except SystemExit as stopped:
         if health.failed:
             return EXIT_LOOP_DIED

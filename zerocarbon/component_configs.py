@@ -63,6 +63,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         data_dir=settings.stack_home / "worker" / "faust-data",
         web_host=settings.worker_web_host,
         web_port=settings.worker_web_port,
+        metrics_targets=metrics_targets_dir(settings),
         session_timeout_seconds=settings.worker_session_timeout_seconds,
         instance_id=settings.worker_instance_id,
         dedup_horizon_seconds=settings.dedup_horizon_seconds,
@@ -165,6 +166,9 @@ def stack_config(settings: Settings) -> StackConfig:
         mqtt_plain_port=settings.mqtt_plain_port,
         mqtt_max_queued_messages=settings.mqtt_max_queued_messages,
         mqtt_max_queued_bytes=settings.mqtt_max_queued_bytes,
+        prometheus=settings.prometheus,
+        prometheus_port=settings.prometheus_port,
+        prometheus_scrape_seconds=settings.prometheus_scrape_seconds,
     )
 
 
@@ -351,7 +355,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         # Retained MQTT is best effort: without a credential the sink says so and writes on.
         mqtt_login=mqtt_login_if_known(settings, SINK) if settings.sink_mqtt_retained else None,
         mqtt_ca_file=mqtt_ca_file(settings),
-        metrics=metrics_endpoint(settings, settings.sink_metrics_port),
+        metrics=metrics_endpoint(settings, settings.sink_metrics_port, "sink"),
     )
 
 
@@ -375,10 +379,16 @@ def view_config(settings: Settings) -> ViewConfig:
     )
 
 
-def metrics_endpoint(settings: Settings, port: int) -> MetricsEndpoint:
-    """Where the bridge's or the sink's /metrics listens, and the token it asks beyond loopback."""
+def metrics_targets_dir(settings: Settings) -> Path:
+    """Where each process serving /metrics registers itself for Prometheus."""
+    return settings.stack_home / "prometheus" / "targets"
+
+
+def metrics_endpoint(settings: Settings, port: int, role: str) -> MetricsEndpoint:
+    """Where the bridge's or the sink's /metrics listens, the token it asks beyond loopback,
+    and where it registers for Prometheus, as ``role``."""
     token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
-    return MetricsEndpoint(settings.metrics_host, port, token)
+    return MetricsEndpoint(settings.metrics_host, port, token, metrics_targets_dir(settings), role)
 
 
 def bridge_config(settings: Settings, client_id: str) -> BridgeConfig:
@@ -397,7 +407,7 @@ def bridge_config(settings: Settings, client_id: str) -> BridgeConfig:
         linger_seconds=settings.bridge_linger_ms / 1000,
         login=mqtt_login(settings, BRIDGE),
         mqtt_ca_file=mqtt_ca_file(settings),
-        metrics=metrics_endpoint(settings, settings.bridge_metrics_port),
+        metrics=metrics_endpoint(settings, settings.bridge_metrics_port, "bridge"),
     )
 
 

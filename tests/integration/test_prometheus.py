@@ -1,0 +1,93 @@
+"""The real Prometheus (Debian's package, run by the stack: stack/prometheus_server.py) finds
+the worker and the sink by the files they register (config/metrics_targets.py), sees their
+metrics move, and fires an alert of stack/alert_rules.py on a provoked fault (issue 23).
+
+Its alerts here fire as soon as their condition holds (``without_holds``): the rules are the
+deployment's otherwise, expressions and all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from config.kafka_access import KafkaAccess
+from config.settings import Settings
+from schemas.catalogue import raw_topic
+from stack.prometheus_server import PrometheusServer, without_holds
+from stack.stack_config import StackConfig
+from tests.energy_readings import energy_reading
+
+
+@pytest.fixture(scope="module")
+def prometheus(stack_config: StackConfig) -> Iterator[PrometheusServer]:
+    server = PrometheusServer(replace(without_holds(stack_config), prometheus_scrape_seconds=1))
+    server.start()
+    server.wait_ready()
+    yield server
+    server.stop()
+
+
+async def _until(what: str, found: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not found():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        await asyncio.sleep(1)
+
+
+async def _scraped(server: PrometheusServer, processes: set[str]) -> None:
+    """Until Prometheus scrapes each of ``processes`` (found by the file it registered)."""
+
+    def up() -> set[str]:
+        return {str(r["metric"]["process"]) for r in server.query("up == 1")}  # type: ignore[index]
+
+    await _until(f"{sorted(processes)} scraped", lambda: up() >= processes, 60)
+
+
+def _value(server: PrometheusServer, expr: str) -> float:
+    result = server.query(expr)
+    return float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
+
+
+async def _send(kafka: KafkaAccess, payloads: list[bytes]) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
+    await producer.start()
+    try:
+        for payload in payloads:
+            await producer.send(raw_topic("energy"), payload, key=b"17300")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.usefixtures("worker", "sink")
+async def test_prometheus_scrapes_every_process_that_registered_and_sees_readings_move(
+    prometheus: PrometheusServer, kafka_admin: KafkaAccess, settings: Settings
+) -> None:
+    await _scraped(prometheus, {"worker", "sink"})
+    before = _value(prometheus, "sum(zc_validation_received_readings_total)")
+    run, now = uuid.uuid4().hex[:8], datetime.now(UTC)
+    readings = [energy_reading("enedis", f"{run}-{n}", now) for n in range(20)]
+    await _send(kafka_admin, [json.dumps([r]).encode() for r in readings])
+    await _until(
+        "20 more readings received in Prometheus",
+        lambda: _value(prometheus, "sum(zc_validation_received_readings_total)") >= before + 20,
+    )
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_dead_letter_ratio_above_five_percent_fires_its_alert(
+    prometheus: PrometheusServer, kafka_admin: KafkaAccess
+) -> None:
+    await _scraped(prometheus, {"worker"})
+    assert "ZcDeadLetterRatioHigh" not in prometheus.firing()
+    await _send(kafka_admin, [b'{"not": "a reading"}'] * 50)
+    await _until("ZcDeadLetterRatioHigh firing", lambda: "ZcDeadLetterRatioHigh" in prometheus.firing(), 90)
