@@ -51,6 +51,7 @@ lint: $(NATIVE_STAMP) ## ruff (lint + format), mypy, import layers (lint-imports
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
 	$(STEP) lint-packages -- $(BIN)/python -m stack.debian_packages lint
 	promtool check rules docker/prometheus/alert-rules.json
+	promtool check config --syntax-only docker/prometheus/prometheus.yml
 
 test-tools: $(STAMP) ## what the suite needs beside the stack: Debian's chromium and chromedriver, the AsyncAPI parser
 	$(STEP) test-packages -- $(BIN)/python -m stack.debian_packages

@@ -52,9 +52,11 @@ HOLDS: dict[str, dict[str, str]] = {
         "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": "ZC_INFLUX_TOKEN",
     },
     "influx-setup": _own("ZC_INFLUX_TOKEN"),
-    "bridge": _own("ZC_KAFKA_BRIDGE_PASSWORD", "ZC_MQTT_BRIDGE_PASSWORD"),
-    "worker": _own("ZC_KAFKA_WORKER_PASSWORD"),
-    "sink": _own("ZC_KAFKA_SINK_PASSWORD", "ZC_MQTT_SINK_PASSWORD"),
+    "bridge": _own("ZC_KAFKA_BRIDGE_PASSWORD", "ZC_MQTT_BRIDGE_PASSWORD", "ZC_METRICS_TOKEN"),
+    "worker": _own("ZC_KAFKA_WORKER_PASSWORD", "ZC_WORKER_WEB_TOKEN"),
+    "sink": _own("ZC_KAFKA_SINK_PASSWORD", "ZC_MQTT_SINK_PASSWORD", "ZC_METRICS_TOKEN"),
+    # Its scrape tokens come as compose secrets (files), from the same .env variables.
+    "prometheus": {},
     "grafana": {"GF_SECURITY_ADMIN_PASSWORD": "ZC_GRAFANA_ADMIN_PASSWORD"},
     "admin": _own("ZC_MQTT_ADMIN_PASSWORD", "ZC_KAFKA_ADMIN_PASSWORD"),
 }
