@@ -275,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.set_defaults(handler=_stack)
 
-    from zerocarbon import kafka_setup_command
+    from zerocarbon import kafka_setup_command, supervised_platform
+
+    supervised_platform.add_commands(sub)
 
     kafka = sub.add_parser(
         "kafka", help=kafka_setup_command.HELP, description=kafka_setup_command.DESCRIPTION

@@ -34,6 +34,11 @@ HOLDINGS: dict[str, Holdings] = {
     "sink": Holdings(("influx_host", "kafka_host", "mqtt_host"), ("influx_sink_token",)),
     "view": Holdings(("view_host", "influx_host", "kafka_host", "worker_web_host"), ("influx_read_token",)),
 }
+# `up` runs the stack and every command above: it refuses what any of them would.
+HOLDINGS["up"] = Holdings(
+    tuple(dict.fromkeys(a for h in HOLDINGS.values() for a in h.addresses)),
+    tuple(dict.fromkeys(s for h in HOLDINGS.values() for s in h.secrets)),
+)
 
 
 def _value(secret: object) -> str | None:
