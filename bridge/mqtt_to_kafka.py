@@ -192,9 +192,15 @@ class MqttToKafkaBridge:
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> BridgeCounters:
         """Forward until ``stop`` is set, then close both connections cleanly."""
-        async with metrics_server(metrics_registry(BRIDGE_METRICS, self.status), self.config.metrics) as port:
+        async with metrics_server(
+            metrics_registry(BRIDGE_METRICS, self.status), self.config.metrics, self.readiness
+        ) as port:
             self._metrics_port = port
             return await self._run(stop)
+
+    def readiness(self) -> dict[str, bool]:
+        """``/ready``: connected to Mosquitto, and Kafka's producer started."""
+        return {"mqtt_connected": bool(self._mqtt.connected), "kafka_ready": bool(self._kafka_ready)}
 
     async def _run(self, stop: asyncio.Event) -> BridgeCounters:
         producer = RenewableProducer(self._new_producer)

@@ -123,8 +123,22 @@ class MetricsEndpoint:
         require_token_beyond_loopback(self.host, self.token, page="/metrics", setting="ZC_METRICS_TOKEN")
 
 
+ReadinessChecks = Callable[[], Mapping[str, bool]]
+"""What a process must be to serve: each check by name, True when it holds (``/ready``)."""
+
+
+def readiness(checks: Mapping[str, bool]) -> tuple[int, dict[str, Any]]:
+    """``/ready``'s status code and body: 200 when every check holds, else 503 naming those
+    that do not."""
+    failing = sorted(name for name, ok in checks.items() if not ok)
+    body = {"status": "fail" if failing else "pass", "checks": dict(checks), "failing": failing}
+    return (503 if failing else 200), body
+
+
 @asynccontextmanager
-async def metrics_server(registry: CollectorRegistry, endpoint: MetricsEndpoint) -> AsyncIterator[int]:
+async def metrics_server(
+    registry: CollectorRegistry, endpoint: MetricsEndpoint, ready: ReadinessChecks | None = None
+) -> AsyncIterator[int]:
     """Serve ``registry`` at ``http://host:port/metrics`` while the block runs; yields the port.
     A port already taken raises OSError, naming it: a process that cannot be watched says so at
     start rather than running unseen. Beyond loopback without a token: WebAccessRefused, as
@@ -141,8 +155,18 @@ async def metrics_server(registry: CollectorRegistry, endpoint: MetricsEndpoint)
             )
         return web.Response(body=exposition(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def health(_request: web.Request) -> web.Response:  # serving: alive
+        return web.json_response({"status": "pass"})
+
+    async def ready_page(_request: web.Request) -> web.Response:
+        status, body = readiness(ready() if ready is not None else {})
+        return web.json_response(body, status=status)
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    # Open as the worker's /health: booleans only, what a supervisor or an orchestrator probes.
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready_page)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, endpoint.host, endpoint.port)

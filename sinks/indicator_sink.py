@@ -89,12 +89,21 @@ class IndicatorSink:
 
         self.reader = UpdateReader(config, self.counters)
 
+    def readiness(self) -> dict[str, bool]:
+        """``/ready``: reading Kafka, InfluxDB accepting writes, the disk buffer not full."""
+        status = metrics_snapshot(self.status())
+        return {
+            "kafka_ready": bool(status.get("kafka_ready")),
+            "influxdb_up": bool(status.get("influx_ok")),
+            "reading": not status["reading_paused"],
+        }
+
     async def run(self, stop: asyncio.Event) -> None:
         """Read, buffer, write and commit until ``stop`` is set (collector paced for records).
         An error that ends the loop is raised again, after the status file says it."""
         try:
             registry = metrics_registry(SINK_METRICS, lambda: metrics_snapshot(self.status()))
-            async with metrics_server(registry, self.config.metrics) as port:
+            async with metrics_server(registry, self.config.metrics, self.readiness) as port:
                 self._metrics_port = port
                 with paced_collector():
                     await self._run(stop)

@@ -106,3 +106,21 @@ def worker_snapshot(
         "kafka_lag": lag,
         "loops": {loop: check["status"] != "fail" for loop, check in checks.items()},
     }
+
+
+READY_MAX_LAG_RECORDS = 10_000
+"""Caught up, for /ready: at most so many records behind on its partitions (a second or two of
+work), not zero, which a worker under load is never at a scrape."""
+
+
+def worker_readiness(app: faust.App, health: WorkerHealth) -> dict[str, bool]:
+    """``/ready``: its loops alive, partitions assigned, and caught up on them."""
+    try:
+        assigned = bool(app.consumer.assignment())
+    except Exception:  # no consumer yet
+        assigned = False
+    return {
+        "loops": health.report()["status"] != "fail",
+        "partitions_assigned": assigned,
+        "caught_up": assigned and sum(consumer_lag(app).values()) <= READY_MAX_LAG_RECORDS,
+    }

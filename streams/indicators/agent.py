@@ -216,6 +216,10 @@ def register_indicator_agent(
                 for tp, engine in list(engines.items())
             ]
             computed = time.monotonic()
+            timings.windows(
+                sum(len(engine.state.windows.open) for engine in engines.values()),
+                sum(engine.state.windows.closed_by_last_flush for _, engine, _ in flushed),
+            )
             # Everything the checkpoints cover in Kafka first: a crash in between would restore a
             # state whose updates or dead letters nobody received.
             updates = [update for _, _, p in flushed for update in p.updates]
@@ -267,7 +271,11 @@ def register_indicator_agent(
                 exc,
             )
         else:
-            log.info("indicator state checkpointed for %d partitions on the way out", written)
+            log.info(
+                "indicator state checkpointed for %d partitions on the way out (%d had nothing new "
+                "since their last checkpoint)",
+                written, len(engines) - written,
+            )  # fmt: skip
         finally:
             await update_producer.stop()
             for engine in engines.values():

@@ -147,6 +147,8 @@ class WindowState:
     late: int = 0
     # Readings times window sizes not corrected because the window was past its horizon.
     past_horizon: int = 0
+    # Windows the last flush closed (a figure for /metrics, not state: never checkpointed).
+    closed_by_last_flush: int = field(default=0, repr=False)
     # Indexes over the dicts above, in their insertion order, so that a flush and the
     # derived indicators look at the windows they need instead of scanning the state:
     # open windows per (size, start), and open, changed closed and year-to-date windows per
@@ -437,6 +439,7 @@ class WindowState:
         closing: list[WindowKey] = []
         for window in due:
             closing += self.open_by_window.pop(window)
+        self.closed_by_last_flush = len(closing)
         for key in sorted(closing):
             indicator, dims, size, start = key
             acc = open_.pop(key)

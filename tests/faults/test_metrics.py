@@ -68,6 +68,7 @@ async def test_the_processes_metrics_account_for_every_reading(
             assert moved == expected[outcome], (outcome, moved, expected)
         assert worker["zc_indicator_outcomes_total"] > 0
         assert worker["zc_indicator_flush_seconds_count"] > 0
+        assert worker["zc_indicator_windows_closed_total"] > 0 and worker["zc_indicator_windows_open"] > 0
         assert worker["zc_worker_kafka_lag_records"] == 0  # every partition read to its end
 
         status = sink_status(settings)

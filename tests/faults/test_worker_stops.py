@@ -19,8 +19,10 @@ from pathlib import Path
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
-from schemas.catalogue import INDICATOR_TOPIC
+from schemas.catalogue import INDICATOR_TOPIC, raw_topic
+from schemas.families import FAMILIES
 from schemas.kafka_principals import WORKER, KafkaAcl
+from streams.kafka_admin import start_group_at_end
 from streams.worker_health import EXIT_LOOP_DIED
 from tests.integration.golden_meters import (
     METERS,
@@ -79,8 +81,13 @@ async def test_a_backlog_starves_no_stage_and_sigterm_stops_the_worker_checkpoin
         print(f"progress {progress}; stopped {time.monotonic() - asked:.1f} s after SIGTERM, status {status}")
         assert status == 0, log.read_text()[-3000:]
         text = log.read_text()
-        out = re.search(r"indicator state checkpointed for (\d+) partitions on the way out", text)
-        assert out is not None and int(out.group(1)) >= len(partitions), text[-3000:]
+        # The last flush ran (it did not time out): each partition checkpointed then, or already
+        # covered by its last periodic checkpoint. The two are checkpointed together every 5 s and
+        # faust stops reading at once on SIGTERM: a stop just after one wrote 1, then 0, in CI.
+        # That every record is covered is shown below: the restart resumes past the first start.
+        out = re.search(r"checkpointed for (\d+) partitions on the way out \((\d+) had nothing new", text)
+        assert out is not None, text[-3000:]
+        assert int(out.group(1)) + int(out.group(2)) >= len(partitions), text[-3000:]
         first_start = restored_offsets(text)
         second_start_at = len(text)
         worker = start_worker(log)
@@ -93,6 +100,12 @@ async def test_a_backlog_starves_no_stage_and_sigterm_stops_the_worker_checkpoin
         }
         finals = await hourly_finals(kafka_admin, settings, expected, since, timeout=300, offsets=offsets)
         text = log.read_text()
+    except BaseException:
+        # Half the backlog would be left on zc.raw.energy for the next module's worker, whose
+        # golden figures it would spoil (CI once failed test_indicator_crashes that way): skipped.
+        stop_child(worker)
+        await start_group_at_end(kafka_admin, settings.worker_id, [raw_topic(name) for name in FAMILIES])
+        raise
     finally:
         stop_child(worker)
     # The indicator stage moved while validation still had most of the backlog ahead of it.

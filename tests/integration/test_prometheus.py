@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -25,6 +28,7 @@ from schemas.catalogue import raw_topic
 from stack.prometheus_server import PrometheusServer, without_holds
 from stack.stack_config import StackConfig
 from tests.energy_readings import energy_reading
+from zerocarbon.component_configs import worker_url
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +95,24 @@ async def test_a_dead_letter_ratio_above_five_percent_fires_its_alert(
     assert "ZcDeadLetterRatioHigh" not in prometheus.firing()
     await _send(kafka_admin, [b'{"not": "a reading"}'] * 50)
     await _until("ZcDeadLetterRatioHigh firing", lambda: "ZcDeadLetterRatioHigh" in prometheus.firing(), 90)
+
+
+def _ready(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+    except OSError as exc:
+        return 0, {"error": str(exc)}
+
+
+@pytest.mark.usefixtures("worker", "sink")
+async def test_the_worker_and_the_sink_say_when_they_are_ready(settings: Settings) -> None:
+    """Their /ready (docs/metrics.md): 200 once connected and caught up, as the probes read it."""
+    status_file = settings.stack_home / "sink" / "influx-sink.status.json"
+    await _until("the sink's status file", status_file.exists, 60)
+    sink_port = json.loads(status_file.read_text())["metrics_port"]
+    for url in (f"{worker_url(settings)}/ready", f"http://127.0.0.1:{sink_port}/ready"):
+        await _until(f"{url} ready", lambda url=url: _ready(url)[0] == 200, 90)  # type: ignore[misc]
+        assert _ready(url)[1]["status"] == "pass"

@@ -257,3 +257,13 @@ def test_epoch_seconds_are_those_of_timestamp_for_every_instant(at: datetime) ->
     parsed = TypeAdapter(datetime).validate_json(f'"{at.isoformat()}"'.replace("+00:00", "Z"))
     assert epoch_seconds(at) == int(at.timestamp())
     assert epoch_seconds(parsed) == int(parsed.timestamp())
+
+
+def test_a_flush_says_how_many_windows_it_closed_for_the_metrics() -> None:
+    state = WindowState(sizes=(60, DAY), grace_seconds=30)
+    state.add(_contribution("a", T + timedelta(seconds=10), 1.0))
+    state.flush()
+    assert state.closed_by_last_flush == 0 and len(state.open) == 2  # its minute and its day
+    state.add(_contribution("b", T + timedelta(seconds=95), 2.0))  # closes 12:00, opens 12:01
+    state.flush()
+    assert state.closed_by_last_flush == 1 and len(state.open) == 2

@@ -115,3 +115,19 @@ async def test_beyond_loopback_metrics_need_a_token_and_serve_only_who_shows_it(
             async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as shown:
                 assert shown.status == 200
                 assert samples(await shown.text())[("zc_test_in_flight_messages", ())] == 7
+
+
+async def test_health_and_ready_beside_the_metrics_ready_only_when_every_check_holds() -> None:
+    checks = {"kafka_ready": True, "influxdb_up": False}
+    registry = metrics_registry((), lambda: {})
+    async with (
+        metrics_server(registry, MetricsEndpoint(), lambda: checks) as port,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(f"http://127.0.0.1:{port}/health") as health:
+            assert health.status == 200 and (await health.json())["status"] == "pass"
+        async with http.get(f"http://127.0.0.1:{port}/ready") as ready:
+            assert ready.status == 503 and (await ready.json())["failing"] == ["influxdb_up"]
+        checks["influxdb_up"] = True
+        async with http.get(f"http://127.0.0.1:{port}/ready") as ready:
+            assert ready.status == 200 and (await ready.json())["status"] == "pass"

@@ -164,6 +164,8 @@ def _worker_web(
     counters.received = 3
     timings = FlushTimings()
     timings.observe("compute", 0.02)
+    timings.windows(open_now=12, closed_now=5)
+    timings.windows(open_now=10, closed_now=2)
     register_pages(app, counters, Counter(counted=3), health or WorkerHealth(), timings, config.web_token)
     application: web.Application = app.web.web_app
     return application
@@ -181,6 +183,7 @@ async def test_the_workers_metrics_say_what_its_counters_say_and_need_its_token(
         assert 'zc_validation_accepted_readings_total{producer="enedis"} 3.0' in text
         assert "zc_validation_received_readings_total 3.0" in text
         assert 'zc_indicator_flush_seconds_count{phase="compute"} 1.0' in text
+        assert "zc_indicator_windows_open 10.0" in text and "zc_indicator_windows_closed_total 7.0" in text
     health = WorkerHealth()
     health.loop_died("validation agent", RuntimeError("a bug"))
     async with TestClient(
@@ -281,3 +284,12 @@ def test_the_worker_command_says_which_setting_to_set(
     monkeypatch.setenv("ZC_KAFKA_WORKER_PASSWORD", WORKER_KAFKA.get_secret_value())  # a complete config
     assert cli.main(["worker"]) == 2  # before it reaches for Kafka
     assert "set ZC_WORKER_WEB_TOKEN" in capsys.readouterr().err.replace("Set", "set")
+
+
+async def test_the_workers_ready_page_names_what_keeps_it_from_serving(tmp_path: Path) -> None:
+    """No consumer has partitions in a unit test: not ready, and it says why, without a token."""
+    async with TestClient(TestServer(_worker_web(tmp_path, host="0.0.0.0", token=TOKEN))) as client:
+        answer = await client.get("/ready")
+        body = await answer.json()
+        assert answer.status == 503 and body["status"] == "fail"
+        assert body["failing"] == ["caught_up", "partitions_assigned"] and body["checks"]["loops"] is True
