@@ -293,7 +293,7 @@ class KafkaBroker(LocalService):
         ]
 
     def _format_storage(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         argv = self._jvm(
             "kafka.tools.StorageTool", "format", "-t", cluster_id,
             "-c", str(self.properties_file), "--ignore-formatted",
@@ -343,3 +343,13 @@ async def _metadata_brokers(access: KafkaAccess) -> list[str]:
         return [f"{b.host}:{b.port}" for b in client.cluster.brokers()]
     finally:
         await client.close()
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64, never starting with '-', which
+    the storage tool would read as an option ("argument --cluster-id: expected one argument":
+    one stack start in 64 failed so; Kafka's own Uuid.randomUuid draws again likewise)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from unittest import mock
 
 from config.settings import Settings
 from stack.isolated_stack import HELD_BY, isolated_environment, isolated_settings
+from stack.kafka_broker import new_cluster_id
 
 DEFAULTS = Settings.model_fields
 
@@ -87,3 +90,10 @@ def test_a_process_of_the_holding_run_does_not_wait(tmp_path: Path) -> None:
     finally:
         first.kill()
         first.wait()
+
+
+def test_a_kraft_cluster_id_never_starts_with_a_dash_the_storage_tool_reads_as_an_option() -> None:
+    dash_first = uuid.UUID(bytes=bytes([0xF8]) + bytes(15))  # base64 "-A..."
+    with mock.patch("stack.kafka_broker.uuid.uuid4", side_effect=[dash_first, uuid.UUID(int=1)]):
+        assert new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAQ"
+    assert all(not new_cluster_id().startswith("-") for _ in range(2000))
