@@ -110,7 +110,7 @@ class PrometheusServer(LocalService):
         return True, str(version), "ready"
 
     def query(self, expr: str) -> list[dict[str, object]]:
-        """An instant query's result vector (for `zerocarbon stack status` and the tests)."""
+        """An instant query's result vector (what the integration test reads)."""
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         with urllib.request.urlopen(url, timeout=5) as answer:
             body = json.loads(answer.read())
