@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         default="zc-reader", description="a downstream reader of zc.indicators"
     )
     kafka_reader_password: SecretStr | None = None
+    kafka_collector_username: str = Field(
+        default="zc-collector", description="the pull collectors: write zc.raw.* and dead letters"
+    )
+    kafka_collector_password: SecretStr | None = None
     # TLS: the CA every client trusts (default: the one `stack up` made, <stack_home>/tls/ca.crt).
     tls_ca_file: Path | None = Field(default=None, description="CA certificate the clients trust")
 
@@ -178,6 +182,10 @@ class Settings(BaseSettings):
 
     # Event contracts and validation.
     reference_dir: Path | None = Field(default=None, description="reference data folder (default: shipped)")
+    collector_state_dir: Path | None = Field(
+        default=None,
+        description="the pull collectors' cursors, one file per collector (default: <stack_home>/collectors)",
+    )
     indicator_grace_seconds: int = Field(
         default=300, ge=0, description="out-of-order events within this still update their windows"
     )
@@ -220,9 +228,12 @@ class Settings(BaseSettings):
     sink_metrics_port: int = Field(
         default=9472, ge=0, le=65535, description="the sink's /metrics port (0: a free one, see its status)"
     )
+    collector_metrics_port: int = Field(
+        default=9473, ge=0, le=65535, description="`zerocarbon collect`'s /metrics port (0: a free one)"
+    )
     metrics_host: str = Field(
         default="127.0.0.1",
-        description="interface the bridge's and the sink's /metrics listen on",
+        description="interface the bridge's, the sink's and the collectors' /metrics listen on",
     )
     metrics_token: SecretStr | None = Field(
         default=None,

@@ -11,7 +11,8 @@ from schemas.envelope import UtcDatetime
 
 
 class Origin(BaseModel):
-    """Where the payload came from: an MQTT topic, or a Kafka topic/partition/offset.
+    """Where the payload came from: an MQTT topic, a Kafka topic/partition/offset, or the HTTP
+    address a pull collector read it from (``topic`` holds the URL).
 
     For a reading forwarded by the bridge, ``topic`` is its MQTT topic and partition,
     offset and ``index`` locate it in the Kafka batch record that carried it.
@@ -19,7 +20,7 @@ class Origin(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transport: Literal["mqtt", "kafka"]
+    transport: Literal["mqtt", "kafka", "http"]
     topic: str
     partition: int | None = None
     offset: int | None = None

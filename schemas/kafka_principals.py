@@ -14,6 +14,7 @@ catalogue's topics, so no service holds CREATE or ALTER_CONFIGS.
 |      | letters; its group |
 | view | read the dead letters; describe the topics and the worker's and sink's groups (lag) |
 | reader ``<name>`` | read ``zc.indicators``; groups named ``<name>*`` |
+| collector | write ``zc.raw.*`` and the dead letters (what a polled source answered that we cannot use) |
 | partner ``<name>`` | write the raw topic of each family its agreement names |
 """
 
@@ -35,7 +36,8 @@ Pattern = Literal["literal", "prefixed"]
 Operation = Literal["read", "write", "create", "describe", "describe_configs", "all"]
 
 ADMIN, BRIDGE, WORKER, SINK, VIEW, READER = "admin", "bridge", "worker", "sink", "view", "reader"
-SERVICE_PRINCIPALS = (ADMIN, BRIDGE, WORKER, SINK, VIEW, READER)
+COLLECTOR = "collector"
+SERVICE_PRINCIPALS = (ADMIN, BRIDGE, WORKER, SINK, VIEW, READER, COLLECTOR)
 """The service's own principals (one SCRAM credential each); partners and other readers are
 added by ``zerocarbon principals add``."""
 
@@ -84,6 +86,11 @@ VALID_PREFIX = valid_topic("")
 
 
 def bridge_acls() -> tuple[KafkaAcl, ...]:
+    return (*_topic(RAW_PREFIX, "write", prefixed=True), *_topic(DEAD_LETTER_TOPIC, "write"))
+
+
+def collector_acls() -> tuple[KafkaAcl, ...]:
+    """The pull collectors: what they collect goes through validation like a partner's."""
     return (*_topic(RAW_PREFIX, "write", prefixed=True), *_topic(DEAD_LETTER_TOPIC, "write"))
 
 
@@ -140,6 +147,7 @@ def service_acls(
         SINK: sink_acls(sink_group),
         VIEW: view_acls((worker_id, sink_group)),
         READER: reader_acls(usernames[READER]),
+        COLLECTOR: collector_acls(),
     }
 
 

@@ -55,6 +55,10 @@ SOURCE_UNITS: dict[str, SourceUnit] = {
 }
 
 
+EPOCH = "epoch"
+"""The time format of a column holding seconds since 1970-01-01 UTC (GBFS' last_reported)."""
+
+
 class MappingError(ValueError):
     """A mapping file that cannot be used; the message names the file and the key at fault."""
 
@@ -67,6 +71,7 @@ class ValueSpec:
     column: str
     unit: SourceUnit | None = None
     subtract_from: str | None = None  # value = row[subtract_from] - row[column]
+    plus: tuple[str, ...] = ()  # value = row[column] + each of these columns
     integer: bool = False
 
 
@@ -147,9 +152,16 @@ class ReplayMapping:
         return SourceEvent(t, device_id, self.family, device.commune, fields, interval, event_id)
 
     def _cell(self, row: Mapping[str, Any], column: str) -> str:
-        if column not in row:
+        if column in row:
+            value = row[column]
+        elif "." in column:  # a field of a nested object (an API's JSON record, GeoJSON properties)
+            value = row
+            for part in column.split("."):
+                if not isinstance(value, Mapping) or part not in value:
+                    raise SkipRow(f"no column {column!r}")
+                value = value[part]
+        else:
             raise SkipRow(f"no column {column!r}")
-        value = row[column]
         text = "" if value is None else str(value).strip()
         if text in self.missing:
             raise SkipRow(f"missing value in {column!r}")
@@ -169,11 +181,17 @@ class ReplayMapping:
         source = self._cell(row, self.device_column)
         device_id = self.device_ids.get(source)
         if device_id is None:
-            raise SkipRow(f"source device {source!r} has no device in the mapping")
+            raise UnlistedDevice(f"source device {source!r} has no device in the mapping")
         return device_id
 
     def _time(self, row: Mapping[str, Any]) -> float:
         text = " ".join(self._cell(row, c) for c in self.time_columns)
+        if self.time_format == EPOCH:
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise SkipRow(f"time {text!r} is not a number of seconds since 1970 (UTC)") from None
+            return seconds + self.interval_s if self.marks_start and self.interval_s else seconds
         try:
             moment = (
                 datetime.strptime(text, self.time_format)
@@ -197,6 +215,8 @@ class ReplayMapping:
         value = self._number(row, spec.column)
         if spec.subtract_from is not None:
             value = self._number(row, spec.subtract_from) - value
+        for column in spec.plus:
+            value += self._number(row, column)
         if spec.unit is not None:
             value *= spec.unit.factor
             if spec.unit.times_interval_hours:
@@ -209,6 +229,11 @@ class ReplayMapping:
 
 class SkipRow(Exception):
     """A row that holds no event, and why."""
+
+
+class UnlistedDevice(SkipRow):
+    """A row of a source device the mapping does not list (a source serving more devices than
+    ours: a department's weather stations, a city's bike stations not yet registered)."""
 
 
 @dataclass
@@ -254,13 +279,23 @@ def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's table; MappingError names the file when it cannot be read or parsed."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{path}: {exc}") from exc
+
+
 def load_mapping(path: Path, registry: Mapping[str, Device]) -> ReplayMapping:
     """Read and check a mapping file against the device registry; MappingError says what is wrong."""
+    return mapping_from_table(read_toml(path), path, registry)
+
+
+def mapping_from_table(data: Mapping[str, Any], path: Path, registry: Mapping[str, Device]) -> ReplayMapping:
+    """Check the mapping keys of a TOML table read from ``path`` (a replay mapping, or a
+    collector file, which adds its [source] to the same keys) against the device registry."""
     where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise MappingError(f"{where}: {exc}") from exc
     family = data.get("family")
     if family not in FAMILY_NAMES:
         raise MappingError(f"{where}: family must be one of {FAMILY_NAMES}, not {family!r}")
@@ -269,7 +304,7 @@ def load_mapping(path: Path, registry: Mapping[str, Device]) -> ReplayMapping:
     if not columns:
         raise MappingError(f"{where}: [time] needs column = '...' or columns = [...]")
     timezone = _zone(time_table["timezone"], f"{where} [time]") if "timezone" in time_table else None
-    if timezone is None and "timezone_column" not in time_table:
+    if timezone is None and "timezone_column" not in time_table and time_table.get("format") != EPOCH:
         raise MappingError(f"{where}: [time] needs timezone or timezone_column (for times without offset)")
     interval = time_table.get("interval_minutes")
     write_interval_start = bool(time_table.get("interval_start", False))
@@ -301,8 +336,19 @@ def load_mapping(path: Path, registry: Mapping[str, Device]) -> ReplayMapping:
             raise MappingError(f"{where}: [values.{name}] is a power: [time] needs interval_minutes")
         if "column" not in spec:
             raise MappingError(f"{where}: [values.{name}] needs column = '...'")
+        plus = spec.get("plus", [])
+        plus = [plus] if isinstance(plus, str) else plus
+        if not isinstance(plus, list) or not all(isinstance(c, str) for c in plus):
+            raise MappingError(f"{where}: [values.{name}] plus must be a column name or a list of them")
         values.append(
-            ValueSpec(name, spec["column"], unit, spec.get("subtract_from"), bool(spec.get("integer", False)))
+            ValueSpec(
+                name,
+                spec["column"],
+                unit,
+                spec.get("subtract_from"),
+                tuple(plus),
+                bool(spec.get("integer", False)),
+            )
         )
     # Relative to the mapping file: a shipped mapping names its excerpt in ../replay_data/, so
     # the default file is found inside the installed package wherever the package is.

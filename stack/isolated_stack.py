@@ -51,6 +51,7 @@ def isolated_settings(inherited: Mapping[str, str]) -> dict[str, str]:
         # Tests start several bridges and sinks at once: each takes a free port for /metrics.
         "ZC_BRIDGE_METRICS_PORT": "0",
         "ZC_SINK_METRICS_PORT": "0",
+        "ZC_COLLECTOR_METRICS_PORT": "0",
     }
 
 

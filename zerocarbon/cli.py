@@ -236,6 +236,13 @@ def _devices(args: argparse.Namespace, settings: Settings) -> int:
     return devices_command.run(args, devices_config(settings))
 
 
+def _collect(args: argparse.Namespace, settings: Settings) -> int:
+    from collectors import collect_command
+    from zerocarbon.component_configs import collect_config
+
+    return collect_command.run(args, collect_config(settings, reaches_kafka=not (args.list or args.check)))
+
+
 def _device_side(run: Callable[[argparse.Namespace, DeviceSideConfig], int]) -> Handler:
     """A `simulate` or `replay` command, given its own config rather than the settings."""
 
@@ -426,17 +433,22 @@ def build_parser() -> argparse.ArgumentParser:
     principals_command.add_arguments(principals)
     principals.set_defaults(handler=_principals)
 
+    from collectors import collect_command
     from sensors import replay_command, simulate_command
 
-    for name, command in (("simulate", simulate_command), ("replay", replay_command)):
-        device_side = sub.add_parser(
+    for name, command, handler in (
+        ("simulate", simulate_command, _device_side(simulate_command.run)),
+        ("replay", replay_command, _device_side(replay_command.run)),
+        ("collect", collect_command, _collect),
+    ):
+        subcommand = sub.add_parser(
             name,
             help=command.HELP,
             description=command.DESCRIPTION,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        command.add_arguments(device_side)
-        device_side.set_defaults(handler=_device_side(command.run))
+        command.add_arguments(subcommand)
+        subcommand.set_defaults(handler=handler)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from collectors.collect_command import CollectConfig
 from config.kafka_access import KafkaAccess
 from config.prometheus_metrics import MetricsEndpoint
 from config.settings import Settings
@@ -181,6 +182,7 @@ def kafka_usernames(settings: Settings) -> dict[str, str]:
         kafka_principals.SINK: settings.kafka_sink_username,
         kafka_principals.VIEW: settings.kafka_view_username,
         kafka_principals.READER: settings.kafka_reader_username,
+        kafka_principals.COLLECTOR: settings.kafka_collector_username,
     }
 
 
@@ -194,6 +196,7 @@ def kafka_configured_passwords(settings: Settings) -> dict[str, str]:
         kafka_principals.SINK: settings.kafka_sink_password,
         kafka_principals.VIEW: settings.kafka_view_password,
         kafka_principals.READER: settings.kafka_reader_password,
+        kafka_principals.COLLECTOR: settings.kafka_collector_password,
     }
     return {name: secret.get_secret_value() for name, secret in configured.items() if secret is not None}
 
@@ -249,6 +252,17 @@ def required_kafka_access(settings: Settings, principal: str) -> KafkaAccess:
     if missing := missing_kafka_password(settings, principal):
         raise StackError(missing)
     return kafka_access(settings, principal)
+
+
+def collect_config(settings: Settings, reaches_kafka: bool) -> CollectConfig:
+    """`zerocarbon collect`'s: the collector principal's access (when it sends), the registry,
+    and where each source's cursor is kept."""
+    return CollectConfig(
+        kafka=required_kafka_access(settings, kafka_principals.COLLECTOR) if reaches_kafka else None,
+        reference_dir=reference_dir(settings),
+        state_dir=settings.collector_state_dir or settings.stack_home / "collectors",
+        metrics=metrics_endpoint(settings, settings.collector_metrics_port, "collector"),
+    )
 
 
 def influx_tokens_dir(settings: Settings) -> Path:

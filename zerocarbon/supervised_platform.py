@@ -50,9 +50,12 @@ class Program:
     health_url: str | None = None
 
 
-def programs(settings: Settings, workers: int, bridges: int) -> list[Program]:
+def programs(
+    settings: Settings, workers: int, bridges: int, collect: list[str] | None = None
+) -> list[Program]:
     """What `up` runs: ``workers`` workers (each its page on the next port), ``bridges`` bridges
-    (each its own MQTT client id and metrics port), one sink, the operators' page."""
+    (each its own MQTT client id and metrics port), one sink, the operators' page; with
+    ``collect``, the pull collectors it names (all the shipped ones when empty)."""
     found: list[Program] = []
     for i in range(workers):
         port = settings.worker_web_port + i
@@ -77,6 +80,8 @@ def programs(settings: Settings, workers: int, bridges: int) -> list[Program]:
         )
     found.append(Program("sink", ("sink",)))
     found.append(Program("view", ("view",)))
+    if collect is not None:
+        found.append(Program("collect", ("collect", *collect)))
     return found
 
 
@@ -164,14 +169,16 @@ def _supervisorctl(files: PlatformFiles, *args: str) -> None:
     )
 
 
-def up(settings: Settings, workers: int, bridges: int, timeout: float = 120) -> list[dict[str, Any]]:
+def up(
+    settings: Settings, workers: int, bridges: int, collect: list[str] | None = None, timeout: float = 120
+) -> list[dict[str, Any]]:
     """Start the stack, then the processes under supervisord (or bring a running one to the
     configuration asked for); wait until each runs. Idempotent."""
     control.up(stack_config(settings))
     files = platform_files(settings)
     files.logs.mkdir(parents=True, exist_ok=True)
     files.home.chmod(0o700)
-    running = programs(settings, workers, bridges)
+    running = programs(settings, workers, bridges, collect)
     files.conf.write_text(supervisord_conf(files, running, sys.executable))
     if _supervisord_pid(files) is None:
         write_counts(files.restarts, {})
@@ -275,6 +282,13 @@ def add_commands(sub: Any) -> None:
     up_parser.add_argument(
         "--bridges", type=int, default=1, help="bridges (default 1; client ids <id>-1, -2...)"
     )
+    up_parser.add_argument(
+        "--collect",
+        nargs="*",
+        metavar="COLLECTOR",
+        help="also run `zerocarbon collect` with these collectors (none named: every shipped one; "
+        "docs/collectors.md)",
+    )
     up_parser.set_defaults(handler=_up)
     down_parser = sub.add_parser("down", help="stop the service's processes cleanly, then the local stack")
     down_parser.add_argument(
@@ -292,7 +306,7 @@ def add_commands(sub: Any) -> None:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(up(settings, args.workers, args.bridges), indent=2))
+    print(json.dumps(up(settings, args.workers, args.bridges, args.collect), indent=2))
     return 0
 
 

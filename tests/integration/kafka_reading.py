@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from config.kafka_access import KafkaAccess
 from schemas.batch_envelope import CONTENT_TYPE_HEADER, FRAMES_CONTENT_TYPE, decode_frames
@@ -22,13 +22,22 @@ async def read_payloads(
     keep: Callable[[str, bytes], bool],
     done: Callable[[list[tuple[str, bytes]]], bool],
     timeout: float,
+    start: dict[TopicPartition, int] | None = None,
 ) -> list[tuple[str, bytes]]:
-    """(source topic, payload) pairs unpacked from the topics, filtered by ``keep``,
-    until ``done`` says enough or ``timeout`` seconds pass."""
+    """(source topic, payload) pairs unpacked from the topics, filtered by ``keep``, until
+    ``done`` says enough or ``timeout`` seconds pass; from ``start`` (the partitions of the
+    topics and their offsets) if given, else from the beginning."""
     consumer = AIOKafkaConsumer(
-        *topics, **kafka.client_options(), auto_offset_reset="earliest", max_partition_fetch_bytes=16 << 20
+        *([] if start else topics),
+        **kafka.client_options(),
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 << 20,
     )
     await consumer.start()
+    if start:
+        consumer.assign(list(start))
+        for partition, offset in start.items():
+            consumer.seek(partition, offset)
     found: list[tuple[str, bytes]] = []
     try:
         loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.bridge_metrics import BRIDGE_METRICS
+from collectors.collector_metrics import COLLECTOR_METRICS, snapshot
 from config.prometheus_metrics import (
     Metric,
     MetricsEndpoint,
@@ -61,7 +62,7 @@ def test_names_follow_the_conventions_and_every_metric_is_documented() -> None:
     with pytest.raises(ValueError, match="_total"):
         Metric("zc_test_messages_total", "gauge", "a gauge with _total", "x")
     documented = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
-    for metric in (*BRIDGE_METRICS, *SINK_METRICS, *WORKER_METRICS):
+    for metric in (*BRIDGE_METRICS, *SINK_METRICS, *WORKER_METRICS, *COLLECTOR_METRICS):
         assert f"`{metric.name}`" in documented, metric.name
         if metric.label:
             assert metric.label in documented, (metric.name, metric.label)
@@ -131,3 +132,37 @@ async def test_health_and_ready_beside_the_metrics_ready_only_when_every_check_h
         checks["influxdb_up"] = True
         async with http.get(f"http://127.0.0.1:{port}/ready") as ready:
             assert ready.status == 200 and (await ready.json())["status"] == "pass"
+
+
+def test_each_collector_s_report_becomes_its_series() -> None:
+    """A collector's report (collectors/collection_run.py) per collector label; the dead-lettered
+    rows summed over their free-text reasons (not a label: unbounded), failed polls by kind."""
+
+    class Run:
+        def __init__(self, name: str, report: dict[str, Any]) -> None:
+            self.name, self._report = name, report
+
+        def report(self) -> dict[str, Any]:
+            return self._report
+
+    def report(rows: int, sent: int, dead: dict[str, int], failed: dict[str, int]) -> dict[str, Any]:
+        keys = ("polls", "requests", "retries", "not_modified", "already_collected", "already_refused")
+        return {
+            **dict.fromkeys(keys, 1),
+            "rows": rows,
+            "sent": sent,
+            "unlisted_devices": 0,
+            "rows_dead_lettered": dead,
+            "failed_polls": failed,
+        }
+
+    runs = [
+        Run("parks", report(10, 6, {"no column 'a'": 2, "no column 'b'": 1}, {"http_503": 1})),
+        Run("bikes", report(4, 4, {}, {"http_503": 2, "not_json": 1})),
+    ]
+    found = samples(exposition(metrics_registry(COLLECTOR_METRICS, lambda: snapshot(runs))).decode())
+    assert found[("zc_collector_rows_total", (("collector", "parks"),))] == 10
+    assert found[("zc_collector_sent_total", (("collector", "bikes"),))] == 4
+    assert found[("zc_collector_rows_dead_lettered_total", (("collector", "parks"),))] == 3
+    assert found[("zc_collector_failed_polls_total", (("kind", "http_503"),))] == 3
+    assert found[("zc_collector_failed_polls_total", (("kind", "not_json"),))] == 1

@@ -27,6 +27,9 @@ def test_up_runs_the_workers_and_bridges_asked_for_each_on_its_own_ports_and_ids
     assert {found[f"bridge-{i}"].env["ZC_BRIDGE_SHARED_GROUP"] for i in (1, 2)} == {"zerocarbon-bridges"}
     one = [p.name for p in programs(settings, workers=1, bridges=1)]
     assert one == ["worker", "bridge", "sink", "view"]
+    collecting = programs(settings, workers=1, bridges=1, collect=["yelo-bike-stations"])
+    assert [(p.name, p.args) for p in collecting][-1] == ("collect", ("collect", "yelo-bike-stations"))
+    assert programs(settings, 1, 1, collect=[])[-1].args == ("collect",)  # every shipped collector
 
 
 def test_supervisord_restarts_each_program_with_backoff_and_stops_it_with_time_to_checkpoint(
