@@ -90,11 +90,12 @@ class IndicatorSink:
         self.reader = UpdateReader(config, self.counters)
 
     def readiness(self) -> dict[str, bool]:
-        """``/ready``: reading Kafka, InfluxDB accepting writes, the disk buffer not full."""
+        """``/ready``: reading Kafka, InfluxDB accepting writes (its last write did not fail: an
+        idle sink that has written nothing yet is ready), the disk buffer not full."""
         status = metrics_snapshot(self.status())
         return {
             "kafka_ready": bool(status.get("kafka_ready")),
-            "influxdb_up": bool(status.get("influx_ok")),
+            "influxdb_up": status.get("influx_ok") is not False,
             "reading": not status["reading_paused"],
         }
 

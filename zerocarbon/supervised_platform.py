@@ -19,6 +19,7 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import xmlrpc.client
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from config.settings import Settings
 from stack import control
 from stack.errors import StackError
-from zerocarbon.component_configs import stack_config
+from zerocarbon.component_configs import metrics_targets_dir, stack_config
 from zerocarbon.restart_counter import read_counts, write_counts
 
 START_SECONDS = 10  # a process that dies sooner is in a start-up loop: retried with backoff
@@ -47,7 +48,6 @@ class Program:
     name: str
     args: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
-    health_url: str | None = None
 
 
 def programs(
@@ -64,7 +64,6 @@ def programs(
                 "worker" if workers == 1 else f"worker-{i + 1}",
                 ("worker",),
                 {"ZC_WORKER_WEB_PORT": str(port)},
-                f"http://{_local(settings.worker_web_host)}:{port}/health",
             )
         )
     for i in range(bridges):
@@ -205,12 +204,15 @@ def up(
 
 
 def ps(settings: Settings) -> list[dict[str, Any]]:
-    """Each supervised process: its state, pid, uptime, restarts and, for a worker, /health."""
+    """Each supervised process: its state, pid, uptime, restarts, and what its own pages say:
+    ``health`` (``/health``: alive) and ``ready`` (``/ready``: connected and caught up), found
+    at the address it registered for Prometheus (config/metrics_targets.py)."""
     files = platform_files(settings)
     if _supervisord_pid(files) is None:
         return []
     restarts = read_counts(files.restarts)
-    health = {p.name: p.health_url for n in (1, 64) for p in programs(settings, n, 0) if p.health_url}
+    targets = metrics_targets_dir(settings)
+    view = f"http://{_local(settings.view_host)}:{settings.view_port}"
     for _ in range(50):  # the socket appears a moment after supervisord's pid file
         try:
             infos = _rpc(files).getAllProcessInfo()
@@ -224,6 +226,7 @@ def ps(settings: Settings) -> list[dict[str, Any]]:
         if info["name"] == RESTART_COUNTER:
             continue  # supervision's own, not the platform's
         running = info["statename"] == "RUNNING"
+        pages = (view if info["name"] == "view" else _registered(targets, info["pid"])) if running else None
         rows.append(
             {
                 "name": info["name"],
@@ -231,19 +234,37 @@ def ps(settings: Settings) -> list[dict[str, Any]]:
                 "pid": info["pid"] or None,
                 "uptime_seconds": info["now"] - info["start"] if running else 0,
                 "restarts": restarts.get(info["name"], 0),
-                "health": _health(health.get(info["name"])) if running else None,
+                "health": _probe(f"{pages}/health") if pages else None,
+                # The operators' page has no readiness of its own: it shows what it can reach.
+                "ready": _probe(f"{pages}/ready") if pages and info["name"] != "view" else None,
                 "log": info["stdout_logfile"],
             }
         )
     return rows
 
 
-def _health(url: str | None) -> str | None:
-    if url is None:
-        return None
+def _registered(targets: Path, pid: int) -> str | None:
+    """The base address of the pages of process ``pid``, as it registered it; None before it
+    has (starting) or when it serves none."""
+    for found in targets.glob(f"*-{pid}.json"):
+        try:
+            return f"http://{json.loads(found.read_text())[0]['targets'][0]}"
+        except (OSError, ValueError, LookupError, TypeError):
+            return None
+    return None
+
+
+def _probe(url: str) -> str:
+    """``pass``, ``fail: <the checks failing>`` (a 503 naming them), or why it did not answer."""
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            return str(json.loads(answer.read()).get("status", "ok"))
+            return str(json.loads(answer.read()).get("status", "pass"))
+    except urllib.error.HTTPError as refused:
+        try:
+            failing = json.loads(refused.read()).get("failing") or []
+        except (OSError, ValueError, AttributeError):
+            failing = []
+        return f"fail: {', '.join(map(str, failing)) or refused.code}"
     except (OSError, ValueError) as exc:
         return f"unreachable: {exc}"
 

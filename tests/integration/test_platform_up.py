@@ -68,6 +68,18 @@ def test_up_runs_every_process_and_ps_says_so(platform: dict[str, dict[str, Any]
     table = ps()
     assert all(row["state"] == "RUNNING" and row["restarts"] == 0 for row in table.values()), table
     assert table["worker"]["health"] == "pass", table["worker"]
+    # Each answers on the pages it registered: alive, and the bridge and the sink ready (connected
+    # to their brokers and InfluxDB). The worker's readiness also asks to be caught up, which a
+    # backlog left by earlier tests may delay: it must answer, pass or say what fails.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(table[n]["ready"] == "pass" for n in ("bridge", "sink")):
+        time.sleep(1)
+        table = ps()
+    for name in ("bridge", "sink"):
+        assert table[name]["health"] == "pass" and table[name]["ready"] == "pass", table[name]
+    worker_ready = table["worker"]["ready"]
+    assert worker_ready == "pass" or worker_ready.startswith("fail: "), table["worker"]
+    assert table["view"]["health"] == "pass" and table["view"]["ready"] is None, table["view"]
 
 
 async def test_a_worker_killed_is_back_within_seconds_counted_and_reading(

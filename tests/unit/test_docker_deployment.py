@@ -55,6 +55,7 @@ HOLDS: dict[str, dict[str, str]] = {
     "bridge": _own("ZC_KAFKA_BRIDGE_PASSWORD", "ZC_MQTT_BRIDGE_PASSWORD", "ZC_METRICS_TOKEN"),
     "worker": _own("ZC_KAFKA_WORKER_PASSWORD", "ZC_WORKER_WEB_TOKEN"),
     "sink": _own("ZC_KAFKA_SINK_PASSWORD", "ZC_MQTT_SINK_PASSWORD", "ZC_METRICS_TOKEN"),
+    "collect": _own("ZC_KAFKA_COLLECTOR_PASSWORD", "ZC_METRICS_TOKEN"),
     # Its scrape tokens come as compose secrets (files), from the same .env variables.
     "prometheus": {},
     "grafana": {"GF_SECURITY_ADMIN_PASSWORD": "ZC_GRAFANA_ADMIN_PASSWORD"},
@@ -68,6 +69,7 @@ SET_UP_FIRST = {
     "bridge": ("kafka-setup", "mqtt-setup"),
     "worker": ("kafka-setup",),
     "sink": ("kafka-setup", "mqtt-setup"),
+    "collect": ("kafka-setup",),
 }
 
 
