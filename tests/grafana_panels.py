@@ -1,5 +1,6 @@
 """The Grafana dashboards' panel queries (docker/grafana/dashboards/), and each as it can run
-outside Grafana: against the stack's InfluxDB, with the dashboard's time range given."""
+outside Grafana: a Flux query against the stack's InfluxDB, with the dashboard's time range
+given; a PromQL expression against the stack's Prometheus."""
 
 from __future__ import annotations
 
@@ -27,10 +28,20 @@ class Panel:
 
 
 def panels(path: Path) -> list[Panel]:
-    """Every Flux query of a dashboard, with its panel's title."""
+    """Every Flux query of a dashboard (its InfluxDB panels), with its panel's title."""
+    return _targets(path, "query")
+
+
+def prometheus_panels(path: Path) -> list[Panel]:
+    """Every PromQL expression of a dashboard (its Prometheus panels), with its panel's title."""
+    return _targets(path, "expr")
+
+
+def _targets(path: Path, key: str) -> list[Panel]:
     dashboard = json.loads(path.read_text())
     return [
-        Panel(path.name, panel["title"], target["query"])
+        Panel(path.name, panel["title"], target[key])
         for panel in dashboard["panels"]
         for target in panel.get("targets", [])
+        if key in target
     ]

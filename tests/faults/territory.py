@@ -57,6 +57,7 @@ from streams.kafka_admin import committed_offsets, start_group_at_end, topic_end
 from tests.e2e.fault_checks import Findings
 from tests.e2e.test_fault_reconciliation import fresh_worker
 from tests.faults.reconciliation import check_influx, collect_outputs, reconcile_kafka
+from tests.integration.conftest import forget_bridge_session
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import start_service, stop_child
 
@@ -246,20 +247,7 @@ class Territory:
                 await asyncio.to_thread(service.wait_ready)
         for process in (self.bridge, self.sink, self.worker):
             await asyncio.to_thread(process.stop)
-        await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "zerocarbon.cli",
-                "bridge",
-                "--forget-session",
-                "--client-id",
-                self.bridge_id,
-            ],
-            capture_output=True,
-            timeout=60,
-        )
+        await asyncio.to_thread(forget_bridge_session, self.bridge_id)
 
     def topics(self) -> list[str]:
         """Every topic the reconciliation reads from the start offsets on."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +105,17 @@ def running(command: str, log: Path) -> Iterator[Path]:
         yield log
     finally:
         stop_child(proc)
+
+
+def forget_bridge_session(client_id: str) -> None:
+    """Drop the MQTT session a test's bridge left in Mosquitto (``bridge --forget-session``): what
+    it queues for the client id is no later test's."""
+    subprocess.run(
+        [sys.executable, "-m", "zerocarbon.cli", "bridge", "--forget-session", "--client-id", client_id],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,8 @@ from schemas.catalogue import raw_topic
 from stack.prometheus_server import PrometheusServer, without_holds
 from stack.stack_config import StackConfig
 from tests.energy_readings import energy_reading
+from tests.grafana_panels import DASHBOARDS, prometheus_panels
+from tests.integration.conftest import forget_bridge_session, running
 from zerocarbon.component_configs import worker_url
 
 
@@ -116,3 +119,29 @@ async def test_the_worker_and_the_sink_say_when_they_are_ready(settings: Setting
     for url in (f"{worker_url(settings)}/ready", f"http://127.0.0.1:{sink_port}/ready"):
         await _until(f"{url} ready", lambda url=url: _ready(url)[0] == 200, 90)  # type: ignore[misc]
         assert _ready(url)[1]["status"] == "pass"
+
+
+@pytest.fixture(scope="module")
+def bridge(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A `zerocarbon bridge` for the platform dashboard's bridge panels; its MQTT session is
+    forgotten afterwards, as after `zerocarbon up`'s test."""
+    try:
+        yield from running("bridge", tmp_path_factory.mktemp("bridge") / "bridge.log")
+    finally:
+        forget_bridge_session(settings.bridge_client_id)
+
+
+@pytest.mark.usefixtures("worker", "sink", "bridge")
+async def test_every_platform_panel_returns_data(prometheus: PrometheusServer) -> None:
+    """Each PromQL panel of docker/grafana/dashboards/ (the platform's) answers with at least one
+    series from the real Prometheus scraping the real processes: a panel that shows nothing
+    fails. Runs after the module's readings and dead letters, so rates and reasons exist."""
+    await _scraped(prometheus, {"worker", "sink", "bridge"})
+    expressions = [panel for path in DASHBOARDS for panel in prometheus_panels(path)]
+    assert expressions, "no Prometheus panel found"
+    for panel in expressions:
+
+        def shows(expr: str = panel.query) -> bool:
+            return bool(prometheus.query(expr))
+
+        await _until(f"{panel.dashboard}: {panel.title}: {panel.query}", shows, 60)

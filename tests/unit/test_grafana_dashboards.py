@@ -17,17 +17,21 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bridge.bridge_metrics import BRIDGE_METRICS
+from collectors.collector_metrics import COLLECTOR_METRICS
 from config.settings import Settings
 from schemas.catalogue import valid_topic
 from schemas.families import FAMILIES, Family
 from schemas.indicator import IndicatorUpdate
 from sinks.influx_buckets import bucket_for_window
 from sinks.line_protocol import indicator_line
+from sinks.sink_metrics import SINK_METRICS
 from sinks.territory_rollup import OURS
 from streams.indicators.engine import IndicatorPartition, ValidRecord
 from streams.validation.engine import VALID_ARRAY
+from streams.worker_metrics import WORKER_METRICS
 from tests.contract.samples import REFERENCE, VALID
-from tests.grafana_panels import DASHBOARDS, panels
+from tests.grafana_panels import DASHBOARDS, panels, prometheus_panels
 from zerocarbon.component_configs import influx_read_target
 
 FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
@@ -92,7 +96,7 @@ def test_the_engine_writes_what_the_check_relies_on() -> None:
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_every_query_names_what_the_sink_writes(path: Path) -> None:
     seen = written()
-    assert queries(path), "a dashboard without queries"
+    assert queries(path) or prometheus_panels(path), "a dashboard without queries"
     for query in queries(path):
         for bucket in re.findall(r'from\(bucket: "([^"]+)"\)', query):
             assert bucket in seen["buckets"], (bucket, query)
@@ -111,3 +115,22 @@ def test_every_query_names_what_the_sink_writes(path: Path) -> None:
         for columns in re.findall(r"group\(columns: \[([^\]]*)\]\)", query):
             for tag in re.findall(r'"([^"]+)"', columns):
                 assert tag in seen["tags"] | FLUX_COLUMNS, (tag, query)
+
+
+PROCESS_METRICS = {"process_cpu_seconds_total", "process_resident_memory_bytes"}  # prometheus-client's
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_prometheus_panel_names_metrics_the_processes_export(path: Path) -> None:
+    """A PromQL panel names only declared metrics and their labels (the names are data:
+    bridge/bridge_metrics.py and its siblings); tests/integration/test_prometheus.py runs them."""
+    declared = {
+        m.name: m.label for m in (*BRIDGE_METRICS, *SINK_METRICS, *WORKER_METRICS, *COLLECTOR_METRICS)
+    }
+    labels = {label for label in declared.values() if label} | {"process", "quantile"}
+    for panel in prometheus_panels(path):
+        names = set(re.findall(r"\b(zc_[a-z_]+|process_[a-z_]+)\b", panel.query))
+        assert names, panel
+        assert names <= set(declared) | PROCESS_METRICS, (panel.title, names - set(declared))
+        for grouped in re.findall(r"by \(([^)]*)\)", panel.query):
+            assert {g.strip() for g in grouped.split(",")} <= labels, (panel.title, grouped)
