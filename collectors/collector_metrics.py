@@ -2,8 +2,8 @@
 Prometheus, labelled by collector (as many as collector files run: bounded by configuration).
 
 rows = sent + already collected + dead-lettered rows + already refused + unlisted devices, per
-collector, as in the report; answers dead-lettered and failed polls by kind (a closed list:
-docs/collectors.md).
+collector, as in the report; failed polls per collector (ZcCollectorFailing) and by kind (a
+closed list: docs/collectors.md).
 """
 
 from __future__ import annotations
@@ -47,11 +47,14 @@ COLLECTOR_METRICS = (
     _per_collector(
         "zc_collector_unlisted_devices_total", "unlisted_devices", "records of source devices not collected"
     ),
+    _per_collector(
+        "zc_collector_failed_polls_total", "failed_polls", "polls that ended on a failure (the alert's)"
+    ),
     Metric(
-        "zc_collector_failed_polls_total",
+        "zc_collector_failures_total",
         "counter",
-        "polls that ended on a failure, by kind (their answer dead-lettered)",
-        "failed_polls",
+        "polls ended on a failure, by kind (not_json, truncated, http_503...; their answer dead-lettered)",
+        "failures_by_kind",
         "kind",
     ),
 )
@@ -68,8 +71,8 @@ def snapshot(runs: Sequence[Reporting]) -> Mapping[str, Any]:
         for m in COLLECTOR_METRICS
         if m.label == "collector"
     }
-    failed: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     for report in reports.values():
-        failed.update(report["failed_polls"])
-    out["failed_polls"] = dict(failed)
+        kinds.update(report["failed_polls"])
+    out["failures_by_kind"] = dict(kinds)
     return out

@@ -74,6 +74,15 @@ RULES: tuple[AlertRule, ...] = (
         "three or more {{ $labels.process }} processes ended within 15 minutes",
         "read the process's log for why it exits; `zerocarbon ps` shows its restarts",
     ),
+    AlertRule(
+        "ZcCollectorFailing",
+        "sum by (collector) (increase(zc_collector_failed_polls_total[1h])) >= 3",
+        60,
+        "warning",
+        "collector {{ $labels.collector }}: 3 or more polls failed within an hour",
+        "read its dead letters (stage collect: the source's answer and why) and its log; a moved "
+        "URL or a renamed field needs its collector file changed (docs/collectors.md)",
+    ),
 )
 
 

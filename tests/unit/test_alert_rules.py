@@ -54,6 +54,7 @@ def _alert(name: str, at: str, labels: dict[str, str], summary: str | None) -> d
 
 
 WORKER = {"job": "zerocarbon", "instance": "127.0.0.1:6066", "process": "worker"}
+COLLECT = {"job": "zerocarbon", "instance": "127.0.0.1:9473", "process": "collector"}
 
 
 def test_each_alert_fires_on_its_fault_and_not_on_a_healthy_platform(tmp_path: Path) -> None:
@@ -84,6 +85,8 @@ def test_each_alert_fires_on_its_fault_and_not_on_a_healthy_platform(tmp_path: P
                 _series("zc_worker_kafka_lag_records", lag, "0+100x15"),
                 _series("zc_sink_kafka_lag_records", {**sink, "partition": "0"}, "50x15"),
                 *restarts,
+                _series("zc_collector_failed_polls_total", {**COLLECT, "collector": "yelo"}, "0+1x20"),
+                _series("zc_collector_failed_polls_total", {**COLLECT, "collector": "meteo"}, "0x20"),
             ],
             "alert_rule_test": [
                 _alert("ZcSinkBufferOnDisk", "1m", {}, None),
@@ -115,6 +118,13 @@ def test_each_alert_fires_on_its_fault_and_not_on_a_healthy_platform(tmp_path: P
                     "7m",
                     {"process": "worker"},
                     "three or more worker processes ended within 15 minutes",
+                ),
+                _alert("ZcCollectorFailing", "2m", {}, None),  # two failed polls: a bad moment
+                _alert(
+                    "ZcCollectorFailing",
+                    "6m",
+                    {"collector": "yelo"},
+                    "collector yelo: 3 or more polls failed within an hour",
                 ),
             ],
         }

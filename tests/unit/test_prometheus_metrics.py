@@ -164,5 +164,6 @@ def test_each_collector_s_report_becomes_its_series() -> None:
     assert found[("zc_collector_rows_total", (("collector", "parks"),))] == 10
     assert found[("zc_collector_sent_total", (("collector", "bikes"),))] == 4
     assert found[("zc_collector_rows_dead_lettered_total", (("collector", "parks"),))] == 3
-    assert found[("zc_collector_failed_polls_total", (("kind", "http_503"),))] == 3
-    assert found[("zc_collector_failed_polls_total", (("kind", "not_json"),))] == 1
+    assert found[("zc_collector_failed_polls_total", (("collector", "bikes"),))] == 3
+    assert found[("zc_collector_failures_total", (("kind", "http_503"),))] == 3
+    assert found[("zc_collector_failures_total", (("kind", "not_json"),))] == 1
