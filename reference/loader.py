@@ -10,6 +10,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
@@ -71,6 +72,11 @@ class ReferenceData:
     _factor_cache: dict[tuple[str, str, int], EmissionFactor | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+
+    @cached_property
+    def populations(self) -> dict[str, int]:
+        """Inhabitants by commune (INSEE code): what the figures per inhabitant divide by."""
+        return {insee: commune.population for insee, commune in self.communes.items()}
 
     def factor(self, category: str, key: str, year: int) -> EmissionFactor | None:
         """The factor for ``key`` valid in ``year``, or None if the reference data has none."""

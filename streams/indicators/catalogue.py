@@ -32,6 +32,8 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "renewable_share_ratio": ("ratio", "sum"),
     "modal_share_ratio": ("ratio", "sum"),
     "who_exceedance": ("exceedance", "sum"),
+    "emissions_per_inhabitant_kgco2e": ("kgCO2e", "sum"),
+    "energy_consumed_per_inhabitant_kwh": ("kWh", "sum"),
     # Per producer and commune (streams/indicators/producer_activity.py).
     "producer_last_event_time": ("epoch seconds", "sum"),
     "producer_completeness_ratio": ("ratio", "sum"),

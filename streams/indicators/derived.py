@@ -6,7 +6,12 @@ series of a commune whole, and a commune-level ratio is a pure function of its s
   sectors and carriers, over the same window;
 - ``modal_share_ratio`` {commune, mode}: passenger-km of a mode / passenger-km of all modes;
 - ``who_exceedance`` {commune, station, quantity}: 1 when a day's mean of a pollutant is
-  above the WHO 2021 24-hour guideline, else 0 (a year's sum = exceedance days).
+  above the WHO 2021 24-hour guideline, else 0 (a year's sum = exceedance days);
+- ``emissions_per_inhabitant_kgco2e`` and ``energy_consumed_per_inhabitant_kwh`` {commune}:
+  the commune's emissions (energy, mobility and EV charging, as the territory's total counts
+  them) or energy consumed over a day or the year to date, per inhabitant (INSEE population
+  of reference/data/communes.csv): figures a person compares between communes of different
+  sizes.
 A ratio is republished whenever one of its terms changes; it is final when every term is.
 """
 
@@ -19,8 +24,21 @@ from operator import itemgetter
 from streams.indicators.enrichment import Dimensions
 from streams.indicators.window_state import DAY, WindowKey, WindowState, WindowUpdate, commune_of
 
+# Per inhabitant: the indicator published -> the indicators summed (as sinks/territory_rollup.py
+# sums the territory's emissions). Days and the year to date only: a minute per inhabitant
+# says nothing, and each would be one more update per reading.
+PER_INHABITANT: dict[str, tuple[str, ...]] = {
+    "emissions_per_inhabitant_kgco2e": (
+        "emissions_kgco2e",
+        "mobility_emissions_kgco2e",
+        "ev_charging_emissions_kgco2e",
+    ),
+    "energy_consumed_per_inhabitant_kwh": ("energy_consumed_kwh",),
+}
+PER_INHABITANT_SIZES = frozenset({DAY, 0})
+_DIVIDED = {term: name for name, terms in PER_INHABITANT.items() for term in terms}
 # The window sums the ratios are made of.
-_TERMS = frozenset({"energy_consumed_kwh", "renewable_production_kwh", "passenger_km"})
+_TERMS = frozenset({"energy_consumed_kwh", "renewable_production_kwh", "passenger_km", *_DIVIDED})
 
 
 @dataclass
@@ -80,16 +98,23 @@ def _dim(dims: Dimensions, name: str) -> str | None:
 
 
 def derive(
-    updates: list[WindowUpdate], state: WindowState, who_daily: Mapping[str, float]
+    updates: list[WindowUpdate],
+    state: WindowState,
+    who_daily: Mapping[str, float],
+    populations: Mapping[str, int] | None = None,
 ) -> list[WindowUpdate]:
-    """The derived updates that ``updates`` (one flush of ``state``) call for."""
+    """The derived updates that ``updates`` (one flush of ``state``) call for; ``populations``
+    (inhabitants by commune) for the figures per inhabitant."""
     shares: set[tuple[str, int, int]] = set()  # commune, size, start
     modal: set[tuple[str, int, int]] = set()
+    per_inhabitant: set[tuple[str, Slot]] = set()  # indicator published, slot
     derived: list[WindowUpdate] = []
     for u in updates:
         commune = commune_of(u.dimensions)
         if commune is None:
             continue
+        if populations and u.indicator in _DIVIDED and u.size in PER_INHABITANT_SIZES:
+            per_inhabitant.add((_DIVIDED[u.indicator], (commune, u.size, u.start)))
         if u.indicator in ("energy_consumed_kwh", "renewable_production_kwh"):
             shares.add((commune, u.size, u.start))
         elif u.indicator == "passenger_km":
@@ -103,7 +128,7 @@ def derive(
                         "who_exceedance", u.dimensions, u.size, u.start, exceeded, 1, u.final, u.revision
                     )
                 )
-    if not shares and not modal:
+    if not shares and not modal and not per_inhabitant:
         return derived
     # The windows of the slots concerned: the state's (indexed by slot), then the flush's own
     # updates, which are the newest value of what they cover (the last one per window).
@@ -146,6 +171,17 @@ def derive(
             WindowUpdate(
                 "renewable_share_ratio", dims, size, start, prod.total / cons.total, 1, final, revision
             )
+        )
+    for name, slot in sorted(per_inhabitant):
+        inhabitants = (populations or {}).get(slot[0], 0)
+        parts = [t for t in (summed(term, slot) for term in PER_INHABITANT[name]) if t is not None]
+        if not parts or inhabitants <= 0:
+            continue  # a commune without a population is not divided by zero
+        commune, size, start = slot
+        total = sum(t.total for t in parts)
+        final, revision = all(t.final for t in parts), max(t.revision for t in parts)
+        derived.append(
+            WindowUpdate(name, (("commune", commune),), size, start, total / inhabitants, 1, final, revision)
         )
     for slot in sorted(modal):
         modes = pkm.get(slot, {})

@@ -375,7 +375,7 @@ class IndicatorPartition(Generic[Token]):
         elif self.idle_close_seconds > 0 and monotonic_now - self._quiet_since >= self.idle_close_seconds:
             self._close_quiet(now, monotonic_now - self._quiet_since)
         windows = state.windows.flush(self._holding(monotonic_now))
-        windows += derive(windows, state.windows, reference.who_daily_guidelines)
+        windows += derive(windows, state.windows, reference.who_daily_guidelines, reference.populations)
         windows += self.activity.flush(self.registered(reference))
         now_json = to_json(now)
         updates = [indicator_record(update, now, now_json) for update in windows]

@@ -91,3 +91,81 @@ def test_who_exceedance_compares_the_daily_mean_with_the_guideline() -> None:
     )
     flags = {dict(d)["quantity"]: u.total for d, u in derived_of(state, "who_exceedance", DAY).items()}
     assert flags == {"no2": 1.0, "pm10": 0.0}
+
+
+POPULATIONS = {"17300": 79851, "17028": 9746}  # INSEE populations of La Rochelle and Aytré
+
+
+def emitted(
+    event_id: str, minutes: int, indicator: str, dims: tuple[tuple[str, str], ...], kg: float
+) -> Contribution:
+    return reading(event_id, minutes, (indicator, dims, kg))
+
+
+def test_emissions_per_inhabitant_sum_the_commune_s_energy_mobility_and_charging_emissions() -> None:
+    """Per inhabitant of the commune's day and year to date: energy (every sector and carrier),
+    mobility and EV charging emissions, as the territory's total counts them, over its INSEE
+    population; per day and year to date only, and another commune's apart."""
+    state = WindowState(sizes=(HOUR, DAY), grace_seconds=0)
+    la_rochelle = (("commune", "17300"),)
+    state.add_all(
+        [
+            emitted(
+                "a",
+                5,
+                "emissions_kgco2e",
+                (("carrier", "natural_gas"), *la_rochelle, ("sector", "residential")),
+                1200.0,
+            ),
+            emitted(
+                "b",
+                6,
+                "emissions_kgco2e",
+                (("carrier", "electricity"), *la_rochelle, ("sector", "tertiary")),
+                300.0,
+            ),
+            emitted("c", 7, "mobility_emissions_kgco2e", (*la_rochelle, ("mode", "bus")), 96.0),
+            emitted("d", 8, "ev_charging_emissions_kgco2e", la_rochelle, 2.5),
+            emitted(
+                "e",
+                9,
+                "emissions_kgco2e",
+                (("carrier", "heating_oil"), ("commune", "17028"), ("sector", "residential")),
+                487.3,
+            ),
+        ]
+    )
+    updates = state.flush()
+    found = {
+        (u.indicator, dict(u.dimensions)["commune"], u.size): u
+        for u in derive(updates, state, WHO, POPULATIONS)
+        if "per_inhabitant" in u.indicator
+    }
+    by_hand = (1200.0 + 300.0 + 96.0 + 2.5) / 79851  # 0.020018...
+    assert found[("emissions_per_inhabitant_kgco2e", "17300", DAY)].total == by_hand
+    assert found[("emissions_per_inhabitant_kgco2e", "17300", 0)].total == by_hand  # year to date
+    assert found[("emissions_per_inhabitant_kgco2e", "17028", DAY)].total == 487.3 / 9746
+    assert not found[("emissions_per_inhabitant_kgco2e", "17300", DAY)].final  # the day is open
+    assert {size for _, _, size in found} == {DAY, 0}  # no hourly figure per inhabitant
+    assert not any(name == "energy_consumed_per_inhabitant_kwh" for name, _, _ in found)  # no energy read
+
+
+def test_energy_per_inhabitant_and_a_commune_without_population() -> None:
+    state = WindowState(sizes=(DAY,), grace_seconds=0)
+    state.add_all(
+        [energy("a", 5, "residential", "electricity", 10.0), energy("b", 6, "tertiary", "natural_gas", 30.0)]
+    )
+    updates = state.flush()
+    per_kwh = [
+        u
+        for u in derive(updates, state, WHO, POPULATIONS)
+        if u.indicator == "energy_consumed_per_inhabitant_kwh"
+    ]
+    assert [(u.size, u.total) for u in sorted(per_kwh, key=lambda u: u.size)] == [
+        (0, 40.0 / 79851),
+        (DAY, 40.0 / 79851),
+    ]
+    assert not [u for u in derive(updates, state, WHO, {"17300": 0}) if "per_inhabitant" in u.indicator]
+    assert not [
+        u for u in derive(updates, state, WHO) if "per_inhabitant" in u.indicator
+    ]  # no populations given

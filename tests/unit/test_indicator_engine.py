@@ -264,7 +264,7 @@ def test_a_flush_hands_out_windows_then_derived_ratios_then_producer_activity() 
     docs = [json.loads(value) for _, value in publication.updates]
     groups = [
         "windows" if d["indicator"] in ("energy_consumed_kwh", "emissions_kgco2e")
-        else "derived" if d["indicator"] == "renewable_share_ratio"
+        else "derived" if d["indicator"] == "renewable_share_ratio" or "per_inhabitant" in d["indicator"]
         else "activity" if d["indicator"].startswith("producer_")
         else d["indicator"]
         for d in docs
