@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sinks.influx_readback import flux_string
+from sinks.territory_rollup import OURS
 
 EMISSIONS = ("emissions_kgco2e", "mobility_emissions_kgco2e", "ev_charging_emissions_kgco2e")
 """What the territory's emissions add up to (sinks/territory_rollup.py sums the same three)."""
 ENERGY = "energy_consumed_kwh"
 MOBILITY = ("passenger_km", "mobility_emissions_kgco2e")
-TERRITORY = ("territory_emissions_kgco2e", "territory_trajectory_target_kgco2e", "territory_trajectory_ratio")
+TERRITORY = OURS  # what the sink's territory rollup publishes
 AIR_QUANTITIES = ("no2", "pm10", "pm25", "o3")
 
 
@@ -54,7 +55,7 @@ from(bucket: {flux_string(bucket)})
 
 
 def territory_year_to_date(bucket: str, year: datetime) -> str:
-    """The territory's latest year-to-date emissions, trajectory target and their ratio."""
+    """The territory's latest year-to-date emissions, gross and net, their targets and ratios."""
     return f"""
 from(bucket: {flux_string(bucket)})
   |> range(start: {flux_time(year)})

@@ -125,11 +125,16 @@ def mobility_by_mode(rows: Iterable[Row], day: datetime, hour: datetime) -> list
 
 @dataclass(frozen=True)
 class Trajectory:
-    """The territory's year to date against the -30 %-by-2030 path (sinks/territory_rollup.py)."""
+    """The territory's year to date against its paths (sinks/territory_rollup.py): gross
+    emissions to -30 % in 2030, net emissions (minus the declared sinks) to zero in 2040."""
 
     emissions_kgco2e: float | None
     target_kgco2e: float | None
     ratio: float | None  # below 1: on track
+    sequestration_kgco2e: float | None = None
+    net_emissions_kgco2e: float | None = None
+    net_target_kgco2e: float | None = None
+    net_ratio: float | None = None  # none once the net target is zero (2040)
 
 
 def trajectory(rows: Iterable[Row]) -> Trajectory:
@@ -138,6 +143,10 @@ def trajectory(rows: Iterable[Row]) -> Trajectory:
         emissions_kgco2e=latest.get("territory_emissions_kgco2e"),
         target_kgco2e=latest.get("territory_trajectory_target_kgco2e"),
         ratio=latest.get("territory_trajectory_ratio"),
+        sequestration_kgco2e=latest.get("territory_sequestration_kgco2e"),
+        net_emissions_kgco2e=latest.get("territory_net_emissions_kgco2e"),
+        net_target_kgco2e=latest.get("territory_net_trajectory_target_kgco2e"),
+        net_ratio=latest.get("territory_net_trajectory_ratio"),
     )
 
 

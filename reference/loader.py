@@ -21,8 +21,8 @@ T = TypeVar("T")
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "data"
 FILES = ("communes.csv", "emission_factors.csv", "devices.csv", "plausibility.toml")
-# Without them, no WHO exceedance is derived, no territory trajectory computed.
-OPTIONAL_FILES = ("who_air_quality_2021.csv", "trajectory.csv")
+# Without them, no WHO exceedance is derived, no territory trajectory computed, no sink declared.
+OPTIONAL_FILES = ("who_air_quality_2021.csv", "trajectory.csv", "sequestration.csv")
 # The files a change of which makes the worker reload (trajectory.csv is the sink's).
 WATCHED_FILES = (*FILES, OPTIONAL_FILES[0])
 

@@ -1,4 +1,4 @@
-"""The territory's year-to-date emissions against its trajectory (baseline and -30 % path).
+"""The territory's year-to-date emissions, gross and net, against its trajectory.
 
 Partitions hold communes whole, so the territory is the sum over every series of the
 latest year-to-date emissions its partition published. This fold keeps that latest value
@@ -6,51 +6,43 @@ per series (a later update of a series replaces it, so replays and repeats do no
 and gives, per year:
 - ``territory_emissions_kgco2e`` (ytd): Σ ``emissions_kgco2e`` + ``mobility_emissions_kgco2e``
   + ``ev_charging_emissions_kgco2e``;
-- ``territory_trajectory_target_kgco2e`` (ytd): the path's value for the year (linear from the
-  baseline to the milestone, reference/data/trajectory.csv) times the share of the year
+- ``territory_trajectory_target_kgco2e`` (ytd): the gross path's value for the year
+  (sinks/carbon_trajectory.py, reference/data/trajectory.csv) times the share of the year
   elapsed at ``now``;
-- ``territory_trajectory_ratio`` (ytd): emissions / target (below 1: on track).
+- ``territory_trajectory_ratio`` (ytd): emissions / target (below 1: on track);
+- ``territory_sequestration_kgco2e`` (ytd): what the sinks absorb in the year, as declared
+  (reference/data/sequestration.csv), times the share of the year elapsed;
+- ``territory_net_emissions_kgco2e`` (ytd): emissions minus sequestration;
+- ``territory_net_trajectory_target_kgco2e`` (ytd): the net path's value (to zero in 2040)
+  times the share elapsed;
+- ``territory_net_trajectory_ratio`` (ytd): net emissions / net target, while that target is
+  above zero (in 2040 it is zero: the net emissions themselves say how far from neutral).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from config.kafka_access import KafkaAccess
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate, series_key
+from sinks.carbon_trajectory import Trajectory
 
 EMISSIONS = ("emissions_kgco2e", "mobility_emissions_kgco2e", "ev_charging_emissions_kgco2e")
-OURS = ("territory_emissions_kgco2e", "territory_trajectory_target_kgco2e", "territory_trajectory_ratio")
-
-
-@dataclass(frozen=True)
-class Trajectory:
-    baseline_year: int
-    baseline_kgco2e: float
-    milestone_year: int
-    milestone_ratio: float
-
-    def annual_target(self, year: int) -> float:
-        """The path's emissions for ``year``: linear from the baseline to the milestone, flat after."""
-        progress = min(max(year - self.baseline_year, 0) / (self.milestone_year - self.baseline_year), 1.0)
-        return self.baseline_kgco2e * (1 - (1 - self.milestone_ratio) * progress)
-
-    @classmethod
-    def load(cls, path: Path) -> Trajectory:
-        with path.open(encoding="utf-8", newline="") as handle:
-            row = next(csv.DictReader(handle))
-        return cls(
-            int(row["baseline_year"]), float(row["baseline_kgco2e"]),
-            int(row["milestone_year"]), float(row["milestone_ratio"]),
-        )  # fmt: skip
+OURS = (
+    "territory_emissions_kgco2e",
+    "territory_trajectory_target_kgco2e",
+    "territory_trajectory_ratio",
+    "territory_sequestration_kgco2e",
+    "territory_net_emissions_kgco2e",
+    "territory_net_trajectory_target_kgco2e",
+    "territory_net_trajectory_ratio",
+)
 
 
 def year_fraction(now: datetime) -> float:
@@ -93,12 +85,20 @@ class TerritoryRollup:
             total = sum(v for y, v in self.latest.values() if y == year)
             elapsed = 1.0 if year < now.year else year_fraction(now)
             target = self.trajectory.annual_target(year) * elapsed
+            sequestered = self.trajectory.sequestered(year) * elapsed
+            net, net_target = total - sequestered, self.trajectory.net.target(year) * elapsed
             start, end = datetime(year, 1, 1, tzinfo=UTC), min(now, datetime(year + 1, 1, 1, tzinfo=UTC))
-            for name, unit, value in (
+            figures: list[tuple[str, str, float]] = [
                 (OURS[0], "kgCO2e", total),
                 (OURS[1], "kgCO2e", target),
                 (OURS[2], "ratio", total / target if target else 0.0),
-            ):
+                (OURS[3], "kgCO2e", sequestered),
+                (OURS[4], "kgCO2e", net),
+                (OURS[5], "kgCO2e", net_target),
+            ]
+            if net_target > 0:
+                figures.append((OURS[6], "ratio", net / net_target))
+            for name, unit, value in figures:
                 out.append(
                     IndicatorUpdate(
                         indicator=name, unit=unit, window="ytd", window_start=start, window_end=end,

@@ -144,10 +144,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
     from schemas import kafka_principals
     from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
+    from sinks.carbon_trajectory import trajectory_in
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
     from sinks.one_sink import another_sink
     from sinks.sink_loops import Loop, run_until_one_dies
-    from sinks.territory_rollup import Trajectory, run_territory_rollup
+    from sinks.territory_rollup import run_territory_rollup
     from stack import influx_provisioning
     from streams.kafka_admin import require_topics
     from zerocarbon.component_configs import (
@@ -177,12 +178,7 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
         raise StackError(held)
     sink = IndicatorSink(config)
     # The one process that reads every partition of zc.indicators also sums the territory.
-    path = reference_dir(settings) / "trajectory.csv"
-    trajectory = Trajectory.load(path) if path.exists() else None
-    if trajectory is None:
-        logging.getLogger("zerocarbon.sink").warning(
-            "no %s: the territory's trajectory is not computed", path
-        )
+    trajectory = trajectory_in(reference_dir(settings))  # None, said in the log: no trajectory file
 
     async def both(stop: asyncio.Event) -> None:
         loops: dict[str, Loop] = {"sink": sink.run}

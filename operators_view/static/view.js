@@ -143,6 +143,8 @@
     figure("ytd-emissions", path.emissions_kgco2e, number(tonnes(path.emissions_kgco2e), 2));
     figure("ytd-target", path.target_kgco2e, number(tonnes(path.target_kgco2e), 0));
     figure("ytd-ratio", path.ratio, percent(path.ratio));
+    figure("ytd-net-emissions", path.net_emissions_kgco2e, number(tonnes(path.net_emissions_kgco2e), 2));
+    figure("ytd-net-target", path.net_target_kgco2e, number(tonnes(path.net_target_kgco2e), 0));
     const verdict = document.getElementById("ytd-verdict");
     verdict.textContent = path.ratio === null || path.ratio === undefined ? "" : t(path.ratio <= 1 ? "fig.on_track" : "fig.off_track");
     verdict.className = `verdict ${path.ratio > 1 ? "bad" : "good"}`;

@@ -11,11 +11,12 @@ import pytest
 
 from config.kafka_access import KafkaAccess
 from config.status_files import read_status_files
+from sinks.carbon_trajectory import TargetPath, Trajectory
 from sinks.indicator_sink import IndicatorSink
 from sinks.influx_target import InfluxTarget
 from sinks.sink_config import SinkConfig
 from sinks.sink_loops import LoopDied, run_until_one_dies
-from sinks.territory_rollup import TerritoryRollup, Trajectory
+from sinks.territory_rollup import TerritoryRollup
 
 
 async def until_stopped(stop: asyncio.Event) -> None:
@@ -82,7 +83,9 @@ def test_the_status_file_names_the_loop_that_died(tmp_path: Path) -> None:
 
 
 def test_a_malformed_ytd_emissions_record_is_skipped_by_the_rollup() -> None:
-    rollup = TerritoryRollup(Trajectory(2019, 1000.0, 2030, 0.7))
+    rollup = TerritoryRollup(
+        Trajectory(TargetPath(((2019, 1000.0), (2030, 700.0))), TargetPath(((2019, 1000.0),)))
+    )
     for hostile in (
         b'{"window":"ytd", "indicator": "emissions_kgco2e", truncated',
         json.dumps({"window": "ytd", "indicator": "emissions_kgco2e"}).replace(" ", "").encode(),
