@@ -47,6 +47,9 @@ EN: dict[str, str] = {
     "fig.ytd_ratio": "Emissions / allowance",
     "fig.ytd_net_emissions": "Net emissions: minus what the declared carbon sinks absorbed",
     "fig.ytd_net_target": "Net allowance to date on the road to neutrality in 2040",
+    "fig.perimeter": "Perimeter: the energy of metered buildings, public transport, bike and car sharing, "
+    "EV charging; outside: road traffic, freight, travel, goods and food consumed. The trajectory is the "
+    "whole footprint's (docs/indicators.md, the perimeter).",
     "fig.ytd_meter": "Share of the allowance used",
     "fig.on_track": "On track",
     "fig.off_track": "Above the trajectory",
@@ -194,6 +197,10 @@ FR: dict[str, str] = {
     "fig.ytd_ratio": "Émissions / budget",
     "fig.ytd_net_emissions": "Émissions nettes : moins ce qu'ont absorbé les puits de carbone déclarés",
     "fig.ytd_net_target": "Budget net à date sur la route de la neutralité en 2040",
+    "fig.perimeter": "Périmètre : l'énergie des bâtiments comptés, les transports publics, vélos et "
+    "autopartage, la recharge des véhicules électriques ; hors périmètre : trafic routier, fret, voyages, "
+    "biens et alimentation consommés. La trajectoire est celle de l'empreinte entière "
+    "(docs/indicators.md, le périmètre).",
     "fig.ytd_meter": "Part du budget consommée",
     "fig.on_track": "Dans la trajectoire",
     "fig.off_track": "Au-dessus de la trajectoire",
