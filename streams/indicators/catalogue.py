@@ -32,6 +32,7 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "renewable_share_ratio": ("ratio", "sum"),
     "modal_share_ratio": ("ratio", "sum"),
     "who_exceedance": ("exceedance", "sum"),
+    "heating_degree_days": ("degree days", "sum"),
     "emissions_per_inhabitant_kgco2e": ("kgCO2e", "sum"),
     "energy_consumed_per_inhabitant_kwh": ("kWh", "sum"),
     # Per producer and commune (streams/indicators/producer_activity.py).

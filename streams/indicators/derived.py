@@ -7,6 +7,9 @@ series of a commune whole, and a commune-level ratio is a pure function of its s
 - ``modal_share_ratio`` {commune, mode}: passenger-km of a mode / passenger-km of all modes;
 - ``who_exceedance`` {commune, station, quantity}: 1 when a day's mean of a pollutant is
   above the WHO 2021 24-hour guideline, else 0 (a year's sum = exceedance days);
+- ``heating_degree_days`` {commune, station}: a day's unified degree days (DJU) at a weather
+  station, base 18 °C: 18 minus the day's mean temperature when below 18, else 0 (a month's or a
+  year's sum is its DJU, by which French energy managers compare heating between years);
 - ``emissions_per_inhabitant_kgco2e`` and ``energy_consumed_per_inhabitant_kwh`` {commune}:
   the commune's emissions (energy, mobility and EV charging, as the territory's total counts
   them) or energy consumed over a day or the year to date, per inhabitant (INSEE population
@@ -36,6 +39,7 @@ PER_INHABITANT: dict[str, tuple[str, ...]] = {
     "energy_consumed_per_inhabitant_kwh": ("energy_consumed_kwh",),
 }
 PER_INHABITANT_SIZES = frozenset({DAY, 0})
+DJU_BASE_CELSIUS = 18.0  # the base of unified degree days (degrés-jours unifiés) for heating
 _DIVIDED = {term: name for name, terms in PER_INHABITANT.items() for term in terms}
 # The window sums the ratios are made of.
 _TERMS = frozenset({"energy_consumed_kwh", "renewable_production_kwh", "passenger_km", *_DIVIDED})
@@ -120,6 +124,15 @@ def derive(
         elif u.indicator == "passenger_km":
             modal.add((commune, u.size, u.start))
         elif u.indicator == "environment_value" and u.size == DAY and u.count:
+            if _dim(u.dimensions, "quantity") == "temperature":
+                station = (("commune", commune), ("station", _dim(u.dimensions, "station") or ""))
+                degrees = max(0.0, DJU_BASE_CELSIUS - u.total / u.count)
+                derived.append(
+                    WindowUpdate(
+                        "heating_degree_days", station, u.size, u.start, degrees, 1, u.final, u.revision
+                    )
+                )
+                continue
             guideline = who_daily.get(_dim(u.dimensions, "quantity") or "")
             if guideline is not None:
                 exceeded = 1.0 if u.total / u.count > guideline else 0.0

@@ -169,3 +169,25 @@ def test_energy_per_inhabitant_and_a_commune_without_population() -> None:
     assert not [
         u for u in derive(updates, state, WHO) if "per_inhabitant" in u.indicator
     ]  # no populations given
+
+
+def test_a_day_s_heating_degree_days_are_18_minus_its_mean_temperature() -> None:
+    """Unified degree days, base 18 °C, from a station's readings of the day: 4, 6 and 11 °C
+    make a mean of 7, so 11 DJU; a day at 20 °C on average gives 0, not -2."""
+    state = WindowState(sizes=(DAY,), grace_seconds=0)
+    cold = (("commune", "17300"), ("quantity", "temperature"), ("station", "meteo-17300-0001"))
+    mild = (("commune", "17028"), ("quantity", "temperature"), ("station", "temp-17028-0001"))
+    state.add_all(
+        [
+            reading("t1", 0, ("environment_value", cold, 4.0)),
+            reading("t2", 60, ("environment_value", cold, 6.0)),
+            reading("t3", 120, ("environment_value", cold, 11.0)),
+            reading("m1", 0, ("environment_value", mild, 19.0)),
+            reading("m2", 60, ("environment_value", mild, 21.0)),
+        ]
+    )
+    dju = {dict(d)["station"]: u for d, u in derived_of(state, "heating_degree_days", DAY).items()}
+    assert dju["meteo-17300-0001"].total == 18.0 - (4.0 + 6.0 + 11.0) / 3  # 11.0
+    assert dju["temp-17028-0001"].total == 0.0
+    assert dict(dju["meteo-17300-0001"].dimensions) == {"commune": "17300", "station": "meteo-17300-0001"}
+    assert not derived_of(state, "who_exceedance", DAY)  # a temperature has no WHO guideline
