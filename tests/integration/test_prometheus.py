@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,13 @@ from config.settings import Settings
 from schemas.catalogue import raw_topic
 from stack.prometheus_server import PrometheusServer, without_holds
 from stack.stack_config import StackConfig
+from tests.collector_devices import reference_with_test_devices
 from tests.energy_readings import energy_reading
 from tests.grafana_panels import DASHBOARDS, prometheus_panels
 from tests.integration.conftest import forget_bridge_session, running
+from tests.integration.source_server import RECORDED, RECORDED_DAY, RunningServer, SourceServer
 from zerocarbon.component_configs import worker_url
+from zerocarbon.processes import stop_child
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +137,12 @@ def bridge(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         forget_bridge_session(settings.bridge_client_id)
 
 
-@pytest.mark.usefixtures("worker", "sink", "bridge")
+@pytest.mark.usefixtures("worker", "sink", "bridge", "collector")
 async def test_every_platform_panel_returns_data(prometheus: PrometheusServer) -> None:
     """Each PromQL panel of docker/grafana/dashboards/ (the platform's) answers with at least one
     series from the real Prometheus scraping the real processes: a panel that shows nothing
     fails. Runs after the module's readings and dead letters, so rates and reasons exist."""
-    await _scraped(prometheus, {"worker", "sink", "bridge"})
+    await _scraped(prometheus, {"worker", "sink", "bridge", "collector"})
     expressions = [panel for path in DASHBOARDS for panel in prometheus_panels(path)]
     assert expressions, "no Prometheus panel found"
     for panel in expressions:
@@ -145,3 +151,34 @@ async def test_every_platform_panel_returns_data(prometheus: PrometheusServer) -
             return bool(prometheus.query(expr))
 
         await _until(f"{panel.dashboard}: {panel.title}: {panel.query}", shows, 60)
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`zerocarbon collect` polling a recorded JSON API (tests/integration/source_server.py),
+    serving its /metrics on a free port it registers for Prometheus."""
+    folder = tmp_path_factory.mktemp("collector")
+    reference = reference_with_test_devices(folder / "reference")
+    yesterday = (date.today() - timedelta(days=1) - RECORDED_DAY).days
+    with RunningServer(SourceServer(shift_days=yesterday)) as server:
+        template = (RECORDED / "collectors" / "http-json-air-quality.toml").read_text(encoding="utf-8")
+        source = folder / "air-quality.toml"
+        source.write_text(template.replace("{PORT}", str(server.port)), encoding="utf-8")
+        env = {
+            **os.environ,
+            "ZC_REFERENCE_DIR": str(reference),
+            "ZC_COLLECTOR_STATE_DIR": str(folder / "state"),
+            "ZC_COLLECTOR_METRICS_PORT": "0",
+        }
+        with (folder / "collect.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "zerocarbon.cli", "collect", str(source)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            yield
+        finally:
+            stop_child(process)
