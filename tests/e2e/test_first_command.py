@@ -91,8 +91,12 @@ def test_make_demo_prints_what_influxdb_holds(settings: Settings) -> None:
     assert (int(validated.group(1)), int(validated.group(2))) == (total - 1, 1), out
     before, after, added = (float(hour.group(k)) for k in (2, 3, 4))
     assert f"{after - before:.3f}" == f"{added:.3f}" == f"{sent_kwh:.3f}", out
-    # Sums only grow: the territory simulated afterwards may have added to that hour.
-    assert _hour_energy(settings, hour.group(1)) >= after - 1e-6, out
+    # The demo's meter reports intervals, which nothing takes back: its kWh stay in that hour
+    # whatever the territory simulated afterwards does to it. The hour as a whole need not
+    # stay at `after`: a simulated meter's late index moves part of an earlier delta to the
+    # hour it belongs to (docs/indicators.md, late indexes), and an hour can lose some (a CI
+    # run read less than `after` so). Every counted delta is positive: the hour holds the demo's.
+    assert _hour_energy(settings, hour.group(1)) >= added - 1e-6, out
 
     communes = COMMUNE_ROW.findall(out)
     assert len(communes) >= 10, out
