@@ -14,10 +14,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.kafka_access import KafkaAccess
 from config.prometheus_metrics import MetricsEndpoint
+
+if TYPE_CHECKING:  # the HTTP and Kafka clients come with them: imported when collecting
+    from collectors.collection_run import SourceCollection
+    from collectors.collector_file import CollectorFile
+    from collectors.source_cursor import SourceCursor
 
 log = logging.getLogger(__name__)
 HELP = "poll open-data and partner APIs (Opendatasoft, GBFS, JSON, CSV) into the raw topics"
@@ -117,7 +122,10 @@ class KafkaOutbox:
 
 
 async def _collect(
-    collectors: list[Any], cursors: dict[str, Any], kafka: KafkaAccess, metrics: MetricsEndpoint | None
+    collectors: list[CollectorFile],
+    cursors: dict[str, SourceCursor],
+    kafka: KafkaAccess,
+    metrics: MetricsEndpoint | None,
 ) -> dict[str, Any]:
     """Poll until stopped, serving /metrics at ``metrics``; with ``metrics`` None (--once), each
     collector once."""
@@ -147,7 +155,7 @@ async def _collect(
     rng = random.Random()
     try:
         async with aiohttp.ClientSession() as session:
-            runs = []
+            runs: list[SourceCollection] = []
             not_started: dict[str, Any] = {}
             for c in collectors:
                 try:
@@ -171,7 +179,7 @@ async def _collect(
         await outbox.producer.stop()
 
 
-async def _poll_once(collection: Any) -> None:
+async def _poll_once(collection: SourceCollection) -> None:
     try:
         await collection.poll()
     except Exception as exc:  # Kafka away: reported, nothing marked collected
