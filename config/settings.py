@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         default="zc-collector", description="the pull collectors: write zc.raw.* and dead letters"
     )
     kafka_collector_password: SecretStr | None = None
+    kafka_sharer_username: str = Field(
+        default="zc-sharer",
+        description="the sharing stage: read zc.valid.*, zc.indicators and the agreements, write zc.share.*",
+    )
+    kafka_sharer_password: SecretStr | None = None
     # TLS: the CA every client trusts (default: the one `stack up` made, <stack_home>/tls/ca.crt).
     tls_ca_file: Path | None = Field(default=None, description="CA certificate the clients trust")
 
@@ -185,6 +190,16 @@ class Settings(BaseSettings):
     collector_state_dir: Path | None = Field(
         default=None,
         description="the pull collectors' cursors, one file per collector (default: <stack_home>/collectors)",
+    )
+    pseudonym_key_file: Path | None = Field(
+        default=None,
+        description="the HMAC-SHA256 keys of household pseudonyms "
+        "(default: <stack_home>/sharing/pseudonym-keys.json)",
+    )
+    sharing_group: str = Field(
+        default="zc-sharing",
+        pattern=r"^zc-sharing[A-Za-z0-9._-]*$",
+        description="the sharing stage's consumer group (its principal may use groups starting zc-sharing)",
     )
     indicator_grace_seconds: int = Field(
         default=300, ge=0, description="out-of-order events within this still update their windows"

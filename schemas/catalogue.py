@@ -38,6 +38,16 @@ def valid_topic(family: str) -> str:
 DEAD_LETTER_TOPIC = "zc.deadletter"
 INDICATOR_TOPIC = "zc.indicators"
 CHECKPOINT_TOPIC = "zc.indicator-checkpoints"
+AGREEMENT_TOPIC = "zc.agreements"
+SHARING_AUDIT_TOPIC = "zc.sharing-audit"
+SHARE_PREFIX = "zc.share."
+
+
+def share_topic(party: str) -> str:
+    """The one topic a party of a data-use agreement reads (made when its first agreement is granted)."""
+    return f"{SHARE_PREFIX}{party}"
+
+
 DEAD_LETTER_MAX_BYTES = 16 * 1024 * 1024
 BROKER_MESSAGE_MAX_BYTES = 10 * 1024 * 1024
 """The broker's ``message.max.bytes`` (stack/kafka_broker.py): the limit of every topic that
@@ -145,6 +155,34 @@ def channels(partitions: int) -> list[Channel]:
                 "segment.bytes": str(64 * 1024 * 1024),
                 "segment.ms": str(600_000),
             },
+        )
+    )
+    out.append(
+        Channel(
+            address=AGREEMENT_TOPIC,
+            transport="kafka",
+            messages=(),
+            description="the data-use agreements granted and revoked (ODRL documents, docs/sharing.md); "
+            "compacted: the latest record of an agreement says whether it is in force",
+            producers=("zerocarbon agreements grant | revoke (admin)",),
+            consumers=("zerocarbon share",),
+            key="agreement uid",
+            partitions=1,
+            config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)},
+        )
+    )
+    out.append(
+        Channel(
+            address=SHARING_AUDIT_TOPIC,
+            transport="kafka",
+            messages=(),
+            description="what each party was sent, under which agreement and version (counts, time range, "
+            "secret cells), and every grant, revocation and expiry; append-only, kept ten years",
+            producers=("zerocarbon share", "zerocarbon agreements grant | revoke (admin)"),
+            consumers=("zerocarbon agreements audit",),
+            key="party",
+            partitions=1,
+            config={"retention.ms": str(3653 * DAY_MS)},
         )
     )
     out.append(

@@ -16,6 +16,9 @@ catalogue's topics, so no service holds CREATE or ALTER_CONFIGS.
 | reader ``<name>`` | read ``zc.indicators``; groups named ``<name>*`` |
 | collector | write ``zc.raw.*`` and the dead letters (what a polled source answered that we cannot use) |
 | partner ``<name>`` | write the raw topic of each family its agreement names |
+| sharer | read ``zc.valid.*``, ``zc.indicators`` and the agreements; write ``zc.share.*``, the audit |
+|        | and the dead letters; its group |
+| party ``<name>`` | read ``zc.share.<name>``, the topic its data-use agreements fill; groups ``<name>*`` |
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.catalogue import (
+    AGREEMENT_TOPIC,
     CHECKPOINT_TOPIC,
     DEAD_LETTER_TOPIC,
     INDICATOR_TOPIC,
+    SHARE_PREFIX,
+    SHARING_AUDIT_TOPIC,
     raw_topic,
+    share_topic,
     valid_topic,
 )
 
@@ -36,13 +43,13 @@ Pattern = Literal["literal", "prefixed"]
 Operation = Literal["read", "write", "create", "describe", "describe_configs", "all"]
 
 ADMIN, BRIDGE, WORKER, SINK, VIEW, READER = "admin", "bridge", "worker", "sink", "view", "reader"
-COLLECTOR = "collector"
-SERVICE_PRINCIPALS = (ADMIN, BRIDGE, WORKER, SINK, VIEW, READER, COLLECTOR)
+COLLECTOR, SHARER = "collector", "sharer"
+SERVICE_PRINCIPALS = (ADMIN, BRIDGE, WORKER, SINK, VIEW, READER, COLLECTOR, SHARER)
 """The service's own principals (one SCRAM credential each); partners and other readers are
 added by ``zerocarbon principals add``."""
 
 DEFAULT_USERNAMES = {name: f"zc-{name}" for name in SERVICE_PRINCIPALS}
-PartyKind = Literal["partner", "reader"]
+PartyKind = Literal["partner", "reader", "party"]
 
 # Kafka's wire codes (org.apache.kafka.common.acl / resource).
 RESOURCE_CODES: dict[ResourceKind, int] = {"topic": 2, "group": 3, "cluster": 4, "transactional_id": 5}
@@ -132,6 +139,28 @@ def reader_acls(username: str) -> tuple[KafkaAcl, ...]:
     return (*_topic(INDICATOR_TOPIC, "read"), KafkaAcl("group", username, "read", "prefixed"))
 
 
+SHARING_GROUP = "zc-sharing"
+"""The sharing stage's consumer group, and the prefix of any other it may use (one per deployment)."""
+
+
+def sharer_acls() -> tuple[KafkaAcl, ...]:
+    """The sharing stage: it reads what it may share and the agreements, writes each party's topic."""
+    return (
+        *_topic(VALID_PREFIX, "read", prefixed=True),
+        *_topic(INDICATOR_TOPIC, "read"),
+        *_topic(AGREEMENT_TOPIC, "read"),
+        *_topic(SHARE_PREFIX, "write", prefixed=True),
+        *_topic(SHARING_AUDIT_TOPIC, "write"),
+        *_topic(DEAD_LETTER_TOPIC, "write"),
+        KafkaAcl("group", SHARING_GROUP, "read", "prefixed"),
+    )
+
+
+def party_acls(username: str) -> tuple[KafkaAcl, ...]:
+    """A party of data-use agreements: its own topic, and consumer groups named after it."""
+    return (*_topic(share_topic(username), "read"), KafkaAcl("group", username, "read", "prefixed"))
+
+
 def partner_acls(families: tuple[str, ...]) -> tuple[KafkaAcl, ...]:
     """A partner: write the raw topic of each of ``families``, nothing else."""
     return tuple(acl for family in families for acl in _topic(raw_topic(family), "write"))
@@ -148,6 +177,7 @@ def service_acls(
         VIEW: view_acls((worker_id, sink_group)),
         READER: reader_acls(usernames[READER]),
         COLLECTOR: collector_acls(),
+        SHARER: sharer_acls(),
     }
 
 

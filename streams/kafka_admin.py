@@ -48,12 +48,14 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def catalogue(partitions: int) -> list[TopicSpec]:
-    """Every Kafka topic of the channel catalogue; ``partitions`` for those with no number of their own."""
+def catalogue(partitions: int, used_by: str | None = None) -> list[TopicSpec]:
+    """Every Kafka topic of the channel catalogue (with ``used_by``, those the catalogue names it
+    a producer or consumer of); ``partitions`` for those with no number of their own."""
     return [
         TopicSpec(ch.address, ch.partitions or partitions, dict(ch.config))
         for ch in channels(partitions)
         if ch.transport == "kafka"
+        and (used_by is None or any(who.startswith(used_by) for who in (*ch.producers, *ch.consumers)))
     ]
 
 

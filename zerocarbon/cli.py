@@ -137,7 +137,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(config)  # first: it refuses a page beyond loopback with no token
     if missing := missing_kafka_password(settings, kafka_principals.WORKER):
         raise StackError(missing)
-    asyncio.run(require_topics(config.kafka, [spec.name for spec in catalogue(config.partitions)]))
+    topics = [spec.name for spec in catalogue(config.partitions, used_by="zerocarbon worker")]
+    asyncio.run(require_topics(config.kafka, topics))
     return run_worker(app, config, args.log_level)
 
 
@@ -216,13 +217,6 @@ def _view(args: argparse.Namespace, settings: Settings) -> int:
     config = view_config(settings)
     asyncio.run(_until_signalled(lambda stop: serve(config, stop)))
     return 0
-
-
-def _principals(args: argparse.Namespace, settings: Settings) -> int:
-    from zerocarbon import principals_command
-    from zerocarbon.component_configs import principals_config
-
-    return principals_command.run(args, principals_config(settings))
 
 
 def _devices(args: argparse.Namespace, settings: Settings) -> int:
@@ -418,24 +412,17 @@ def build_parser() -> argparse.ArgumentParser:
     devices_command.add_arguments(devices)
     devices.set_defaults(handler=_devices)
 
-    from zerocarbon import principals_command
-
-    principals = sub.add_parser(
-        "principals",
-        help=principals_command.HELP,
-        description=principals_command.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    principals_command.add_arguments(principals)
-    principals.set_defaults(handler=_principals)
-
     from collectors import collect_command
     from sensors import replay_command, simulate_command
+    from zerocarbon import agreements_command, principals_command, share_command
 
     for name, command, handler in (
         ("simulate", simulate_command, _device_side(simulate_command.run)),
         ("replay", replay_command, _device_side(replay_command.run)),
         ("collect", collect_command, _collect),
+        ("principals", principals_command, principals_command.from_settings),
+        ("share", share_command, share_command.from_settings),
+        ("agreements", agreements_command, agreements_command.from_settings),
     ):
         subcommand = sub.add_parser(
             name,

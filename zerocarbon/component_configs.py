@@ -35,6 +35,8 @@ from streams.worker_config import WorkerConfig
 
 if TYPE_CHECKING:  # the bridge's module brings the MQTT and Kafka clients: imported when used
     from bridge.mqtt_to_kafka import BridgeConfig
+    from sharing.share_stage import ShareConfig
+    from zerocarbon.agreements_command import AgreementsConfig
     from zerocarbon.devices_command import DevicesConfig
     from zerocarbon.principals_command import PrincipalsConfig
 
@@ -183,6 +185,7 @@ def kafka_usernames(settings: Settings) -> dict[str, str]:
         kafka_principals.VIEW: settings.kafka_view_username,
         kafka_principals.READER: settings.kafka_reader_username,
         kafka_principals.COLLECTOR: settings.kafka_collector_username,
+        kafka_principals.SHARER: settings.kafka_sharer_username,
     }
 
 
@@ -197,6 +200,7 @@ def kafka_configured_passwords(settings: Settings) -> dict[str, str]:
         kafka_principals.VIEW: settings.kafka_view_password,
         kafka_principals.READER: settings.kafka_reader_password,
         kafka_principals.COLLECTOR: settings.kafka_collector_password,
+        kafka_principals.SHARER: settings.kafka_sharer_password,
     }
     return {name: secret.get_secret_value() for name, secret in configured.items() if secret is not None}
 
@@ -460,4 +464,41 @@ def principals_config(settings: Settings) -> PrincipalsConfig:
     admin = None if missing else kafka_access(settings, kafka_principals.ADMIN)
     return PrincipalsConfig(
         admin=admin, reserved_usernames=frozenset({*kafka_usernames(settings).values(), BROKER_USERNAME})
+    )
+
+
+def known_indicators() -> frozenset[str]:
+    """Every indicator an agreement may target: the worker's and the territory's."""
+    from sinks.territory_rollup import OURS
+    from streams.indicators.catalogue import INDICATORS
+
+    return frozenset({*INDICATORS, *OURS})
+
+
+def pseudonym_key_file(settings: Settings) -> Path:
+    return settings.pseudonym_key_file or settings.stack_home / "sharing" / "pseudonym-keys.json"
+
+
+def share_config(settings: Settings) -> ShareConfig:
+    """`zerocarbon share`'s: the sharer principal, its group, the pseudonyms' key."""
+    from sharing.share_stage import ShareConfig
+
+    return ShareConfig(
+        kafka=required_kafka_access(settings, kafka_principals.SHARER),
+        group=settings.sharing_group,
+        key_file=pseudonym_key_file(settings),
+        indicators=known_indicators(),
+    )
+
+
+def agreements_config(settings: Settings) -> AgreementsConfig:
+    """`zerocarbon agreements`': the admin's access when known (check needs none)."""
+    from zerocarbon.agreements_command import AgreementsConfig
+
+    missing = missing_kafka_password(settings, kafka_principals.ADMIN)
+    return AgreementsConfig(
+        admin=None if missing else kafka_access(settings, kafka_principals.ADMIN),
+        indicators=known_indicators(),
+        key_file=pseudonym_key_file(settings),
+        partitions=settings.kafka_partitions,
     )

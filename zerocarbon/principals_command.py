@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.kafka_access import KafkaAccess
+from config.settings import Settings
 from schemas.catalogue import raw_topic
 from schemas.families import FAMILIES
 from schemas.kafka_principals import (
@@ -29,6 +30,7 @@ from schemas.kafka_principals import (
     KafkaAcl,
     KafkaLogin,
     partner_acls,
+    party_acls,
     reader_acls,
     username_problem,
 )
@@ -36,16 +38,20 @@ from stack.errors import StackError
 from stack.kafka_identities import KafkaIdentities
 from stack.secret_files import new_secret
 
-HELP = "add, list, revoke partners and readers on Kafka, or rotate their secret"
+HELP = "add, list, revoke partners, readers and parties on Kafka, or rotate their secret"
 DESCRIPTION = """\
-Partners publish on Kafka, readers consume the indicators; each has its own SCRAM-SHA-512
+Partners publish on Kafka, readers consume the indicators, parties of data-use agreements
+read their own topic; each has its own SCRAM-SHA-512
 credential and only the rights of its kind (docs/security.md):
 
   add partner NAME --family F [--family F ...]
         may write zc.raw.<F> for each family given, nothing else.
   add reader NAME
         may read zc.indicators, in consumer groups whose name starts with NAME.
-        Both print the password ONCE; it is stored nowhere in clear.
+  add party NAME
+        a party of data-use agreements: may read zc.share.NAME only, which the sharing stage
+        fills with what its agreements allow (`zerocarbon agreements`), in groups NAME*.
+        Each prints the password ONCE; it is stored nowhere in clear.
   list  every SCRAM user of the broker with its kind and rights (the service principals too).
   revoke NAME
         remove its rights and its credential: a live session is refused at its next request,
@@ -70,7 +76,7 @@ class PrincipalsConfig:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="create a partner or a reader (its password is printed once)")
-    add.add_argument("kind", choices=("partner", "reader"))
+    add.add_argument("kind", choices=("partner", "reader", "party"))
     add.add_argument("name", metavar="NAME")
     add.add_argument(
         "--family",
@@ -84,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("name", metavar="NAME")
     rotate = actions.add_parser("rotate", help="give a partner or reader a new password (printed once)")
     rotate.add_argument("name", metavar="NAME")
+
+
+def from_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from zerocarbon.component_configs import principals_config
+
+    return run(args, principals_config(settings))
 
 
 def run(args: argparse.Namespace, config: PrincipalsConfig) -> int:
@@ -125,10 +137,10 @@ def _checked_name(name: str, config: PrincipalsConfig) -> str:
 
 
 def _grants(args: argparse.Namespace) -> tuple[KafkaAcl, ...]:
-    if args.kind == "reader":
+    if args.kind in ("reader", "party"):
         if args.family:
-            raise ValueError("--family is for partners; a reader reads the indicators")
-        return reader_acls(args.name)
+            raise ValueError(f"--family is for partners; a {args.kind} reads, it does not publish")
+        return reader_acls(args.name) if args.kind == "reader" else party_acls(args.name)
     if not args.family:
         raise ValueError("a partner needs at least one --family (whose raw topic it may write)")
     return partner_acls(tuple(sorted(set(args.family))))
@@ -183,6 +195,8 @@ def _kind(name: str, acls: set[tuple[int, str, int, int]], config: PrincipalsCon
         return "partner"
     if acls == _keys(reader_acls(name)):
         return "reader"
+    if acls == _keys(party_acls(name)):
+        return "party"
     return "revoked" if not acls else "other"
 
 

@@ -19,8 +19,9 @@ READY = {
     "worker": r"\[\^Worker\]: Ready",
     "sink": r"sink ready: ",
     "view": r"operators' view ready: ",
+    "share": r"sharing ready: ",
 }
-READY_WITHIN = {"bridge": 60.0, "worker": 120.0, "sink": 60.0, "view": 30.0}
+READY_WITHIN = {"bridge": 60.0, "worker": 120.0, "sink": 60.0, "view": 30.0, "share": 60.0}
 
 
 def log_size(log_file: Path) -> int:

@@ -79,6 +79,7 @@ def programs(
         )
     found.append(Program("sink", ("sink",)))
     found.append(Program("view", ("view",)))
+    found.append(Program("share", ("share",)))  # idle until an agreement is granted
     if collect is not None:
         found.append(Program("collect", ("collect", *collect)))
     return found

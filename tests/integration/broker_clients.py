@@ -6,7 +6,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -87,3 +87,14 @@ async def send_one(kafka: KafkaAccess, topic: str, value: bytes) -> None:
         await producer.send_and_wait(topic, value, key=b"17300")
     finally:
         await producer.stop()
+
+
+async def visible_topics(kafka: KafkaAccess) -> set[str]:
+    """The topics the broker lets ``kafka``'s principal describe (and so read or write): Kafka
+    answers a principal's metadata request with those only."""
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return set(await consumer.topics())
+    finally:
+        await consumer.stop()

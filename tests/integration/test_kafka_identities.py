@@ -28,7 +28,7 @@ from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.kafka_principals import ADMIN
 from stack.kafka_broker import read_generated
 from streams.kafka_admin import records_after, topic_ends
-from tests.integration.broker_clients import send_one
+from tests.integration.broker_clients import send_one, visible_topics
 from zerocarbon.component_configs import kafka_access, tls_ca_file
 
 
@@ -85,16 +85,6 @@ async def _read_one(kafka: KafkaAccess, topic: str, group: str | None = None) ->
         await consumer.stop()
 
 
-async def _visible_topics(kafka: KafkaAccess) -> set[str]:
-    """The topics the broker lets ``kafka``'s principal describe (and so read or write)."""
-    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return set(await consumer.topics())
-    finally:
-        await consumer.stop()
-
-
 def test_a_partner_writes_its_family_raw_topic_and_nothing_else(
     local_stack: Settings, partner: KafkaAccess
 ) -> None:
@@ -110,7 +100,7 @@ def test_a_partner_writes_its_family_raw_topic_and_nothing_else(
         asyncio.run(send_one(partner, raw_topic("mobility"), b"{}"))
     # Kafka answers a principal's metadata request with the topics it may describe only;
     # aiokafka then waits on an assigned topic it may not read, logging "not authorized".
-    visible = asyncio.run(_visible_topics(partner))
+    visible = asyncio.run(visible_topics(partner))
     assert raw_topic("energy") in visible and valid_topic("energy") not in visible
     assert INDICATOR_TOPIC not in visible
 
@@ -120,7 +110,7 @@ def test_a_reader_reads_the_indicators_but_not_the_readings(
 ) -> None:
     assert reader.username is not None
     asyncio.run(_read_one(reader, INDICATOR_TOPIC, group=f"{reader.username}-dashboard"))
-    visible = asyncio.run(_visible_topics(reader))
+    visible = asyncio.run(visible_topics(reader))
     assert visible == {INDICATOR_TOPIC}, visible  # not a raw, valid or dead-letter topic
     # Its groups are its own: another party's group name is refused.
     with pytest.raises(GroupAuthorizationFailedError):

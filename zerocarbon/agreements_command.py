@@ -1,0 +1,327 @@
+"""`zerocarbon agreements check | list | grant | revoke | audit | rotate-key`.
+
+``check`` reads agreement files and needs nothing else. ``grant`` and ``revoke`` write to
+``zc.agreements`` (and the audit) as the Kafka admin, and ``grant`` makes the party's topic;
+the sharing stage follows the topic and applies a change to the next record it reads.
+``list`` and ``audit`` read the topics back: Kafka is the only record of what is in force
+and of what each party was sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from config.kafka_access import KafkaAccess
+from config.settings import Settings
+from schemas.catalogue import AGREEMENT_TOPIC, SHARING_AUDIT_TOPIC, share_topic
+from sharing.agreement_records import (
+    AgreementState,
+    audit_change,
+    grant_record,
+    read_agreement_record,
+    revoke_record,
+)
+from sharing.agreement_terms import AGREEMENT_PREFIX
+from sharing.agreements import Agreement, AgreementError, load_agreement_file
+from sharing.pseudonyms import KeyFileError, rotate_keys
+from stack.errors import StackError
+from streams.kafka_admin import TopicSpec, ensure_topics
+
+HELP = "check, grant, revoke and list data-use agreements; print what a party was sent"
+DESCRIPTION = """\
+Data-use agreements are ODRL 2.2 documents of the platform's profile (docs/sharing.md); the
+sharing stage (`zerocarbon share`) enforces those in force on every record.
+
+  check FILE...     validate agreement files and print their terms (needs no broker)
+  grant FILE        validate, make the party's topic zc.share.<party>, put it in force
+  revoke NAME       stop an agreement: its party receives nothing more under it (within seconds)
+  list              every agreement granted or revoked, its version and whether it is in force
+  audit PARTY       what the party was sent, per agreement and version, and every change
+  rotate-key        a new key for household pseudonyms (the old ones stay readable; new
+                    releases use the new key, so the same meter gets a new pseudonym)
+
+grant, revoke, list and audit need the Kafka admin's credential (the local stack's, or
+ZC_KAFKA_ADMIN_USERNAME and ZC_KAFKA_ADMIN_PASSWORD). A party reads its topic with a
+principal of its own: `zerocarbon principals add party NAME`.
+"""
+PARTY_TOPIC_RETENTION_MS = 7 * 86_400_000
+"""A party's topic keeps a week: what it must keep longer is its copy, under its agreement's terms."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementsConfig:
+    admin: KafkaAccess | None
+    indicators: frozenset[str]
+    key_file: Path
+    partitions: int
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser("check", help="validate agreement files, print their terms")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    grant = actions.add_parser("grant", help="put an agreement in force (its party's topic made)")
+    grant.add_argument("file", type=Path, metavar="FILE")
+    revoke = actions.add_parser("revoke", help="stop an agreement")
+    revoke.add_argument(
+        "name", metavar="NAME", help="the agreement's uid, or its name after urn:zerocarbon:agreement:"
+    )
+    revoke.add_argument("--reason", default="revoked by the platform", help="kept in the audit")
+    listing = actions.add_parser("list", help="the agreements granted and revoked")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    audit = actions.add_parser("audit", help="what a party was sent")
+    audit.add_argument("party", metavar="PARTY")
+    audit.add_argument("--json", action="store_true", help="print the audit records as JSON lines")
+    actions.add_parser("rotate-key", help="a new key for household pseudonyms")
+
+
+def from_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from zerocarbon.component_configs import agreements_config
+
+    return run(args, agreements_config(settings))
+
+
+def run(args: argparse.Namespace, config: AgreementsConfig) -> int:
+    """Exit code: 0, 1 for broker trouble, 2 for an agreement or input refused."""
+    if args.action == "check":
+        return _check(args.files, config)
+    if args.action == "rotate-key":
+        try:
+            keys = rotate_keys(config.key_file)
+        except (KeyFileError, OSError) as exc:
+            print(f"zerocarbon agreements rotate-key: {exc}", file=sys.stderr)
+            return 1
+        print(f"household pseudonyms now use key version {keys.current} ({config.key_file}); "
+              "the running sharing stage takes it within a second")  # fmt: skip
+        return 0
+    actions: dict[
+        str, Callable[[argparse.Namespace, AgreementsConfig, KafkaAccess], Coroutine[Any, Any, int]]
+    ] = {
+        "grant": _grant,
+        "revoke": _revoke,
+        "list": _list,
+        "audit": _audit,
+    }
+    try:
+        if config.admin is None:
+            raise StackError(
+                "no Kafka admin credential: on the local stack run `zerocarbon stack up`; for another "
+                "cluster set ZC_KAFKA_ADMIN_USERNAME and ZC_KAFKA_ADMIN_PASSWORD"
+            )
+        return asyncio.run(actions[args.action](args, config, config.admin))
+    except (AgreementError, ValueError) as exc:
+        print(f"zerocarbon agreements {args.action}: {exc}", file=sys.stderr)
+        return 2
+    except (StackError, OSError) as exc:
+        print(f"zerocarbon agreements {args.action}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _check(files: list[Path], config: AgreementsConfig) -> int:
+    refused = 0
+    for path in files:
+        try:
+            agreement = load_agreement_file(path, config.indicators)
+        except AgreementError as exc:
+            print(f"{path}: REFUSED: {exc}")
+            refused += 1
+            continue
+        print(f"{path}: ok")
+        for line in describe(agreement):
+            print(f"  {line}")
+    return 2 if refused else 0
+
+
+def describe(agreement: Agreement) -> list[str]:
+    """An agreement's enforced terms, one per line, as `check` and `grant` print them."""
+    targets = agreement.targets
+    named = [*sorted(targets.families), *sorted(targets.kinds), *sorted(targets.indicators)]
+    until = agreement.valid_until.isoformat() if agreement.valid_until else "no end"
+    lines = [
+        f"agreement {agreement.uid}, version {agreement.short_version}",
+        f"party {agreement.party} (topic {share_topic(agreement.party)}), granted by {agreement.assigner}",
+        f"{agreement.detail.value} of {', '.join(named)}",
+        f"purpose {', '.join(p.value for p in agreement.purposes)}",
+        f"in force from {agreement.valid_from.isoformat()} to {until}",
+        f"retention of the party's copy: {_days(agreement.retention)}",
+        f"attribution: {agreement.attribution}",
+    ]
+    if agreement.minimum_window:
+        lines.append(f"windows of {agreement.minimum_window} and longer")
+    if agreement.producers is not None:
+        lines.append(f"producers: {', '.join(sorted(agreement.producers))}")
+    if agreement.omit_fields:
+        lines.append(f"fields omitted: {', '.join(sorted(agreement.omit_fields))}")
+    if agreement.pseudonymise_fields:
+        lines.append(f"fields pseudonymised: {', '.join(sorted(agreement.pseudonymise_fields))}")
+    lines.append("household meters (residential) pseudonymised whatever the terms")
+    return lines
+
+
+async def _send(admin: KafkaAccess, records: list[tuple[str, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(**admin.client_options(), acks="all")
+    await producer.start()
+    try:
+        for topic, key, value in records:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def _grant(args: argparse.Namespace, config: AgreementsConfig, admin: KafkaAccess) -> int:
+    agreement = load_agreement_file(args.file, config.indicators)
+    topic = share_topic(agreement.party)
+    spec = TopicSpec(topic, config.partitions, {"retention.ms": str(PARTY_TOPIC_RETENTION_MS)})
+    await ensure_topics(admin, [spec])
+    now = datetime.now(UTC)
+    await _send(
+        admin,
+        [
+            (AGREEMENT_TOPIC, agreement.uid.encode(), grant_record(agreement, now)),
+            (
+                SHARING_AUDIT_TOPIC,
+                agreement.party.encode(),
+                audit_change("grant", agreement.party, agreement.uid, agreement.version, now),
+            ),
+        ],
+    )
+    print("granted:")
+    for line in describe(agreement):
+        print(f"  {line}")
+    return 0
+
+
+async def _revoke(args: argparse.Namespace, config: AgreementsConfig, admin: KafkaAccess) -> int:
+    uid = args.name if args.name.startswith(AGREEMENT_PREFIX) else AGREEMENT_PREFIX + args.name
+    states = await agreement_states(admin, config.indicators)
+    state = states.get(uid)
+    if state is None:
+        raise ValueError(f"no agreement {uid} was ever granted; `zerocarbon agreements list` shows them")
+    if state.agreement is None and state.revoked_reason is not None:
+        print(f"{uid} was already revoked ({state.at}: {state.revoked_reason})")
+        return 0
+    party = state.agreement.party if state.agreement else "(unknown)"
+    version = state.agreement.version if state.agreement else None
+    now = datetime.now(UTC)
+    await _send(
+        admin,
+        [
+            (AGREEMENT_TOPIC, uid.encode(), revoke_record(uid, args.reason, now)),
+            (
+                SHARING_AUDIT_TOPIC,
+                party.encode(),
+                audit_change("revoke", party, uid, version, now, args.reason),
+            ),
+        ],
+    )
+    print(f"revoked {uid} (party {party}): the sharing stage stops its releases at its next record")
+    return 0
+
+
+async def read_whole(admin: KafkaAccess, topic: str) -> list[Any]:
+    """Every record of a one-partition topic, from its beginning to its end now."""
+    consumer = AIOKafkaConsumer(**admin.client_options(), enable_auto_commit=False)
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        while await consumer.position(partition) < end:
+            batch = await consumer.getmany(partition, timeout_ms=5000)
+            if not batch:
+                raise StackError(f"{topic}: nothing read for 5 s before its end (offset {end})")
+            out += batch[partition]
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def agreement_states(admin: KafkaAccess, indicators: frozenset[str]) -> dict[str, AgreementState]:
+    """Each agreement's latest record."""
+    states: dict[str, AgreementState] = {}
+    for record in await read_whole(admin, AGREEMENT_TOPIC):
+        state = read_agreement_record(record.key, record.value, indicators)
+        states[state.uid] = state
+    return states
+
+
+def _status(state: AgreementState, now: datetime) -> str:
+    if state.agreement is None:
+        return f"refused: {state.refused}" if state.refused else f"revoked {state.at}"
+    if state.agreement.active(now):
+        return "in force"
+    return "not yet in force" if now < state.agreement.valid_from else "expired"
+
+
+async def _list(args: argparse.Namespace, config: AgreementsConfig, admin: KafkaAccess) -> int:
+    now = datetime.now(UTC)
+    states = await agreement_states(admin, config.indicators)
+    rows = [
+        {
+            "agreement": uid,
+            "party": state.agreement.party if state.agreement else None,
+            "version": state.agreement.version if state.agreement else None,
+            "detail": state.agreement.detail.value if state.agreement else None,
+            "status": _status(state, now),
+        }
+        for uid, state in sorted(states.items())
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no agreement was ever granted")
+    for row in rows:
+        version = (row["version"] or "")[:16]
+        print(
+            f"{row['agreement']:<55} {row['party'] or '-':<22} {version:<17} "
+            f"{row['detail'] or '-':<21} {row['status']}"
+        )
+    return 0
+
+
+async def _audit(args: argparse.Namespace, config: AgreementsConfig, admin: KafkaAccess) -> int:
+    records = [
+        json.loads(r.value)
+        for r in await read_whole(admin, SHARING_AUDIT_TOPIC)
+        if r.key == args.party.encode()
+    ]
+    if args.json:
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False))
+        return 0
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for record in records:
+        if record.get("event") == "release":
+            total = totals[(record["agreement"], str(record["version"])[:16])]
+            total[0] += record["records"]
+            total[1] += record["items"]
+            total[2] += record["secret"]
+        else:
+            version = str(record.get("version") or "")[:16]
+            reason = f": {record['reason']}" if record.get("reason") else ""
+            print(f"{record['at']}  {record['event']:<7} {record['agreement']} {version}{reason}")
+    if not records:
+        print(f"nothing was ever granted to or sent to {args.party}")
+    for (uid, version), (count, items, secret) in sorted(totals.items()):
+        print(f"sent under {uid} version {version}: {count} records, {items} items, {secret} secret cells")
+    return 0
+
+
+def _days(retention: timedelta | None) -> str:
+    if retention is None:
+        return "no limit (open data)"
+    return f"{retention / timedelta(days=1):g} days"
