@@ -9,7 +9,7 @@ default access denies publishing, subscribing and receiving to every client.
 | a device | publish on its own topic ``zc/<commune>/<family>/<device id>`` only |
 | gateway | publish on any device topic ``zc/+/+/+`` (a LoRaWAN network server, the simulator) |
 | bridge | subscribe to ``zc/+/+/+`` (or its shared form) and receive; publish nothing |
-| sink | publish the retained indicators under its topic root |
+| sink | publish the retained indicators under its topic root; read Mosquitto's queue figures in ``$SYS`` |
 | reader | subscribe to the retained indicators and receive; publish nothing |
 | admin | the plugin's control topics and ``$SYS`` (the stack's readiness probe) |
 """
@@ -103,6 +103,17 @@ def indicator_publisher_role(root: str) -> Role:
     return Role("zc-indicator-publisher", (_send(f"{root}/#"),))
 
 
+BROKER_QUEUE_TOPICS = (
+    "$SYS/broker/store/messages/count",
+    "$SYS/broker/store/messages/bytes",
+    "$SYS/broker/publish/messages/dropped",
+)
+BROKER_WATCHER_ROLE = Role(
+    "zc-broker-watcher", tuple(acl for topic in BROKER_QUEUE_TOPICS for acl in _read(topic))
+)
+"""The sink's too: the broker's stored messages and drops (sinks/broker_queue.py), no more of $SYS."""
+
+
 def indicator_reader_role(root: str) -> Role:
     """A reader's (a city screen): subscribe to the retained indicators and receive them."""
     return Role("zc-indicator-reader", _read(f"{root}/#"))
@@ -113,7 +124,7 @@ def service_roles(indicator_root: str, sandbox: bool) -> dict[str, tuple[Role, .
     return {
         ADMIN: (ADMIN_ROLE,),
         BRIDGE: (BRIDGE_ROLE,),
-        SINK: (indicator_publisher_role(indicator_root),),
+        SINK: (indicator_publisher_role(indicator_root), BROKER_WATCHER_ROLE),
         READER: (indicator_reader_role(indicator_root),),
         GATEWAY: (GATEWAY_ROLE, SANDBOX_ROLE) if sandbox else (GATEWAY_ROLE,),
     }

@@ -420,6 +420,12 @@ class IndicatorSink:
                 "mqtt_retained_published": retained.published if retained else 0,
                 "mqtt_retained_skipped": retained.skipped if retained else 0,
                 "mqtt_connected": retained.connected if retained else None,
+                # Mosquitto's own figures, from $SYS (sinks/broker_queue.py); None until heard.
+                "mqtt_broker_stored_messages": retained.broker.get("stored_messages") if retained else None,
+                "mqtt_broker_stored_bytes": retained.broker.get("stored_bytes") if retained else None,
+                "mqtt_broker_dropped_messages": retained.broker.get("dropped_messages") if retained else None,
+                "mqtt_queue_limit_messages": self.config.mqtt_queue_limit_messages or None,
+                "mqtt_queue_limit_bytes": self.config.mqtt_queue_limit_bytes or None,
                 "kafka_lag": self._lag(),
         }  # fmt: skip
 

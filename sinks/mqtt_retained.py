@@ -20,6 +20,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from config.tls import client_tls_context
 from schemas.indicator import IndicatorUpdate
 from schemas.mqtt_principals import MqttLogin
+from sinks.broker_queue import BROKER_FIGURES, broker_figure
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 10_000
@@ -47,6 +48,7 @@ class RetainedPublisher:
         self.root = root
         self.published = 0
         self.skipped = 0
+        self.broker: dict[str, int] = {}  # Mosquitto's own figures (sinks/broker_queue.py)
         self._newest: dict[str, datetime] = {}
         self._refused: str | None = None
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -60,6 +62,7 @@ class RetainedPublisher:
         if ca_file is not None:
             self._client.tls_set_context(client_tls_context(ca_file))
         self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
         self._client.max_queued_messages_set(MAX_QUEUED)
         self._client.reconnect_delay_set(1, 30)
         self._client.connect_async(host, port, keepalive=30)
@@ -79,6 +82,13 @@ class RetainedPublisher:
                 refused,
             )
         self._refused = refused
+        if refused is None:  # the broker's queue, watched on the same connection
+            self._client.subscribe([(topic, 0) for topic in BROKER_FIGURES])
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        figure = broker_figure(message.topic, bytes(message.payload))
+        if figure is not None:
+            self.broker[figure[0]] = figure[1]
 
     def offer(self, updates: dict[str, IndicatorUpdate]) -> None:
         """Publish each series' update if it is the newest window seen for that series."""

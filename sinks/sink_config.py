@@ -36,3 +36,6 @@ class SinkConfig:
     metrics: MetricsEndpoint = field(default_factory=MetricsEndpoint)  # sinks/sink_metrics.py
     # Beyond it a spill is refused as on a full disk: the sink stops reading Kafka.
     spool_max_bytes: int | None = None
+    # Mosquitto's limits per offline client (0: none), beside its $SYS figures in /metrics.
+    mqtt_queue_limit_messages: int = 0
+    mqtt_queue_limit_bytes: int = 0

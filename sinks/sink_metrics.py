@@ -76,6 +76,31 @@ SINK_METRICS = (
         "mqtt_retained_published",
     ),
     Metric(
+        "zc_mqtt_broker_stored_messages",
+        "gauge",
+        "messages Mosquitto holds: queued for offline persistent sessions (the bridge's), and retained",
+        "mqtt_broker_stored_messages",
+    ),
+    Metric("zc_mqtt_broker_stored_bytes", "gauge", "bytes of those messages", "mqtt_broker_stored_bytes"),
+    Metric(
+        "zc_mqtt_broker_dropped_messages_total",
+        "counter",
+        "publishes Mosquitto dropped since it started (a full queue: readings lost)",
+        "mqtt_broker_dropped_messages",
+    ),
+    Metric(
+        "zc_mqtt_queue_limit_messages",
+        "gauge",
+        "Mosquitto's max_queued_messages per offline client, as configured",
+        "mqtt_queue_limit_messages",
+    ),
+    Metric(
+        "zc_mqtt_queue_limit_bytes",
+        "gauge",
+        "Mosquitto's max_queued_bytes per offline client, as configured",
+        "mqtt_queue_limit_bytes",
+    ),
+    Metric(
         "zc_sink_mqtt_retained_skipped_total",
         "counter",
         "retained MQTT messages not published (the broker away, the queue full)",

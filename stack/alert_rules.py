@@ -83,6 +83,27 @@ RULES: tuple[AlertRule, ...] = (
         "read its dead letters (stage collect: the source's answer and why) and its log; a moved "
         "URL or a renamed field needs its collector file changed (docs/collectors.md)",
     ),
+    AlertRule(
+        "ZcMqttQueueFilling",
+        "max(max_over_time(zc_mqtt_broker_stored_messages[5m]) / zc_mqtt_queue_limit_messages)"
+        " > 0.5 or max(max_over_time(zc_mqtt_broker_stored_bytes[5m]) / zc_mqtt_queue_limit_bytes) > 0.5",
+        120,
+        "critical",
+        "Mosquitto holds more than half of what it queues for an offline client: readings will be dropped",
+        "the bridge is away or held (zc_bridge_mqtt_connected, its log, Kafka): bring it back now; "
+        "past the limit Mosquitto drops readings devices were told were delivered "
+        "(docs/local-stack.md, 'How long the bridge may be away')",
+    ),
+    AlertRule(
+        "ZcMqttMessagesDropped",
+        "sum(increase(zc_mqtt_broker_dropped_messages_total[10m])) > 0",
+        0,
+        "critical",
+        "Mosquitto dropped {{ $value }} publishes in 10 minutes: readings were lost",
+        "a client's queue was full: the bridge's if it was away (bring it back, then ask the "
+        "producers for a replay of the period); raise max_queued_messages / max_queued_bytes "
+        "for the outages to cover",
+    ),
 )
 
 

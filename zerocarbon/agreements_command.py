@@ -16,11 +16,11 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
@@ -32,11 +32,13 @@ from sharing.agreement_records import (
     read_agreement_record,
     revoke_record,
 )
-from sharing.agreement_terms import AGREEMENT_PREFIX
+from sharing.agreement_terms import AGREEMENT_PREFIX, PUBLIC_PARTY
 from sharing.agreements import Agreement, AgreementError, load_agreement_file
+from sharing.open_data import open_data_files
 from sharing.pseudonyms import KeyFileError, rotate_keys
+from sharing.sharing_engine import AGREEMENT_HEADER
 from stack.errors import StackError
-from streams.kafka_admin import TopicSpec, ensure_topics
+from streams.kafka_admin import TopicSpec, ensure_topics, topic_ends
 
 HELP = "check, grant, revoke and list data-use agreements; print what a party was sent"
 DESCRIPTION = """\
@@ -48,6 +50,8 @@ sharing stage (`zerocarbon share`) enforces those in force on every record.
   revoke NAME       stop an agreement: its party receives nothing more under it (within seconds)
   list              every agreement granted or revoked, its version and whether it is in force
   audit PARTY       what the party was sent, per agreement and version, and every change
+  open-data DAY     the public agreements' files of a day (UTC): a CSV of the cells released
+                    on zc.share.public whose window starts that day, and its DCAT-AP record
   rotate-key        a new key for household pseudonyms (the old ones stay readable; new
                     releases use the new key, so the same meter gets a new pseudonym)
 
@@ -84,6 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     audit.add_argument("party", metavar="PARTY")
     audit.add_argument("--json", action="store_true", help="print the audit records as JSON lines")
     actions.add_parser("rotate-key", help="a new key for household pseudonyms")
+    open_data = actions.add_parser("open-data", help="a day's open-data files (CSV, DCAT-AP)")
+    open_data.add_argument("day", type=date.fromisoformat, metavar="DAY", help="YYYY-MM-DD (UTC)")
+    open_data.add_argument(
+        "--out", type=Path, default=Path("open-data"), help="folder (default: ./open-data)"
+    )
 
 
 def from_settings(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,6 +121,7 @@ def run(args: argparse.Namespace, config: AgreementsConfig) -> int:
         "revoke": _revoke,
         "list": _list,
         "audit": _audit,
+        "open-data": _open_data,
     }
     try:
         if config.admin is None:
@@ -230,20 +240,21 @@ async def _revoke(args: argparse.Namespace, config: AgreementsConfig, admin: Kaf
 
 
 async def read_whole(admin: KafkaAccess, topic: str) -> list[Any]:
-    """Every record of a one-partition topic, from its beginning to its end now."""
+    """Every record of ``topic``, all partitions, from their beginning to their end now."""
+    ends = await topic_ends(admin, [topic])  # every partition of it, by its metadata
+    partitions = sorted(ends)
     consumer = AIOKafkaConsumer(**admin.client_options(), enable_auto_commit=False)
     await consumer.start()
     out: list[Any] = []
     try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        while await consumer.position(partition) < end:
-            batch = await consumer.getmany(partition, timeout_ms=5000)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=5000)
             if not batch:
-                raise StackError(f"{topic}: nothing read for 5 s before its end (offset {end})")
-            out += batch[partition]
+                raise StackError(f"{topic}: nothing read for 5 s before its end ({ends})")
+            for tp, records in batch.items():
+                out += [r for r in records if r.offset < ends[tp]]
     finally:
         await consumer.stop()
     return out
@@ -325,3 +336,32 @@ def _days(retention: timedelta | None) -> str:
     if retention is None:
         return "no limit (open data)"
     return f"{retention / timedelta(days=1):g} days"
+
+
+async def _open_data(args: argparse.Namespace, config: AgreementsConfig, admin: KafkaAccess) -> int:
+    """One CSV and one DCAT-AP record per public agreement that released cells of the day."""
+    states = await agreement_states(admin, config.indicators)
+    cells: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in await read_whole(admin, share_topic(PUBLIC_PARTY)):
+        uid = dict(record.headers).get(AGREEMENT_HEADER, b"").decode()
+        cells[uid] += json.loads(record.value)
+    folder = args.out / args.day.isoformat()
+    written = 0
+    for uid, released in sorted(cells.items()):
+        state = states.get(uid)
+        if state is None or state.agreement is None:
+            print(f"{uid}: its cells are skipped: the agreement is no longer granted (`agreements list`)")
+            continue
+        name = state.agreement.name
+        files = open_data_files(state.agreement, released, args.day, f"{name}.csv", datetime.now(UTC))
+        if not files.rows:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.csv").write_bytes(files.csv)
+        record = json.dumps(files.record, indent=2, ensure_ascii=False) + "\n"
+        (folder / f"{name}.dcat.jsonld").write_text(record, encoding="utf-8")
+        print(f"{folder / name}.csv: {files.rows} cells; record {folder / name}.dcat.jsonld")
+        written += 1
+    if not written:
+        print(f"no cell of {args.day} was released on {share_topic(PUBLIC_PARTY)}")
+    return 0

@@ -374,6 +374,8 @@ def sink_config(settings: Settings) -> SinkConfig:
         mqtt_login=mqtt_login_if_known(settings, SINK) if settings.sink_mqtt_retained else None,
         mqtt_ca_file=mqtt_ca_file(settings),
         metrics=metrics_endpoint(settings, settings.sink_metrics_port, "sink"),
+        mqtt_queue_limit_messages=settings.mqtt_max_queued_messages,
+        mqtt_queue_limit_bytes=settings.mqtt_max_queued_bytes,
     )
 
 

@@ -10,8 +10,10 @@ counted against an independent computation from the inputs and the agreements' t
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
@@ -324,9 +326,10 @@ def test_an_expired_agreement_stops_its_party_s_flow_and_the_audit_says_so(
 ) -> None:
     party = f"test-expiring-{RUN}"
     access = _party(local_stack, party)
-    until = datetime.now(UTC) + timedelta(seconds=8)
+    # In force for 20 s from now: the grant itself (a command starting) takes some of them.
+    until = datetime.now(UTC) + timedelta(seconds=20)
     _grant(sharing, _agreement(f"expiring-{RUN}", party, EVENTS, [ENERGY], until))
-    _stream(kafka_admin, 14, f"expiring-{RUN}")
+    _stream(kafka_admin, (until - datetime.now(UTC)).total_seconds() + 8, f"expiring-{RUN}")
     got = asyncio.run(_read_own_topic(access, local_stack.kafka_partitions))
     assert got, "nothing was shared while the agreement was in force"
     latest = max(r.timestamp_ms for r in got)
@@ -334,3 +337,43 @@ def test_an_expired_agreement_stops_its_party_s_flow_and_the_audit_says_so(
     audit = _zerocarbon("agreements", "audit", party, "--json")
     events = [json.loads(line)["event"] for line in audit.stdout.splitlines()]
     assert events[0] == "grant" and "expire" in events, events
+
+
+def test_the_public_agreement_s_day_becomes_a_csv_and_its_dcat_record(
+    local_stack: Settings, kafka_admin: KafkaAccess, sharing: Path
+) -> None:
+    name = f"open-{RUN}"
+    _grant(
+        sharing,
+        _agreement(name, "public", Detail.COMMUNE_AGGREGATES, ["urn:zerocarbon:indicator:traffic_vehicles"]),
+    )
+    time.sleep(2)
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+
+    def update(commune: str, value: float, revision: int, window: str = "1d") -> dict[str, Any]:
+        cell = _update("traffic_vehicles", window, commune, value, 0)
+        return {**cell, "window_start": day.isoformat(), "revision": revision, "unit": "vehicles"}
+
+    asyncio.run(
+        _publish(
+            kafka_admin,
+            [
+                (INDICATOR_TOPIC, update("17300", 1000.0, 0)),
+                (INDICATOR_TOPIC, update("17300", 1200.0, 1)),  # the day corrected by late counts
+                (INDICATOR_TOPIC, update("17028", 300.0, 0)),
+                (INDICATOR_TOPIC, update("17028", 40.0, 0, window="15m")),  # finer than the agreement
+            ],
+        )
+    )
+    time.sleep(3)
+    done = _zerocarbon("agreements", "open-data", "2026-11-20", "--out", str(sharing / "open"))
+    assert done.returncode == 0, done.stderr
+    folder = sharing / "open" / "2026-11-20"
+    rows = list(csv.DictReader(io.StringIO((folder / f"{name}.csv").read_text(encoding="utf-8"))))
+    assert [(r["indicator"], r["window"], r["commune"], r["value"], r["revision"]) for r in rows] == [
+        ("traffic_vehicles", "1d", "17028", "300.0", "0"),
+        ("traffic_vehicles", "1d", "17300", "1200.0", "1"),
+    ]
+    record = json.loads((folder / f"{name}.dcat.jsonld").read_text(encoding="utf-8"))
+    checksum = record["dcat:distribution"][0]["spdx:checksum"]["spdx:checksumValue"]
+    assert checksum == hashlib.sha256((folder / f"{name}.csv").read_bytes()).hexdigest()

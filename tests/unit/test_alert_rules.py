@@ -87,6 +87,13 @@ def test_each_alert_fires_on_its_fault_and_not_on_a_healthy_platform(tmp_path: P
                 *restarts,
                 _series("zc_collector_failed_polls_total", {**COLLECT, "collector": "yelo"}, "0+1x20"),
                 _series("zc_collector_failed_polls_total", {**COLLECT, "collector": "meteo"}, "0x20"),
+                # The bridge away from minute 2: its readings queue up, past half the limit at
+                # minute 6; Mosquitto drops some at minute 14.
+                _series("zc_mqtt_broker_stored_messages", sink, "1000 1000 1000+100000x15"),
+                _series("zc_mqtt_broker_stored_bytes", sink, "1e5x20"),
+                _series("zc_mqtt_queue_limit_messages", sink, "1000000x20"),
+                _series("zc_mqtt_queue_limit_bytes", sink, "268435456x20"),
+                _series("zc_mqtt_broker_dropped_messages_total", sink, "0x13 0 500 500x5"),
             ],
             "alert_rule_test": [
                 _alert("ZcSinkBufferOnDisk", "1m", {}, None),
@@ -125,6 +132,22 @@ def test_each_alert_fires_on_its_fault_and_not_on_a_healthy_platform(tmp_path: P
                     "6m",
                     {"collector": "yelo"},
                     "collector yelo: 3 or more polls failed within an hour",
+                ),
+                _alert("ZcMqttQueueFilling", "6m", {}, None),  # 401 000 of 1 000 000: not half
+                _alert("ZcMqttQueueFilling", "8m", {}, None),  # past half at 7m, not for 2 minutes yet
+                _alert(
+                    "ZcMqttQueueFilling",
+                    "10m",
+                    {},
+                    "Mosquitto holds more than half of what it queues for an offline client: readings will "
+                    "be dropped",
+                ),
+                _alert("ZcMqttMessagesDropped", "13m", {}, None),
+                _alert(
+                    "ZcMqttMessagesDropped",
+                    "16m",
+                    {},
+                    "Mosquitto dropped 500 publishes in 10 minutes: readings were lost",
                 ),
             ],
         }

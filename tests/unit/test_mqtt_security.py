@@ -63,7 +63,12 @@ def test_each_service_principal_has_the_least_it_needs() -> None:
     assert sends[BRIDGE] == set() and sends[READER] == set()
     assert subscribes[BRIDGE] == {"zc/+/+/+", "$share/+/zc/+/+/+"}
     assert sends[GATEWAY] == {"zc/+/+/+"} and subscribes[GATEWAY] == set()
-    assert sends[SINK] == {"zc-indicators/#"} and subscribes[SINK] == set()
+    # The sink publishes the indicators and reads Mosquitto's queue figures, no other $SYS topic.
+    assert sends[SINK] == {"zc-indicators/#"} and subscribes[SINK] == {
+        "$SYS/broker/store/messages/count",
+        "$SYS/broker/store/messages/bytes",
+        "$SYS/broker/publish/messages/dropped",
+    }
     assert subscribes[READER] == {"zc-indicators/#"}
     assert sends[ADMIN] == {"$CONTROL/dynamic-security/#"}
     local = service_roles("zc-indicators", sandbox=True)[GATEWAY]
