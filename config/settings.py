@@ -246,9 +246,12 @@ class Settings(BaseSettings):
     collector_metrics_port: int = Field(
         default=9473, ge=0, le=65535, description="`zerocarbon collect`'s /metrics port (0: a free one)"
     )
+    sharing_metrics_port: int = Field(
+        default=9474, ge=0, le=65535, description="`zerocarbon share`'s /metrics port (0: a free one)"
+    )
     metrics_host: str = Field(
         default="127.0.0.1",
-        description="interface the bridge's, the sink's and the collectors' /metrics listen on",
+        description="interface /metrics listens on (the bridge, the sink, the collectors, the sharing stage)",
     )
     metrics_token: SecretStr | None = Field(
         default=None,

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from pydantic_core import from_json
 
 from config.kafka_access import KafkaAccess
+from config.prometheus_metrics import MetricsEndpoint, metrics_registry, metrics_server
 from schemas.catalogue import (
     AGREEMENT_TOPIC,
     DEAD_LETTER_TOPIC,
@@ -38,6 +39,7 @@ from sharing.agreement_records import AgreementState, audit_change, audit_releas
 from sharing.event_kinds import EVENT_FAMILIES
 from sharing.pseudonyms import Pseudonymiser, keys_at
 from sharing.sharing_engine import Release, SharingEngine
+from sharing.sharing_metrics import SHARING_METRICS, sharing_snapshot
 from streams.kafka_admin import require_topics
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class ShareConfig:
     group: str
     key_file: Path
     indicators: frozenset[str]
+    metrics: MetricsEndpoint = field(default_factory=MetricsEndpoint)  # sharing/sharing_metrics.py
     poll_seconds: float = 0.25
 
 
@@ -101,6 +104,19 @@ class SharingStage:
         return Pseudonymiser(keys)
 
     async def run(self, stop: asyncio.Event) -> ShareCounters:
+        """Share until ``stop``, serving /metrics, /health and /ready (its partitions assigned)."""
+        registry = metrics_registry(
+            SHARING_METRICS, lambda: sharing_snapshot(self.counters, len(self._in_force))
+        )
+
+        def ready() -> dict[str, bool]:
+            return {"kafka_assigned": self.assigned.is_set()}
+
+        async with metrics_server(registry, self.config.metrics, ready) as port:
+            log.info("sharing: /metrics, /health and /ready on port %d", port)
+            return await self._share(stop)
+
+    async def _share(self, stop: asyncio.Event) -> ShareCounters:
         kafka = self.config.kafka
         await require_topics(kafka, [*VALID_TOPICS, INDICATOR_TOPIC, AGREEMENT_TOPIC, SHARING_AUDIT_TOPIC])
         agreements = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)

@@ -52,6 +52,7 @@ def isolated_settings(inherited: Mapping[str, str]) -> dict[str, str]:
         "ZC_BRIDGE_METRICS_PORT": "0",
         "ZC_SINK_METRICS_PORT": "0",
         "ZC_COLLECTOR_METRICS_PORT": "0",
+        "ZC_SHARING_METRICS_PORT": "0",
     }
 
 

@@ -490,6 +490,7 @@ def share_config(settings: Settings) -> ShareConfig:
         group=settings.sharing_group,
         key_file=pseudonym_key_file(settings),
         indicators=known_indicators(),
+        metrics=metrics_endpoint(settings, settings.sharing_metrics_port, "sharing"),
     )
 
 

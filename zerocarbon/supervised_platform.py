@@ -32,6 +32,7 @@ from config.settings import Settings
 from stack import control
 from stack.errors import StackError
 from zerocarbon.component_configs import metrics_targets_dir, stack_config
+from zerocarbon.kafka_catalogue import declare_catalogue
 from zerocarbon.restart_counter import read_counts, write_counts
 
 START_SECONDS = 10  # a process that dies sooner is in a start-up loop: retried with backoff
@@ -174,7 +175,14 @@ def up(
 ) -> list[dict[str, Any]]:
     """Start the stack, then the processes under supervisord (or bring a running one to the
     configuration asked for); wait until each runs. Idempotent."""
-    control.up(stack_config(settings))
+    report = control.up(stack_config(settings))
+    if unhealthy := [s["name"] for s in report if not s["healthy"]]:
+        raise StackError(
+            f"the local stack is not healthy: {', '.join(unhealthy)} (`zerocarbon stack status`)"
+        )
+    # The catalogue's topics, as `zerocarbon stack up` declares them: on a new machine no
+    # process could start without them (each requires its topics).
+    declare_catalogue(settings)
     files = platform_files(settings)
     files.logs.mkdir(parents=True, exist_ok=True)
     files.home.chmod(0o700)

@@ -56,7 +56,7 @@ HOLDS: dict[str, dict[str, str]] = {
     "worker": _own("ZC_KAFKA_WORKER_PASSWORD", "ZC_WORKER_WEB_TOKEN"),
     "sink": _own("ZC_KAFKA_SINK_PASSWORD", "ZC_MQTT_SINK_PASSWORD", "ZC_METRICS_TOKEN"),
     "collect": _own("ZC_KAFKA_COLLECTOR_PASSWORD", "ZC_METRICS_TOKEN"),
-    "share": _own("ZC_KAFKA_SHARER_PASSWORD"),
+    "share": _own("ZC_KAFKA_SHARER_PASSWORD", "ZC_METRICS_TOKEN"),
     # Its scrape tokens come as compose secrets (files), from the same .env variables.
     "prometheus": {},
     "grafana": {"GF_SECURITY_ADMIN_PASSWORD": "ZC_GRAFANA_ADMIN_PASSWORD"},

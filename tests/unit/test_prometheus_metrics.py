@@ -22,6 +22,8 @@ from config.prometheus_metrics import (
     metrics_server,
 )
 from config.web_access import WebAccessRefused
+from sharing.share_stage import ShareCounters
+from sharing.sharing_metrics import SHARING_METRICS, sharing_snapshot
 from sinks.sink_metrics import SINK_METRICS, metrics_snapshot
 from streams.worker_metrics import WORKER_METRICS
 
@@ -62,7 +64,7 @@ def test_names_follow_the_conventions_and_every_metric_is_documented() -> None:
     with pytest.raises(ValueError, match="_total"):
         Metric("zc_test_messages_total", "gauge", "a gauge with _total", "x")
     documented = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
-    for metric in (*BRIDGE_METRICS, *SINK_METRICS, *WORKER_METRICS, *COLLECTOR_METRICS):
+    for metric in (*BRIDGE_METRICS, *SINK_METRICS, *WORKER_METRICS, *COLLECTOR_METRICS, *SHARING_METRICS):
         assert f"`{metric.name}`" in documented, metric.name
         if metric.label:
             assert metric.label in documented, (metric.name, metric.label)
@@ -167,3 +169,19 @@ def test_each_collector_s_report_becomes_its_series() -> None:
     assert found[("zc_collector_failed_polls_total", (("collector", "bikes"),))] == 3
     assert found[("zc_collector_failures_total", (("kind", "http_503"),))] == 3
     assert found[("zc_collector_failures_total", (("kind", "not_json"),))] == 1
+
+
+def test_the_sharing_stage_s_counters_by_party_and_its_agreements_in_force() -> None:
+    counters = ShareCounters(records=10, offered=6, shared_with_nobody=3, tombstones=0, dead_lettered=1)
+    counters.releases_by_party.update({"lru-lab": 4, "public": 2})
+    registry = metrics_registry(SHARING_METRICS, lambda: sharing_snapshot(counters, 3))
+    found = samples(exposition(registry).decode())
+    assert found[("zc_sharing_records_total", ())] == 10
+    assert (
+        found[("zc_sharing_offered_records_total", ())]
+        + found[("zc_sharing_unwanted_records_total", ())]
+        + found[("zc_sharing_dead_lettered_records_total", ())]
+        == 10
+    )
+    assert found[("zc_sharing_releases_total", (("party", "lru-lab"),))] == 4
+    assert found[("zc_sharing_agreements_in_force", ())] == 3
