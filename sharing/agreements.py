@@ -48,6 +48,7 @@ from sharing.agreement_terms import (
     compact,
 )
 from sharing.event_kinds import KIND_FAMILY, KIND_FIELDS
+from sharing.iso_durations import iso_duration
 
 TOP_LEVEL = frozenset(
     {"@context", "@type", "uid", "profile", "assigner", "assignee", "permission", "dct:title"}
@@ -485,22 +486,3 @@ class _Duties:
     retention: timedelta | None = None
     omit: frozenset[str] = frozenset()
     pseudonymise: frozenset[str] = frozenset()
-
-
-DURATION = re.compile(r"P(?:([0-9]+)W)?(?:([0-9]+)D)?(?:T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+)S)?)?")
-LONGEST_RETENTION = timedelta(days=36_525)
-"""A century: a longer retention is a typing mistake, not a term."""
-
-
-def iso_duration(text: str) -> timedelta | None:
-    """An ISO 8601 duration of weeks, days, hours, minutes, seconds; None for anything else
-    (years and months have no fixed length: write P365D)."""
-    match = DURATION.fullmatch(text)
-    if match is None or text in ("P", "PT") or text.endswith("T"):
-        return None
-    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    try:
-        duration = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-    except OverflowError:
-        return None
-    return duration if duration <= LONGEST_RETENTION else None

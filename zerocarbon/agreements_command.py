@@ -96,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_settings(args: argparse.Namespace, settings: Settings) -> int:
-    from zerocarbon.component_configs import agreements_config
+    from zerocarbon.sharing_configs import agreements_config
 
     return run(args, agreements_config(settings))
 

@@ -35,8 +35,6 @@ from streams.worker_config import WorkerConfig
 
 if TYPE_CHECKING:  # the bridge's module brings the MQTT and Kafka clients: imported when used
     from bridge.mqtt_to_kafka import BridgeConfig
-    from sharing.share_stage import ShareConfig
-    from zerocarbon.agreements_command import AgreementsConfig
     from zerocarbon.devices_command import DevicesConfig
     from zerocarbon.principals_command import PrincipalsConfig
 
@@ -466,42 +464,4 @@ def principals_config(settings: Settings) -> PrincipalsConfig:
     admin = None if missing else kafka_access(settings, kafka_principals.ADMIN)
     return PrincipalsConfig(
         admin=admin, reserved_usernames=frozenset({*kafka_usernames(settings).values(), BROKER_USERNAME})
-    )
-
-
-def known_indicators() -> frozenset[str]:
-    """Every indicator an agreement may target: the worker's and the territory's."""
-    from sinks.territory_rollup import OURS
-    from streams.indicators.catalogue import INDICATORS
-
-    return frozenset({*INDICATORS, *OURS})
-
-
-def pseudonym_key_file(settings: Settings) -> Path:
-    return settings.pseudonym_key_file or settings.stack_home / "sharing" / "pseudonym-keys.json"
-
-
-def share_config(settings: Settings) -> ShareConfig:
-    """`zerocarbon share`'s: the sharer principal, its group, the pseudonyms' key."""
-    from sharing.share_stage import ShareConfig
-
-    return ShareConfig(
-        kafka=required_kafka_access(settings, kafka_principals.SHARER),
-        group=settings.sharing_group,
-        key_file=pseudonym_key_file(settings),
-        indicators=known_indicators(),
-        metrics=metrics_endpoint(settings, settings.sharing_metrics_port, "sharing"),
-    )
-
-
-def agreements_config(settings: Settings) -> AgreementsConfig:
-    """`zerocarbon agreements`': the admin's access when known (check needs none)."""
-    from zerocarbon.agreements_command import AgreementsConfig
-
-    missing = missing_kafka_password(settings, kafka_principals.ADMIN)
-    return AgreementsConfig(
-        admin=None if missing else kafka_access(settings, kafka_principals.ADMIN),
-        indicators=known_indicators(),
-        key_file=pseudonym_key_file(settings),
-        partitions=settings.kafka_partitions,
     )

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def from_settings(args: argparse.Namespace, settings: Settings) -> int:
     from sharing.share_stage import SharingStage
-    from zerocarbon.component_configs import missing_kafka_password, share_config
+    from zerocarbon.component_configs import missing_kafka_password
+    from zerocarbon.sharing_configs import share_config
 
     if missing := missing_kafka_password(settings, kafka_principals.SHARER):
         raise StackError(missing)
