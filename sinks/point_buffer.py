@@ -138,9 +138,10 @@ class PointBuffer:
         for index, (key, line) in enumerate(points.items()):
             cost = len(key) + len(line) + ENTRY_OVERHEAD_BYTES
             previous = memory.get(key)
-            if previous is not None:
+            if previous is not None:  # a new revision: it may be longer than the one it replaces
                 cost -= len(key) + len(previous) + ENTRY_OVERHEAD_BYTES
-            elif self.memory_bytes + cost > room and self.held_bytes:  # alone, one point always fits
+            # Alone, one point always fits.
+            if cost > 0 and self.memory_bytes + cost > room and self.held_bytes:
                 if may_spill and self.spilling is None:
                     self._begin_spill()
                 return dict(islice(points.items(), index, None))

@@ -292,3 +292,33 @@ def test_a_batch_added_at_once_is_accounted_as_its_points_one_by_one(batches: li
             == one_by_one.memory_bytes
             == sum(len(k) + len(v) + ENTRY_OVERHEAD_BYTES for k, v in one_by_one.memory.items())
         )
+
+
+def test_a_longer_revision_of_a_buffered_point_does_not_cross_the_bound(tmp_path: Path) -> None:
+    """A CI run saw the sink hold one byte over its bound: a point's new revision, one digit
+    longer, was taken point by point without asking whether it fit."""
+    limit = 2 * (ENTRY_OVERHEAD_BYTES + len("k0") + len("3.5")) + 1
+    buffer = PointBuffer(DiskSpool(tmp_path), limit)
+    assert buffer.add({"k0": "3.5", "k1": "3.5"}, "t", 0, 1) == {}
+    left = buffer.add({"k0": "13.59", "k1": "3.5"}, "t", 0, 2)  # two bytes more: too many
+    assert buffer.held_bytes <= limit and buffer.peak_memory_bytes <= limit
+    assert buffer.spilling is not None and left == {"k0": "13.59", "k1": "3.5"}
+
+
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from("abcdef"), st.text(max_size=12), min_size=1, max_size=4), max_size=12
+    ),
+    st.integers(min_value=1, max_value=4 * (ENTRY_OVERHEAD_BYTES + 13)),
+)
+def test_the_bound_holds_whatever_the_revisions_grow_to(batches: list[dict[str, str]], limit: int) -> None:
+    """Memory over the bound only ever holds one point, one larger than the bound alone."""
+    with tempfile.TemporaryDirectory() as folder:
+        buffer = PointBuffer(DiskSpool(Path(folder)), limit)
+        for offset, points in enumerate(batches):
+            add_all(buffer, points, "t", 0, offset)
+            assert buffer.held_bytes <= limit or len(buffer.memory) == 1
+            assert buffer.peak_memory_bytes <= limit or any(
+                len(k) + len(v) + ENTRY_OVERHEAD_BYTES == buffer.peak_memory_bytes
+                for p in batches for k, v in p.items()
+            )  # fmt: skip
