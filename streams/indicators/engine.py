@@ -77,7 +77,7 @@ from streams.indicators.closed_windows import ClosedWindows, MemoryClosedWindows
 from streams.indicators.derived import derive
 from streams.indicators.enrichment import Contribution, NoFactor, enrich
 from streams.indicators.index_deltas import IndexAnomaly
-from streams.indicators.meter_indexes import MeterIndexes, Recount, place_index
+from streams.indicators.meter_indexes import MeterIndexes, Recount, meter_terms, place_index
 from streams.indicators.producer_activity import HOUR, ProducerActivity, Source, registered_devices
 from streams.indicators.valid_records import VALID_RECORD_PARSERS
 from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS, epoch_seconds
@@ -175,11 +175,12 @@ def contribute(
             return enrich(event, ref, kwh=0.0)  # a repeat: the windows count it a duplicate
         history = state.indexes.get(event.meter_id)
         state.indexes_changed.add(event.meter_id)
+        terms = meter_terms(event.commune, event.sector.value, event.carrier.value)
         if history is None:
-            state.indexes[event.meter_id] = MeterIndexes.starting(event.quantity_kwh, event.event_time)
+            state.indexes[event.meter_id] = MeterIndexes.starting(event.quantity_kwh, event.event_time, terms)
             return None
         limit = ref.bounds.energy.power_limit_kw(event.carrier.value, event.sector.value)
-        own, recount = place_index(history, event.quantity_kwh, event.event_time, limit)
+        own, recount = place_index(history, event.quantity_kwh, event.event_time, limit, terms)
         if recount is not None:
             recounts += recount_contributions(event, recount, ref)
         if isinstance(own, IndexAnomaly):

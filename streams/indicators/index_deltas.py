@@ -33,7 +33,7 @@ class Consumption:
 class IndexAnomaly:
     """Why no consumption could be derived; the new index becomes the baseline."""
 
-    kind: str  # "reset", "jump", "out_of_order", "first"
+    kind: str  # "reset", "jump", "out_of_order", "terms_changed", "first"
     message: str
 
 

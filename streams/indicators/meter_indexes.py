@@ -14,6 +14,15 @@ Kept per meter: the indexes of the ``INDEX_HISTORY_SECONDS`` before its latest, 
 ``INDEX_HISTORY_MAX`` of them. An index older than those kept is out of order (dead-lettered
 ``index_out_of_order``), unless the meter's first index is still kept: then it is the new
 first (a baseline) and the old first's delta is counted from it.
+
+A recount takes a delta back from the series the late index names (its commune, sector and
+carrier: its *terms*), so it is exact only if the delta was counted under the same terms.
+Readings of one meter may disagree (a partner's batch labels it otherwise than the device;
+the registry moved it; two simulated fleets gave one id two sectors): a take-back in the
+wrong series subtracts what that series never had, and a CI run saw an hour lose 4.8 kWh so.
+Each meter therefore keeps the terms its deltas are counted under and since when; a late
+index that would split a delta counted under other terms is dead-lettered
+``index_terms_changed`` instead of being placed.
 """
 
 from __future__ import annotations
@@ -47,10 +56,14 @@ class MeterIndexes:
     counted: list[float | None]
     # The meter's first index is among those kept: an older one becomes the first.
     complete: bool = True
+    # The terms (``meter_terms``) the deltas counted from ``terms_since`` on are counted under;
+    # None: unknown (indexes kept before checkpoint format 8), taken from the next index.
+    terms: str | None = None
+    terms_since: datetime | None = None
 
     @classmethod
-    def starting(cls, index_kwh: float, at: datetime) -> MeterIndexes:
-        return cls([at], [index_kwh], [None])
+    def starting(cls, index_kwh: float, at: datetime, terms: str) -> MeterIndexes:
+        return cls([at], [index_kwh], [None], terms=terms, terms_since=at)
 
     @property
     def latest(self) -> IndexState:
@@ -59,12 +72,17 @@ class MeterIndexes:
     def to_doc(self) -> list[Any]:
         """For checkpoints and the store: whether the first index is kept, then the indexes'
         times, values and the consumption counted at each, in three columns."""
-        return [self.complete, [at.timestamp() for at in self.ats], self.kwh, self.counted]
+        since = None if self.terms_since is None else self.terms_since.timestamp()
+        return [self.complete, [at.timestamp() for at in self.ats], self.kwh, self.counted, self.terms, since]
 
     @classmethod
     def from_doc(cls, doc: list[Any]) -> MeterIndexes:
-        complete, times, kwh, counted = doc
-        return cls([datetime.fromtimestamp(ts, UTC) for ts in times], kwh, counted, complete)
+        complete, times, kwh, counted, *terms = doc  # no terms before checkpoint format 8
+        terms_of, since = terms or (None, None)
+        return cls(
+            [datetime.fromtimestamp(ts, UTC) for ts in times], kwh, counted, complete, terms_of,
+            None if since is None else datetime.fromtimestamp(since, UTC),
+        )  # fmt: skip
 
     def forget_old(self) -> None:
         """Forget the indexes beyond the horizon or the count kept."""
@@ -98,11 +116,23 @@ def _counted(outcome: Consumption | IndexAnomaly) -> float | None:
     return outcome.kwh if isinstance(outcome, Consumption) else None
 
 
-def place_index(history: MeterIndexes, index_kwh: float, at: datetime, max_power_kw: float) -> Placed:
-    """Place a meter's new index among its kept ones (``history`` is updated unless the index
-    is out of order); ``max_power_kw`` bounds a credible delta (index_deltas.index_delta)."""
+def meter_terms(commune: str, sector: str, carrier: str) -> str:
+    """The series a meter's deltas are counted in, as one comparable value."""
+    return f"{commune}|{sector}|{carrier}"
+
+
+def place_index(
+    history: MeterIndexes, index_kwh: float, at: datetime, max_power_kw: float, terms: str
+) -> Placed:
+    """Place a meter's new index, read under ``terms`` (``meter_terms``), among its kept ones
+    (``history`` is updated unless the index is refused); ``max_power_kw`` bounds a credible
+    delta (index_deltas.index_delta)."""
     ats = history.ats
+    if history.terms is None:  # kept before terms were: counted under the terms of their time
+        history.terms, history.terms_since = terms, ats[0]
     if at > ats[-1]:  # in order: by far the most common case
+        if terms != history.terms:  # its delta, and those after, count under its terms
+            history.terms, history.terms_since = terms, at
         own = index_delta(IndexState(history.kwh[-1], ats[-1]), index_kwh, at, max_power_kw)
         ats.append(at)
         history.kwh.append(index_kwh)
@@ -123,6 +153,18 @@ def place_index(history: MeterIndexes, index_kwh: float, at: datetime, max_power
                 f"{ats[0].isoformat()}: {INDEX_HISTORY_SECONDS // 3600} h, at most {INDEX_HISTORY_MAX})",
             )
         )
+    since = history.terms_since
+    if terms != history.terms or (since is not None and ats[k] < since):
+        return Placed(
+            IndexAnomaly(
+                "terms_changed",
+                f"index at {at.isoformat()} would move consumption counted at {ats[k].isoformat()} "
+                f"under other terms (commune|sector|carrier {history.terms!r} since "
+                f"{since.isoformat() if since else '?'}) than its own ({terms!r})",
+            )
+        )
+    if since is not None and at < since:  # the next index's delta was counted under them: its own too
+        history.terms_since = at
     before = IndexState(history.kwh[k - 1], ats[k - 1]) if k else None
     own = index_delta(before, index_kwh, at, max_power_kw)
     after = index_delta(IndexState(index_kwh, at), history.kwh[k], ats[k], max_power_kw)

@@ -22,6 +22,8 @@ from streams.indicators.meter_indexes import MeterIndexes
 from streams.indicators.producer_activity import ProducerActivity
 from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 
+# 8: each meter's indexes carry the terms (commune|sector|carrier) their deltas are counted
+# under, and since when (meter_indexes.py): none before, taken from the next index;
 # 7: each meter's recent indexes (meter_indexes.py), not its last one only, kept in the store
 # of closed windows: the checkpoint carries those changed since its last commit ("indexes");
 # 6: closed windows live in a store of their own (closed_windows.py); the checkpoint carries
@@ -33,7 +35,7 @@ from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 # one source offset (the same partition).
 # A watermark a quiet partition moved (engine.py, invariant 6) is the same field, in every
 # format: its windows were closed by a watermark like any other.
-FORMAT = 7
+FORMAT = 8
 
 
 @dataclass
@@ -101,7 +103,7 @@ def decode(raw: bytes, partition: int) -> PartitionState:
     partitions were the same then). Its closed windows are those the checkpoint carries: attach
     the partition's store (``WindowState.attach``) before counting."""
     doc = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))  # plain JSON before format 4
-    if doc.get("format") not in (1, 2, 3, 4, 5, 6, FORMAT):
+    if doc.get("format") not in (1, 2, 3, 4, 5, 6, 7, FORMAT):
         raise ValueError(f"unknown checkpoint format {doc.get('format')!r}")
     # Float sums before format 3: counted on from their nearest billionth.
     nanos = to_nanos if doc["format"] < 3 else int

@@ -20,6 +20,7 @@ from streams.indicators.meter_indexes import (
     INDEX_HISTORY_SECONDS,
     MeterIndexes,
     Recount,
+    meter_terms,
     place_index,
 )
 from streams.indicators.window_state import WindowState
@@ -31,6 +32,7 @@ from tests.energy_readings import energy_reading
 T0 = datetime(2026, 11, 30, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 LIMIT_KW = 36.0  # a residential electricity meter's (reference/data/plausibility.toml)
+HOME = meter_terms("17300", "residential", "electricity")
 
 
 def _at(hours: float) -> datetime:
@@ -40,15 +42,15 @@ def _at(hours: float) -> datetime:
 def _history(*points: tuple[float, float]) -> MeterIndexes:
     """A meter's indexes placed in order from (hours after T0, kWh) pairs."""
     (first_hours, first_kwh), *rest = points
-    history = MeterIndexes.starting(first_kwh, _at(first_hours))
+    history = MeterIndexes.starting(first_kwh, _at(first_hours), HOME)
     for hours, kwh in rest:
-        place_index(history, kwh, _at(hours), LIMIT_KW)
+        place_index(history, kwh, _at(hours), LIMIT_KW, HOME)
     return history
 
 
 def test_an_index_between_two_counted_ones_splits_their_delta() -> None:
     history = _history((0, 1000.0), (2, 1010.0))
-    placed = place_index(history, 1004.0, _at(1), LIMIT_KW)
+    placed = place_index(history, 1004.0, _at(1), LIMIT_KW, HOME)
     assert placed.own == Consumption(4.0, _at(0), _at(1))
     assert placed.recount == Recount(_at(2), 10.0, 6.0)
     assert (history.ats, history.kwh, history.counted) == (
@@ -60,7 +62,7 @@ def test_an_index_between_two_counted_ones_splits_their_delta() -> None:
 
 def test_a_late_index_below_its_predecessor_is_a_reset_and_the_next_delta_is_judged_from_it() -> None:
     history = _history((0, 1000.0), (2, 1010.0))
-    placed = place_index(history, 500.0, _at(1), LIMIT_KW)
+    placed = place_index(history, 500.0, _at(1), LIMIT_KW, HOME)
     assert isinstance(placed.own, IndexAnomaly) and placed.own.kind == "reset"
     # In order, 500 -> 1010 in an hour is beyond 36 kW: a jump, nothing counted at 2 h.
     in_order = index_delta(IndexState(500.0, _at(1)), 1010.0, _at(2), LIMIT_KW)
@@ -70,14 +72,14 @@ def test_a_late_index_below_its_predecessor_is_a_reset_and_the_next_delta_is_jud
 
 def test_an_index_at_a_time_already_counted_is_out_of_order_and_changes_nothing() -> None:
     history = _history((0, 1000.0), (2, 1010.0))
-    placed = place_index(history, 1003.0, _at(2), LIMIT_KW)
+    placed = place_index(history, 1003.0, _at(2), LIMIT_KW, HOME)
     assert isinstance(placed.own, IndexAnomaly) and placed.own.kind == "out_of_order"
     assert placed.recount is None and history.kwh == [1000.0, 1010.0]
 
 
 def test_an_index_before_the_meter_s_first_becomes_its_baseline() -> None:
     history = _history((1, 1000.0), (2, 1010.0))
-    placed = place_index(history, 995.0, _at(0), LIMIT_KW)
+    placed = place_index(history, 995.0, _at(0), LIMIT_KW, HOME)
     assert isinstance(placed.own, IndexAnomaly) and placed.own.kind == "first"
     assert placed.recount == Recount(_at(1), None, 5.0)
 
@@ -86,19 +88,58 @@ def test_indexes_beyond_the_horizon_are_forgotten_and_one_older_than_those_kept_
     day = INDEX_HISTORY_SECONDS / 3600 / 2
     history = _history((0, 1000.0), (day, 1100.0), (2 * day + 1, 1200.0))
     assert history.ats == [_at(day), _at(2 * day + 1)] and not history.complete
-    placed = place_index(history, 1050.0, _at(day / 2), LIMIT_KW)
+    placed = place_index(history, 1050.0, _at(day / 2), LIMIT_KW, HOME)
     assert isinstance(placed.own, IndexAnomaly) and placed.own.kind == "out_of_order"
     assert "older than the indexes kept" in placed.own.message
     assert history.kwh == [1100.0, 1200.0]
 
 
 def test_at_most_so_many_indexes_are_kept_per_meter() -> None:
-    history = MeterIndexes.starting(0.0, T0)
+    history = MeterIndexes.starting(0.0, T0, HOME)
     for minute in range(1, INDEX_HISTORY_MAX + 10):
-        place_index(history, minute * 0.1, T0 + timedelta(minutes=minute), LIMIT_KW)
+        place_index(history, minute * 0.1, T0 + timedelta(minutes=minute), LIMIT_KW, HOME)
     assert len(history.ats) == INDEX_HISTORY_MAX and history.ats[-1] == T0 + timedelta(
         minutes=INDEX_HISTORY_MAX + 9
     )
+
+
+OFFICE = meter_terms("17300", "tertiary", "electricity")
+
+
+def test_a_late_index_under_other_terms_is_refused_and_moves_nothing() -> None:
+    """Taken back under its own terms, the delta it splits would leave a series that never had it."""
+    history = _history((0, 1000.0), (2, 1010.0))
+    placed = place_index(history, 1004.0, _at(1), LIMIT_KW, OFFICE)
+    assert isinstance(placed.own, IndexAnomaly) and placed.own.kind == "terms_changed"
+    assert "17300|residential|electricity" in placed.own.message and "17300|tertiary" in placed.own.message
+    assert placed.recount is None and history.kwh == [1000.0, 1010.0] and history.counted == [None, 10.0]
+
+
+def test_an_index_in_order_under_new_terms_counts_and_late_ones_split_only_deltas_counted_under_them() -> (
+    None
+):
+    history = _history((0, 1000.0), (2, 1010.0))
+    moved = place_index(history, 1020.0, _at(4), LIMIT_KW, OFFICE)  # the registry moved the meter
+    assert moved.own == Consumption(10.0, _at(2), _at(4)) and (history.terms, history.terms_since) == (
+        OFFICE,
+        _at(4),
+    )
+    before_the_move = place_index(history, 1004.0, _at(1), LIMIT_KW, OFFICE)  # splits the 2 h delta: HOME's
+    assert isinstance(before_the_move.own, IndexAnomaly) and before_the_move.own.kind == "terms_changed"
+    after_the_move = place_index(history, 1015.0, _at(3), LIMIT_KW, OFFICE)  # splits the 4 h delta: OFFICE's
+    assert after_the_move.own == Consumption(5.0, _at(2), _at(3))
+    assert after_the_move.recount == Recount(_at(4), 10.0, 5.0)
+
+
+def test_indexes_kept_before_terms_were_take_the_next_index_s_terms() -> None:
+    history = _history((0, 1000.0), (2, 1010.0))
+    doc = history.to_doc()[:4]  # as checkpoint format 7 wrote them
+    older = MeterIndexes.from_doc(doc)
+    assert older.terms is None and older.terms_since is None
+    placed = place_index(older, 1004.0, _at(1), LIMIT_KW, HOME)
+    assert placed.recount == Recount(_at(2), 10.0, 6.0)
+    assert (older.terms, older.terms_since) == (HOME, _at(0))
+    assert MeterIndexes.from_doc(older.to_doc()) == older
 
 
 def test_a_checkpoint_keeps_each_meter_s_indexes_and_an_older_one_its_last_index() -> None:
@@ -189,6 +230,28 @@ def test_late_indexes_give_the_windows_their_order_would_have(
     shuffled = events[:]
     rng.shuffle(shuffled)
     assert _finals(shuffled, per_record, flush_every) == _finals(events, per_record, flush_every)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sectors=st.lists(st.sampled_from(["residential", "tertiary"]), min_size=2, max_size=30),
+    seed=st.integers(0, 2**32 - 1),
+    per_record=st.integers(1, 3),
+)
+def test_no_series_loses_what_it_never_had_whatever_the_terms_a_meter_s_readings_carry(
+    sectors: list[str], seed: int, per_record: int
+) -> None:
+    """Two fleets gave one meter id two sectors (a CI run: La Rochelle's residential hour fell
+    4.8 kWh below the demo's own readings). Every delta counted is positive and a take-back
+    only removes what its series counted: no window of any series may end below zero."""
+    rng = random.Random(seed)
+    events, kwh = [], 5000.0
+    for n, sector in enumerate(sectors):
+        kwh = round(kwh + rng.uniform(0, 5), 3) if rng.random() < 0.8 else round(rng.uniform(0, 9000), 3)
+        events.append(_index_event(n, 15 * (n + 1), kwh) | {"sector": sector})
+    rng.shuffle(events)
+    finals = _finals(events, per_record, 1)
+    assert all(value > 0 for value in finals.values()), {k: v for k, v in finals.items() if v < 0}
 
 
 def test_a_late_index_corrects_closed_windows_and_nothing_is_counted_twice() -> None:
