@@ -1,16 +1,25 @@
 """The sink reports what Mosquitto queues for an absent client (issue 19): a persistent
 session leaves, readings arrive for it, and the sink's /metrics shows Mosquitto's stored
 messages grow by as many (read from $SYS with the sink's own login), beside the configured
-limit the alert ZcMqttQueueFilling compares them with."""
+limit the alert ZcMqttQueueFilling compares them with.
+
+$SYS counts the whole broker's store: on the suite's shared broker, sessions other tests left
+expire meanwhile (a CI run saw the count fall by 160 while 300 were queued). So this test
+runs its own Mosquitto, configured as `zerocarbon stack up` configures one, with the same
+logins and CA, and a sink pointed at it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import shutil
+import socket
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,12 +28,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
+from schemas.catalogue import INDICATOR_TOPIC
 from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from sinks.indicator_sink import read_sink_statuses
+from stack.certificate_authority import tls_dir
+from stack.mosquitto_broker import MosquittoBroker
+from stack.stack_config import StackConfig
+from streams.kafka_admin import start_group_at_end
 from tests.integration.broker_clients import Client
 from tests.mqtt_tls import secure
 from zerocarbon.component_configs import sink_config
+from zerocarbon.processes import start_service, stop_child
 
 READINGS = 300
 
@@ -90,22 +106,66 @@ def _session(settings: Settings, login: MqttLogin, client_id: str, clean: bool, 
         client.loop_stop()
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
-def absent_client(settings: Settings, gateway_login: MqttLogin) -> Iterator[tuple[str, str]]:
+def own_broker(settings: Settings, stack_config: StackConfig, tmp_path: Path) -> Iterator[Settings]:
+    """A Mosquitto of this test alone (the suite's CA, the same service logins); the clients'
+    settings to reach it."""
+    home = tmp_path / "home"
+    tls_dir(home).mkdir(mode=0o700, parents=True)
+    for name in ("ca.key", "ca.crt"):  # its server certificate signed by the CA clients trust
+        shutil.copy2(tls_dir(stack_config.home) / name, tls_dir(home) / name)
+    logins = MosquittoBroker(stack_config).logins(generate=False)
+    config = replace(
+        stack_config,
+        home=home,
+        mosquitto_data_dir=None,
+        mqtt_port=_free_port(),
+        mqtt_plain_port=_free_port() if stack_config.mqtt_plain_port else 0,
+        mqtt_passwords={principal: login.password for principal, login in logins.items()},
+    )
+    broker = MosquittoBroker(config)
+    broker.start()
+    try:
+        broker.wait_ready()
+        yield settings.model_copy(update={"mqtt_port": config.mqtt_port})
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def own_sink(own_broker: Settings, kafka_admin: KafkaAccess, tmp_path: Path) -> Iterator[Path]:
+    """A `zerocarbon sink` watching ``own_broker`` (from the end of zc.indicators)."""
+    asyncio.run(start_group_at_end(kafka_admin, own_broker.sink_group, [INDICATOR_TOPIC]))
+    log = tmp_path / "sink.log"
+    proc = start_service(["sink"], log, env={"ZC_MQTT_PORT": str(own_broker.mqtt_port)})
+    try:
+        yield log
+    finally:
+        stop_child(proc)
+
+
+@pytest.fixture
+def absent_client(own_broker: Settings, gateway_login: MqttLogin) -> Iterator[tuple[str, str]]:
     """A persistent session subscribed to a sandbox topic (no bridge reads it), then gone;
     ended after the test."""
     client_id, topic = (
         f"zc-absent-{uuid.uuid4().hex[:8]}",
         f"{SANDBOX_ROOT}/queue-test/{uuid.uuid4().hex[:8]}",
     )
-    _session(settings, gateway_login, client_id, clean=False, topic=topic)
+    _session(own_broker, gateway_login, client_id, clean=False, topic=topic)
     yield client_id, topic
-    _session(settings, gateway_login, client_id, clean=True, topic=None)
 
 
 def test_the_sink_reports_what_mosquitto_queues_for_an_absent_client(
-    settings: Settings, sink: Path, gateway_login: MqttLogin, absent_client: tuple[str, str]
+    own_broker: Settings, own_sink: Path, gateway_login: MqttLogin, absent_client: tuple[str, str]
 ) -> None:
+    settings = own_broker
     before = _wait_metric(settings, "zc_mqtt_broker_stored_messages", 0)
     assert before is not None, "the sink never reported Mosquitto's stored messages"
     assert _metric(settings, "zc_mqtt_queue_limit_messages") == settings.mqtt_max_queued_messages
