@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from sinks.influx_target import InfluxTarget
 from stack.stack_config import StackConfig
 from streams.kafka_admin import consumer_records_after, topic_ends
 from tests.faults.territory import Territory
+from tests.waiting import until
 from zerocarbon.component_configs import influx_read_target
 
 READINGS = 60_000  # 30 s at 2 000 readings/s: the sink pauses well before the load ends
@@ -44,13 +44,6 @@ def sink_status(settings: Settings) -> dict[str, Any]:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):  # absent, or replaced while read
         return {}
-
-
-async def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s"
-        await asyncio.sleep(0.5)
 
 
 def disk_buffer_episodes(log: Path) -> list[str]:
@@ -193,13 +186,14 @@ async def test_a_full_disk_buffer_stops_the_reading_and_the_sink_resumes_without
         await territory.wait_raw_records(200)
         assert await asyncio.to_thread(influx.stop)
 
-        await wait_until(
+        await until(
             "the sink pausing its reading, its disk buffer full",
             lambda: (
                 (s := sink_status(settings)).get("pid") == first_pid
                 and s.get("reading_paused_by") == "disk_buffer_full"
             ),
             120,
+            every=0.5,
         )
         paused = sink_status(settings)
         assert "ZC_SINK_SPOOL_MAX_BYTES" in paused["disk_buffer_error"]
@@ -233,19 +227,20 @@ async def test_a_full_disk_buffer_stops_the_reading_and_the_sink_resumes_without
         await asyncio.to_thread(sink.start)
         assert sink.proc is not None and sink.proc.pid != first_pid
         second_pid = sink.proc.pid
-        await wait_until(
+        await until(
             "the restarted sink pausing again (InfluxDB still away, the disk still full)",
             lambda: (
                 (s := sink_status(settings)).get("pid") == second_pid
                 and s.get("reading_paused_by") == "disk_buffer_full"
             ),
             120,
+            every=0.5,
         )
 
         await asyncio.to_thread(influx.start)
         await asyncio.to_thread(influx.wait_ready)
         report = await load.finished()
-        await wait_until(
+        await until(
             "the sink reading again and its buffers drained",
             lambda: (
                 (s := sink_status(settings)).get("influx_ok") is True
@@ -253,6 +248,7 @@ async def test_a_full_disk_buffer_stops_the_reading_and_the_sink_resumes_without
                 and s.get("buffered_disk_points") == 0
             ),
             180,
+            every=0.5,
         )
         assert RESUMED in sink.log.read_bytes()[log_size:].decode(errors="replace")
         assert sink_status(settings)["peak_memory_bytes"] <= MEMORY_LIMIT

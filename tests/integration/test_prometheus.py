@@ -8,16 +8,14 @@ deployment's otherwise, expressions and all.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,6 +34,7 @@ from tests.energy_readings import energy_reading
 from tests.grafana_panels import DASHBOARDS, prometheus_panels
 from tests.integration.conftest import forget_bridge_session, running
 from tests.integration.source_server import RECORDED, RECORDED_DAY, RunningServer, SourceServer
+from tests.waiting import until
 from zerocarbon.component_configs import worker_url
 from zerocarbon.processes import stop_child
 
@@ -49,20 +48,13 @@ def prometheus(stack_config: StackConfig) -> Iterator[PrometheusServer]:
     server.stop()
 
 
-async def _until(what: str, found: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not found():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-        await asyncio.sleep(1)
-
-
 async def _scraped(server: PrometheusServer, processes: set[str]) -> None:
     """Until Prometheus scrapes each of ``processes`` (found by the file it registered)."""
 
     def up() -> set[str]:
         return {str(r["metric"]["process"]) for r in server.query("up == 1")}  # type: ignore[index]
 
-    await _until(f"{sorted(processes)} scraped", lambda: up() >= processes, 60)
+    await until(f"{sorted(processes)} scraped", lambda: up() >= processes, 60)
 
 
 def _value(server: PrometheusServer, expr: str) -> float:
@@ -90,7 +82,7 @@ async def test_prometheus_scrapes_every_process_that_registered_and_sees_reading
     run, now = uuid.uuid4().hex[:8], datetime.now(UTC)
     readings = [energy_reading("enedis", f"{run}-{n}", now) for n in range(20)]
     await _send(kafka_admin, [json.dumps([r]).encode() for r in readings])
-    await _until(
+    await until(
         "20 more readings received in Prometheus",
         lambda: _value(prometheus, "sum(zc_validation_received_readings_total)") >= before + 20,
     )
@@ -103,7 +95,7 @@ async def test_a_dead_letter_ratio_above_five_percent_fires_its_alert(
     await _scraped(prometheus, {"worker"})
     assert "ZcDeadLetterRatioHigh" not in prometheus.firing()
     await _send(kafka_admin, [b'{"not": "a reading"}'] * 50)
-    await _until("ZcDeadLetterRatioHigh firing", lambda: "ZcDeadLetterRatioHigh" in prometheus.firing(), 90)
+    await until("ZcDeadLetterRatioHigh firing", lambda: "ZcDeadLetterRatioHigh" in prometheus.firing(), 90)
 
 
 def _ready(url: str) -> tuple[int, dict[str, Any]]:
@@ -120,10 +112,10 @@ def _ready(url: str) -> tuple[int, dict[str, Any]]:
 async def test_the_worker_and_the_sink_say_when_they_are_ready(settings: Settings) -> None:
     """Their /ready (docs/metrics.md): 200 once connected and caught up, as the probes read it."""
     status_file = settings.stack_home / "sink" / "influx-sink.status.json"
-    await _until("the sink's status file", status_file.exists, 60)
+    await until("the sink's status file", status_file.exists, 60)
     sink_port = json.loads(status_file.read_text())["metrics_port"]
     for url in (f"{worker_url(settings)}/ready", f"http://127.0.0.1:{sink_port}/ready"):
-        await _until(f"{url} ready", lambda url=url: _ready(url)[0] == 200, 90)  # type: ignore[misc]
+        await until(f"{url} ready", lambda url=url: _ready(url)[0] == 200, 90)  # type: ignore[misc]
         assert _ready(url)[1]["status"] == "pass"
 
 
@@ -150,7 +142,7 @@ async def test_every_platform_panel_returns_data(prometheus: PrometheusServer) -
         def shows(expr: str = panel.query) -> bool:
             return bool(prometheus.query(expr))
 
-        await _until(f"{panel.dashboard}: {panel.title}: {panel.query}", shows, 60)
+        await until(f"{panel.dashboard}: {panel.title}: {panel.query}", shows, 60)
 
 
 @pytest.fixture(scope="module")
