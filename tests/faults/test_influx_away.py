@@ -18,12 +18,8 @@ from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from stack.stack_config import StackConfig
 from tests.faults.territory import Territory
-from tests.faults.test_sink_disk_full import (
-    limited_sink,
-    reconcile_indicator_updates,
-    sink_status,
-    wait_until,
-)
+from tests.faults.test_sink_disk_full import limited_sink, reconcile_indicator_updates, sink_status
+from tests.waiting import until
 
 OUTAGE_SECONDS = 300
 RATE = 400  # readings/s, the whole outage long
@@ -48,10 +44,11 @@ async def test_influxdb_away_for_five_minutes_under_load_fills_the_disk_buffer_a
             return sink.proc.pid
 
         first = pid()
-        await wait_until(
+        await until(
             "a spill to disk",
             lambda: (s := sink_status(settings)).get("pid") == first and s.get("disk_segments", 0) > 0,
             120,
+            every=0.5,
         )
         await asyncio.sleep(max(0.0, OUTAGE_SECONDS / 3 - (time.monotonic() - outage_began)))
         before_kill = sink_status(settings)
@@ -61,8 +58,8 @@ async def test_influxdb_away_for_five_minutes_under_load_fills_the_disk_buffer_a
         await asyncio.to_thread(sink.kill)  # no goodbye: memory is lost, the disk must suffice
         await asyncio.to_thread(sink.start)
         second = pid()
-        await wait_until(
-            "the restarted sink's status", lambda: sink_status(settings).get("pid") == second, 60
+        await until(
+            "the restarted sink's status", lambda: sink_status(settings).get("pid") == second, 60, every=0.5
         )
         assert sink_status(settings)["buffered_disk_points"] >= before_kill["buffered_disk_points"]
 
@@ -83,7 +80,7 @@ async def test_influxdb_away_for_five_minutes_under_load_fills_the_disk_buffer_a
         await asyncio.to_thread(influx.start)
         await asyncio.to_thread(influx.wait_ready)
         report = await load.finished(timeout=600)
-        await wait_until(
+        await until(
             "the disk buffer to drain",
             lambda: (
                 (s := sink_status(settings)).get("influx_ok") is True
@@ -91,6 +88,7 @@ async def test_influxdb_away_for_five_minutes_under_load_fills_the_disk_buffer_a
                 and s.get("buffered_memory_points") == 0
             ),
             300,
+            every=0.5,
         )
         after = sink_status(settings)
         assert after["peak_memory_bytes"] <= MEMORY_LIMIT
