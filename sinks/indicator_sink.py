@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import resource
 import time
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 # Two requests at once keep InfluxDB busy while the sink parses and a response waits for
 # the loop; serial writes left the sink at 42-48 % of InfluxDB's raw rate (bench/README.md).
 WRITES_IN_FLIGHT = 2
+# While reading is paused, how often the ends of the partitions are asked (for the lag).
+ASK_ENDS_EVERY_SECONDS = 5.0
 
 
 def by_bucket(lines: list[str]) -> dict[str, list[str]]:
@@ -85,6 +88,9 @@ class IndicatorSink:
         self._retained: RetainedPublisher | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._read_up_to: dict[TopicPartition, int] = {}  # the next offset to read, per partition
+        # Ends asked while reading is paused: fetches, whose high watermarks give the lag, stop.
+        self._asked_ends: dict[TopicPartition, int] = {}
+        self._ends_asked_at = -math.inf
         self._metrics_port: int | None = None
 
         self.reader = UpdateReader(config, self.counters)
@@ -278,6 +284,24 @@ class IndicatorSink:
             await asyncio.sleep(timeout)
         if self._paused:
             await consumer.getmany(timeout_ms=0)  # nothing (paused), but the group sees the sink poll
+            await self._ask_ends(consumer)
+
+    async def _ask_ends(self, consumer: AIOKafkaConsumer) -> None:
+        """Paused, the sink fetches nothing and the fetches' high watermarks stand still: its lag
+        would read constant while Kafka keeps all it cannot take (ZcConsumerLagGrowing blind).
+        Ask the ends instead, every few seconds."""
+        if time.monotonic() - self._ends_asked_at < ASK_ENDS_EVERY_SECONDS:
+            return
+        self._ends_asked_at = time.monotonic()
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(assigned), ASK_ENDS_EVERY_SECONDS)
+        except (KafkaError, TimeoutError) as exc:
+            log.debug("the ends of %s not known (%r): the lag reads as of the last fetch", self.topic, exc)
+            return
+        self._asked_ends.update(ends)
 
     def _pause_reading(self, consumer: AIOKafkaConsumer) -> None:
         """While the disk refuses spills, Kafka keeps every record the buffer cannot hold."""
@@ -430,13 +454,14 @@ class IndicatorSink:
         }  # fmt: skip
 
     def _lag(self) -> dict[str, int]:
-        """Records behind the end of each partition read so far, as of the last fetch."""
+        """Records behind the end of each partition read so far: as of the last fetch or, while
+        reading is paused, of the ends asked."""
         consumer, lag = self._consumer, dict[str, int]()
         if consumer is None:
             return lag
         for tp, read in self._read_up_to.items():
-            end = consumer.highwater(tp)
-            if end is not None:
+            end = max(consumer.highwater(tp) or -1, self._asked_ends.get(tp, -1))
+            if end >= 0:
                 lag[str(tp.partition)] = max(0, end - read)
         return lag
 

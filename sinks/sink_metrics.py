@@ -58,7 +58,8 @@ SINK_METRICS = (
     Metric(
         "zc_sink_kafka_lag_records",
         "gauge",
-        "records of zc.indicators not read yet, by partition (as of the last fetch)",
+        "records of zc.indicators not read yet, by partition (as of the last fetch, or of the ends "
+        "asked while paused)",
         "kafka_lag",
         "partition",
     ),

@@ -1,30 +1,38 @@
-"""A process that keeps ending fires ZcProcessRestartLoop on the real Prometheus (issue 23).
+"""Alerts of stack/alert_rules.py provoked on the real stack, as their faults happen (issue 23).
 
-The rule counts the series of ``process_start_time_seconds`` gone within 15 minutes, one per
-process run (each registers its pid as a label: config/metrics_targets.py). Proven on
-synthetic series by promtool (tests/unit/test_alert_rules.py); here a bridge is killed three
-times, as a crash loop under a supervisor would end it, and Prometheus, scraping each run,
-fires the alert for the bridge, and only then. Its TSDB is this test's own: series of
-processes earlier modules ended would count too.
+Each rule is proven on synthetic series by promtool (tests/unit/test_alert_rules.py); here the
+real Prometheus scrapes the real processes. It runs on a TSDB of each test's own (series of
+processes earlier modules ran would count too), reading the targets the processes register,
+with the deployment's rules fired as soon as they hold (``without_holds``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from config.kafka_access import KafkaAccess
+from config.settings import Settings
+from schemas.catalogue import INDICATOR_TOPIC
+from schemas.indicator import IndicatorUpdate, series_key
 from stack.prometheus_server import PrometheusServer, without_holds
 from stack.stack_config import StackConfig
+from streams.kafka_admin import start_group_at_end
 from tests.integration.conftest import forget_bridge_session
 from tests.waiting import until
 from zerocarbon.processes import start_service, stop_child
 
-ALERT = "ZcProcessRestartLoop"
+RESTART_LOOP = "ZcProcessRestartLoop"
+LAG_GROWING = "ZcConsumerLagGrowing"
 
 
 @pytest.fixture
@@ -44,8 +52,8 @@ def prometheus(stack_config: StackConfig, tmp_path: Path) -> Iterator[Prometheus
         server.stop()
 
 
-def _firing_for(server: PrometheusServer, process: str) -> bool:
-    return bool(server.query(f'ALERTS{{alertname="{ALERT}", alertstate="firing", process="{process}"}}'))
+def _firing_for(server: PrometheusServer, process: str, alert: str = RESTART_LOOP) -> bool:
+    return bool(server.query(f'ALERTS{{alertname="{alert}", alertstate="firing", process="{process}"}}'))
 
 
 def _scraped(server: PrometheusServer, pid: int) -> bool:
@@ -55,6 +63,9 @@ def _scraped(server: PrometheusServer, pid: int) -> bool:
 async def test_a_bridge_killed_three_times_fires_the_restart_loop_alert(
     prometheus: PrometheusServer, tmp_path: Path
 ) -> None:
+    """ZcProcessRestartLoop counts the series of ``process_start_time_seconds`` gone within 15
+    minutes, one per run (each registers its pid as a label: config/metrics_targets.py): a
+    bridge killed three times, as a crash loop under a supervisor ends it, fires it, not before."""
     client_id = f"zc-restart-loop-{uuid.uuid4().hex[:8]}"
     runs: list[subprocess.Popen[bytes]] = []
     try:
@@ -65,13 +76,86 @@ async def test_a_bridge_killed_three_times_fires_the_restart_loop_alert(
             await until(f"bridge run {run} (pid {pid}) scraped", lambda: _scraped(prometheus, pid))  # noqa: B023
             if run < 3:
                 # Two runs ended are a bad moment, not a loop: the rule waits for the third.
-                assert not _firing_for(prometheus, "bridge"), f"{ALERT} fired after {run} runs ended"
+                assert not _firing_for(prometheus, "bridge"), f"{RESTART_LOOP} fired after {run} runs ended"
                 proc.kill()  # no goodbye, as a crash ends it
                 proc.wait(timeout=30)
-        await until(f"{ALERT} firing for the bridge", lambda: _firing_for(prometheus, "bridge"), 90)
+        await until(f"{RESTART_LOOP} firing for the bridge", lambda: _firing_for(prometheus, "bridge"), 90)
         assert runs[-1].poll() is None  # the loop is about the runs that ended, the last one lives
     finally:
         for proc in runs:
             if proc.poll() is None:
                 stop_child(proc)
         forget_bridge_session(client_id)
+
+
+def _value(server: PrometheusServer, expr: str) -> float:
+    result = server.query(expr)
+    return float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _publish_updates(kafka: KafkaAccess, stop: asyncio.Event) -> None:
+    """Indicator updates of distinct hours (nothing coalesces), a hundred a second, until ``stop``."""
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
+    await producer.start()
+    start, n = datetime(2026, 1, 1, tzinfo=UTC), 0
+    try:
+        while not stop.is_set():
+            for _ in range(20):
+                at = start + timedelta(hours=n)
+                update = IndicatorUpdate(
+                    indicator="energy_consumed_kwh", unit="kWh", window="1h", window_start=at,
+                    window_end=at + timedelta(hours=1), dimensions={"commune": "17300"}, value=float(n),
+                    final=True, revision=0, updated_at=datetime.now(UTC),
+                )  # fmt: skip
+                await producer.send(
+                    INDICATOR_TOPIC, update.model_dump_json(by_alias=True).encode(), key=series_key(update)
+                )
+                n += 1
+            await asyncio.sleep(0.2)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def test_a_sink_that_stops_reading_fires_the_lag_growing_alert(
+    prometheus: PrometheusServer, kafka_admin: KafkaAccess, settings: Settings, tmp_path: Path
+) -> None:
+    """ZcConsumerLagGrowing: InfluxDB away (a port nothing listens on) and a disk buffer of 64
+    KiB, the sink stops reading Kafka while updates go on arriving; its lag must grow in
+    /metrics, which it did not (it was the fetches' high watermark, and a paused sink fetches
+    nothing)."""
+    await start_group_at_end(kafka_admin, settings.sink_group, [INDICATOR_TOPIC])
+    env = {
+        "ZC_INFLUX_PORT": str(_free_port()),
+        "ZC_SINK_MEMORY_LIMIT_BYTES": str(64 * 1024),
+        "ZC_SINK_SPOOL_MAX_BYTES": str(64 * 1024),
+        "ZC_SINK_SPOOL_DIR": str(tmp_path / "spool"),
+        "ZC_SINK_MQTT_RETAINED": "false",
+    }
+    sink = start_service(["sink"], tmp_path / "sink.log", env)
+    stop = asyncio.Event()
+    updates = asyncio.create_task(_publish_updates(kafka_admin, stop))
+    try:
+        pid = sink.pid
+        await until(
+            "the sink scraped, its reading paused",
+            lambda: bool(prometheus.query(f'zc_sink_reading_paused{{pid="{pid}"}} == 1')),
+            120,
+        )
+        lag = f'sum(zc_sink_kafka_lag_records{{pid="{pid}"}})'
+        paused_at = _value(prometheus, lag)
+        await asyncio.sleep(10)  # a thousand updates more
+        assert _value(prometheus, lag) >= paused_at + 500, "the paused sink's lag stopped growing"
+        await until(
+            f"{LAG_GROWING} firing for the sink", lambda: _firing_for(prometheus, "sink", LAG_GROWING), 60
+        )
+    finally:
+        stop.set()
+        await updates
+        stop_child(sink)
