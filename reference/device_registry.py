@@ -11,11 +11,31 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from reference.loader import DEFAULT_DIR, Device, load_reference
 
 REGISTRY_FILE = "devices.csv"
+COLUMNS = ("device_id", "family", "device_type", "commune", "sector", "producer_id")
+# Optional: a registry without it has no charging point behind a site's meter.
+METERED_SITE = "metered_site"
+
+
+def registry_row(device: Device, header: Sequence[str]) -> list[str]:
+    """``device``'s fields in the order of a registry file's ``header`` (a row has as many
+    fields as its header: the loader refuses a shorter one as a file half-written)."""
+    fields = {
+        "device_id": device.device_id, "family": device.family, "device_type": device.device_type,
+        "commune": device.commune, "sector": device.sector or "", "producer_id": device.producer_id,
+        METERED_SITE: device.metered_site or "",
+    }  # fmt: skip
+    return [fields[column] for column in header]
+
+
+def registry_header(text: str) -> list[str]:
+    """The columns of a registry file's ``text``."""
+    return next(csv.reader(io.StringIO(text)), list(COLUMNS))
 
 
 def row_problems(device: Device, communes: set[str]) -> list[str]:
@@ -30,6 +50,7 @@ def row_problems(device: Device, communes: set[str]) -> list[str]:
         ("type", device.device_type),
         ("sector", device.sector or "-"),
         ("producer", device.producer_id),
+        ("metered site", device.metered_site or "-"),
     ):
         if not value.strip() or any(c in value for c in ",\r\n"):
             problems.append(f"the {name} {value!r} must be a non-empty word (no comma or line break)")
@@ -59,6 +80,9 @@ def check_new_device(directory: Path, device: Device) -> None:
     if device.device_id in reference.devices:
         raise ValueError(f"device {device.device_id!r} is already in {path}")
     problems = row_problems(device, set(reference.communes))
+    site = reference.devices.get(device.metered_site or "")
+    if device.metered_site and (site is None or site.family != "energy"):
+        problems.append(f"metered site {device.metered_site!r} is not a registered energy meter")
     if problems:
         raise ValueError(f"device {device.device_id!r} not added: " + "; ".join(problems))
 
@@ -68,12 +92,21 @@ def add_device(directory: Path, device: Device) -> None:
     check_new_device(directory, device)
     path = directory / REGISTRY_FILE
     text = path.read_text(encoding="utf-8")
-    row = io.StringIO()
-    csv.writer(row, lineterminator="\n").writerow(
-        [device.device_id, device.family, device.device_type, device.commune, device.sector or "",
-         device.producer_id]
-    )  # fmt: skip
+    header = registry_header(text)
+    if device.metered_site and METERED_SITE not in header:  # the first one: every row gets the column
+        header = [*header, METERED_SITE]
+        rows = [*load_reference(directory).devices.values(), device]
+    else:
+        rows = [device]
+        if not text.endswith("\n") and text:
+            text += "\n"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if len(rows) > 1:
+        text = ""
+        writer.writerow(header)
+    writer.writerows(registry_row(d, header) for d in rows)
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    scratch.write_text(text + ("" if text.endswith("\n") or not text else "\n") + row.getvalue(), "utf-8")
+    scratch.write_text(text + out.getvalue(), "utf-8")
     os.chmod(scratch, path.stat().st_mode & 0o7777)
     os.replace(scratch, path)

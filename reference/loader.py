@@ -55,6 +55,9 @@ class Device:
     commune: str
     sector: str | None
     producer_id: str
+    # A charging point behind a site's own meter (``metered_site``: that meter's device id):
+    # the site's meter counts its electricity, and its emissions, already.
+    metered_site: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,9 @@ def _factor(r: dict[str, str]) -> EmissionFactor:
 
 def _device(r: dict[str, str]) -> Device:
     return Device(
-        r["device_id"], r["family"], r["device_type"], r["commune"], r["sector"] or None, r["producer_id"]
-    )
+        r["device_id"], r["family"], r["device_type"], r["commune"], r["sector"] or None, r["producer_id"],
+        r.get("metered_site") or None,  # an optional last column: rows may stop before it
+    )  # fmt: skip
 
 
 def _whole_text(text: str) -> str:
@@ -181,6 +185,16 @@ def load_reference(directory: Path = DEFAULT_DIR) -> ReferenceData:
     unknown = sorted({d.commune for d in devices.values()} - set(communes))
     if unknown:
         raise ValueError(f"{directory / 'devices.csv'} names communes outside the territory: {unknown}")
+    behind_nothing = sorted(
+        f"{d.device_id} (metered_site {d.metered_site})"
+        for d in devices.values()
+        if d.metered_site and getattr(devices.get(d.metered_site), "family", None) != "energy"
+    )
+    if behind_nothing:
+        raise ValueError(
+            f"{directory / 'devices.csv'}: a metered_site must name a registered energy meter: "
+            f"{behind_nothing}"
+        )
     return ReferenceData(communes, factors, devices, bounds, directory, who)
 
 

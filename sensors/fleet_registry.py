@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from reference.device_registry import registry_header, registry_row
 from reference.loader import FILES, OPTIONAL_FILES, Device, ReferenceData, load_reference
 from sensors.fleet import DeviceSpec
 
@@ -50,12 +51,11 @@ def write_reference_dir(fleet: Sequence[DeviceSpec], source: Path, target: Path)
         if (source / name).exists():
             shutil.copyfile(source / name, target / name)
     known = set(load_reference(source).devices)
+    header = registry_header((target / "devices.csv").read_text(encoding="utf-8"))
     with (target / "devices.csv").open("a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         for d in registry_devices(fleet):
             if d.device_id not in known:
-                writer.writerow(
-                    [d.device_id, d.family, d.device_type, d.commune, d.sector or "", d.producer_id]
-                )
+                writer.writerow(registry_row(d, header))
     load_reference(target)  # refuse to leave a folder the worker could not load
     return target

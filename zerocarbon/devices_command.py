@@ -33,7 +33,7 @@ Each device has a row in the device registry (devices.csv of ZC_REFERENCE_DIR) a
 credential on the MQTT broker, allowed to publish on zc/<commune>/<family>/<device id> only
 and to subscribe nowhere (docs/security.md).
 
-  add DEVICE_ID --commune INSEE --family F --type T [--sector S] --producer P
+  add DEVICE_ID --commune INSEE --family F --type T [--sector S] --producer P [--metered-site M]
         write the registry row (into ZC_REFERENCE_DIR, never the shipped data) and create the
         broker client; print its password ONCE. A device already in the registry gets its
         broker client only (the options, if given, must match its row).
@@ -72,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--type", dest="device_type", help="device type, e.g. electricity_meter")
     add.add_argument("--sector", help="sector of activity (residential, tertiary...), if any")
     add.add_argument("--producer", help="producer id, e.g. enedis")
+    add.add_argument(
+        "--metered-site",
+        help="a charging point behind a site's own meter: that meter's device id (its electricity "
+        "is counted there, not again as EV charging)",
+    )
     listing = actions.add_parser("list", help="registry rows with their broker state")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     revoke = actions.add_parser("revoke", help="disable a device's credential, cutting its session")
@@ -155,6 +160,7 @@ def _device_from_options(args: argparse.Namespace, known: Device | None) -> Devi
         "--type": (args.device_type, "device_type"),
         "--sector": (args.sector, "sector"),
         "--producer": (args.producer, "producer_id"),
+        "--metered-site": (args.metered_site, "metered_site"),
     }
     if known is not None:
         differing = [
@@ -167,12 +173,14 @@ def _device_from_options(args: argparse.Namespace, known: Device | None) -> Devi
                 f"device {known.device_id!r} is in the registry with other values: {', '.join(differing)}"
             )
         return known
-    missing = [option for option, (value, _) in given.items() if not value and option != "--sector"]
+    optional = ("--sector", "--metered-site")
+    missing = [option for option, (value, _) in given.items() if not value and option not in optional]
     if missing:
         raise ValueError(f"a new device needs {', '.join(missing)}")
     return Device(
-        args.device_id, args.family, args.device_type, args.commune, args.sector or None, args.producer
-    )
+        args.device_id, args.family, args.device_type, args.commune, args.sector or None, args.producer,
+        args.metered_site or None,
+    )  # fmt: skip
 
 
 def _contract_problems(device: Device) -> list[str]:

@@ -23,6 +23,7 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "mobility_emissions_kgco2e": ("kgCO2e", "sum"),
     "ev_charging_kwh": ("kWh", "sum"),
     "ev_charging_emissions_kgco2e": ("kgCO2e", "sum"),
+    "ev_charging_behind_meter_kwh": ("kWh", "sum"),
     "transit_validations": ("count", "sum"),
     "traffic_vehicles": ("vehicles", "sum"),
     "parking_occupancy_ratio": ("ratio", "mean"),

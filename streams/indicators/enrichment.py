@@ -195,6 +195,11 @@ def mobility_measures(event: BaseModel, ref: ReferenceData) -> tuple[Measure, ..
         key = "car_electric" if event.electric else "car_petrol"
         return _mode_measures(ref, commune, "carsharing", key, event.distance_km, year)
     if isinstance(event, EvChargingSession):
+        device = ref.devices.get(event.device_id)
+        if device is not None and device.metered_site:
+            # Behind a site's meter, which counts this electricity and its emissions already:
+            # its own figure, outside the territory's sums (docs/indicators.md, perimeter).
+            return (Measure("ev_charging_behind_meter_kwh", _dims(commune=commune), event.energy_kwh),)
         factor = _factor(ref, "energy", "electricity", year, "energy_kwh")
         if isinstance(factor, NoFactor):
             return factor
