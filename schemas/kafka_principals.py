@@ -150,7 +150,8 @@ def sharer_acls() -> tuple[KafkaAcl, ...]:
         *_topic(INDICATOR_TOPIC, "read"),
         *_topic(AGREEMENT_TOPIC, "read"),
         *_topic(SHARE_PREFIX, "write", prefixed=True),
-        *_topic(SHARING_AUDIT_TOPIC, "write"),
+        # Read too: the key versions it shared under (sharing/key_history.py).
+        *_topic(SHARING_AUDIT_TOPIC, "read", "write"),
         *_topic(DEAD_LETTER_TOPIC, "write"),
         KafkaAcl("group", SHARING_GROUP, "read", "prefixed"),
     )

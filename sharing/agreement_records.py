@@ -56,8 +56,9 @@ def read_agreement_record(
         return AgreementState(uid, None, at, refused=str(exc))
 
 
-def audit_release(agreement: Agreement, tally: ReleaseTally, now: datetime) -> bytes:
-    """What one agreement released since the previous audit record."""
+def audit_release(agreement: Agreement, tally: ReleaseTally, now: datetime, key_version: int) -> bytes:
+    """What one agreement released since the previous audit record, and under which pseudonym
+    key (sharing/key_history.py)."""
     return _json(
         {
             "event": "release",
@@ -69,6 +70,7 @@ def audit_release(agreement: Agreement, tally: ReleaseTally, now: datetime) -> b
             "secret": tally.secret,
             "first_time": tally.first_time.isoformat() if tally.first_time else None,
             "last_time": tally.last_time.isoformat() if tally.last_time else None,
+            "pseudonym_key": key_version,
             "at": now.isoformat(),
         }
     )

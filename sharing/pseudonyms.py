@@ -104,6 +104,13 @@ def keys_at(path: Path) -> PseudonymKeys:
     return read_keys(path)
 
 
+def first_key(path: Path, version: int) -> PseudonymKeys:
+    """A key file with one key, of ``version`` (above a lost file's: sharing/key_history.py)."""
+    keys = PseudonymKeys(version, {version: secrets.token_bytes(KEY_BYTES)})
+    write_keys(path, keys)
+    return keys
+
+
 def rotate_keys(path: Path) -> PseudonymKeys:
     """Add a key to ``path`` and make it current (the first key if there is no file)."""
     keys = keys_at(path) if path.exists() else None

@@ -94,12 +94,14 @@ class SharingStage:
         self.states: dict[str, AgreementState] = {}
         self.assigned = asyncio.Event()
         self._key_mtime = 0.0
+        self._key_version = 0
         self.engine = SharingEngine(self._pseudonymiser())
         self._in_force: set[str] = set()
 
     def _pseudonymiser(self) -> Pseudonymiser:
         keys = keys_at(self.config.key_file)
         self._key_mtime = self.config.key_file.stat().st_mtime
+        self._key_version = keys.current
         log.info("sharing: household pseudonyms under key version %d", keys.current)
         return Pseudonymiser(keys)
 
@@ -207,7 +209,7 @@ class SharingStage:
                 sends.append(await producer.send(release.topic, release.value, headers=release.headers))
                 self.counters.releases_by_party[release.agreement.party] += 1
         for agreement, tally in self.engine.take_tallies().values():
-            audit = audit_release(agreement, tally, now)
+            audit = audit_release(agreement, tally, now, self._key_version)
             sends.append(await producer.send(SHARING_AUDIT_TOPIC, audit, key=agreement.party.encode()))
         await asyncio.gather(*sends)
         await consumer.commit()

@@ -34,8 +34,9 @@ from sharing.agreement_records import (
 )
 from sharing.agreement_terms import AGREEMENT_PREFIX, PUBLIC_PARTY
 from sharing.agreements import Agreement, AgreementError, load_agreement_file
+from sharing.key_history import key_history
 from sharing.open_data import open_data_files
-from sharing.pseudonyms import KeyFileError, rotate_keys
+from sharing.pseudonyms import KeyFileError, first_key, rotate_keys
 from sharing.sharing_engine import AGREEMENT_HEADER
 from stack.errors import StackError
 from streams.kafka_admin import TopicSpec, ensure_topics, topic_ends
@@ -53,7 +54,8 @@ sharing stage (`zerocarbon share`) enforces those in force on every record.
   open-data DAY     the public agreements' files of a day (UTC): a CSV of the cells released
                     on zc.share.public whose window starts that day, and its DCAT-AP record
   rotate-key        a new key for household pseudonyms (the old ones stay readable; new
-                    releases use the new key, so the same meter gets a new pseudonym)
+                    releases use the new key, so the same meter gets a new pseudonym); with
+                    the key file lost, a first key above every version the audit names
 
 grant, revoke, list and audit need the Kafka admin's credential (the local stack's, or
 ZC_KAFKA_ADMIN_USERNAME and ZC_KAFKA_ADMIN_PASSWORD). A party reads its topic with a
@@ -106,14 +108,7 @@ def run(args: argparse.Namespace, config: AgreementsConfig) -> int:
     if args.action == "check":
         return _check(args.files, config)
     if args.action == "rotate-key":
-        try:
-            keys = rotate_keys(config.key_file)
-        except (KeyFileError, OSError) as exc:
-            print(f"zerocarbon agreements rotate-key: {exc}", file=sys.stderr)
-            return 1
-        print(f"household pseudonyms now use key version {keys.current} ({config.key_file}); "
-              "the running sharing stage takes it within a second")  # fmt: skip
-        return 0
+        return _rotate_key(config)
     actions: dict[
         str, Callable[[argparse.Namespace, AgreementsConfig, KafkaAccess], Coroutine[Any, Any, int]]
     ] = {
@@ -136,6 +131,30 @@ def run(args: argparse.Namespace, config: AgreementsConfig) -> int:
     except (StackError, OSError) as exc:
         print(f"zerocarbon agreements {args.action}: {exc}", file=sys.stderr)
         return 1
+
+
+def _rotate_key(config: AgreementsConfig) -> int:
+    """A new current key; for a key file lost, a first key above every version used."""
+    try:
+        if config.key_file.exists():
+            keys = rotate_keys(config.key_file)
+        else:
+            if config.admin is None:
+                raise StackError(
+                    f"{config.key_file} is missing, and without the Kafka admin's credential the key "
+                    "versions used before cannot be read (ZC_KAFKA_ADMIN_USERNAME, ZC_KAFKA_ADMIN_PASSWORD)"
+                )
+            history = asyncio.run(key_history(config.admin))
+            keys = first_key(config.key_file, history.version_after_loss())
+            if history.shared_before:
+                print(f"{config.key_file} was missing: a new key, version {keys.current}, above every "
+                      "version used; pseudonyms made under the lost key match none made now")  # fmt: skip
+    except (KeyFileError, StackError, OSError) as exc:
+        print(f"zerocarbon agreements rotate-key: {exc}", file=sys.stderr)
+        return 1
+    print(f"household pseudonyms now use key version {keys.current} ({config.key_file}); "
+          "the running sharing stage takes it within a second")  # fmt: skip
+    return 0
 
 
 def _check(files: list[Path], config: AgreementsConfig) -> int:

@@ -31,6 +31,7 @@ from schemas.catalogue import INDICATOR_TOPIC, SHARE_PREFIX, share_topic, valid_
 from schemas.kafka_principals import SINK as SINK_PRINCIPAL
 from schemas.kafka_principals import KafkaAcl, sink_acls
 from schemas.mqtt_principals import READER
+from sharing.pseudonyms import keys_at
 from sharing.sharing_engine import AGREEMENT_HEADER
 from streams.kafka_admin import records_after, start_group_at_end, topic_ends
 from tests.integration.broker_clients import visible_topics
@@ -153,6 +154,7 @@ async def test_no_household_meter_id_reaches_a_party_a_screen_or_an_export(
             "ZC_SHARING_GROUP": f"zc-sharing-scan-{run}",
             "ZC_PSEUDONYM_KEY_FILE": str(tmp_path / "keys.json"),
         }
+        keys_at(tmp_path / "keys.json")  # the suite's audit has shared before: no key made silently
         children.append(share := spawn_command(["share"], logs["share"], share_env))
         for child, log in ((bridge, "bridge"), (sink, "sink"), (view, "view"), (share, "share")):
             wait_ready(child, logs[log])

@@ -34,7 +34,7 @@ from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC, share_topic, valid_topic
 from sharing.agreement_terms import Detail, Purpose
-from sharing.pseudonyms import read_keys
+from sharing.pseudonyms import keys_at, read_keys
 from sharing.sharing_engine import AGREEMENT_HEADER, VERSION_HEADER
 from tests.agreement_documents import agreement_document
 from tests.integration.broker_clients import visible_topics
@@ -172,6 +172,7 @@ def sharing(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     """A `zerocarbon share` in a group of its own (starting at the topics' ends), its key file."""
     folder = tmp_path_factory.mktemp("sharing")
     env = {"ZC_SHARING_GROUP": f"zc-sharing-test-{RUN}", "ZC_PSEUDONYM_KEY_FILE": str(folder / "keys.json")}
+    keys_at(folder / "keys.json")  # the suite's audit has shared before: no key is made silently
     proc = start_service(["share"], folder / "share.log", env=env)
     try:
         yield folder
