@@ -30,7 +30,7 @@ def registry_row(device: Device, header: Sequence[str]) -> list[str]:
         "commune": device.commune, "sector": device.sector or "", "producer_id": device.producer_id,
         METERED_SITE: device.metered_site or "",
     }  # fmt: skip
-    return [fields[column] for column in header]
+    return [fields.get(column, "") for column in header]  # a column of the operator's own: empty
 
 
 def registry_header(text: str) -> list[str]:
@@ -93,19 +93,18 @@ def add_device(directory: Path, device: Device) -> None:
     path = directory / REGISTRY_FILE
     text = path.read_text(encoding="utf-8")
     header = registry_header(text)
-    if device.metered_site and METERED_SITE not in header:  # the first one: every row gets the column
-        header = [*header, METERED_SITE]
-        rows = [*load_reference(directory).devices.values(), device]
-    else:
-        rows = [device]
-        if not text.endswith("\n") and text:
-            text += "\n"
+    if device.metered_site and METERED_SITE not in header:
+        # The first point behind a meter: every row gets the column, each row otherwise as it was.
+        header, *rows = list(csv.reader(io.StringIO(text)))
+        header.append(METERED_SITE)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerows([header, *([*row, ""] for row in rows if row)])
+        text = out.getvalue()
+    elif text and not text.endswith("\n"):
+        text += "\n"
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    if len(rows) > 1:
-        text = ""
-        writer.writerow(header)
-    writer.writerows(registry_row(d, header) for d in rows)
+    csv.writer(out, lineterminator="\n").writerow(registry_row(device, header))
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     scratch.write_text(text + out.getvalue(), "utf-8")
     os.chmod(scratch, path.stat().st_mode & 0o7777)

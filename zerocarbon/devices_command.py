@@ -142,8 +142,8 @@ def _add(args: argparse.Namespace, config: DevicesConfig) -> int:
         if known is None:
             try:
                 add_device(config.reference_dir, device)
-            except (ValueError, OSError):
-                dynsec.delete_client(device_id)  # neither half without the other
+            except BaseException:
+                dynsec.delete_client(device_id)  # neither half without the other, whatever failed
                 dynsec.delete_role(role.name)
                 raise
     where = "already in" if known is not None else "added to"

@@ -128,8 +128,11 @@ def place_index(
     (``history`` is updated unless the index is refused); ``max_power_kw`` bounds a credible
     delta (index_deltas.index_delta)."""
     ats = history.ats
-    if history.terms is None:  # kept before terms were: counted under the terms of their time
-        history.terms, history.terms_since = terms, ats[0]
+    if history.terms is None:  # kept before checkpoint format 8: their terms are not known
+        # In order, only its own delta is known to count under its terms: a late index splitting
+        # an older one is refused. Late, it is trusted with the kept ones (as format 7 did), for
+        # at most the two days they are kept.
+        history.terms, history.terms_since = terms, at if at > ats[-1] else ats[0]
     if at > ats[-1]:  # in order: by far the most common case
         if terms != history.terms:  # its delta, and those after, count under its terms
             history.terms, history.terms_since = terms, at
@@ -158,9 +161,10 @@ def place_index(
         return Placed(
             IndexAnomaly(
                 "terms_changed",
-                f"index at {at.isoformat()} would move consumption counted at {ats[k].isoformat()} "
-                f"under other terms (commune|sector|carrier {history.terms!r} since "
-                f"{since.isoformat() if since else '?'}) than its own ({terms!r})",
+                f"index at {at.isoformat()} falls among this meter's indexes kept under other terms "
+                f"(commune|sector|carrier {history.terms!r} since {since.isoformat() if since else '?'}; "
+                f"the index after it at {ats[k].isoformat()}) than its own ({terms!r}): placed, it would "
+                "move consumption between series",
             )
         )
     if since is not None and at < since:  # the next index's delta was counted under them: its own too

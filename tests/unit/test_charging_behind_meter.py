@@ -99,3 +99,20 @@ def test_a_metered_site_must_be_a_registered_energy_meter(tmp_path: Path, site: 
         csv.writer(rows, lineterminator="\n").writerows([[*header, "metered_site"], *table])
     with pytest.raises(ValueError, match=f"evse-17300-0103 \\(metered_site {site}\\)"):
         load_reference(folder)
+
+
+def test_a_column_of_the_operator_s_own_is_kept_and_filled_empty_for_new_rows(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "devices.csv"
+    with path.open(newline="", encoding="utf-8") as rows:
+        header, *table = list(csv.reader(rows))
+    with path.open("w", newline="", encoding="utf-8") as rows:
+        csv.writer(rows, lineterminator="\n").writerows([[*header, "note"], *([*r, "kept"] for r in table)])
+    add_device(folder, _point("evse-17300-0104", None))
+    add_device(folder, _point("evse-17300-0105", "elec-17300-0002"))
+    with path.open(newline="", encoding="utf-8") as rows:
+        header, *written = list(csv.reader(rows))
+    assert header[-2:] == ["note", "metered_site"]
+    assert [r[-2:] for r in written[: len(table)]] == [["kept", ""]] * len(table)
+    assert written[-2][-2:] == ["", ""] and written[-1][-2:] == ["", "elec-17300-0002"]
+    assert load_reference(folder).devices["evse-17300-0105"].metered_site == "elec-17300-0002"

@@ -131,6 +131,17 @@ def test_an_index_in_order_under_new_terms_counts_and_late_ones_split_only_delta
     assert after_the_move.recount == Recount(_at(4), 10.0, 5.0)
 
 
+def test_kept_indexes_of_unknown_terms_trust_only_the_delta_an_index_in_order_counts() -> None:
+    """Format 7 kept no terms: a meter whose first index after the upgrade comes in order under
+    new terms must not have its older deltas split as if counted under them."""
+    history = MeterIndexes.from_doc(_history((0, 1000.0), (1, 1005.0), (2, 1012.0)).to_doc()[:4])
+    moved = place_index(history, 1020.0, _at(3), LIMIT_KW, OFFICE)
+    assert moved.own == Consumption(8.0, _at(2), _at(3)) and history.terms_since == _at(3)
+    late = place_index(history, 1003.0, _at(0.5), LIMIT_KW, OFFICE)
+    assert isinstance(late.own, IndexAnomaly) and late.own.kind == "terms_changed"
+    assert history.counted == [None, 5.0, 7.0, 8.0]
+
+
 def test_indexes_kept_before_terms_were_take_the_next_index_s_terms() -> None:
     history = _history((0, 1000.0), (2, 1010.0))
     doc = history.to_doc()[:4]  # as checkpoint format 7 wrote them
