@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
@@ -149,8 +150,9 @@ def _rotate_key(config: AgreementsConfig) -> int:
             if history.shared_before:
                 print(f"{config.key_file} was missing: a new key, version {keys.current}, above every "
                       "version used; pseudonyms made under the lost key match none made now")  # fmt: skip
-    except (KeyFileError, StackError, OSError) as exc:
-        print(f"zerocarbon agreements rotate-key: {exc}", file=sys.stderr)
+    except (KeyFileError, StackError, OSError, KafkaError) as exc:
+        print(f"zerocarbon agreements rotate-key: {exc!r}" if isinstance(exc, KafkaError) else
+              f"zerocarbon agreements rotate-key: {exc}", file=sys.stderr)  # fmt: skip
         return 1
     print(f"household pseudonyms now use key version {keys.current} ({config.key_file}); "
           "the running sharing stage takes it within a second")  # fmt: skip

@@ -34,6 +34,7 @@ def from_settings(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.catalogue import SHARING_AUDIT_TOPIC
     from sharing.key_history import key_history
     from sharing.share_stage import SharingStage
+    from streams.kafka_admin import require_topics
     from zerocarbon.component_configs import missing_kafka_password
     from zerocarbon.sharing_configs import share_config
 
@@ -42,13 +43,15 @@ def from_settings(args: argparse.Namespace, settings: Settings) -> int:
     config = share_config(settings)
 
     async def until_signalled() -> None:
+        await require_topics(config.kafka, [SHARING_AUDIT_TOPIC])  # MissingTopics says what to do
         if not config.key_file.exists() and (history := await key_history(config.kafka)).shared_before:
             raise StackError(
                 f"the pseudonym key file {config.key_file} is missing, but this platform has shared "
-                f"before ({history.audit_records} records in {SHARING_AUDIT_TOPIC}, key version "
-                f"{history.highest_version or 'unknown'} the latest named): restore the file from its "
-                "backup; if it is lost, `zerocarbon agreements rotate-key` starts a new key at version "
-                f"{history.version_after_loss()}, whose pseudonyms no copy made under the lost one matches"
+                f"before ({history.releases} releases among the last records of {SHARING_AUDIT_TOPIC}, "
+                f"key version {history.highest_version or 'unknown'} the highest named): restore the "
+                "file from its backup; if it is lost, `zerocarbon agreements rotate-key` starts a new "
+                f"key at version {history.version_after_loss()}, whose pseudonyms no copy made under "
+                "the lost one matches"
             )
         stage = SharingStage(config)
         stop = asyncio.Event()
