@@ -10,6 +10,7 @@ and the demo prints what validation made of it and today's emissions per commune
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -20,15 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
+from schemas.catalogue import INDICATOR_TOPIC
 from schemas.device_topics import device_topic
+from schemas.kafka_principals import SINK
 from schemas.mqtt_principals import GATEWAY
 from sensors.mqtt_publish import publish_payloads
+from sinks.indicator_sink import read_sink_statuses
 from sinks.influx_readback import read_indicator
 from stack import control
+from streams.kafka_admin import committed_offsets, topic_ends
 from zerocarbon.component_configs import (
     influx_read_target,
+    kafka_access,
     mqtt_ca_file,
     mqtt_login,
+    sink_status_dir,
     stack_config,
     worker_url,
     worker_web_token,
@@ -119,6 +126,32 @@ def wait_for_validation(
     return added
 
 
+def updates_not_yet_written(settings: Settings) -> int:
+    """Indicator updates on Kafka that the sink has not made durable, plus points it holds on
+    disk. The worker restores its windows from its checkpoint: what it published last time
+    may not be in InfluxDB yet (a run without a sink, a sink stopped early), and the sink
+    writes it while the demo runs; the demo's hour must be read once it is."""
+    kafka = kafka_access(settings, SINK)  # the sink's own login may read its group's positions
+
+    async def behind() -> int:
+        ends = await topic_ends(kafka, [INDICATOR_TOPIC])
+        committed = await committed_offsets(kafka, settings.sink_group)
+        return sum(max(0, end - max(0, committed.get(tp, 0))) for tp, end in ends.items())
+
+    statuses = [s for s in read_sink_statuses(sink_status_dir(settings)) if s.get("fresh")]
+    on_disk = sum(int(s.get("buffered_disk_points") or 0) for s in statuses)
+    return asyncio.run(behind()) + on_disk
+
+
+def wait_for_sink(settings: Settings, timeout: float) -> int:
+    """Poll until the sink has written every indicator update already on Kafka; how many it
+    still had not when ``timeout`` ran out (0: caught up)."""
+    deadline = time.monotonic() + timeout
+    while (left := updates_not_yet_written(settings)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
 def hour_energy_kwh(settings: Settings, hour: datetime) -> float:
     """The demo series' energy for ``hour`` as InfluxDB holds it now (0 before its first point)."""
     target = influx_read_target(settings)
@@ -172,6 +205,9 @@ def run_demo(settings: Settings, readings: int) -> int:
         # An interval reading counts in the window where its interval starts.
         hour = (at - INTERVAL).replace(minute=0, second=0)
         events, sent_kwh = demo_events(run_id, readings, at)
+        if unwritten := wait_for_sink(settings, timeout=60):
+            print(f"[demo] the sink has still not written {unwritten} earlier indicator updates (see "
+                  f"{sink_log}): the hour read before publishing may miss them")  # fmt: skip
         before_kwh = hour_energy_kwh(settings, hour)
         counted_before = validation_totals(worker_counters(settings))
         t0 = time.monotonic()

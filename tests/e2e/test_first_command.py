@@ -7,17 +7,26 @@ exactly what the meter sent, and today's emissions of every commune it lists.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import subprocess
-from datetime import UTC, datetime
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from influxdb_client import InfluxDBClient
 
 from bridge.mqtt_sessions import forget_session
+from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.mqtt_principals import BRIDGE
+from tests.integration.golden_meters import GoldenMeter, produce_raw
+from tests.integration.worker_runs import start_worker, wait_counted
 from zerocarbon.component_configs import influx_read_target, mqtt_ca_file, mqtt_login
+from zerocarbon.demo import DEMO_METER, updates_not_yet_written, worker_counters
+from zerocarbon.processes import stop_child
 
 REPO = Path(__file__).resolve().parents[2]
 README_COMMAND = ["make", "demo"]
@@ -71,7 +80,40 @@ def _forget_the_bridge_session(settings: Settings) -> None:
     )  # fmt: skip
 
 
-def test_make_demo_prints_what_influxdb_holds(settings: Settings) -> None:
+def _counted_without_a_sink(settings: Settings, kafka: KafkaAccess, log: Path) -> None:
+    """An earlier run whose updates no sink wrote (a CI's fault test runs a worker alone):
+    a worker counts readings of La Rochelle's residential electricity into the hours the demo
+    may read (it starts 15 min before it publishes, a minute or so from now), publishes its
+    updates and checkpoints them. The demo's worker starts from those windows; its hour in
+    InfluxDB must not grow by them as if the demo's meter had sent them (a CI's demo read
+    0.000 -> 7.707 kWh for 5.460 sent)."""
+    now, meter = datetime.now(UTC).replace(microsecond=0), GoldenMeter(DEMO_METER, "17300", "residential")
+    hours = sorted({(now - timedelta(minutes=m)).replace(minute=0, second=0) for m in (15, 10)})
+    run = uuid.uuid4().hex[:8]
+    events = [
+        {
+            "event_id": f"no-sink-{run}-{k}", "producer_id": "golden-tests",
+            "event_time": min(hour + timedelta(minutes=15), now).isoformat(), "meter_id": DEMO_METER,
+            "commune": "17300", "sector": "residential", "carrier": "electricity",
+            "quantity": 125, "unit": "Wh", "kind": "interval", "interval_start": hour.isoformat(),
+        }
+        for k, hour in enumerate(hours)
+    ]  # fmt: skip
+    worker = start_worker(log)
+    try:
+        counted = worker_counters(settings)["indicators"].get("counted", 0)
+        asyncio.run(produce_raw(kafka, meter, [json.dumps(events).encode()]))
+        asyncio.run(wait_counted(settings, counted + len(events)))
+        time.sleep(3)  # the next flush publishes the hours' updates
+    finally:
+        stop_child(worker)  # and checkpoints them
+
+
+def test_make_demo_prints_what_influxdb_holds(
+    settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
+) -> None:
+    _counted_without_a_sink(settings, kafka_admin, tmp_path / "worker.log")
+    assert updates_not_yet_written(settings) > 0  # the demo's sink finds them on Kafka
     _forget_the_bridge_session(settings)
     try:
         done = subprocess.run(
