@@ -298,10 +298,28 @@ class IndicatorSink:
             return
         try:
             ends = await asyncio.wait_for(consumer.end_offsets(assigned), ASK_ENDS_EVERY_SECONDS)
+            unread = [tp for tp in assigned if tp not in self._read_up_to]
+            if unread:
+                starts = await asyncio.wait_for(
+                    self._group_positions(consumer, unread), ASK_ENDS_EVERY_SECONDS
+                )
+                self._read_up_to.update(starts)
         except (KafkaError, TimeoutError) as exc:
             log.debug("the ends of %s not known (%r): the lag reads as of the last fetch", self.topic, exc)
             return
         self._asked_ends.update(ends)
+
+    @staticmethod
+    async def _group_positions(
+        consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Where the group would read ``partitions`` from, which the sink never fetched (paused
+        before any record of theirs came): its committed offset, or the partition's beginning
+        (``auto_offset_reset="earliest"``). Without it their lag was missing from /metrics."""
+        positions = {tp: await consumer.committed(tp) for tp in partitions}
+        never = [tp for tp, offset in positions.items() if offset is None]
+        firsts = await consumer.beginning_offsets(never) if never else {}
+        return {tp: offset if offset is not None else firsts[tp] for tp, offset in positions.items()}
 
     def _pause_reading(self, consumer: AIOKafkaConsumer) -> None:
         """While the disk refuses spills, Kafka keeps every record the buffer cannot hold."""

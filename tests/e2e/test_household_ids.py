@@ -12,7 +12,6 @@ import asyncio
 import csv
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from schemas.mqtt_principals import READER
 from sharing.pseudonyms import keys_at
 from sharing.sharing_engine import AGREEMENT_HEADER
 from streams.kafka_admin import records_after, start_group_at_end, topic_ends
+from tests.free_ports import free_port
 from tests.integration.broker_clients import visible_topics
 from tests.integration.worker_runs import start_worker
 from tests.kafka_grants import grant, withdraw
@@ -55,12 +55,6 @@ def zerocarbon(*args: str) -> str:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def household_meters(registry: Path) -> set[str]:

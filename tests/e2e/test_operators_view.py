@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from schemas.mqtt_principals import MqttLogin
 from sensors.mqtt_publish import publish_payloads
 from stack.debian_packages import TEST_PACKAGES
 from streams.kafka_admin import start_group_at_end
+from tests.free_ports import free_port
 from tests.integration.worker_runs import start_worker
 from tests.kafka_grants import grant, withdraw
 from zerocarbon.component_configs import mqtt_ca_file
@@ -55,13 +55,6 @@ def chromium() -> None:
     Selenium is given both paths and downloads nothing."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
     assert not missing, f"{missing} not installed: `make test-tools` installs {TEST_PACKAGES}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def headless_chromium(width: int, height: int) -> webdriver.Chrome:

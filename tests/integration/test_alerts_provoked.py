@@ -9,7 +9,6 @@ with the deployment's rules fired as soon as they hold (``without_holds``).
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from schemas.indicator import IndicatorUpdate, series_key
 from stack.prometheus_server import PrometheusServer, without_holds
 from stack.stack_config import StackConfig
 from streams.kafka_admin import start_group_at_end
+from tests.free_ports import free_port
 from tests.integration.conftest import forget_bridge_session
 from tests.waiting import until
 from zerocarbon.processes import start_service, stop_child
@@ -93,10 +93,14 @@ def _value(server: PrometheusServer, expr: str) -> float:
     return float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _hour_update(first: datetime, n: int, commune: str) -> IndicatorUpdate:
+    """A final update of the ``n``-th hour after ``first`` of a commune's energy (value ``n``)."""
+    at = first + timedelta(hours=n)
+    return IndicatorUpdate(
+        indicator="energy_consumed_kwh", unit="kWh", window="1h", window_start=at,
+        window_end=at + timedelta(hours=1), dimensions={"commune": commune}, value=float(n),
+        final=True, revision=0, updated_at=datetime.now(UTC),
+    )  # fmt: skip
 
 
 async def _publish_updates(kafka: KafkaAccess, stop: asyncio.Event) -> None:
@@ -107,12 +111,7 @@ async def _publish_updates(kafka: KafkaAccess, stop: asyncio.Event) -> None:
     try:
         while not stop.is_set():
             for _ in range(20):
-                at = start + timedelta(hours=n)
-                update = IndicatorUpdate(
-                    indicator="energy_consumed_kwh", unit="kWh", window="1h", window_start=at,
-                    window_end=at + timedelta(hours=1), dimensions={"commune": "17300"}, value=float(n),
-                    final=True, revision=0, updated_at=datetime.now(UTC),
-                )  # fmt: skip
+                update = _hour_update(start, n, "17300")
                 await producer.send(
                     INDICATOR_TOPIC, update.model_dump_json(by_alias=True).encode(), key=series_key(update)
                 )
@@ -121,6 +120,25 @@ async def _publish_updates(kafka: KafkaAccess, stop: asyncio.Event) -> None:
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def _publish_to_every_partition(kafka: KafkaAccess, per_partition: int) -> list[int]:
+    """``per_partition`` updates of a series of their own into each partition of zc.indicators;
+    the partitions."""
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(INDICATOR_TOPIC))
+        at = datetime(2025, 1, 1, tzinfo=UTC)
+        for partition in partitions:
+            for n in range(per_partition):
+                update = _hour_update(at, n, "17028")
+                value = update.model_dump_json(by_alias=True).encode()
+                await producer.send(INDICATOR_TOPIC, value, key=series_key(update), partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return partitions
 
 
 async def test_a_sink_that_stops_reading_fires_the_lag_growing_alert(
@@ -132,7 +150,7 @@ async def test_a_sink_that_stops_reading_fires_the_lag_growing_alert(
     nothing)."""
     await start_group_at_end(kafka_admin, settings.sink_group, [INDICATOR_TOPIC])
     env = {
-        "ZC_INFLUX_PORT": str(_free_port()),
+        "ZC_INFLUX_PORT": str(free_port()),
         "ZC_SINK_MEMORY_LIMIT_BYTES": str(64 * 1024),
         "ZC_SINK_SPOOL_MAX_BYTES": str(64 * 1024),
         "ZC_SINK_SPOOL_DIR": str(tmp_path / "spool"),
@@ -152,6 +170,17 @@ async def test_a_sink_that_stops_reading_fires_the_lag_growing_alert(
         paused_at = _value(prometheus, lag)
         await asyncio.sleep(10)  # a thousand updates more
         assert _value(prometheus, lag) >= paused_at + 500, "the paused sink's lag stopped growing"
+        # Every other partition: the sink, paused, never fetched a record of theirs, and their lag
+        # was missing from /metrics.
+        partitions = await _publish_to_every_partition(kafka_admin, 100)
+        for partition in partitions:
+            await until(
+                f"the lag of partition {partition} in /metrics",
+                lambda p=partition: (
+                    _value(prometheus, f'zc_sink_kafka_lag_records{{pid="{pid}",partition="{p}"}}') >= 100
+                ),
+                60,
+            )
         await until(
             f"{LAG_GROWING} firing for the sink", lambda: _firing_for(prometheus, "sink", LAG_GROWING), 60
         )

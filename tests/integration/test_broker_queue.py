@@ -14,7 +14,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import time
 import urllib.request
 import uuid
@@ -37,6 +36,7 @@ from stack.certificate_authority import tls_dir
 from stack.mosquitto_broker import MosquittoBroker
 from stack.stack_config import StackConfig
 from streams.kafka_admin import start_group_at_end
+from tests.free_ports import free_port
 from tests.integration.broker_clients import Client
 from tests.mqtt_tls import secure
 from zerocarbon.component_configs import sink_config
@@ -106,12 +106,6 @@ def _session(settings: Settings, login: MqttLogin, client_id: str, clean: bool, 
         client.loop_stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def own_broker(settings: Settings, stack_config: StackConfig, tmp_path: Path) -> Iterator[Settings]:
     """A Mosquitto of this test alone (the suite's CA, the same service logins); the clients'
@@ -125,8 +119,8 @@ def own_broker(settings: Settings, stack_config: StackConfig, tmp_path: Path) ->
         stack_config,
         home=home,
         mosquitto_data_dir=None,
-        mqtt_port=_free_port(),
-        mqtt_plain_port=_free_port() if stack_config.mqtt_plain_port else 0,
+        mqtt_port=free_port(),
+        mqtt_plain_port=free_port() if stack_config.mqtt_plain_port else 0,
         mqtt_passwords={principal: login.password for principal, login in logins.items()},
     )
     broker = MosquittoBroker(config)

@@ -45,6 +45,7 @@ from stack import isolated_stack
 from stack.kafka_broker import BROKER, KafkaBroker
 from stack.mosquitto_broker import DYNSEC_PLUGIN, MOSQUITTO, MosquittoBroker
 from streams.kafka_admin import records_after, topic_ends
+from tests.free_ports import free_port
 from tests.integration.broker_clients import NOT_AUTHORIZED, Client, send_one
 from zerocarbon.component_configs import stack_config
 
@@ -61,12 +62,6 @@ def local_stack(settings: Settings) -> Settings:
     machine; these brokers wait for them, and they for these."""
     isolated_stack.hold_instance()
     return settings
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _moved(text: str, substitutions: list[tuple[str, str]]) -> str:
@@ -173,7 +168,7 @@ def kafka(
     them, then `zerocarbon kafka setup` as kafka-setup runs it (the broker's login on the
     loopback listener, the admin over SASL_SSL)."""
     base = tmp_path_factory.mktemp("kafka")
-    client, controller, internal = _free_port(), _free_port(), _free_port()
+    client, controller, internal = free_port(), free_port(), free_port()
     passwords = {BROKER: BROKER_PASSWORD}
     passwords |= {p: secrets.token_urlsafe(16) for p in kafka_principals.SERVICE_PRINCIPALS}
     broker = KafkaBroker(
@@ -356,7 +351,7 @@ def mosquitto(
     """`zerocarbon mqtt init` as mqtt-init runs it, Debian's mosquitto with
     docker/mosquitto/mosquitto.conf, then `zerocarbon mqtt setup` as mqtt-setup runs it."""
     base = tmp_path_factory.mktemp("mosquitto")
-    port = _free_port()
+    port = free_port()
     data = base / "data"  # the mosquitto-data volume
     data.mkdir()
     MosquittoBroker(stack_config(settings)).install()  # Debian's packages: present, or installed
@@ -491,7 +486,7 @@ def test_the_mosquitto_healthcheck_tells_a_serving_broker(mosquitto: Mosquitto, 
     ca_file = mosquitto.settings.tls_ca_file
     # No options of this machine's user (mosquitto_sub reads $XDG_CONFIG_HOME/mosquitto_sub).
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
-    for port, healthy in ((mosquitto.port, True), (_free_port(), False)):
+    for port, healthy in ((mosquitto.port, True), (free_port(), False)):
         check = _moved(command, [("-p 8883", f"-p {port}"), ("/mosquitto/tls/ca.crt", str(ca_file))])
         done = subprocess.run(["sh", "-c", check], env=env, capture_output=True, text=True, timeout=30)
         assert (done.returncode == 0) is healthy, (port, done.stdout, done.stderr)
