@@ -91,14 +91,14 @@ async def recall_accepted_ids(config: WorkerConfig, recent: RecentEventIds) -> N
         recall = await recall_recent_ids(config.kafka, recent, typed)
     except Exception as exc:  # Kafka away, a topic gone...: validation must go on
         log.warning(
-            "validation's memory of the last %.0f s of event ids not recalled (%r): a reading resent "
-            "now that was accepted before this start counts twice", config.dedup_horizon_seconds, exc,
+            "validation's memory of recent event ids not recalled (%r): a reading resent "
+            "now that was accepted before this start counts twice", exc,
         )  # fmt: skip
         return
     log.info(
-        "validation remembers %d event ids accepted in the last %.0f s (%d typed records read in "
-        "%.1f s, %d unreadable)", recall.remembered, config.dedup_horizon_seconds, recall.records,
-        recall.seconds, recall.unreadable,
+        "validation remembers %d event ids accepted before this start, within %.0f s (the last %d "
+        "typed records, read in %.1f s; %d unreadable)", recall.remembered, config.dedup_horizon_seconds,
+        recall.records, recall.seconds, recall.unreadable,
     )  # fmt: skip
 
 

@@ -10,9 +10,14 @@ partition.
 Nothing new has to be kept for it: every accepted event is on ``zc.valid.<family>`` with its
 producer, its id and its ingestion time, and only accepted events are remembered (a resent
 dead letter is dead-lettered again). So at start-up the worker reads back the horizon's
-records of every typed partition, at most ``max_size`` records in all (the memory holds no
-more pairs than that), and remembers each pair as if it had just accepted it, at the time it
-did. What was accepted in the horizon is then a duplicate again, as it was before the restart.
+records of every typed partition, the latest ``RECALL_MAX_RECORDS`` records at most, and
+remembers each pair as if it had just accepted it, at the time it did. What was accepted then
+is a duplicate again, as it was before the restart.
+
+Bounded because it delays validation at every start: read whole, a CI run's last hour was
+127 000 records of 1.8 million events, 22 s per worker start (and more pairs than the memory
+holds). 20 000 records are at least 20 000 readings, the bridge's whole in-flight window; in
+such a run they would take 2 to 4 s.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from streams.kafka_admin import topic_ends
 from streams.validation.deduplication import RecentEventIds
 
 log = logging.getLogger(__name__)
+
+RECALL_MAX_RECORDS = 20_000
+"""At most so many typed records are read back, shared evenly by the partitions."""
 
 
 @dataclass
@@ -82,12 +90,25 @@ def remember_record(
         recall.remembered += 1
 
 
+def recall_start(in_horizon: int | None, first: int, end: int, share: int) -> int:
+    """Where a partition is read back from: its first record within the horizon
+    (``in_horizon``; None: none is), but no more than its ``share`` of the last records, nor
+    before its first kept one. ``end`` when there is nothing to read."""
+    if in_horizon is None:
+        return end
+    return min(end, max(in_horizon, end - share, first))
+
+
 async def recall_recent_ids(
-    kafka: KafkaAccess, recent: RecentEventIds, topics: Sequence[str], timeout: float = 120.0
+    kafka: KafkaAccess,
+    recent: RecentEventIds,
+    topics: Sequence[str],
+    timeout: float = 120.0,
+    max_records: int = RECALL_MAX_RECORDS,
 ) -> Recall:
     """Read back the horizon's records of every partition of ``topics`` into ``recent``: per
     partition, from the first record appended within the horizon, or from the last
-    ``max_size // partitions`` records if that is later, to the end the partition had when the
+    ``max_records // partitions`` records if that is later, to the end the partition had when the
     recall began. Raises what the consumer raises; TimeoutError after ``timeout`` seconds."""
     started, recall = time.monotonic(), Recall()
     # Every partition, by the topics' metadata: a consumer's own metadata named none of them
@@ -105,11 +126,11 @@ async def recall_recent_ids(
         firsts = await consumer.beginning_offsets(partitions)
         since_ms = int((time.time() - recent.horizon) * 1000)
         found = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
-        share = max(1, recent.max_size // len(partitions))
+        share = max(1, max_records // len(partitions))
         remaining: dict[TopicPartition, int] = {}
         for tp in partitions:
             at = found.get(tp)
-            start = ends[tp] if at is None else max(at.offset, ends[tp] - share, firsts[tp])
+            start = recall_start(None if at is None else at.offset, firsts[tp], ends[tp], share)
             if start < ends[tp]:
                 consumer.seek(tp, start)
                 remaining[tp] = ends[tp]

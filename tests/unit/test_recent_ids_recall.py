@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from streams.validation.deduplication import RecentEventIds
-from streams.validation.recent_ids_recall import Recall, parse_wall_time, remember_record
+from streams.validation.recent_ids_recall import Recall, parse_wall_time, recall_start, remember_record
 
 NOW = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
 MONO = 50_000.0  # the memory's clock when the recall runs
@@ -84,3 +84,10 @@ def test_ingestion_times_are_read_with_their_offset() -> None:
     assert parse_wall_time("2026-12-07T12:00:00+01:00") == NOW.timestamp()
     assert parse_wall_time("2026-12-07T11:00:00") is None
     assert parse_wall_time("yesterday") is None
+
+
+def test_a_partition_is_read_back_from_its_horizon_but_no_more_than_its_share() -> None:
+    assert recall_start(in_horizon=900, first=0, end=1000, share=500) == 900  # the horizon is nearer
+    assert recall_start(in_horizon=10, first=0, end=1000, share=500) == 500  # its share is
+    assert recall_start(in_horizon=10, first=700, end=1000, share=500) == 700  # older ones deleted
+    assert recall_start(in_horizon=None, first=0, end=1000, share=500) == 1000  # nothing in the horizon
