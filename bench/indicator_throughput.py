@@ -36,6 +36,7 @@ from results_file import print_figures, save_results
 from reference.loader import load_reference
 from schemas.catalogue import valid_topic
 from schemas.indicator import IndicatorUpdate
+from schemas.local_calendar import ZoneCalendar
 from streams.indicators.agent import FLUSH_EVERY_SECONDS
 from streams.indicators.engine import IndicatorPartition, ValidRecord
 from streams.validation.engine import VALID_ARRAY
@@ -239,6 +240,7 @@ WORKLOADS: dict[str, Callable[[int, int], list[Record]]] = {
 _WORKER_DEFAULTS = {f.name: f.default for f in fields(WorkerConfig)}
 CHECKPOINT_SECONDS: float = _WORKER_DEFAULTS["checkpoint_seconds"]
 GRACE_SECONDS: int = _WORKER_DEFAULTS["grace_seconds"]
+ZONE = ZoneCalendar(_WORKER_DEFAULTS["time_zone"])  # local days, as the worker cuts them
 
 
 def valid_records(records: list[Record]) -> list[ValidRecord]:
@@ -266,7 +268,7 @@ def run_once(
     read = valid_records(records)
     engines: dict[str, IndicatorPartition[int]] = {
         topic: IndicatorPartition(
-            topic, 0, grace_seconds=GRACE_SECONDS, checkpoint_seconds=checkpoint_seconds
+            topic, 0, grace_seconds=GRACE_SECONDS, checkpoint_seconds=checkpoint_seconds, zone=ZONE
         )
         for topic in dict.fromkeys(r.topic for r in read)
     }

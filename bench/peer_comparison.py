@@ -109,7 +109,11 @@ def run_ours(
     start_worker_group_at_end(settings)
     since = asyncio.run(topic_ends(settings, [INDICATOR_TOPIC]))
     asyncio.run(produce(settings, valid_topic("energy"), [(p, None, value) for p, value in records]))
-    worker = start_worker(settings, folder / "worker-peers.log", reference_dir, from_end=False)
+    # UTC days, as the peers' tumbling windows cut them: the same windows, compared one by one
+    # (its state was started afresh, so it cuts them from its first reading).
+    worker = start_worker(
+        settings, folder / "worker-peers.log", reference_dir, from_end=False, time_zone="UTC"
+    )
     try:
         _wait(lambda: _counted(settings) > 0, 120, "our worker's first reading")
         t0, cpu0 = time.monotonic(), cpu_seconds(worker.pid)

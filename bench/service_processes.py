@@ -34,13 +34,16 @@ def start_worker_group_at_end(settings: Settings) -> None:
 
 
 def start_worker(
-    settings: Settings, log: Path, reference_dir: Path, from_end: bool = True
+    settings: Settings, log: Path, reference_dir: Path, from_end: bool = True, time_zone: str | None = None
 ) -> subprocess.Popen[bytes]:
     """`zerocarbon worker` as ``BENCH_WORKER_ID``, from the current end of its topics (or, with
-    ``from_end`` False, from where ``start_worker_group_at_end`` left its group)."""
+    ``from_end`` False, from where ``start_worker_group_at_end`` left its group), cutting its days
+    in ``time_zone`` (None: the settings')."""
     if from_end:
         start_worker_group_at_end(settings)
     env = {"ZC_WORKER_ID": BENCH_WORKER_ID, "ZC_REFERENCE_DIR": str(reference_dir)}
+    if time_zone is not None:
+        env["ZC_TIME_ZONE"] = time_zone
     return start_service(["worker"], log, env, timeout=180)
 
 

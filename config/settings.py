@@ -11,6 +11,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -201,6 +202,11 @@ class Settings(BaseSettings):
         pattern=r"^zc-sharing[A-Za-z0-9._-]*$",
         description="the sharing stage's consumer group (its principal may use groups starting zc-sharing)",
     )
+    time_zone: str = Field(
+        default="Europe/Paris",
+        description="the territory's IANA time zone: days, months and years of the indicators are its "
+        "local ones (minute, quarter-hour and hour windows are the same everywhere)",
+    )
     indicator_grace_seconds: int = Field(
         default=300, ge=0, description="out-of-order events within this still update their windows"
     )
@@ -283,6 +289,19 @@ class Settings(BaseSettings):
     def _plain_bucket_name(cls, value: str) -> str:
         if not value or "\t" in value or value.startswith("_"):
             raise ValueError("a bucket name is not empty, has no tab and does not start with '_'")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        if value != "UTC":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"{value!r} is not in the IANA time zone database here: give a name such as "
+                    "Europe/Paris or UTC (a machine without /usr/share/zoneinfo reads the tzdata package)"
+                ) from None
         return value
 
     @field_validator("bridge_mqtt_version")

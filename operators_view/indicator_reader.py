@@ -9,6 +9,7 @@ from typing import Any
 from influxdb_client import InfluxDBClient
 
 from operators_view import flux_queries
+from schemas.local_calendar import UTC_CALENDAR, Calendar
 from sinks.influx_buckets import bucket_for_window
 from sinks.influx_target import InfluxTarget
 
@@ -18,7 +19,8 @@ _TAGS = ("window", "commune", "sector", "mode", "station", "quantity", "producer
 
 @dataclass(frozen=True)
 class Instants:
-    """The instants a refresh is computed for (UTC): now, and the starts of its hour, day, year."""
+    """The instants a refresh is computed for (UTC): now, and the starts of its hour, and of its
+    day and year on the calendar the indicator stage cuts them on (its ``ZC_TIME_ZONE``)."""
 
     now: datetime
     hour: datetime
@@ -26,10 +28,12 @@ class Instants:
     year: datetime
 
     @classmethod
-    def at(cls, now: datetime) -> Instants:
+    def at(cls, now: datetime, calendar: Calendar = UTC_CALENDAR) -> Instants:
         now = now.astimezone(UTC)
         hour = now.replace(minute=0, second=0, microsecond=0)
-        return cls(now, hour, hour.replace(hour=0), hour.replace(month=1, day=1, hour=0))
+        ts = int(now.timestamp())
+        day, year = calendar.day(ts)[0], calendar.year_start(calendar.year_of(ts))
+        return cls(now, hour, datetime.fromtimestamp(day, UTC), datetime.fromtimestamp(year, UTC))
 
 
 @dataclass(frozen=True)

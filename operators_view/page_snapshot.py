@@ -30,6 +30,7 @@ from operators_view.producer_rates import CounterSample, ValidationRates, valida
 from operators_view.view_config import ViewConfig
 from reference.loader import load_reference
 from schemas.environment import UNIT_OF
+from schemas.local_calendar import ZoneCalendar
 
 log = logging.getLogger("zerocarbon.view")
 
@@ -48,6 +49,7 @@ class PageSnapshots:
         self.who_guidelines = dict(reference.who_daily_guidelines)
         self.units = {quantity.value: unit for quantity, unit in UNIT_OF.items()}
         self.groups = {config.worker_group: "worker", config.sink_group: "sink"}
+        self.calendar = ZoneCalendar(config.time_zone)
         self._session: aiohttp.ClientSession | None = None
         self._reader: IndicatorReader | None = None
         self._lag: ConsumerLagReader | None = None
@@ -76,7 +78,7 @@ class PageSnapshots:
 
     async def snapshot(self) -> dict[str, Any]:
         """Every figure of the page, now."""
-        at = Instants.at(datetime.now(UTC))
+        at = Instants.at(datetime.now(UTC), self.calendar)
         sources: dict[str, str] = {}
         indicators, counters, lag = await asyncio.gather(
             self._indicators(at, sources), self._validation(sources), self._consumer_lag(sources)

@@ -25,6 +25,7 @@ class ViewConfig:
     sink_status_dir: Path
     bridge_status_dir: Path
     reference_dir: Path  # commune names, WHO guidelines
+    time_zone: str = "UTC"  # where the indicator stage's days begin: "today" on the page
     # The token the page requires (None: open, which only loopback allows; docs/security.md),
     # and the one it shows the worker's /counters.
     token: str | None = None

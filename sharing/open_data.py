@@ -1,10 +1,11 @@
 """The public agreement's daily open-data files: a CSV of the day's cells and its DCAT-AP record.
 
 The rows are the public topic's own: each cell of ``zc.share.public`` whose window starts in
-the day (UTC), the latest revision of each (a later update of a window replaces an earlier
-one, as on the topic), secret cells with an empty value and the status ``secret``. The record
-describes the file for a catalogue (data.gouv.fr harvests DCAT-AP): what, where, when, under
-which licence and which agreement (``odrl:hasPolicy``), its size and SHA-256.
+the territory's local day (``ZC_TIME_ZONE``, as the indicator stage cuts its days), the latest
+revision of each (a later update of a window replaces an earlier one, as on the topic), secret
+cells with an empty value and the status ``secret``. The record describes the file for a
+catalogue (data.gouv.fr harvests DCAT-AP): what, where, when, under which licence and which
+agreement (``odrl:hasPolicy``), its size and SHA-256.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
+from schemas.local_calendar import UTC_CALENDAR, ZoneCalendar
 from sharing.agreements import Agreement
 
 CSV_COLUMNS = (
@@ -46,10 +48,18 @@ class OpenDataFiles:
     rows: int
 
 
-def day_cells(cells: Iterable[dict[str, Any]], day: date) -> list[dict[str, Any]]:
-    """The latest revision of each cell whose window starts in ``day`` (UTC), in a stable order."""
-    start = datetime.combine(day, time(), UTC)
-    end = start + timedelta(days=1)
+def day_bounds(day: date, calendar: ZoneCalendar) -> tuple[datetime, datetime]:
+    """Where the local date ``day`` begins and ends, in UTC."""
+    start, end = calendar.bounds_of(day)
+    return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+
+
+def day_cells(
+    cells: Iterable[dict[str, Any]], day: date, calendar: ZoneCalendar = UTC_CALENDAR
+) -> list[dict[str, Any]]:
+    """The latest revision of each cell whose window starts in ``day`` (a local date of
+    ``calendar``), in a stable order."""
+    start, end = day_bounds(day, calendar)
     latest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for cell in cells:
         window_start = datetime.fromisoformat(str(cell["window_start"]).replace("Z", "+00:00"))
@@ -90,10 +100,15 @@ def csv_bytes(cells: list[dict[str, Any]]) -> bytes:
 
 
 def dcat_record(
-    agreement: Agreement, day: date, data: bytes, file_name: str, now: datetime
+    agreement: Agreement,
+    day: date,
+    data: bytes,
+    file_name: str,
+    now: datetime,
+    calendar: ZoneCalendar = UTC_CALENDAR,
 ) -> dict[str, Any]:
     """The DCAT-AP record (JSON-LD) of one day's file."""
-    start = datetime.combine(day, time(), UTC)
+    start, end = day_bounds(day, calendar)
     return {
         "@context": {
             "dcat": "http://www.w3.org/ns/dcat#",
@@ -122,7 +137,7 @@ def dcat_record(
         "dct:temporal": {
             "@type": "dct:PeriodOfTime",
             "dcat:startDate": {"@value": start.isoformat(), "@type": "xsd:dateTime"},
-            "dcat:endDate": {"@value": (start + timedelta(days=1)).isoformat(), "@type": "xsd:dateTime"},
+            "dcat:endDate": {"@value": end.isoformat(), "@type": "xsd:dateTime"},
         },
         "dcat:theme": [{"@id": f"{EU}data-theme/ENVI"}, {"@id": f"{EU}data-theme/ENER"}],
         "dcat:keyword": ["climat", "énergie", "émissions de gaz à effet de serre", "mobilité", "La Rochelle"],
@@ -149,9 +164,14 @@ def dcat_record(
 
 
 def open_data_files(
-    agreement: Agreement, cells: Iterable[dict[str, Any]], day: date, file_name: str, now: datetime
+    agreement: Agreement,
+    cells: Iterable[dict[str, Any]],
+    day: date,
+    file_name: str,
+    now: datetime,
+    calendar: ZoneCalendar = UTC_CALENDAR,
 ) -> OpenDataFiles:
-    """One day's CSV and its record, from the cells the public agreement released."""
-    rows = day_cells(cells, day)
+    """One local day's CSV and its record, from the cells the public agreement released."""
+    rows = day_cells(cells, day, calendar)
     data = csv_bytes(rows)
-    return OpenDataFiles(data, dcat_record(agreement, day, data, file_name, now), len(rows))
+    return OpenDataFiles(data, dcat_record(agreement, day, data, file_name, now, calendar), len(rows))

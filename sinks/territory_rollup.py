@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from config.kafka_access import KafkaAccess
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.indicator import IndicatorUpdate, series_key
+from schemas.local_calendar import UTC_CALENDAR, Calendar
 from sinks.carbon_trajectory import Trajectory
 
 EMISSIONS = ("emissions_kgco2e", "mobility_emissions_kgco2e", "ev_charging_emissions_kgco2e")
@@ -45,15 +46,19 @@ OURS = (
 )
 
 
-def year_fraction(now: datetime) -> float:
-    start = datetime(now.year, 1, 1, tzinfo=UTC)
-    end = datetime(now.year + 1, 1, 1, tzinfo=UTC)
-    return (now - start) / (end - start)
+def year_fraction(now: datetime, calendar: Calendar = UTC_CALENDAR) -> float:
+    """The share of ``now``'s year (``calendar``'s) elapsed."""
+    year = calendar.year_of(int(now.timestamp()))
+    start, end = calendar.year_start(year), calendar.year_start(year + 1)
+    return (now.timestamp() - start) / (end - start)
 
 
 @dataclass
 class TerritoryRollup:
     trajectory: Trajectory
+    # Whose years the year to date counts (the worker's ZC_TIME_ZONE): the local year 2027
+    # begins at 2026-12-31T23:00:00Z in Paris, so a window_start's year is not its first digits.
+    calendar: Calendar = UTC_CALENDAR
     latest: dict[bytes, tuple[int, float]] = field(default_factory=dict)  # series key -> (year, value)
     changed: set[int] = field(default_factory=set)
     # Records that look like ytd emissions but are not readable updates: skipped (the sink
@@ -69,7 +74,8 @@ class TerritoryRollup:
             update = json.loads(value)
             if update["indicator"] not in EMISSIONS:
                 return
-            year = int(update["window_start"][:4])
+            start = datetime.fromisoformat(update["window_start"].replace("Z", "+00:00"))
+            year = self.calendar.year_of(int(start.timestamp()))
             emitted = float(update["value"])
         except (ValueError, KeyError, TypeError):
             self.unreadable += 1
@@ -81,13 +87,16 @@ class TerritoryRollup:
     def updates(self, now: datetime) -> list[IndicatorUpdate]:
         """The territory's figures of every year that changed since the last call."""
         out = []
+        calendar = self.calendar
+        this_year = calendar.year_of(int(now.timestamp()))
         for year in sorted(self.changed):
             total = sum(v for y, v in self.latest.values() if y == year)
-            elapsed = 1.0 if year < now.year else year_fraction(now)
+            elapsed = 1.0 if year < this_year else year_fraction(now, calendar)
             target = self.trajectory.annual_target(year) * elapsed
             sequestered = self.trajectory.sequestered(year) * elapsed
             net, net_target = total - sequestered, self.trajectory.net.target(year) * elapsed
-            start, end = datetime(year, 1, 1, tzinfo=UTC), min(now, datetime(year + 1, 1, 1, tzinfo=UTC))
+            start = datetime.fromtimestamp(calendar.year_start(year), UTC)
+            end = min(now, datetime.fromtimestamp(calendar.year_start(year + 1), UTC))
             figures: list[tuple[str, str, float]] = [
                 (OURS[0], "kgCO2e", total),
                 (OURS[1], "kgCO2e", target),
@@ -102,14 +111,16 @@ class TerritoryRollup:
                 out.append(
                     IndicatorUpdate(
                         indicator=name, unit=unit, window="ytd", window_start=start, window_end=end,
-                        dimensions={}, value=value, final=year < now.year, updated_at=now,
+                        dimensions={}, value=value, final=year < this_year, updated_at=now,
                     )
                 )  # fmt: skip
         self.changed.clear()
         return out
 
 
-async def run_territory_rollup(kafka: KafkaAccess, stop: asyncio.Event, trajectory: Trajectory) -> None:
+async def run_territory_rollup(
+    kafka: KafkaAccess, stop: asyncio.Event, trajectory: Trajectory, calendar: Calendar = UTC_CALENDAR
+) -> None:
     """Fold every partition of zc.indicators from its beginning (the compacted topic keeps the
     latest update of each series) and publish the territory's figures once a second."""
     consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
@@ -122,7 +133,7 @@ async def run_territory_rollup(kafka: KafkaAccess, stop: asyncio.Event, trajecto
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        rollup = TerritoryRollup(trajectory)
+        rollup = TerritoryRollup(trajectory, calendar)
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=1000, max_records=50_000)
             for records in batches.values():

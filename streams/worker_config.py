@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.kafka_access import KafkaAccess
+from schemas.local_calendar import DEFAULT_TIME_ZONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class WorkerConfig:
     instance_id: str | None = None
     dedup_horizon_seconds: float = 3600.0
     grace_seconds: int = 300
+    # The territory's IANA time zone: where its days and years begin (local_calendar.py).
+    time_zone: str = DEFAULT_TIME_ZONE
     checkpoint_seconds: float = 5.0
     # A partition that receives nothing this long closes its windows as time passes; 0: never.
     idle_close_seconds: float = 0.0

@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import AGREEMENT_TOPIC, SHARING_AUDIT_TOPIC, share_topic
+from schemas.local_calendar import ZoneCalendar
 from sharing.agreement_records import (
     AgreementState,
     audit_change,
@@ -52,7 +53,7 @@ sharing stage (`zerocarbon share`) enforces those in force on every record.
   revoke NAME       stop an agreement: its party receives nothing more under it (within seconds)
   list              every agreement granted or revoked, its version and whether it is in force
   audit PARTY       what the party was sent, per agreement and version, and every change
-  open-data DAY     the public agreements' files of a day (UTC): a CSV of the cells released
+  open-data DAY     the public agreements' files of a local day (ZC_TIME_ZONE): a CSV of the cells released
                     on zc.share.public whose window starts that day, and its DCAT-AP record
   rotate-key        a new key for household pseudonyms (the old ones stay readable; new
                     releases use the new key, so the same meter gets a new pseudonym); with
@@ -72,6 +73,7 @@ class AgreementsConfig:
     indicators: frozenset[str]
     key_file: Path
     partitions: int
+    time_zone: str = "UTC"  # whose local dates open-data's DAY names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     audit.add_argument("--json", action="store_true", help="print the audit records as JSON lines")
     actions.add_parser("rotate-key", help="a new key for household pseudonyms")
     open_data = actions.add_parser("open-data", help="a day's open-data files (CSV, DCAT-AP)")
-    open_data.add_argument("day", type=date.fromisoformat, metavar="DAY", help="YYYY-MM-DD (UTC)")
+    open_data.add_argument(
+        "day", type=date.fromisoformat, metavar="DAY", help="YYYY-MM-DD (a local date, ZC_TIME_ZONE)"
+    )
     open_data.add_argument(
         "--out", type=Path, default=Path("open-data"), help="folder (default: ./open-data)"
     )
@@ -374,7 +378,10 @@ async def _open_data(args: argparse.Namespace, config: AgreementsConfig, admin: 
             print(f"{uid}: its cells are skipped: the agreement is no longer granted (`agreements list`)")
             continue
         name = state.agreement.name
-        files = open_data_files(state.agreement, released, args.day, f"{name}.csv", datetime.now(UTC))
+        calendar = ZoneCalendar(config.time_zone)
+        files = open_data_files(
+            state.agreement, released, args.day, f"{name}.csv", datetime.now(UTC), calendar
+        )
         if not files.rows:
             continue
         folder.mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
     from schemas import kafka_principals
     from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC
+    from schemas.local_calendar import ZoneCalendar
     from sinks.carbon_trajectory import trajectory_in
     from sinks.indicator_sink import IndicatorSink, read_sink_statuses
     from sinks.one_sink import another_sink
@@ -184,7 +185,8 @@ def _sink(args: argparse.Namespace, settings: Settings) -> int:
     async def both(stop: asyncio.Event) -> None:
         loops: dict[str, Loop] = {"sink": sink.run}
         if trajectory is not None:
-            loops["territory rollup"] = lambda s: run_territory_rollup(config.kafka, s, trajectory)
+            calendar = ZoneCalendar(settings.time_zone)  # the worker's years
+            loops["territory rollup"] = lambda s: run_territory_rollup(config.kafka, s, trajectory, calendar)
         await run_until_one_dies(loops, stop, sink.loop_died)  # LoopDied: exit 1, restarted
 
     asyncio.run(_until_signalled(both))

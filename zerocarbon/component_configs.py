@@ -69,6 +69,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         instance_id=settings.worker_instance_id,
         dedup_horizon_seconds=settings.dedup_horizon_seconds,
         grace_seconds=settings.indicator_grace_seconds,
+        time_zone=settings.time_zone,
         checkpoint_seconds=settings.indicator_checkpoint_seconds,
         idle_close_seconds=settings.indicator_idle_close_seconds,
         reference_dir=settings.reference_dir,
@@ -392,6 +393,7 @@ def view_config(settings: Settings) -> ViewConfig:
         sink_status_dir=sink_status_dir(settings),
         bridge_status_dir=bridge_status_dir(settings),
         reference_dir=reference_dir(settings),
+        time_zone=settings.time_zone,
         token=settings.view_token.get_secret_value() if settings.view_token is not None else None,
         worker_token=worker_web_token(settings),
     )

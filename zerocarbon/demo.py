@@ -24,6 +24,7 @@ from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC
 from schemas.device_topics import device_topic
 from schemas.kafka_principals import SINK
+from schemas.local_calendar import ZoneCalendar
 from schemas.mqtt_principals import GATEWAY
 from sensors.mqtt_publish import publish_payloads
 from sinks.indicator_sink import read_sink_statuses
@@ -183,6 +184,7 @@ def start_view(settings: Settings, view: subprocess.Popen[bytes], log: Path, off
 
 
 def run_demo(settings: Settings, readings: int) -> int:
+    calendar = ZoneCalendar(settings.time_zone)  # the worker's days: "today" is its local day
     control.up(stack_config(settings))
     declare_catalogue(settings)  # as `zerocarbon stack up` does: the services create no topic
     logs = settings.stack_home / "demo"
@@ -223,7 +225,7 @@ def run_demo(settings: Settings, readings: int) -> int:
         before = worker_counters(settings)["received"]
         report = simulate_territory(settings, seed=int(time.time()))
         territory = wait_until_counted(lambda: worker_counters(settings), before, report["messages"], 60)
-        since = first_day(report)
+        since = first_day(report, calendar)
         by_commune = today_by_commune(settings, timeout=45, since=since)
     finally:
         stop_child(bridge)
@@ -258,7 +260,12 @@ def run_demo(settings: Settings, readings: int) -> int:
     print(f"[demo] the simulator expects at validation: {expected}")
     print(f"[demo] the worker counted so far (all producers): received {territory['received']}, "
           f"reasons {territory['reasons']}")  # fmt: skip
-    days = "today" if since.date() == datetime.now(UTC).date() else f"since {since.date()} (UTC)"
+    since_date = calendar.date_of(int(since.timestamp()))
+    days = (
+        "today"
+        if since_date == calendar.date_of(int(time.time()))
+        else f"since {since_date} ({calendar.name})"
+    )
     print(f"[demo] {days} by commune, from InfluxDB (1-day windows):")
     print(f"[demo]   {'commune':<8} {'kgCO2e':>12} {'renewable share':>16}")
     for commune, emissions, share in by_commune[:10]:

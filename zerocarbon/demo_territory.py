@@ -18,6 +18,7 @@ from influxdb_client import InfluxDBClient
 
 from config.settings import Settings
 from reference.loader import load_reference
+from schemas.local_calendar import Calendar
 from schemas.mqtt_principals import GATEWAY
 from sensors.faults import FaultRates
 from sensors.fleet import DEFAULT_MIX, build_fleet
@@ -76,11 +77,12 @@ def wait_until_counted(
 STABLE_READS = 3
 
 
-def first_day(report: dict[str, Any]) -> datetime:
-    """The start of the UTC day of the simulation's first reading: the simulator starts in the
-    past so that its run ends now, so just after midnight most readings are yesterday's."""
+def first_day(report: dict[str, Any], calendar: Calendar) -> datetime:
+    """The start of the local day (``calendar``'s, the worker's) of the simulation's first
+    reading: the simulator starts in the past so that its run ends now, so just after midnight
+    most readings are yesterday's."""
     start = datetime.fromisoformat(str(report["simulated_start"]))
-    return start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return datetime.fromtimestamp(calendar.day(int(start.timestamp()))[0], UTC)
 
 
 def today_by_commune(

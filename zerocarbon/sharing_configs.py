@@ -55,4 +55,5 @@ def agreements_config(settings: Settings) -> AgreementsConfig:
         indicators=known_indicators(),
         key_file=pseudonym_key_file(settings),
         partitions=settings.kafka_partitions,
+        time_zone=settings.time_zone,
     )

@@ -30,6 +30,7 @@ from aiokafka.errors import KafkaError
 from reference.loader import ReferenceStore
 from schemas.catalogue import CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.families import FAMILIES
+from schemas.local_calendar import ZoneCalendar
 from streams.app import bytes_topic
 from streams.indicators.checkpoints import CheckpointReader, checkpoint_key
 from streams.indicators.closed_windows_rocksdb import PartitionGone, open_closed_windows
@@ -107,6 +108,7 @@ def register_indicator_agent(
     restoring: dict[tuple[str, int], asyncio.Future[IndicatorPartition[Any]]] = {}
     source_topics = {valid_topic(name) for name in FAMILIES}
     checkpoint_reader = CheckpointReader(config.kafka)
+    zone = ZoneCalendar(config.time_zone)  # one per worker: it caches where days begin
 
     reading = asyncio.Lock()
     # The last read of the checkpoints: when it began, what it found.
@@ -137,6 +139,7 @@ def register_indicator_agent(
                 checkpoint_seconds=config.checkpoint_seconds,
                 idle_close_seconds=config.idle_close_seconds,
                 store=store,
+                zone=zone,
             )
         except BaseException:
             store.close()

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined, to_json
 
 from schemas.indicator import INDICATOR_UPDATE_WIRE, IndicatorUpdate, WireFormat, series_key
+from schemas.local_calendar import UTC_CALENDAR, Calendar, window_end
 from streams.indicators.enrichment import Dimensions
 from streams.indicators.window_assignment import window_name
 from streams.indicators.window_state import WindowUpdate
@@ -42,14 +43,17 @@ INDICATORS: dict[str, tuple[str, str]] = {
 }
 
 
-def to_indicator_update(update: WindowUpdate, now: datetime) -> IndicatorUpdate:
+def to_indicator_update(
+    update: WindowUpdate, now: datetime, calendar: Calendar = UTC_CALENDAR
+) -> IndicatorUpdate:
+    """The update as published; ``calendar`` says where a day window ends."""
     unit, how = INDICATORS[update.indicator]
     value = update.total / update.count if how == "mean" and update.count else update.total
     start = _instant(update.start)
     if update.size == 0:  # year to date
         window, end = "ytd", now
     else:
-        window, end = window_name(update.size), _instant(update.start + update.size)
+        window, end = window_name(update.size), _instant(window_end(calendar, update.size, update.start))
     fields = {
         "indicator": update.indicator,
         "unit": unit,
@@ -89,7 +93,9 @@ def _instant(epoch_seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, UTC)
 
 
-def indicator_record(update: WindowUpdate, now: datetime, now_json: bytes) -> tuple[bytes, bytes]:
+def indicator_record(
+    update: WindowUpdate, now: datetime, now_json: bytes, calendar: Calendar = UTC_CALENDAR
+) -> tuple[bytes, bytes]:
     """The Kafka key and value of ``update``: ``series_key`` and ``model_dump_json`` of
     ``to_indicator_update(update, now)``, byte for byte, without building the model.
 
@@ -102,14 +108,14 @@ def indicator_record(update: WindowUpdate, now: datetime, now_json: bytes) -> tu
     _, how = INDICATORS[update.indicator]
     value = update.total / update.count if how == "mean" and update.count else update.total
     if now.tzinfo is not UTC or not math.isfinite(value) or update.revision < 0:
-        indicator = to_indicator_update(update, now)  # raises what validation refuses
+        indicator = to_indicator_update(update, now, calendar)  # raises what validation refuses
         return series_key(indicator), indicator.model_dump_json(by_alias=True).encode()
     key_prefix, template = _series_parts(update.indicator, update.dimensions, update.size)
     start = update.start
     return key_prefix + str(start).encode(), template % (
         # The slots of _PER_UPDATE, in its order.
         _instant_json(start),
-        now_json if update.size == 0 else _instant_json(start + update.size),
+        now_json if update.size == 0 else _instant_json(window_end(calendar, update.size, start)),
         _to_json(float(value)),
         b"true" if update.final else b"false",
         update.revision,

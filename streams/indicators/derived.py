@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
+from schemas.local_calendar import DAY
 from streams.indicators.enrichment import Dimensions
-from streams.indicators.window_state import DAY, WindowKey, WindowState, WindowUpdate, commune_of
+from streams.indicators.window_state import WindowKey, WindowState, WindowUpdate, commune_of
 
 # Per inhabitant: the indicator published -> the indicators summed (as sinks/territory_rollup.py
 # sums the territory's emissions). Days and the year to date only: a minute per inhabitant

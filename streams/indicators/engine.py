@@ -71,6 +71,7 @@ from schemas.dead_letter import DeadLetter, FieldProblem, Origin
 from schemas.dead_letters import dead_letter, problems_from
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
+from schemas.local_calendar import UTC_CALENDAR, ZoneCalendar
 from streams.indicators.catalogue import indicator_record
 from streams.indicators.checkpoints import checkpoint_key
 from streams.indicators.closed_windows import ClosedWindows, MemoryClosedWindows, StoreVersion
@@ -266,15 +267,16 @@ class IndicatorPartition(Generic[Token]):
         checkpoint_seconds: float,
         idle_close_seconds: float = 0,
         store: ClosedWindows | None = None,
+        zone: ZoneCalendar = UTC_CALENDAR,
     ) -> None:
         self.topic, self.partition = topic, partition
         self.family = FAMILY_OF_TOPIC[topic]
         self.device_field = FAMILIES[self.family].device_field
         self.checkpoint_seconds = checkpoint_seconds
         self.state = (
-            decode(checkpoint, partition)
+            decode(checkpoint, partition, zone)
             if checkpoint
-            else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, grace_seconds))
+            else PartitionState(WindowState(DEFAULT_WINDOWS_SECONDS, grace_seconds, calendar=zone))
         )
         store = store if store is not None else MemoryClosedWindows()
         self.state.windows.attach(store, self.state.carried_indexes)
@@ -286,7 +288,7 @@ class IndicatorPartition(Generic[Token]):
         # Meters whose indexes changed in checkpoints taken since the store's last commit.
         self._uncommitted: set[str] = set()
         if self.state.activity is None:
-            self.state.activity = ProducerActivity(grace_seconds)
+            self.state.activity = ProducerActivity(grace_seconds, calendar=self.state.windows.calendar)
         self.activity: ProducerActivity = self.state.activity
         self.registered = RegisteredDevices()
         self._pending: list[Token] = []  # records applied, not yet covered by a checkpoint
@@ -379,7 +381,8 @@ class IndicatorPartition(Generic[Token]):
         windows += derive(windows, state.windows, reference.who_daily_guidelines, reference.populations)
         windows += self.activity.flush(self.registered(reference))
         now_json = to_json(now)
-        updates = [indicator_record(update, now, now_json) for update in windows]
+        calendar = state.windows.calendar
+        updates = [indicator_record(update, now, now_json, calendar) for update in windows]
         letters, self._letters = self._letters, []
         due = checkpoint_now or monotonic_now - self._checkpointed_at >= self.checkpoint_seconds
         if not (due and (self._pending or self._moved)):

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference.loader import Device
+from schemas.local_calendar import UTC_CALENDAR, Calendar
 from streams.indicators.window_assignment import epoch_seconds
-from streams.indicators.window_state import WindowUpdate, year_start
+from streams.indicators.window_state import WindowUpdate
 
 HOUR = 3600
 LAST_EVENT = "producer_last_event_time"
@@ -45,6 +46,8 @@ class ProducerActivity:
     touched_last: set[Source] = field(default_factory=set)
     touched_hours: set[tuple[str, str, int]] = field(default_factory=set)
     watermark: int = 0
+    # Whose year the last event's year to date is (the partition's windows' calendar).
+    calendar: Calendar = field(default=UTC_CALENDAR, repr=False)
 
     def add(self, producer: str, commune: str, device: str | None, event_time: int) -> None:
         """One event of ``device``; late events (their hour closed) only move freshness, and so
@@ -89,7 +92,8 @@ class ProducerActivity:
         for producer, commune in sorted(self.touched_last):
             at = self.last_event[(producer, commune)]
             dims = (("commune", commune), ("producer", producer))
-            updates.append(WindowUpdate(LAST_EVENT, dims, 0, year_start(_year(at)), float(at), 1, False, 0))
+            year = self.calendar.year_start(self.calendar.year_of(at))
+            updates.append(WindowUpdate(LAST_EVENT, dims, 0, year, float(at), 1, False, 0))
         closing = {k for k in self.hours if self.watermark >= k[2] + HOUR + self.grace_seconds}
         for key in sorted(self.touched_hours | closing):
             producer, commune, hour = key
@@ -113,19 +117,15 @@ class ProducerActivity:
         }
 
     @classmethod
-    def from_doc(cls, doc: Mapping[str, Any] | None, grace_seconds: int) -> ProducerActivity:
-        state = cls(grace_seconds)
+    def from_doc(
+        cls, doc: Mapping[str, Any] | None, grace_seconds: int, calendar: Calendar = UTC_CALENDAR
+    ) -> ProducerActivity:
+        state = cls(grace_seconds, calendar=calendar)
         if doc:
             state.last_event = {(p, c): t for p, c, t in doc["last"]}
             state.hours = {(p, c, h): set(d) for p, c, h, d in doc["hours"]}
             state.watermark = doc["watermark"]
         return state
-
-
-def _year(epoch: int) -> int:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC).year
 
 
 def registered_devices(devices: Mapping[str, Any]) -> dict[Source, int]:

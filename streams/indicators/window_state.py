@@ -40,10 +40,9 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import NamedTuple
 
+from schemas.local_calendar import DAY, QUARTER_HOUR, UTC_CALENDAR, Calendar, window_end
 from streams.indicators.closed_windows import (
     ClosedWindows,
     MemoryClosedWindows,
@@ -68,7 +67,6 @@ __all__ = [
     "NANOS_PER_UNIT", "Accumulator", "SeriesKey", "SlotKey", "WindowKey", "YtdKey", "commune_of", "to_nanos",
 ]  # fmt: skip
 
-DAY = 86400
 LONG_HORIZON_SECONDS = 402 * DAY
 """How long behind the watermark a closed window of 15 minutes or more is kept for
 corrections: validation refuses events more than ``max_past_days`` (400) old or
@@ -95,7 +93,8 @@ def horizon_of(size: int) -> int:
 
 
 class WindowUpdate(NamedTuple):
-    """A window's value to publish; ``size`` 0 means year-to-date (start = 1 January).
+    """A window's value to publish; ``size`` 0 means year-to-date (start = 1 January), and
+    86400 a day of the state's calendar (23 to 25 hours where clocks change).
 
     A tuple: thousands per flush, built at a third of a frozen dataclass's cost."""
 
@@ -114,6 +113,8 @@ class WindowState:
     sizes: tuple[int, ...]
     grace_seconds: int
     max_seen_ids: int = 20_000
+    # Where days and years begin (local_calendar.py): the worker's is ZC_TIME_ZONE's.
+    calendar: Calendar = field(default=UTC_CALENDAR, repr=False)
     open: dict[WindowKey, Accumulator] = field(default_factory=dict)
     ytd: dict[YtdKey, Accumulator] = field(default_factory=dict)
     # Closed windows committed by a delivered checkpoint (closed_windows.py).
@@ -163,6 +164,11 @@ class WindowState:
         if any(size % self.sizes[0] for size in self.sizes) or DAY % self.sizes[0]:
             raise ValueError(
                 f"window sizes {self.sizes} must be multiples of the smallest, which must divide a day"
+            )
+        if DAY in self.sizes and self.calendar.name != "UTC" and QUARTER_HOUR % self.sizes[0]:
+            raise ValueError(
+                f"window sizes {self.sizes}: local days ({self.calendar.name}) begin on quarter-hours, "
+                "so the smallest window must divide 15 minutes"
             )
         self.horizons = {size: horizon_of(size) for size in self.sizes}
         self.reindex()
@@ -241,7 +247,9 @@ class WindowState:
         indicator, dims, year = ykey
         commune = commune_of(dims)
         if commune is not None:
-            self.ytd_by_slot.setdefault((indicator, commune, 0, year_start(year)), []).append(ykey)
+            self.ytd_by_slot.setdefault((indicator, commune, 0, self.calendar.year_start(year)), []).append(
+                ykey
+            )
 
     def _open_acc(self, key: WindowKey) -> Accumulator:
         acc = self.open.get(key)
@@ -272,7 +280,10 @@ class WindowState:
         """The latest watermark up to ``limit`` at which an open window closes (None: none
         does): moved there, the watermark closes every open window it can and nothing more."""
         grace = self.grace_seconds
-        closes = [close for size, start in self.open_by_window if (close := start + size + grace) <= limit]
+        end = self.end_of
+        closes = [
+            close for size, start in self.open_by_window if (close := end(size, start) + grace) <= limit
+        ]
         return max(closes, default=None)
 
     def advance_watermark(self, to: int) -> bool:
@@ -293,12 +304,16 @@ class WindowState:
         if lowest > self.frontier:
             self.frontier = lowest
 
+    def end_of(self, size: int, start: int) -> int:
+        """Where the window of ``size`` beginning at ``start`` ends (a day: the calendar's)."""
+        return window_end(self.calendar, size, start)
+
     def _closed(self, size: int, start: int) -> bool:
-        return self.frontier >= start + size + self.grace_seconds
+        return self.frontier >= self.end_of(size, start) + self.grace_seconds
 
     def _past_horizon(self, size: int, start: int) -> bool:
         """A closed window no correction may reach: forgotten, or about to be."""
-        return start + size <= self.watermark - self.horizons[size]
+        return self.end_of(size, start) <= self.watermark - self.horizons[size]
 
     def add(self, contribution: Contribution) -> str:
         """Count one reading; returns "counted", "late" (it corrects closed windows) or "duplicate"."""
@@ -378,24 +393,29 @@ class WindowState:
         open_, touched, touched_ytd, sizes = self.open, self.touched, self.touched_ytd, self.sizes
         corrected, watermark, grace = self.corrected, self.watermark, self.grace_seconds
         horizons, frontier = self.horizons, self.frontier
+        day_of, year_of = self.calendar.day, self.calendar.year_of
         for (indicator, dims, start), (nanos, count) in self.pending.items():
             for size in sizes:
-                wstart = start - start % size
+                if size == DAY:
+                    wstart, wend = day_of(start)
+                else:
+                    wstart = start - start % size
+                    wend = wstart + size
                 key = (indicator, dims, size, wstart)
                 acc = open_.get(key)
                 if acc is not None:
                     touched.add(key)
-                elif frontier < wstart + size + grace:
+                elif frontier < wend + grace:
                     acc = self._open_acc(key)
                     touched.add(key)
-                elif wstart + size <= watermark - horizons[size]:
+                elif wend <= watermark - horizons[size]:
                     self.past_horizon += count
                     continue
                 else:
                     acc = self._closed_acc(key)
                     if acc is not None:
                         corrected.add(key)
-                    elif wstart + size + grace <= self.floor:  # closed before the store existed
+                    elif wend + grace <= self.floor:  # closed before the store existed
                         self.past_horizon += count
                         continue
                     else:  # never published: opened, and closed by this flush
@@ -403,7 +423,7 @@ class WindowState:
                         touched.add(key)
                 acc.nanos += nanos
                 acc.count += count
-            ykey = (indicator, dims, year_of_day(start - start % DAY))
+            ykey = (indicator, dims, year_of(start))
             yacc = self.ytd.get(ykey)
             if yacc is None:
                 yacc = self._ytd_acc(ykey)
@@ -427,6 +447,7 @@ class WindowState:
             acc = closed[key]
             acc.revision += 1
             append(WindowUpdate(*key, acc.total, acc.count, True, acc.revision))
+        year_start = self.calendar.year_start
         for ykey in sorted(self.touched_ytd):
             acc = self.ytd[ykey]
             indicator, dims, year = ykey
@@ -461,13 +482,3 @@ def idle_watermark(quiet_watermark: int, quiet_seconds: float, wall_clock: int, 
     the second leaves readings delayed in transit, or held upstream, the grace on top of the
     grace before their windows close (docs/indicators.md, "Quiet partitions")."""
     return min(quiet_watermark + int(quiet_seconds), wall_clock - grace_seconds)
-
-
-@lru_cache(maxsize=4096)
-def year_start(year: int) -> int:
-    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
-
-
-@lru_cache(maxsize=4096)
-def year_of_day(day_start: int) -> int:
-    return datetime.fromtimestamp(day_start, UTC).year

@@ -18,10 +18,12 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from schemas.local_calendar import DAY, UTC_CALENDAR, ZoneCalendar, calendar_named, switched
 from streams.indicators.meter_indexes import MeterIndexes
 from streams.indicators.producer_activity import ProducerActivity
 from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 
+# 9: the calendar the days and years were cut on ("calendar", local_calendar.py): UTC before;
 # 8: each meter's indexes carry the terms (commune|sector|carrier) their deltas are counted
 # under, and since when (meter_indexes.py): none before, taken from the next index;
 # 7: each meter's recent indexes (meter_indexes.py), not its last one only, kept in the store
@@ -35,7 +37,7 @@ from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 # one source offset (the same partition).
 # A watermark a quiet partition moved (engine.py, invariant 6) is the same field, in every
 # format: its windows were closed by a watermark like any other.
-FORMAT = 8
+FORMAT = 9
 
 
 @dataclass
@@ -74,6 +76,7 @@ def encode(state: PartitionState, carried_indexes: Mapping[str, list[Any]] | Non
         "source_offsets": sorted(state.source_offsets.items()),
         "sizes": list(w.sizes),
         "grace": w.grace_seconds,
+        "calendar": w.calendar.name,
         "watermark": w.watermark,
         "frontier": w.frontier,
         "producers": sorted(w.producers.items()),
@@ -98,16 +101,25 @@ def encode(state: PartitionState, carried_indexes: Mapping[str, list[Any]] | Non
     return zlib.compress(to_json(doc), 1)
 
 
-def decode(raw: bytes, partition: int) -> PartitionState:
+def decode(raw: bytes, partition: int, zone: ZoneCalendar | None = None) -> PartitionState:
     """The state checkpointed for valid ``partition`` (which format 1 needs: raw and valid
-    partitions were the same then). Its closed windows are those the checkpoint carries: attach
-    the partition's store (``WindowState.attach``) before counting."""
+    partitions were the same then), going on with ``zone``'s days (None: the checkpoint's
+    calendar). Its closed windows are those the checkpoint carries: attach the partition's
+    store (``WindowState.attach``) before counting."""
     doc = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))  # plain JSON before format 4
-    if doc.get("format") not in (1, 2, 3, 4, 5, 6, 7, FORMAT):
+    if doc.get("format") not in (1, 2, 3, 4, 5, 6, 7, 8, FORMAT):
         raise ValueError(f"unknown checkpoint format {doc.get('format')!r}")
     # Float sums before format 3: counted on from their nearest billionth.
     nanos = to_nanos if doc["format"] < 3 else int
-    w = WindowState(sizes=tuple(doc["sizes"]), grace_seconds=doc["grace"])
+    calendar = calendar_named(doc["calendar"]) if "calendar" in doc else UTC_CALENDAR
+    counted_days = doc["open"] or doc["ytd"] or doc.get("closed", doc.get("closed_days")) or doc["watermark"]
+    if zone is not None and (calendar.name == zone.name or not counted_days):
+        calendar = zone  # the same days (the worker's instance, whose cache it shares), or none cut yet
+    elif zone is not None:
+        # Days already counted stay as they were; the zone's begin after the last of them.
+        latest_day = max((st for _, _, s, st, *_ in doc["open"] if s == DAY), default=0)
+        calendar = switched(calendar, zone, max(doc["watermark"], latest_day))
+    w = WindowState(sizes=tuple(doc["sizes"]), grace_seconds=doc["grace"], calendar=calendar)
     w.watermark = doc["watermark"]
     # Before format 6 windows closed on the watermark, and no producer's progress was kept.
     w.frontier = doc.get("frontier", w.watermark)
@@ -149,5 +161,5 @@ def decode(raw: bytes, partition: int) -> PartitionState:
         sources = {partition: doc["source_offset"]} if doc.get("source_offset", -1) >= 0 else {}
     else:
         sources = {p: off for p, off in doc["source_offsets"]}
-    activity = ProducerActivity.from_doc(doc.get("activity"), doc["grace"])
+    activity = ProducerActivity.from_doc(doc.get("activity"), doc["grace"], calendar)
     return PartitionState(w, indexes, doc["offset"], sources, activity, changed, carried)

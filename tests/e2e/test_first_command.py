@@ -13,7 +13,7 @@ import re
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from influxdb_client import InfluxDBClient
@@ -21,6 +21,7 @@ from influxdb_client import InfluxDBClient
 from bridge.mqtt_sessions import forget_session
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
+from schemas.local_calendar import ZoneCalendar
 from schemas.mqtt_principals import BRIDGE
 from tests.integration.golden_meters import GoldenMeter, produce_raw
 from tests.integration.worker_runs import start_worker, wait_counted
@@ -38,7 +39,7 @@ HOUR = re.compile(
     r"(\d+\.\d{3}) -> (\d+\.\d{3}) kWh \(\+(\d+\.\d{3})",
     re.M,
 )
-SINCE = re.compile(r"^\[demo\] since (\d{4}-\d{2}-\d{2}) \(UTC\) by commune", re.M)
+SINCE = re.compile(r"^\[demo\] since (\d{4}-\d{2}-\d{2}) \(([^)]+)\) by commune", re.M)
 COMMUNE_ROW = re.compile(r"^\[demo\]\s+(\d{5})\s+(-?\d+\.\d)\s+(\S+)$", re.M)
 
 
@@ -59,9 +60,12 @@ def _hour_energy(settings: Settings, hour: str) -> float:
 
 def _emissions_since(settings: Settings, out: str) -> dict[str, float]:
     """Each commune's emissions in the 1-day windows the demo printed (today, or since the day
-    its simulation started, just after midnight), summed over its series."""
+    its simulation started, just after midnight), summed over its series: local days of the
+    worker's zone, begun at local midnight."""
     since = SINCE.search(out)
-    day = f"{since.group(1)}T00:00:00Z" if since else datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
+    calendar = ZoneCalendar(since.group(2) if since else settings.time_zone)
+    local = date.fromisoformat(since.group(1)) if since else calendar.date_of(int(time.time()))
+    day = datetime.fromtimestamp(calendar.bounds_of(local)[0], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     flux = f'''from(bucket: "{settings.influx_bucket}") |> range(start: {day})
   |> filter(fn: (r) => r._measurement == "emissions_kgco2e" and r.window == "1d" and r._field == "value")
   |> group(columns: ["commune"]) |> sum()'''

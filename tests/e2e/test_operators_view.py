@@ -32,6 +32,7 @@ from schemas.device_topics import device_topic
 from schemas.kafka_principals import SINK as SINK_PRINCIPAL
 from schemas.kafka_principals import VIEW as VIEW_PRINCIPAL
 from schemas.kafka_principals import KafkaAcl, sink_acls
+from schemas.local_calendar import ZoneCalendar
 from schemas.mqtt_principals import MqttLogin
 from sensors.mqtt_publish import publish_payloads
 from stack.debian_packages import TEST_PACKAGES
@@ -187,25 +188,32 @@ def malformed_energy_reading(producer: str) -> bytes:
     ).encode()
 
 
-def todays_speedup(duration: float, now: datetime) -> float:
+def seconds_since_local_midnight(now: datetime, zone: str) -> float:
+    """How long ago the worker's day (``ZC_TIME_ZONE``'s, the page's "today") began."""
+    return now.timestamp() - ZoneCalendar(zone).day(int(now.timestamp()))[0]
+
+
+def todays_speedup(duration: float, now: datetime, zone: str) -> float:
     """A simulated clock that runs fast (300 devices at 120 times real time: about 45 readings/s)
     yet starts today: the simulation ends at the wall clock, ``speedup * duration`` after its
-    start, and the page's "today" figures only move with readings of today (UTC)."""
-    since_midnight = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+    start, and the page's "today" figures only move with readings of today (the local day)."""
+    since_midnight = seconds_since_local_midnight(now, zone)
     return max(2.0, min(120.0, 1 + since_midnight / duration))
 
 
 DAY_UNDER_WAY_S = 20 * 60
 
 
-def wait_for_a_day_under_way(now: datetime) -> None:
-    """Sleep until 20 minutes past midnight UTC when it is earlier. Before then the simulated
+def wait_for_a_day_under_way(now: datetime, zone: str) -> None:
+    """Sleep until 20 minutes past local midnight when it is earlier. Before then the simulated
     clock, which must start today and end at the wall clock, runs at a few times real time at
     most, and the page's "today" figure did not show within its wait (a CI run at 00:05 UTC
     failed so, one at 00:16 passed): the day's first quarter-hours are not the test's subject."""
-    since_midnight = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+    since_midnight = seconds_since_local_midnight(now, zone)
     if since_midnight < DAY_UNDER_WAY_S:
-        print(f"\n[view] {since_midnight:.0f} s after midnight UTC: waiting until 00:20 for a day under way")
+        print(
+            f"\n[view] {since_midnight:.0f} s after local midnight: waiting until 00:20 for a day under way"
+        )
         time.sleep(DAY_UNDER_WAY_S - since_midnight)
 
 
@@ -213,8 +221,8 @@ def test_the_page_follows_the_territory_live(
     settings: Settings, chromium: None, service: str, gateway_login: MqttLogin
 ) -> None:
     duration = 150.0
-    wait_for_a_day_under_way(datetime.now(UTC))
-    speedup = todays_speedup(duration, datetime.now(UTC))
+    wait_for_a_day_under_way(datetime.now(UTC), settings.time_zone)
+    speedup = todays_speedup(duration, datetime.now(UTC), settings.time_zone)
     simulator = subprocess.Popen(
         [
             sys.executable,

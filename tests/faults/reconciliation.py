@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiokafka.structs import TopicPartition
@@ -30,6 +30,7 @@ from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, raw_topic
 from schemas.dead_letter import DeadLetter
 from schemas.energy import EnergyReading
+from schemas.local_calendar import Calendar, ZoneCalendar
 from sensors import faults
 from streams.kafka_admin import consumer_records_after, records_after
 from streams.validation.raw_records import RawRecord, Unpacked, unpack
@@ -227,12 +228,12 @@ async def check_influx(territory: Territory, out: Outputs, findings: Findings) -
     )
     expected = {(c, s, k): kwh for (c, s, k, _year), kwh in stage.consumed_kwh.items()}
     findings.expect("InfluxDB: the run carries consumption", sum(expected.values()) > 0, "no consumption")
-    first, last = days_of_energy(out.typed)
+    first, end = days_of_energy(out.typed, ZoneCalendar(settings.time_zone))
     deadline = time.monotonic() + 60
     stored: dict[tuple[str, str, str], float] = {}
     wrong: list[str] = []
     while True:
-        stored = await asyncio.to_thread(daily_consumption, settings, first, last + timedelta(days=1))
+        stored = await asyncio.to_thread(daily_consumption, settings, first, end)
         wrong = [
             f"{series}: {stored.get(series)} kWh in InfluxDB, {kwh:.6f} kWh in the readings"
             for series, kwh in sorted(expected.items())
@@ -249,18 +250,20 @@ async def check_influx(territory: Territory, out: Outputs, findings: Findings) -
     )
 
 
-def days_of_energy(typed: Sequence[Typed]) -> tuple[datetime, datetime]:
-    """The first and last UTC day (midnight) a run's energy readings count in: the daily sums
+def days_of_energy(typed: Sequence[Typed], calendar: Calendar) -> tuple[datetime, datetime]:
+    """The start of the first and the end of the last local day (the worker's ``calendar``) a
+    run's energy readings count in: the daily sums
     are read on those days only, as another scenario's run may have written the next day
     (every scenario picks its day at random; CI on 7b7e2bc and a local run each found a
     neighbour's day added to theirs, 1.3 to 2.1 times the readings' consumption)."""
     instants = [
         t.event.interval_start or t.event.event_time for t in typed if isinstance(t.event, EnergyReading)
     ]
-    first, last = (
-        moment.replace(hour=0, minute=0, second=0, microsecond=0) for moment in (min(instants), max(instants))
+    first, end = (
+        calendar.day(int(min(instants).timestamp()))[0],
+        calendar.day(int(max(instants).timestamp()))[1],
     )
-    return first, last
+    return datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(end, UTC)
 
 
 def daily_consumption(

@@ -14,14 +14,16 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import INDICATOR_TOPIC, raw_topic
+from schemas.local_calendar import ZoneCalendar
 from schemas.partition_key import commune_partition
 from streams.indicators.checkpoints import start_afresh
 
@@ -96,6 +98,24 @@ class IntervalSeries:
             hour = int((self.end(k) - self.step).timestamp()) // 3600 * 3600
             totals[hour] = totals.get(hour, 0.0) + self.wh(k) / 1000
         return {hour: round(kwh, 6) for hour, kwh in totals.items()}
+
+    def daily_kwh(self, count: int, calendar: ZoneCalendar, grace: int) -> dict[int, float]:
+        """Energy of each local day of ``calendar`` holding readings 0..count-1 whose end (and
+        ``grace``) the closer passes, by the day's start in epoch seconds: computed from the zone
+        database's local dates, not from the engine's calendar."""
+        zone = ZoneInfo(calendar.name)
+        closer = int((self.end(count - 1) + timedelta(hours=2) - self.step).timestamp())
+        totals: dict[date, float] = {}
+        for k in range(count):
+            day = (self.end(k) - self.step).astimezone(zone).date()
+            totals[day] = totals.get(day, 0.0) + self.wh(k) / 1000
+        by_start = {}
+        for day, kwh in totals.items():
+            start = int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+            nxt = day + timedelta(days=1)
+            if int(datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()) + grace <= closer:
+                by_start[start] = round(kwh, 6)
+        return by_start
 
 
 def merged_records(series: list[IntervalSeries], ks: range, per_record: int = 50) -> list[bytes]:
@@ -207,17 +227,18 @@ async def hourly_finals(
     since: datetime,
     timeout: float,
     offsets: Mapping[TopicPartition, int] | None = None,
+    window: str = "1h",
 ) -> dict[GoldenMeter, dict[int, float]]:
-    """The last final hourly energy of each meter's series over its expected hours, from Kafka,
-    published after ``since`` (earlier runs' finals for the same hours are ignored), read from
-    ``offsets`` (take them with ``indicator_offsets`` when the test starts: the topic holds
-    millions of records of earlier runs)."""
+    """The last final hourly (or ``window``) energy of each meter's series over its expected
+    window starts, from Kafka, published after ``since`` (earlier runs' finals for the same
+    windows are ignored), read from ``offsets`` (take them with ``indicator_offsets`` when the
+    test starts: the topic holds millions of records of earlier runs)."""
     finals = await indicator_finals(
         kafka,
         settings,
         "energy_consumed_kwh",
-        "1h",
-        {series_of(m.series): hours for m, hours in expected.items()},
+        window,
+        {series_of(m.series): starts for m, starts in expected.items()},
         since,
         timeout,
         offsets,

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaProducer
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import raw_topic
+from schemas.local_calendar import Calendar
 from sinks.influx_buckets import bucket_for_window
 from sinks.influx_readback import stored_points
 from sinks.influx_target import InfluxTarget
@@ -124,8 +125,16 @@ def late_ids(arrivals: list[Reading], grace: int) -> tuple[set[str], int]:
     return late, watermark
 
 
-def windows_of(r: Reading, minutes_from: int) -> list[Window]:
-    starts = {name: r.start - r.start % size for name, size in SIZES.items()}
+def window_bounds(name: str, ts: int, calendar: Calendar) -> tuple[int, int]:
+    """Start and end of the window ``name`` holding ``ts``: a day is the worker's local day."""
+    size = SIZES[name]
+    if size == DAY:
+        return calendar.day(ts)
+    return ts - ts % size, ts - ts % size + size
+
+
+def windows_of(r: Reading, minutes_from: int, calendar: Calendar) -> list[Window]:
+    starts = {name: window_bounds(name, r.start, calendar)[0] for name in SIZES}
     return [(name, r.meter.sector, s) for name, s in starts.items() if name != "1m" or s >= minutes_from]
 
 
@@ -144,6 +153,8 @@ class LateScenario:
     """Each window's sum of its readings, in kWh."""
     corrected: set[Window]
     """The closed windows a late reading fell in: final, revision >= 1."""
+    calendar: Calendar
+    """Where the worker's days begin (ZC_TIME_ZONE)."""
 
     @property
     def deliveries(self) -> list[Reading]:
@@ -157,12 +168,12 @@ class LateScenario:
     @property
     def first_day(self) -> int:
         """The start of the earliest window holding a reading (the day of T0-8d)."""
-        first = self.t0 - 8 * DAY
-        return first - first % DAY
+        return self.calendar.day(self.t0 - 8 * DAY)[0]
 
 
-def late_scenario(run: str, grace: int, rng: random.Random) -> LateScenario:
-    """The scenario at the current hour: ``run`` names its event ids, ``rng`` draws its values."""
+def late_scenario(run: str, grace: int, rng: random.Random, calendar: Calendar) -> LateScenario:
+    """The scenario at the current hour: ``run`` names its event ids, ``rng`` draws its values,
+    ``calendar`` cuts its days."""
     t0 = int(datetime.now(UTC).timestamp()) // HOUR * HOUR
     live = sorted(
         intervals(run, INDUSTRY, t0 - 8 * DAY, t0, QUARTER, (2_000, 40_000), rng)
@@ -180,16 +191,16 @@ def late_scenario(run: str, grace: int, rng: random.Random) -> LateScenario:
     minutes_from = watermark - MINUTES_CHECKED
     expected: dict[Window, Fraction] = {}
     for r in arrivals:
-        for window in windows_of(r, minutes_from):
+        for window in windows_of(r, minutes_from, calendar):
             expected[window] = expected.get(window, Fraction(0)) + Fraction(r.wh, 1000)
     corrected = {
         window
         for r in arrivals
         if r.event_id in late
-        for window in windows_of(r, minutes_from)
-        if window[2] + SIZES[window[0]] + grace <= watermark
+        for window in windows_of(r, minutes_from, calendar)
+        if window_bounds(window[0], window[2], calendar)[1] + grace <= watermark
     }
-    return LateScenario(t0, live, partner, backlog, history, late, expected, corrected)
+    return LateScenario(t0, live, partner, backlog, history, late, expected, corrected, calendar)
 
 
 async def publish_live(kafka: KafkaAccess, settings: Settings, scenario: LateScenario) -> None:

@@ -3,7 +3,9 @@
 Crash test: 100 000 readings (two meters of two communes, on partitions 0 and 2, 50 000 each, one every 30 s,
 Wh = 100 + 10 x (k mod 37) and 120 + 7 x (k mod 53)) are produced in ten chunks; after three
 chunks drawn at random the worker is SIGKILLed after a random delay, wherever it is, and
-restarted. Every hourly total must equal the arithmetic (GoldenMeter.hourly_kwh).
+restarted. Every hourly total must equal the arithmetic (GoldenMeter.hourly_kwh), and every
+daily total the sum of the readings of its local day (ZC_TIME_ZONE), computed from the zone
+database: the readings cross a clock change, whose day has 23 or 25 hourly windows.
 
 Two-worker test: four golden meters, one per commune partition, plus a second meter of the
 same series (commune, sector, carrier) as one of them, through two workers of the same
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
+from schemas.local_calendar import ZoneCalendar
 from tests.integration.golden_meters import (
     METERS,
     TWIN,
@@ -45,6 +48,16 @@ def recent_midnight(days_ago: int) -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
 
 
+def clock_change_day(calendar: ZoneCalendar, before: datetime) -> tuple[int, int]:
+    """The bounds of the latest local day before ``before`` that is not 24 hours long."""
+    start, _ = calendar.day(int(before.timestamp()))
+    for _ in range(400):
+        start, end = calendar.day(start - 1)
+        if end - start != 86400:
+            return start, end
+    raise AssertionError(f"{calendar.name} changed its clocks in no day of the year before {before}")
+
+
 async def test_hourly_totals_are_exact_after_three_random_sigkills(
     settings: Settings, kafka_admin: KafkaAccess, tmp_path: Path
 ) -> None:
@@ -52,7 +65,10 @@ async def test_hourly_totals_are_exact_after_three_random_sigkills(
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
     since, offsets = datetime.now(UTC), await indicator_offsets(kafka_admin, settings)
-    start = recent_midnight(20)
+    # Three local days before the latest clock change that leaves the 17.4 days of readings in the past.
+    calendar = ZoneCalendar(settings.time_zone)
+    change = clock_change_day(calendar, recent_midnight(18))
+    start = datetime.fromtimestamp(calendar.day(change[0] - 3 * 86400 + 1)[0], UTC)
     series = [
         IntervalSeries(METERS[0], run, start, timedelta(seconds=30), lambda k: 100 + 10 * (k % 37)),
         IntervalSeries(METERS[2], run, start, timedelta(seconds=30), lambda k: 120 + 7 * (k % 53)),
@@ -76,12 +92,23 @@ async def test_hourly_totals_are_exact_after_three_random_sigkills(
         closers = (produce_raw(kafka_admin, s.meter, s.closer(READINGS_PER_METER)) for s in series)
         await asyncio.gather(*closers)
         expected = {s.meter: s.hourly_kwh(READINGS_PER_METER) for s in series}
+        daily = {
+            s.meter: s.daily_kwh(READINGS_PER_METER, calendar, settings.indicator_grace_seconds)
+            for s in series
+        }
         finals = await hourly_finals(kafka_admin, settings, expected, since, timeout=300, offsets=offsets)
+        daily_got = await hourly_finals(kafka_admin, settings, daily, since, 60, offsets, window="1d")
     finally:
         stop_child(worker)
     for meter in expected:
         assert len(expected[meter]) > 400
         assert finals[meter] == expected[meter], f"seed {seed}: {differences(finals, expected)}"
+        # The clock change's day: 23 or 25 hourly windows, and its daily total is theirs.
+        hours = [h for h in expected[meter] if change[0] <= h < change[1]]
+        assert len(hours) == (change[1] - change[0]) // 3600 in (23, 25)
+        assert change[0] in daily[meter] and len(daily[meter]) >= 16
+        assert daily[meter][change[0]] == round(sum(expected[meter][h] for h in hours), 6)
+        assert daily_got[meter] == daily[meter], f"seed {seed}: {differences(daily_got, daily)}"
 
 
 async def test_two_workers_give_the_figures_of_one(

@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaProducer
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import raw_topic
+from schemas.local_calendar import Calendar, ZoneCalendar
 from sinks.influx_target import InfluxTarget
 from tests.integration.golden_meters import METERS, TERTIARY, indicator_finals, indicator_offsets, series_of
 from tests.integration.late_scenario import (
@@ -42,6 +43,7 @@ from tests.integration.late_scenario import (
     intervals,
     publish,
     stored_windows,
+    window_bounds,
 )
 from zerocarbon.demo import validation_totals, worker_counters
 
@@ -71,12 +73,12 @@ async def _publish_indexes(kafka: KafkaAccess, run: str, indexes: list[Index]) -
         await producer.stop()
 
 
-def _expected(indexes: list[Index]) -> dict[Window, Fraction]:
+def _expected(indexes: list[Index], calendar: Calendar) -> dict[Window, Fraction]:
     """The tertiary series' windows: each delta in event-time order, at the later index's time."""
     expected: dict[Window, Fraction] = {}
     for (_, before), (at, after) in pairwise(sorted(indexes)):
-        for name, size in SIZES.items():
-            window = (name, TERTIARY.sector, at - at % size)
+        for name in SIZES:
+            window = (name, TERTIARY.sector, window_bounds(name, at, calendar)[0])
             expected[window] = expected.get(window, Fraction(0)) + Fraction(after - before, 1000)
     return expected
 
@@ -109,7 +111,7 @@ async def test_a_meter_s_backlog_after_its_live_index_counts_where_each_index_be
     assert closed in finals[tertiary], "the hour before the meter went offline never closed"
 
     await _publish_indexes(kafka_admin, run, backlog)
-    expected = _expected(indexes)
+    expected = _expected(indexes, ZoneCalendar(settings.time_zone))
     corrected = {("1h", TERTIARY.sector, closed)}
     problems: list[str] = []
     for _ in range(120):

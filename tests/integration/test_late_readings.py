@@ -19,6 +19,7 @@ from pathlib import Path
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
+from schemas.local_calendar import ZoneCalendar
 from sinks.influx_target import InfluxTarget
 from tests.integration.late_scenario import influx_differences, late_scenario, publish, publish_live
 from zerocarbon.demo import validation_totals, worker_counters
@@ -33,7 +34,8 @@ async def test_late_readings_correct_every_window_size_in_influxdb(
     sink: Path,
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    scenario = late_scenario(run, settings.indicator_grace_seconds, random.Random(run))
+    calendar = ZoneCalendar(settings.time_zone)
+    scenario = late_scenario(run, settings.indicator_grace_seconds, random.Random(run), calendar)
     arrivals, late = scenario.arrivals, scenario.late
 
     before = worker_counters(settings)

@@ -28,6 +28,7 @@ from pathlib import Path
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC
+from schemas.local_calendar import ZoneCalendar
 from sinks.influx_target import InfluxTarget
 from streams.kafka_admin import records_after, topic_ends
 from tests.integration.late_scenario import influx_differences, late_scenario, publish, publish_live
@@ -73,7 +74,7 @@ async def test_late_readings_correct_every_window_size_through_sigkills(
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]  # event ids unique to this run, whatever the seed
-    scenario = late_scenario(run, settings.indicator_grace_seconds, rng)
+    scenario = late_scenario(run, settings.indicator_grace_seconds, rng, ZoneCalendar(settings.time_zone))
     deliveries = scenario.deliveries
     chunks = [
         deliveries[len(deliveries) * i // CHUNKS : len(deliveries) * (i + 1) // CHUNKS] for i in range(CHUNKS)

@@ -98,7 +98,7 @@ def test_a_checkpoint_keeps_the_integer_sums_and_reads_those_of_earlier_formats(
     state.flush()
     blob = encode(PartitionState(state))
     doc = json.loads(zlib.decompress(blob))
-    assert doc["format"] == 8
+    assert doc["format"] == 9
     assert {row[4] for row in doc["open"]} == {333_333_333 + 666_666_667}
     restored = decode(blob, 0).windows
     assert (restored.open, restored.ytd, list(restored.seen.items())) == (

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from schemas.local_calendar import ZoneCalendar
 from sharing.agreements import Agreement, load_agreement_file
 from sharing.open_data import CSV_COLUMNS, LICENCE, csv_bytes, day_cells, open_data_files
 from sinks.territory_rollup import OURS
@@ -53,6 +54,19 @@ def test_the_day_holds_the_latest_revision_of_each_cell_starting_that_day() -> N
     ]
     kept = day_cells(cells, DAY)
     assert [(c["dimensions"]["commune"], c["value"]) for c in kept] == [("17028", 5.0), ("17300", 12.0)]
+
+
+def test_a_day_of_the_territory_begins_at_its_local_midnight() -> None:
+    paris = ZoneCalendar("Europe/Paris")
+    cells = [
+        _cell("passenger_km", "2026-11-30T23:00:00Z", 10.0, 0, commune="17300"),  # 1 December, 00:00 in Paris
+        _cell("passenger_km", "2026-12-01T23:00:00Z", 99.0, 0, commune="17300"),  # 2 December in Paris
+    ]
+    assert [c["value"] for c in day_cells(cells, DAY, paris)] == [10.0]
+    files = open_data_files(_public(), cells, DAY, "f.csv", datetime(2026, 12, 2, tzinfo=UTC), paris)
+    period = files.record["dct:temporal"]
+    assert period["dcat:startDate"]["@value"] == "2026-11-30T23:00:00+00:00"
+    assert period["dcat:endDate"]["@value"] == "2026-12-01T23:00:00+00:00"
 
 
 def test_a_secret_cell_is_a_row_with_no_value_never_a_zero() -> None:

@@ -23,6 +23,7 @@ from operators_view.territory_figures import (
     trajectory,
 )
 from schemas.dead_letter import DeadLetter, FieldProblem, Origin
+from schemas.local_calendar import ZoneCalendar
 
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 
@@ -201,6 +202,16 @@ def test_instants_are_utc_starts_of_hour_day_and_year() -> None:
     assert (at.hour, at.day, at.year) == (hour(14), DAY, datetime(2026, 1, 1, tzinfo=UTC))
     query = emissions_query("indicators", at.day)
     assert "range(start: 2026-03-10T00:00:00Z)" in query and 'r.window == "1h"' in query
+
+
+def test_today_and_this_year_begin_at_the_territorys_local_midnight() -> None:
+    paris = ZoneCalendar("Europe/Paris")
+    at = Instants.at(datetime(2026, 10, 25, 22, 30, tzinfo=UTC), paris)  # 23:30 on the 25-hour day
+    assert at.day == datetime(2026, 10, 24, 22, tzinfo=UTC)  # local midnight, summer time
+    assert at.year == datetime(2025, 12, 31, 23, tzinfo=UTC)
+    assert at.hour == datetime(2026, 10, 25, 22, tzinfo=UTC)
+    after_midnight = Instants.at(datetime(2026, 10, 25, 23, 30, tzinfo=UTC), paris)
+    assert after_midnight.day == datetime(2026, 10, 25, 23, tzinfo=UTC)  # the next local day
 
 
 def test_a_dead_letter_shows_its_reason_and_never_its_payload() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from reference.loader import DEFAULT_DIR
 from schemas.indicator import IndicatorUpdate, series_key
+from schemas.local_calendar import ZoneCalendar
 from sinks.carbon_trajectory import TargetPath, Trajectory
 from sinks.territory_rollup import TerritoryRollup
 
@@ -89,3 +90,19 @@ def test_a_replayed_update_changes_nothing() -> None:
     rollup.updates(NOW)
     rollup.offer(*ytd("emissions_kgco2e", "17300", 100.0))
     assert rollup.updates(NOW) == []
+
+
+def test_a_local_year_is_summed_under_its_own_number_from_its_local_new_year() -> None:
+    paris = ZoneCalendar("Europe/Paris")
+    rollup = TerritoryRollup(PATH, paris)
+    key, value = ytd("emissions_kgco2e", "17300", 100.0, year=2026)
+    rollup.offer(key, value.replace(b'"2026-01-01T00:00:00Z"', b'"2026-12-31T23:00:00Z"'))  # Paris's 2027
+    rollup.offer(*ytd("emissions_kgco2e", "17028", 50.0, year=2026))  # 2026-01-01T00:00Z: Paris's 2026 still
+    just_after = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 on 1 January 2027 in Paris
+    figures = {(u.indicator, u.window_start, u.final): u.value for u in rollup.updates(just_after)}
+    new_year = datetime(2026, 12, 31, 23, tzinfo=UTC)
+    assert figures[("territory_emissions_kgco2e", new_year, False)] == 100.0  # not added to 2026's
+    assert figures[("territory_emissions_kgco2e", datetime(2025, 12, 31, 23, tzinfo=UTC), True)] == 50.0
+    # Half an hour of the local year has elapsed, not 366 days of the UTC one.
+    target = figures[("territory_trajectory_target_kgco2e", new_year, False)]
+    assert target == pytest.approx(PATH.annual_target(2027) * 1800 / (365 * 86400), rel=1e-6)
