@@ -36,6 +36,7 @@ from service_processes import start_worker, start_worker_group_at_end, stop
 from config.settings import Settings
 from reference.loader import load_reference
 from schemas.catalogue import INDICATOR_TOPIC, valid_topic
+from schemas.local_calendar import MONTH
 from schemas.units import KWH_PER_UNIT
 from stack.secret_files import write_secret
 from streams.indicators.window_assignment import DEFAULT_WINDOWS_SECONDS
@@ -154,7 +155,7 @@ def _peer_config(settings: Settings, run: str, name: str, folder: Path, **extra:
         "partitions": settings.kafka_partitions,
         "factors": factors,
         "kwh_per_unit": {str(unit): value for unit, value in KWH_PER_UNIT.items()},
-        "windows_seconds": list(DEFAULT_WINDOWS_SECONDS),
+        "windows_seconds": [size for size in DEFAULT_WINDOWS_SECONDS if size < MONTH],  # tumbling, UTC
         "grace_seconds": settings.indicator_grace_seconds,
         **extra,
     }

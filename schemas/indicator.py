@@ -33,7 +33,7 @@ class IndicatorUpdate(BaseModel):
     schema_version: int = 1
     indicator: str = Field(min_length=1, description="e.g. energy_consumed, emissions")
     unit: str = Field(description="e.g. kWh, kgCO2e, pkm, ratio")
-    window: str = Field(description="window size: 1m, 15m, 1h, 1d, ytd")
+    window: str = Field(description="window size: 1m, 15m, 1h, 1d (a local day), 1mo (a local month), ytd")
     window_start: UtcDatetime
     window_end: UtcDatetime
     dimensions: dict[str, str] = Field(default_factory=dict, description="commune, sector, carrier...")

@@ -19,6 +19,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY = 86400
+MONTH = 31 * DAY
+"""The size that stands for a calendar month (28 to 31 local days): windows are keyed by size."""
 QUARTER_HOUR = 900
 DEFAULT_TIME_ZONE = "Europe/Paris"
 
@@ -33,6 +35,10 @@ class Calendar(Protocol):
 
     def day(self, ts: int) -> tuple[int, int]:
         """Start and end (exclusive) of the day holding ``ts``."""
+        ...
+
+    def month(self, ts: int) -> tuple[int, int]:
+        """Start and end (exclusive) of the calendar month holding ``ts``."""
         ...
 
     def year_of(self, ts: int) -> int:
@@ -64,6 +70,7 @@ class ZoneCalendar:
         # A flush asks for the day of each summed minute: most are in the day asked last, the
         # others are looked up per quarter-hour of epoch time (a zone's days begin on one).
         self._last: tuple[int, int] = (0, 0)
+        self._last_month: tuple[int, int] = (0, 0)
         self._days: dict[int, tuple[int, int]] = {}
         self._years: dict[int, int] = {}
         self._year_of_day: dict[int, int] = {}
@@ -88,6 +95,15 @@ class ZoneCalendar:
             local = datetime.fromtimestamp(ts, self._zone).date()
             bounds = self._days[quarter] = (self._midnight(local), self._midnight(local + timedelta(days=1)))
         self._last = bounds
+        return bounds
+
+    def month(self, ts: int) -> tuple[int, int]:
+        last = self._last_month
+        if last[0] <= ts < last[1]:
+            return last
+        first = self.date_of(ts).replace(day=1)
+        following = (first + timedelta(days=31)).replace(day=1)
+        self._last_month = bounds = (self._midnight(first), self._midnight(following))
         return bounds
 
     def date_of(self, ts: int) -> date:
@@ -139,6 +155,14 @@ class SwitchedCalendar:
         start, end = self.before.day(ts)
         return start, min(end, self.since)
 
+    def month(self, ts: int) -> tuple[int, int]:
+        # The month of the switch is two windows: the part each calendar counted.
+        if ts >= self.since:
+            start, end = self.after.month(ts)
+            return max(start, self.since), end
+        start, end = self.before.month(ts)
+        return start, min(end, self.since)
+
     def year_of(self, ts: int) -> int:
         return self.after.year_of(ts)
 
@@ -174,6 +198,10 @@ def switched(calendar: Calendar, to: ZoneCalendar, after: int) -> Calendar:
 
 
 def window_end(calendar: Calendar, size: int, start: int) -> int:
-    """Where the window of ``size`` seconds beginning at ``start`` ends: a day (86400) where
-    ``calendar``'s day ends, any other size ``size`` seconds later."""
-    return calendar.day(start)[1] if size == DAY else start + size
+    """Where the window of ``size`` seconds beginning at ``start`` ends: a day (``DAY``) or a month
+    (``MONTH``) where ``calendar``'s ends, any other size ``size`` seconds later."""
+    if size == DAY:
+        return calendar.day(start)[1]
+    if size == MONTH:
+        return calendar.month(start)[1]
+    return start + size

@@ -63,7 +63,7 @@ EVENT_PURPOSES = frozenset(
 )
 """The purposes for which events (pseudonymised) may be shared: the others are served by aggregates."""
 
-WINDOW_ORDER = ("1m", "15m", "1h", "1d", "ytd")
+WINDOW_ORDER = ("1m", "15m", "1h", "1d", "1mo", "ytd")
 """Window sizes from the finest; ``zc:window`` ``gteq`` one of them sets an agreement's finest."""
 
 DEFAULT_MINIMUM_WINDOW = "1h"

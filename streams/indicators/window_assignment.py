@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
-DEFAULT_WINDOWS_SECONDS: tuple[int, ...] = (60, 900, 3600, 86400)
-"""1 minute, 15 minutes, 1 hour, 1 day (UTC days)."""
+from schemas.local_calendar import DAY, MONTH
 
-WINDOW_NAMES = {60: "1m", 900: "15m", 3600: "1h", 86400: "1d"}
+DEFAULT_WINDOWS_SECONDS: tuple[int, ...] = (60, 900, 3600, DAY, MONTH)
+"""1 minute, 15 minutes, 1 hour, a local day, a local calendar month (schemas/local_calendar.py)."""
+
+WINDOW_NAMES = {60: "1m", 900: "15m", 3600: "1h", DAY: "1d", MONTH: "1mo"}
 
 
 def window_name(size_seconds: int) -> str:

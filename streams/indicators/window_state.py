@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from schemas.local_calendar import DAY, QUARTER_HOUR, UTC_CALENDAR, Calendar, window_end
+from schemas.local_calendar import DAY, MONTH, QUARTER_HOUR, UTC_CALENDAR, Calendar, window_end
 from streams.indicators.closed_windows import (
     ClosedWindows,
     MemoryClosedWindows,
@@ -113,8 +113,11 @@ class WindowState:
     sizes: tuple[int, ...]
     grace_seconds: int
     max_seen_ids: int = 20_000
-    # Where days and years begin (local_calendar.py): the worker's is ZC_TIME_ZONE's.
+    # Where days, months and years begin (local_calendar.py): the worker's is ZC_TIME_ZONE's.
     calendar: Calendar = field(default=UTC_CALENDAR, repr=False)
+    # Months that began before this instant are not counted: a state restored from a checkpoint
+    # taken before month windows began counting them in their middle (window_state_codec.py).
+    months_from: int = 0
     open: dict[WindowKey, Accumulator] = field(default_factory=dict)
     ytd: dict[YtdKey, Accumulator] = field(default_factory=dict)
     # Closed windows committed by a delivered checkpoint (closed_windows.py).
@@ -393,11 +396,19 @@ class WindowState:
         open_, touched, touched_ytd, sizes = self.open, self.touched, self.touched_ytd, self.sizes
         corrected, watermark, grace = self.corrected, self.watermark, self.grace_seconds
         horizons, frontier = self.horizons, self.frontier
-        day_of, year_of = self.calendar.day, self.calendar.year_of
+        day_of, month_of, year_of = self.calendar.day, self.calendar.month, self.calendar.year_of
+        months_from = self.months_from
         for (indicator, dims, start), (nanos, count) in self.pending.items():
             for size in sizes:
-                if size == DAY:
+                if size < DAY:
+                    wstart = start - start % size
+                    wend = wstart + size
+                elif size == DAY:
                     wstart, wend = day_of(start)
+                elif size == MONTH:
+                    wstart, wend = month_of(start)
+                    if wstart < months_from:  # a month the state began counting in the middle of
+                        continue
                 else:
                     wstart = start - start % size
                     wend = wstart + size

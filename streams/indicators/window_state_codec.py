@@ -18,12 +18,22 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from schemas.local_calendar import DAY, UTC_CALENDAR, ZoneCalendar, calendar_named, switched
+from schemas.local_calendar import (
+    DAY,
+    MONTH,
+    UTC_CALENDAR,
+    Calendar,
+    ZoneCalendar,
+    calendar_named,
+    switched,
+    zone_of,
+)
 from streams.indicators.meter_indexes import MeterIndexes
 from streams.indicators.producer_activity import ProducerActivity
 from streams.indicators.window_state import Accumulator, WindowState, to_nanos
 
-# 9: the calendar the days and years were cut on ("calendar", local_calendar.py): UTC before;
+# 9: the calendar the days, months and years were cut on ("calendar", local_calendar.py): UTC
+# before; month windows, and the first month counted ("months_from"): none before;
 # 8: each meter's indexes carry the terms (commune|sector|carrier) their deltas are counted
 # under, and since when (meter_indexes.py): none before, taken from the next index;
 # 7: each meter's recent indexes (meter_indexes.py), not its last one only, kept in the store
@@ -77,6 +87,7 @@ def encode(state: PartitionState, carried_indexes: Mapping[str, list[Any]] | Non
         "sizes": list(w.sizes),
         "grace": w.grace_seconds,
         "calendar": w.calendar.name,
+        "months_from": w.months_from,
         "watermark": w.watermark,
         "frontier": w.frontier,
         "producers": sorted(w.producers.items()),
@@ -101,6 +112,16 @@ def encode(state: PartitionState, carried_indexes: Mapping[str, list[Any]] | Non
     return zlib.compress(to_json(doc), 1)
 
 
+def _first_whole_month(calendar: Calendar, after: int) -> int:
+    """The start of the first month after the one holding ``after`` that ``calendar`` counts
+    whole: not the part of a month a switch of calendars leaves (local_calendar.py)."""
+    zone = ZoneCalendar(zone_of(calendar))
+    start = calendar.month(after)[1]
+    while calendar.month(start) != zone.month(start):
+        start = calendar.month(start)[1]
+    return start
+
+
 def decode(raw: bytes, partition: int, zone: ZoneCalendar | None = None) -> PartitionState:
     """The state checkpointed for valid ``partition`` (which format 1 needs: raw and valid
     partitions were the same then), going on with ``zone``'s days (None: the checkpoint's
@@ -115,11 +136,18 @@ def decode(raw: bytes, partition: int, zone: ZoneCalendar | None = None) -> Part
     counted_days = doc["open"] or doc["ytd"] or doc.get("closed", doc.get("closed_days")) or doc["watermark"]
     if zone is not None and (calendar.name == zone.name or not counted_days):
         calendar = zone  # the same days (the worker's instance, whose cache it shares), or none cut yet
-    elif zone is not None:
+    latest_day = max((st for _, _, s, st, *_ in doc["open"] if s == DAY), default=0)
+    if zone is not None and calendar is not zone:
         # Days already counted stay as they were; the zone's begin after the last of them.
-        latest_day = max((st for _, _, s, st, *_ in doc["open"] if s == DAY), default=0)
         calendar = switched(calendar, zone, max(doc["watermark"], latest_day))
-    w = WindowState(sizes=tuple(doc["sizes"]), grace_seconds=doc["grace"], calendar=calendar)
+    sizes, months_from = tuple(doc["sizes"]), doc.get("months_from", 0)
+    if "months_from" not in doc and counted_days:
+        # Before format 9 no month was counted: months begin with the first that begins after
+        # what this state counted, not in the middle of one (a partial month as its total).
+        sizes, months_from = (*sizes, MONTH), _first_whole_month(calendar, max(doc["watermark"], latest_day))
+    elif "months_from" not in doc:
+        sizes = (*sizes, MONTH)
+    w = WindowState(sizes=sizes, grace_seconds=doc["grace"], calendar=calendar, months_from=months_from)
     w.watermark = doc["watermark"]
     # Before format 6 windows closed on the watermark, and no producer's progress was kept.
     w.frontier = doc.get("frontier", w.watermark)

@@ -11,6 +11,7 @@ from typing import Any
 
 from schemas.dead_letter import DeadLetter
 from schemas.energy import EnergyReading
+from schemas.local_calendar import Calendar
 from sensors import faults
 from tests.e2e.fault_expectations import IndicatorStage, Typed, instance_time
 
@@ -193,14 +194,19 @@ def check_index_resets(
     return dict(outcome)
 
 
-def check_consumption(findings: Findings, stage: IndicatorStage, updates: list[dict[str, Any]]) -> None:
+def check_consumption(
+    findings: Findings, stage: IndicatorStage, updates: list[dict[str, Any]], calendar: Calendar
+) -> None:
+    """Never negative, and each series' year to date (a local year of ``calendar``, which begins
+    before 1 January in UTC east of Greenwich) is what its readings carry."""
     consumed = [u for u in updates if u["indicator"] == "energy_consumed_kwh"]
     negative = [u for u in consumed if u["value"] < 0]
     findings.expect("consumption: never negative", not negative, f"{negative[:SHOWN]}")
     ytd: dict[tuple[str, str, str, int], float] = {}
     for u in consumed:
         if u["window"] == "ytd":
-            d, year = u["dimensions"], datetime.fromisoformat(u["window_start"]).year
+            start = datetime.fromisoformat(u["window_start"].replace("Z", "+00:00"))
+            d, year = u["dimensions"], calendar.year_of(int(start.timestamp()))
             ytd[(d["commune"], d["sector"], d["carrier"], year)] = u["value"]  # the latest one wins
     for series in sorted(set(ytd) | set(stage.consumed_kwh)):
         expected, published = stage.consumed_kwh.get(series, 0.0), ytd.get(series)

@@ -15,6 +15,7 @@ from reference.loader import load_reference
 from schemas.catalogue import valid_topic
 from schemas.energy import EnergyReading
 from schemas.families import FAMILIES
+from schemas.local_calendar import Calendar
 from schemas.partition_key import commune_partition
 from streams.indicators.index_deltas import ROLLOVER_MARGIN, counter_capacity
 from streams.validation.engine import VALID_ARRAY
@@ -111,8 +112,10 @@ def wrapped_kwh(previous: EnergyReading, lower: EnergyReading, max_power_kw: flo
 
 
 def expected_indicator_stage(
-    typed: list[Typed], no_factor: set[str], grace: int, registry: Path
+    typed: list[Typed], no_factor: set[str], grace: int, registry: Path, calendar: Calendar
 ) -> IndicatorStage:
+    """What the indicator stage must do with ``typed``; ``calendar`` (the worker's) says which
+    year each reading's consumption counts in."""
     bounds = load_reference(registry).bounds.energy
     stage = IndicatorStage()
     watermarks: dict[tuple[str, int], int] = {}
@@ -162,13 +165,15 @@ def expected_indicator_stage(
         watermarks[(t.family, t.partition)] = max(watermark, ts)
         stage.contributions += 1
         if isinstance(e, EnergyReading) and e.kind != "index" and e.carrier != "solar_pv":
-            stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), at.year)] += kwh
+            year = calendar.year_of(int(at.timestamp()))
+            stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), year)] += kwh
     for indexes in kept.values():
         for previous, t in pairwise(indexes):
             e = t.event
             kwh = index_kwh(previous.event, e, bounds.power_limit_kw(str(e.carrier), str(e.sector)))
             if kwh is not None and t.event_id not in no_factor and e.carrier != "solar_pv":
-                stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), e.event_time.year)] += kwh
+                year = calendar.year_of(int(e.event_time.timestamp()))
+                stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), year)] += kwh
     return stage
 
 

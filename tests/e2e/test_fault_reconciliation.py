@@ -43,6 +43,7 @@ from config.settings import Settings
 from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
 from schemas.dead_letter import DeadLetter
 from schemas.families import FAMILIES
+from schemas.local_calendar import ZoneCalendar
 from sensors import faults
 from streams.kafka_admin import records_after, start_group_at_end, topic_ends
 from tests.e2e.fault_checks import (
@@ -202,7 +203,8 @@ async def test_each_injected_fault_arrives_where_it_should(
         for letter in letters
         if letter.stage == "indicators" and letter.errors[0].type == "no_emission_factor"
     }
-    stage = expected_indicator_stage(typed, no_factor, settings.indicator_grace_seconds, registry)
+    calendar = ZoneCalendar(settings.time_zone)
+    stage = expected_indicator_stage(typed, no_factor, settings.indicator_grace_seconds, registry, calendar)
 
     findings = Findings()
     findings.expect(
@@ -218,7 +220,7 @@ async def test_each_injected_fault_arrives_where_it_should(
     check_duplicates(findings, instances[faults.DUPLICATE], before, after)
     resets = check_index_resets(findings, instances[faults.INDEX_RESET], typed, stage, letters)
     check_indicator_counts(findings, stage, before["indicators"], after["indicators"])
-    check_consumption(findings, stage, updates)
+    check_consumption(findings, stage, updates, calendar)
 
     findings.summary.append(f"{report['messages']} messages, seed {report['seed']}; per fault:")
     for fault in faults.FAULTS:

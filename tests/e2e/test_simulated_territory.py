@@ -27,6 +27,7 @@ from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.families import FAMILIES
 from schemas.kafka_principals import SINK as SINK_PRINCIPAL
 from schemas.kafka_principals import KafkaAcl, sink_acls
+from schemas.local_calendar import ZoneCalendar
 from streams.kafka_admin import records_after, start_group_at_end, topic_ends
 from tests.grafana_panels import DASHBOARDS, Panel, panels
 from tests.integration.worker_runs import start_worker
@@ -134,8 +135,10 @@ async def test_what_the_devices_sent_is_what_validation_counted(
         producers = {str(r.get_value()) for t in tables for r in t.records}
         assert len(producers) >= 3, producers
         # The territory's year to date against its trajectory, summed by the sink process.
-        year = datetime.now(UTC).year
-        territory_query = f'''from(bucket: "{settings.influx_bucket}") |> range(start: {year}-01-01T00:00:00Z)
+        calendar = ZoneCalendar(settings.time_zone)  # the local year begins before 1 January in UTC
+        year = datetime.fromtimestamp(calendar.year_start(calendar.year_of(int(time.time()))), UTC)
+        since = f"{year:%Y-%m-%dT%H:%M:%SZ}"
+        territory_query = f'''from(bucket: "{settings.influx_bucket}") |> range(start: {since})
   |> filter(fn: (r) => r._measurement =~ /^territory_/ and r._field == "value") |> last()'''
         territory: dict[str, float] = {}
         for _ in range(30):

@@ -223,12 +223,13 @@ async def check_influx(territory: Territory, out: Outputs, findings: Findings) -
         for d in out.dead
         if d.stage == "indicators" and d.errors[0].type == "no_emission_factor"
     }
+    calendar = ZoneCalendar(settings.time_zone)
     stage = expected_indicator_stage(
-        out.typed, no_factor, settings.indicator_grace_seconds, territory.registry
+        out.typed, no_factor, settings.indicator_grace_seconds, territory.registry, calendar
     )
     expected = {(c, s, k): kwh for (c, s, k, _year), kwh in stage.consumed_kwh.items()}
     findings.expect("InfluxDB: the run carries consumption", sum(expected.values()) > 0, "no consumption")
-    first, end = days_of_energy(out.typed, ZoneCalendar(settings.time_zone))
+    first, end = days_of_energy(out.typed, calendar)
     deadline = time.monotonic() + 60
     stored: dict[tuple[str, str, str], float] = {}
     wrong: list[str] = []

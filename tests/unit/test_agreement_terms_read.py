@@ -167,7 +167,7 @@ def test_an_instant_may_be_a_plain_string_in_utc() -> None:
 def test_an_aggregate_agreement_without_a_window_receives_hours_and_beyond() -> None:
     agreement = _load(_changed("region-territory-steering", constraints(drop=("zc:window",))))
     assert agreement.minimum_window == "1h"
-    assert [w for w in WINDOW_ORDER if agreement.window_allowed(w)] == ["1h", "1d", "ytd"]
+    assert [w for w in WINDOW_ORDER if agreement.window_allowed(w)] == ["1h", "1d", "1mo", "ytd"]
 
 
 def test_the_public_may_also_be_given_a_retention() -> None:

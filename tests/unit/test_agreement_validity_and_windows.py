@@ -44,9 +44,9 @@ def test_an_agreement_without_an_end_stays_active() -> None:
 
 def test_the_minimum_window_allows_it_and_every_coarser_one() -> None:
     public = _load(_sample(PUBLIC))
-    assert [w for w in WINDOW_ORDER if public.window_allowed(w)] == ["1d", "ytd"]
+    assert [w for w in WINDOW_ORDER if public.window_allowed(w)] == ["1d", "1mo", "ytd"]
     region = _load(_sample(REGION))
-    assert [w for w in WINDOW_ORDER if region.window_allowed(w)] == ["1h", "1d", "ytd"]
+    assert [w for w in WINDOW_ORDER if region.window_allowed(w)] == ["1h", "1d", "1mo", "ytd"]
     finest = _load(
         _changed(REGION, constraints(drop=("zc:window",), add=(_constraint("zc:window", "gteq", "1m"),)))
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.local_calendar import MONTH
 from streams.indicators.closed_windows import (
     ClosedWindows,
     MemoryClosedWindows,
@@ -172,8 +173,19 @@ def test_a_state_of_an_earlier_format_skips_the_windows_closed_before_it_rather_
     doc = json.loads(zlib.decompress(checkpoint[1]))
     doc["format"] = 5  # as format 5 wrote it: closed days only, no store, no producers
     doc["closed_days"] = [row for row in doc.pop("closed") if row[2] == 86400]
-    for key in ("epoch", "generation", "past_horizon", "floor", "frontier", "producers"):
+    for key in (
+        "epoch",
+        "generation",
+        "past_horizon",
+        "floor",
+        "frontier",
+        "producers",
+        "calendar",
+        "months_from",
+    ):
         del doc[key]
+    doc["sizes"] = [size for size in doc["sizes"] if size != MONTH]  # no months before format 9
+    doc["open"] = [row for row in doc["open"] if row[2] != MONTH]
     upgraded = _engine(zlib.compress(json.dumps(doc).encode()), MemoryClosedWindows())
     _apply(upgraded, _record(2, _reading(2, 5)))  # late, for the hour closed before the upgrade
     published = upgraded.flush(NOW, 11.0, REFERENCE)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.local_calendar import DAY, ZoneCalendar
+from schemas.local_calendar import DAY, MONTH, ZoneCalendar
 from streams.indicators.derived import derive
 from streams.indicators.enrichment import Contribution, Measure
 from streams.indicators.window_state import WindowState, WindowUpdate, commune_of, to_nanos
@@ -32,8 +32,9 @@ STARTS = [
     ("UTC", datetime(2026, 12, 31, 20, tzinfo=UTC)),
     ("Europe/Paris", datetime(2026, 12, 31, 20, tzinfo=UTC)),
     ("Europe/Paris", datetime(2026, 10, 24, 20, tzinfo=UTC)),
+    ("Europe/Paris", datetime(2026, 3, 31, 12, tzinfo=UTC)),  # a local month's end
 ]
-SIZES = (60, 900, 3600, DAY)
+SIZES = (60, 900, 3600, DAY, MONTH)
 WHO = {"pm25": 15.0}
 
 
@@ -63,7 +64,7 @@ class ScanningModel:
             ts = int(c.event_time.timestamp())
             for indicator, dims, value in c.measures:
                 for size in SIZES:
-                    key = (indicator, dims, size, self.day_start(ts) if size == DAY else ts - ts % size)
+                    key = (indicator, dims, size, self.start(size, ts))
                     window = self.windows.setdefault(key, [0, 0, 0, False])
                     window[0] += to_nanos(value)
                     window[1] += 1
@@ -96,18 +97,23 @@ class ScanningModel:
             updates.append(WindowUpdate(*key, window[0] / 1e9, window[1], True, window[2]))  # type: ignore[arg-type]
         return updates
 
-    def day_start(self, ts: int) -> int:
-        """The local midnight of ``ts``'s local date, from the zone database."""
+    def start(self, size: int, ts: int) -> int:
+        """The start of the window of ``size`` holding ``ts``: a local day's or month's midnight,
+        from the zone database."""
+        if size not in (DAY, MONTH):
+            return ts - ts % size
         local = datetime.fromtimestamp(ts, self.zone)
-        return int(datetime(local.year, local.month, local.day, tzinfo=self.zone).timestamp())
+        first = 1 if size == MONTH else local.day
+        return int(datetime(local.year, local.month, first, tzinfo=self.zone).timestamp())
 
     def end(self, key: tuple[object, ...]) -> int:
         size, start = key[2], key[3]
         assert isinstance(size, int) and isinstance(start, int)
-        if size != DAY:
+        if size not in (DAY, MONTH):
             return start + size
-        local = datetime.fromtimestamp(start, self.zone).date() + timedelta(days=1)
-        return int(datetime(local.year, local.month, local.day, tzinfo=self.zone).timestamp())
+        local = datetime.fromtimestamp(start, self.zone).date()
+        following = local + timedelta(days=1) if size == DAY else (local + timedelta(days=31)).replace(day=1)
+        return int(datetime(following.year, following.month, following.day, tzinfo=self.zone).timestamp())
 
     def scanned(self, updates: list[WindowUpdate]) -> Iterator[WindowUpdate]:
         """Every window as the flush left it, then the flush's own updates (the newest)."""

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from schemas.local_calendar import (
     DAY,
+    MONTH,
     UTC_CALENDAR,
     SwitchedCalendar,
     UnknownTimeZone,
@@ -186,3 +187,42 @@ def test_a_switch_cuts_no_day_already_counted_and_leaves_no_gap(after: int, zone
         start, end = calendar.day(ts)
         assert start == ts and end > start
         ts = end
+
+
+def test_a_month_is_the_sum_of_its_local_days_and_ends_at_local_midnight() -> None:
+    start, end = _epoch(date(2026, 10, 1)), _epoch(date(2026, 11, 1))
+    assert CALENDAR.month(start + 86400) == (start, end)
+    assert end - start == (31 * 24 + 1) * 3600  # October's 25-hour day
+    state = WindowState((60, 900, 3600, DAY, MONTH), grace_seconds=0, calendar=CALENDAR)
+    state.add_all([_reading(n, ts) for n, ts in enumerate(range(start, end, 3600))])
+    updates = state.flush()
+    state.add_all([_reading(10_000, end + 60)])  # closes October
+    finals = {(u.size, u.start): u.total for u in updates + state.flush() if u.final}
+    assert finals[(MONTH, start)] == 745.0
+    assert sum(v for (size, s), v in finals.items() if size == DAY and start <= s < end) == 745.0
+    october = WindowUpdate("energy_consumed_kwh", DIMS, MONTH, start, 745.0, 745, True, 0)
+    published = to_indicator_update(october, datetime.now(UTC), CALENDAR)
+    assert (published.window, published.window_end) == ("1mo", datetime.fromtimestamp(end, UTC))
+
+
+def test_a_checkpoint_from_before_months_counts_from_the_next_month_whole() -> None:
+    state, _ = _utc_state_with_a_day_counted()  # 6 December 2026, UTC days, no month windows
+    doc = json.loads(zlib.decompress(encode(PartitionState(state))))
+    doc["format"], doc["sizes"] = 8, [60, 900, 3600, DAY]
+    for key in ("calendar", "months_from"):
+        del doc[key]
+    restored = decode(zlib.compress(json.dumps(doc).encode()), 0, CALENDAR).windows
+    january = _epoch(date(2027, 1, 1))
+    assert MONTH in restored.sizes and restored.months_from == january
+    restored.add_all([_reading(200, _epoch(date(2026, 12, 20), 12)), _reading(201, january + 3600)])
+    months = {u.start: u.total for u in restored.flush() if u.size == MONTH}
+    assert months == {january: 1.0}  # December, counted from its 6th, is no month's total
+    again = decode(encode(PartitionState(restored)), 0, CALENDAR).windows
+    assert again.months_from == january
+
+
+def test_the_month_of_a_switch_is_two_windows_that_tile_it() -> None:
+    switch = SwitchedCalendar(UTC_CALENDAR, _epoch(date(2026, 12, 8)), CALENDAR)
+    utc_december = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+    assert switch.month(utc_december + DAY) == (utc_december, switch.since)
+    assert switch.month(switch.since + DAY) == (switch.since, _epoch(date(2027, 1, 1)))
