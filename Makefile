@@ -30,7 +30,7 @@ NATIVE_STEP := $(STEP) native-lines --build-dir-var CARGO_TARGET_DIR \
 $(STAMP): pyproject.toml Makefile
 	$(STEP) venv -- $(PYTHON) -m venv $(VENV)
 	$(STEP) venv -- $(BIN)/pip install -q --upgrade pip
-	$(STEP) venv -- $(BIN)/pip install -q -e '.[dev]'
+	$(STEP) venv -- $(BIN)/pip install -q -e '.[dev,analysis]'
 	touch $@
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)

@@ -98,6 +98,17 @@ class IndicatorStage:
     consumed_kwh: defaultdict[tuple[str, str, str, int], float] = field(
         default_factory=lambda: defaultdict(float)
     )
+    # (commune, sector, carrier, start of its local day) -> kWh
+    consumed_kwh_by_day: defaultdict[tuple[str, str, str, int], float] = field(
+        default_factory=lambda: defaultdict(float)
+    )
+
+    def consume(self, e: EnergyReading, at: datetime, kwh: float, calendar: Calendar) -> None:
+        """``kwh`` of ``e``'s series counted at ``at``: in its local year and its local day."""
+        ts = int(at.timestamp())
+        series = (e.commune, str(e.sector), str(e.carrier))
+        self.consumed_kwh[(*series, calendar.year_of(ts))] += kwh
+        self.consumed_kwh_by_day[(*series, calendar.day(ts)[0])] += kwh
 
 
 def wrapped_kwh(previous: EnergyReading, lower: EnergyReading, max_power_kw: float) -> float | None:
@@ -165,15 +176,13 @@ def expected_indicator_stage(
         watermarks[(t.family, t.partition)] = max(watermark, ts)
         stage.contributions += 1
         if isinstance(e, EnergyReading) and e.kind != "index" and e.carrier != "solar_pv":
-            year = calendar.year_of(int(at.timestamp()))
-            stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), year)] += kwh
+            stage.consume(e, at, kwh, calendar)
     for indexes in kept.values():
         for previous, t in pairwise(indexes):
             e = t.event
             kwh = index_kwh(previous.event, e, bounds.power_limit_kw(str(e.carrier), str(e.sector)))
             if kwh is not None and t.event_id not in no_factor and e.carrier != "solar_pv":
-                year = calendar.year_of(int(e.event_time.timestamp()))
-                stage.consumed_kwh[(e.commune, str(e.sector), str(e.carrier), year)] += kwh
+                stage.consume(e, e.event_time, kwh, calendar)
     return stage
 
 

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -40,12 +38,12 @@ from typing import Any
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
-from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.catalogue import DEAD_LETTER_TOPIC, INDICATOR_TOPIC, valid_topic
 from schemas.dead_letter import DeadLetter
 from schemas.families import FAMILIES
 from schemas.local_calendar import ZoneCalendar
 from sensors import faults
-from streams.kafka_admin import records_after, start_group_at_end, topic_ends
+from streams.kafka_admin import records_after, topic_ends
 from tests.e2e.fault_checks import (
     Findings,
     check_consumption,
@@ -56,8 +54,18 @@ from tests.e2e.fault_checks import (
     check_typed,
 )
 from tests.e2e.fault_expectations import expected_indicator_stage, typed_events
+from tests.e2e.simulated_runs import (
+    forget_bridge,
+    fresh_worker,
+    no_factor_ids,
+    outcomes_of,
+    quiet,
+    settled,
+    wait_until,
+)
 from tests.integration.golden_meters import RESIDENTIAL, forget_indicator_state, produce_raw
 from tests.integration.worker_runs import start_worker
+from tests.simulate_command import simulate
 from zerocarbon.demo import worker_counters
 from zerocarbon.processes import spawn_command, stop_child, wait_ready
 
@@ -72,82 +80,6 @@ FAULT_RATES = {
     "--offline": 0.003,
     "--index-reset": 0.08,
 }
-# Where the indicator stage puts each typed event: every one ends in exactly one of these.
-INDICATOR_OUTCOMES = (
-    "counted", "late", "duplicate", "index_baselines", "index_reset", "index_out_of_order", "index_jump",
-    "no_emission_factor",
-)  # fmt: skip
-
-
-def simulate(*args: str) -> dict[str, Any]:
-    """Run `zerocarbon simulate` to completion; its printed report."""
-    done = subprocess.run(
-        [sys.executable, "-m", "zerocarbon.cli", "simulate", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
-
-
-def outcomes_of(counters: dict[str, Any]) -> int:
-    """Typed events the indicator stage has dealt with, whatever the outcome."""
-    return sum(counters["indicators"].get(name, 0) for name in INDICATOR_OUTCOMES)
-
-
-async def wait_until(settings: Settings, reached: Any, timeout: float) -> dict[str, Any]:
-    """The worker's counters once ``reached(counters)`` holds (or at the timeout)."""
-    deadline = time.monotonic() + timeout
-    counters = worker_counters(settings)
-    while time.monotonic() < deadline and not reached(counters):
-        await asyncio.sleep(0.5)
-        counters = worker_counters(settings)
-    return counters
-
-
-async def quiet(settings: Settings) -> dict[str, Any]:
-    """The worker's counters once it has received nothing new for two seconds."""
-    counters = worker_counters(settings)
-    while True:
-        await asyncio.sleep(2)
-        now = worker_counters(settings)
-        if now["received"] == counters["received"]:
-            return now
-        counters = now
-
-
-async def settled(kafka: KafkaAccess, topics: list[str], timeout: float = 30) -> None:
-    """Until nothing more is written to ``topics`` for two seconds (or at the timeout)."""
-    deadline = time.monotonic() + timeout
-    ends = await topic_ends(kafka, topics)
-    while time.monotonic() < deadline:
-        await asyncio.sleep(2)
-        now = await topic_ends(kafka, topics)
-        if now == ends:
-            return
-        ends = now
-
-
-async def fresh_worker(
-    kafka: KafkaAccess, settings: Settings, log: Path, registry: Path
-) -> subprocess.Popen[bytes]:
-    """A worker whose indicator state is empty on every typed partition, so that windows close
-    on this run's event times only; started again if a backlog reached that state first."""
-    for _ in range(2):
-        # An earlier run's raw or typed backlog (a benchmark, a demo) is not this test's input.
-        for family in FAMILIES:
-            for topic in (raw_topic(family), valid_topic(family)):
-                await start_group_at_end(kafka, settings.worker_id, [topic])
-        for family in FAMILIES:
-            await forget_indicator_state(kafka, settings, range(settings.kafka_partitions), family)
-        worker = start_worker(log, {"ZC_REFERENCE_DIR": str(registry)})
-        counters = await quiet(settings)
-        if not outcomes_of(counters):
-            return worker
-        stop_child(worker)  # an earlier run's raw backlog is now consumed: forget it too
-    raise AssertionError(f"a backlog keeps reaching the typed topics; worker log {log}")
 
 
 async def test_each_injected_fault_arrives_where_it_should(
@@ -187,22 +119,14 @@ async def test_each_injected_fault_arrives_where_it_should(
     finally:
         stop_child(bridge)
         stop_child(worker)
-        subprocess.run(
-            [sys.executable, "-m", "zerocarbon.cli", "bridge", "--forget-session", "--client-id", bridge_id],
-            capture_output=True,
-            timeout=60,
-        )
+        forget_bridge(bridge_id)
 
     typed = typed_events(written, settings.kafka_partitions)
     letters = [
         DeadLetter.model_validate_json(value) for topic, value in written if topic == DEAD_LETTER_TOPIC
     ]
     updates = [json.loads(value) for topic, value in written if topic == INDICATOR_TOPIC]
-    no_factor = {
-        json.loads(letter.payload)["event_id"]
-        for letter in letters
-        if letter.stage == "indicators" and letter.errors[0].type == "no_emission_factor"
-    }
+    no_factor = no_factor_ids(letters)
     calendar = ZoneCalendar(settings.time_zone)
     stage = expected_indicator_stage(typed, no_factor, settings.indicator_grace_seconds, registry, calendar)
 

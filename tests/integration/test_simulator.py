@@ -8,9 +8,6 @@ publishes as the gateway, which the local stack lets use ``zc-sandbox/#`` too.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,6 +26,7 @@ from schemas.mqtt_principals import SANDBOX_ROOT, MqttLogin
 from stack import control
 from stack.stack_config import StackConfig
 from tests.mqtt_tls import secure
+from tests.simulate_command import simulate
 
 
 @pytest.fixture(scope="session")
@@ -73,19 +71,6 @@ class Subscriber:
         self._client.loop_stop()
 
 
-def _simulate(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "zerocarbon.cli", "simulate", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
-
-
 def _reconcile(report: dict[str, Any], received: list[tuple[str, bytes]], root: str) -> None:
     assert len(received) == report["messages"] == report["acknowledged"]
     per_family = Counter(topic.split("/")[-2] for topic, _ in received)
@@ -115,7 +100,7 @@ def test_a_faulty_territory_at_high_rate_arrives_as_reported(
     root = f"{SANDBOX_ROOT}/test-{uuid.uuid4().hex[:10]}"
     subscriber = Subscriber(settings, root, gateway_login)
     try:
-        report = _simulate(
+        report = simulate(
             "--devices", "3000", "--rate", "8000", "--count", "20000", "--seed", "11",
             "--topic-root", root, "--publisher", "socket",
             "--malformed", "0.02", "--duplicate", "0.02", "--out-of-order", "0.02", "--late", "0.02",
@@ -135,7 +120,7 @@ def test_the_embeddable_device_client_publishes_a_gentle_territory(
     root = f"{SANDBOX_ROOT}/test-{uuid.uuid4().hex[:10]}"
     subscriber = Subscriber(settings, root, gateway_login)
     try:
-        report = _simulate(
+        report = simulate(
             "--devices", "200", "--rate", "400", "--count", "600", "--topic-root", root,
             "--publisher", "paho", "--malformed", "0.05", "--duplicate", "0.05",
         )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Causal evidence between indicators: hypotheses, series preparation, Granger tests."""
