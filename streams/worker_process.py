@@ -1,16 +1,15 @@
 """The worker process: both agents on one faust app, its pages, and its exit status.
 
 A loop that dies stops the worker as SIGTERM does (faust's own stop: the consumer stops, the
-indicator state is checkpointed, the producer flushed), and the exit status then says it died
-(``EXIT_LOOP_DIED``), so a supervisor restarts it instead of trusting a clean exit.
+producer is flushed; the indicator state is not checkpointed), within a deadline
+(streams/stop_deadline.py), and the exit status then says it died (``EXIT_LOOP_DIED``), so a
+supervisor restarts it instead of trusting a clean exit.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
-import signal
 from collections import Counter
 
 import faust
@@ -20,6 +19,7 @@ from config.metrics_targets import registered_target
 from reference.loader import DEFAULT_DIR, ReferenceStore
 from streams.indicators.agent import register_indicator_agent
 from streams.indicators.flush_timings import FlushTimings
+from streams.stop_deadline import STOP_DEADLINE_SECONDS, stop_within
 from streams.validation.agent import register_validation_agent
 from streams.validation.stage import ValidationCounters
 from streams.worker_config import WorkerConfig
@@ -37,17 +37,12 @@ class Worker(faust.Worker):
         thin_out_repeats(logger)
 
 
-def stop_as_on_sigterm() -> None:
-    """Ask faust's worker to stop the way a supervisor does: its SIGTERM handler."""
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def run_worker(app: faust.App, config: WorkerConfig, log_level: str) -> int:
     """Run ``app`` (streams/app.py create_app) until stopped; 0 after a requested stop,
     ``EXIT_LOOP_DIED`` after a loop died."""
     counters = ValidationCounters()
     store = ReferenceStore(config.reference_dir or DEFAULT_DIR)
-    health = WorkerHealth(on_death=stop_as_on_sigterm)
+    health = WorkerHealth(on_death=stop_within(STOP_DEADLINE_SECONDS, EXIT_LOOP_DIED))
     register_validation_agent(app, config, store, counters, health)
     indicator_counters: Counter[str] = Counter()
     timings = FlushTimings()

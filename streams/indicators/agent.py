@@ -255,11 +255,15 @@ def register_indicator_agent(
 
     @app.timer(interval=FLUSH_EVERY_SECONDS)
     async def publish_indicator_updates() -> None:
+        if health.failed:
+            return  # the worker is stopping (streams/worker_health.py); no flush after a death
         try:
             await flush(checkpoint_now=False)
         except Exception as exc:
+            # Not raised again: faust would crash the app while the stop is under way, two stops
+            # at once; the death stops the worker and sets its status.
             health.loop_died("indicator flush", exc)
-            raise
+            return
         health.round_done("indicator flush")
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
