@@ -47,7 +47,12 @@ class SimulatedDevice(ABC):
             "producer_id": spec.kind.producer_id,
         }
         self._prefix = _ENCODER.encode(self.envelope)[:-1].encode() + b","
+        self._id_prefix = f"{spec.device_id}-"
         self.setup(rng)
+
+    def tag_run(self, run: str) -> None:
+        """Make this run's event ids its own: ``run`` goes between the device id and its clock."""
+        self._id_prefix = f"{self.spec.device_id}-{run}-"
 
     def setup(self, rng: random.Random) -> None:  # noqa: B027 - optional hook, nothing by default
         """Draw the device's own characteristics (size, capacity...) once, from the seed."""
@@ -57,9 +62,10 @@ class SimulatedDevice(ABC):
         """The family fields of the reading at true time ``t``, stamped by the device at ``device_t``."""
 
     def payload(self, t: float, device_t: float, clock: LocalClock, rng: random.Random) -> bytes:
-        """The whole event as JSON: envelope and fields; the event id is the device id and its clock."""
+        """The whole event as JSON: envelope and fields; the event id is the device id, the run's
+        tag if any, and the device's clock (last: the fault reconciliation reads it back)."""
         fields = {
-            "event_id": f"{self.spec.device_id}-{int(device_t)}",
+            "event_id": f"{self._id_prefix}{int(device_t)}",
             "event_time": iso_utc(device_t),
             **self.fields(t, device_t, clock, rng),
         }

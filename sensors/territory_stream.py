@@ -4,10 +4,16 @@ Pure apart from its own state: the same fleet, start, seed and fault rates give 
 messages in the same order, whatever the wall clock (the pacing is ``pacing.py``'s job).
 Every device reports at its kind's interval from a phase drawn from the seed; the stream
 merges them in simulated-time order and applies the faults of ``faults.py``.
+
+A run's event ids carry a tag of its seed and start: two runs of the same fleet with another
+seed or start are other readings, and a validation that remembers event ids across its restarts
+(or an hour) must not take one run's readings for another's resends; the same seed and start
+give the same messages, ids included, so publishing them again is resending them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import random
@@ -52,6 +58,11 @@ MODELS: dict[str, Callable[[DeviceSpec, random.Random], SimulatedDevice]] = {
 }
 
 
+def run_tag(seed: int, start: float) -> str:
+    """Six hex digits of the run's seed and start, for its event ids."""
+    return hashlib.blake2b(f"{seed}:{start!r}".encode(), digest_size=3).hexdigest()
+
+
 class Emission(NamedTuple):
     """One MQTT message: when (simulated) it is sent, where, what, and which faults it carries."""
 
@@ -89,6 +100,7 @@ class TerritoryStream(Iterator[Emission]):
         topic_root: str = "zc",
     ) -> None:
         values = random.Random(seed)
+        tag = run_tag(seed, start)
         # Faults draw from their own generator: the same seed gives the same clean values
         # whatever the fault rates.
         self._faults = random.Random(f"faults:{seed}")
@@ -97,6 +109,7 @@ class TerritoryStream(Iterator[Emission]):
         self._schedule: list[tuple[float, int]] = []
         for i, spec in enumerate(fleet):
             model = MODELS[spec.kind.device_type](spec, values)
+            model.tag_run(tag)
             skewed = self._faults.random() < rates.clock_skew
             skew = faults.clock_skew_s(self._faults) if skewed else 0.0
             self.devices.append(

@@ -24,6 +24,7 @@ from streams.validation.deduplication import RecentEventIds
 # bench/ and tests/ (by_commune_partition by bench/energy_workload.py).
 from streams.validation.engine import Outgoing, ValidationEngine
 from streams.validation.raw_records import RawRecord
+from streams.validation.recent_ids_recall import recall_recent_ids
 from streams.validation.stage import ValidationCounters
 from streams.worker_config import WorkerConfig
 from streams.worker_health import WorkerHealth
@@ -81,6 +82,26 @@ def refusing_oversized(send: Send) -> Send:
     return checked
 
 
+async def recall_accepted_ids(config: WorkerConfig, recent: RecentEventIds) -> None:
+    """Remember what was accepted within the horizon before this process started
+    (recent_ids_recall.py). Without it the worker still works, as it did before: a reading
+    resent just after this start may then count twice, which the log says."""
+    typed = [valid_topic(name) for name in FAMILIES]
+    try:
+        recall = await recall_recent_ids(config.kafka, recent, typed)
+    except Exception as exc:  # Kafka away, a topic gone...: validation must go on
+        log.warning(
+            "validation's memory of recent event ids not recalled (%r): a reading resent "
+            "now that was accepted before this start counts twice", exc,
+        )  # fmt: skip
+        return
+    log.info(
+        "validation remembers %d event ids accepted before this start, within %.0f s (the last %d "
+        "typed records, read in %.1f s; %d unreadable)", recall.remembered, config.dedup_horizon_seconds,
+        recall.records, recall.seconds, recall.unreadable,
+    )  # fmt: skip
+
+
 def register_validation_agent(
     app: faust.App,
     config: WorkerConfig,
@@ -105,9 +126,13 @@ def register_validation_agent(
         )
 
     send = refusing_oversized(to_kafka)
+    recalled: list[bool] = []  # once per process: an agent faust restarts keeps its memory
 
     @app.agent(source)
     async def validate_raw_events(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        if not recalled:
+            recalled.append(True)
+            await recall_accepted_ids(config, recent)
         try:
             async for event in stream.events():
                 message = event.message

@@ -19,7 +19,7 @@ from sensors.fleet import DEFAULT_MIX, KINDS, apportion, build_fleet, kind_count
 from sensors.fleet_registry import with_fleet, write_reference_dir
 from sensors.load_shapes import heating_need, local_clock, outdoor_temperature, sun_height, traffic
 from sensors.send_tally import SendTally
-from sensors.territory_stream import TerritoryStream
+from sensors.territory_stream import Emission, TerritoryStream
 from streams.validation.deduplication import RecentEventIds
 from streams.validation.stage import Accepted, Duplicate, validate_payload
 from tests.unit.simulated_territory_samples import COMMUNES, NOW, ORIGIN, REFERENCE, START, every_fault, take
@@ -70,6 +70,29 @@ def test_the_same_seed_gives_the_same_messages_and_another_seed_others() -> None
     other = take(TerritoryStream(fleet, START, 43, FAULTY), 3000)
     assert first == again
     assert [e.payload for e in first] != [e.payload for e in other]
+
+
+def _event_ids(emissions: list[Emission]) -> set[str]:
+    ids = set()
+    for emission in emissions:
+        try:
+            ids.add(json.loads(emission.payload)["event_id"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a malformed message: maybe no JSON, maybe no id
+    return ids
+
+
+def test_runs_of_the_same_fleet_share_no_event_id_unless_they_are_the_same_run() -> None:
+    """Validation remembers event ids for an hour, across its restarts: another run of the same
+    fleet (another seed, or the same seed from another start, its phases the same) must not
+    look like this one's resends, while the same run published again does."""
+    fleet = build_fleet(300, COMMUNES)
+    first = _event_ids(take(TerritoryStream(fleet, START, 42), 3000))
+    assert _event_ids(take(TerritoryStream(fleet, START, 42), 3000)) == first
+    assert not first & _event_ids(take(TerritoryStream(fleet, START, 43), 3000))
+    assert not first & _event_ids(take(TerritoryStream(fleet, START + 600, 42), 3000))
+    for event_id in first:  # the device's clock comes last (tests/e2e/fault_expectations.py)
+        assert START <= int(event_id.rsplit("-", 1)[1]) <= START + 86400
 
 
 def test_messages_come_in_simulated_time_order_on_the_topic_tree() -> None:
