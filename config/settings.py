@@ -88,6 +88,10 @@ class Settings(BaseSettings):
         description="the sharing stage: read zc.valid.*, zc.indicators and the agreements, write zc.share.*",
     )
     kafka_sharer_password: SecretStr | None = None
+    kafka_analyst_username: str = Field(
+        default="zc-analyst", description="the causal analysis: writes zc.causal-evidence"
+    )
+    kafka_analyst_password: SecretStr | None = None
     # TLS: the CA every client trusts (default: the one `stack up` made, <stack_home>/tls/ca.crt).
     tls_ca_file: Path | None = Field(default=None, description="CA certificate the clients trust")
 
@@ -141,18 +145,24 @@ class Settings(BaseSettings):
     # the loopback (config/development_secrets.py).
     influx_token: SecretStr = SecretStr(DEVELOPMENT_INFLUX_TOKEN)
     # Scoped tokens (docs/security.md): unset, each is read from the file setup wrote under
-    # `influx_tokens_dir` (<stack_home>/influxdb/tokens/<sink|read>/token).
+    # `influx_tokens_dir` (<stack_home>/influxdb/tokens/<sink|read|analysis>/token).
     influx_sink_token: SecretStr | None = Field(
         default=None, description="the sink's token: writes the two indicator buckets, nothing else"
     )
     influx_read_token: SecretStr | None = Field(
         default=None, description="the readers' token (page, demo, Grafana): reads the two buckets"
     )
+    influx_analysis_token: SecretStr | None = Field(
+        default=None, description="the analysis token: reads the indicator buckets, writes the evidence one"
+    )
     influx_tokens_dir: Path | None = Field(
         default=None, description="where setup writes the scoped tokens (<stack_home>/influxdb/tokens)"
     )
     influx_retention_days: int = Field(
         default=0, ge=0, description="retention of `influx_bucket`; 0: forever"
+    )
+    influx_evidence_bucket: str = Field(
+        default="causal_evidence", description="bucket of the causal evidence (`zerocarbon analyse`)"
     )
     influx_minute_bucket: str = Field(default="indicators_1m", description="bucket of the 1-minute windows")
     influx_minute_retention_days: int = Field(

@@ -40,6 +40,7 @@ INDICATOR_TOPIC = "zc.indicators"
 CHECKPOINT_TOPIC = "zc.indicator-checkpoints"
 AGREEMENT_TOPIC = "zc.agreements"
 SHARING_AUDIT_TOPIC = "zc.sharing-audit"
+CAUSAL_EVIDENCE_TOPIC = "zc.causal-evidence"
 SHARE_PREFIX = "zc.share."
 
 
@@ -183,6 +184,21 @@ def channels(partitions: int) -> list[Channel]:
             key="party",
             partitions=1,
             config={"retention.ms": str(3653 * DAY_MS)},
+        )
+    )
+    out.append(
+        Channel(
+            address=CAUSAL_EVIDENCE_TOPIC,
+            transport="kafka",
+            messages=("CausalEvidence",),
+            description="the latest causal evidence for each hypothesis and commune "
+            "(docs/causal-evidence.md): evidence, not proof; compacted, so the topic holds the "
+            "current record of each key",
+            producers=("zerocarbon analyse",),
+            consumers=("downstream services",),
+            key="hypothesis|commune",
+            partitions=1,
+            config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)},
         )
     )
     out.append(

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from schemas.causal_evidence import CausalEvidence
 from schemas.dead_letter import DeadLetter
 from schemas.energy import EnergyReading
 from schemas.environment import EnvironmentReading
@@ -34,6 +35,7 @@ EVENT_TYPES: tuple[type[BaseModel], ...] = (
     EvChargingSession,
     CarsharingTrip,
     IndicatorUpdate,
+    CausalEvidence,
     DeadLetter,
 )
 

@@ -13,12 +13,13 @@ catalogue's topics, so no service holds CREATE or ALTER_CONFIGS.
 | sink | read and write ``zc.indicators`` (it adds the territory's figures); write the dead |
 |      | letters; its group |
 | view | read the dead letters; describe the topics and the worker's and sink's groups (lag) |
-| reader ``<name>`` | read ``zc.indicators``; groups named ``<name>*`` |
+| reader ``<name>`` | read ``zc.indicators`` and ``zc.causal-evidence``; groups named ``<name>*`` |
 | collector | write ``zc.raw.*`` and the dead letters (what a polled source answered that we cannot use) |
 | partner ``<name>`` | write the raw topic of each family its agreement names |
 | sharer | read ``zc.valid.*``, ``zc.indicators`` and the agreements; write ``zc.share.*``, the audit |
 |        | and the dead letters; its group |
 | party ``<name>`` | read ``zc.share.<name>``, the topic its data-use agreements fill; groups ``<name>*`` |
+| analyst | write ``zc.causal-evidence`` (what ``zerocarbon analyse`` found); it reads InfluxDB, not Kafka |
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Literal
 
 from schemas.catalogue import (
     AGREEMENT_TOPIC,
+    CAUSAL_EVIDENCE_TOPIC,
     CHECKPOINT_TOPIC,
     DEAD_LETTER_TOPIC,
     INDICATOR_TOPIC,
@@ -43,8 +45,8 @@ Pattern = Literal["literal", "prefixed"]
 Operation = Literal["read", "write", "create", "describe", "describe_configs", "all"]
 
 ADMIN, BRIDGE, WORKER, SINK, VIEW, READER = "admin", "bridge", "worker", "sink", "view", "reader"
-COLLECTOR, SHARER = "collector", "sharer"
-SERVICE_PRINCIPALS = (ADMIN, BRIDGE, WORKER, SINK, VIEW, READER, COLLECTOR, SHARER)
+COLLECTOR, SHARER, ANALYST = "collector", "sharer", "analyst"
+SERVICE_PRINCIPALS = (ADMIN, BRIDGE, WORKER, SINK, VIEW, READER, COLLECTOR, SHARER, ANALYST)
 """The service's own principals (one SCRAM credential each); partners and other readers are
 added by ``zerocarbon principals add``."""
 
@@ -135,8 +137,18 @@ def view_acls(groups: tuple[str, ...]) -> tuple[KafkaAcl, ...]:
 
 
 def reader_acls(username: str) -> tuple[KafkaAcl, ...]:
-    """A downstream reader: the indicators, and the consumer groups named after it only."""
-    return (*_topic(INDICATOR_TOPIC, "read"), KafkaAcl("group", username, "read", "prefixed"))
+    """A downstream reader: the indicators and the causal evidence, and the consumer groups
+    named after it only."""
+    return (
+        *_topic(INDICATOR_TOPIC, "read"),
+        *_topic(CAUSAL_EVIDENCE_TOPIC, "read"),
+        KafkaAcl("group", username, "read", "prefixed"),
+    )
+
+
+def analyst_acls() -> tuple[KafkaAcl, ...]:
+    """The analysis: it reads hourly indicators from InfluxDB and writes its evidence here only."""
+    return _topic(CAUSAL_EVIDENCE_TOPIC, "write")
 
 
 SHARING_GROUP = "zc-sharing"
@@ -179,6 +191,7 @@ def service_acls(
         READER: reader_acls(usernames[READER]),
         COLLECTOR: collector_acls(),
         SHARER: sharer_acls(),
+        ANALYST: analyst_acls(),
     }
 
 

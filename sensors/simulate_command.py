@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from config.argument_types import aware_instant
 from sensors.device_side_config import DeviceSideConfig, add_login_arguments, publishing_login
 
 if TYPE_CHECKING:
@@ -41,13 +41,7 @@ Examples:
 
 
 def _iso_time(text: str) -> float:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (add Z or +01:00)")
-    return moment.timestamp()
+    return aware_instant(text).timestamp()
 
 
 def _rate(text: str) -> float:

@@ -24,20 +24,36 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from stack.errors import StackError
 from stack.secret_files import write_secret
 
 SINK: Final = "sink"
 READ: Final = "read"
-# What each role may do on each indicator bucket, and nothing beyond.
-ROLE_ACTIONS: Final = {SINK: "write", READ: "read"}
-ROLE_PURPOSES: Final = {SINK: "writes the indicator buckets", READ: "reads the indicator buckets"}
+ANALYSIS: Final = "analysis"
+INDICATORS: Final = "indicators"
+EVIDENCE: Final = "evidence"
+BucketKind = Literal["indicators", "evidence"]
+# What each role may do on each kind of bucket, and nothing beyond.
+ROLE_GRANTS: Final[dict[str, tuple[tuple[str, BucketKind], ...]]] = {
+    SINK: (("write", INDICATORS),),
+    READ: (("read", INDICATORS), ("read", EVIDENCE)),
+    ANALYSIS: (("read", INDICATORS), ("write", EVIDENCE)),
+}
+ROLE_PURPOSES: Final = {
+    SINK: "writes the indicator buckets",
+    READ: "reads the indicator and evidence buckets",
+    ANALYSIS: "reads the indicator buckets, writes the evidence bucket",
+}
 # The service's own tokens; a benchmark mints tokens of its own scope for its own buckets.
 SERVICE_SCOPE: Final = "service"
 # Which setting gives a role's token instead of its file (docs/configuration.md).
-ROLE_SETTINGS: Final = {SINK: "ZC_INFLUX_SINK_TOKEN", READ: "ZC_INFLUX_READ_TOKEN"}
+ROLE_SETTINGS: Final = {
+    SINK: "ZC_INFLUX_SINK_TOKEN",
+    READ: "ZC_INFLUX_READ_TOKEN",
+    ANALYSIS: "ZC_INFLUX_ANALYSIS_TOKEN",
+}
 
 Permission = dict[str, Any]
 HOUR: Final = 3_600
@@ -48,6 +64,7 @@ DAY: Final = 86_400
 class BucketRetention:
     name: str
     seconds: int  # 0: forever
+    kind: BucketKind = "indicators"  # which roles may do what there (ROLE_GRANTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +98,13 @@ def token_file(tokens_dir: Path, role: str) -> Path:
     return tokens_dir / role / "token"
 
 
-def role_permissions(role: str, org_id: str, bucket_ids: Iterable[str]) -> list[Permission]:
-    """The permissions of ``role``: its one action on each bucket, by id."""
-    action = ROLE_ACTIONS[role]
+def role_permissions(role: str, org_id: str, bucket_ids: Mapping[str, BucketKind]) -> list[Permission]:
+    """The permissions of ``role``: each of its actions on each bucket of its kind, by id."""
     return [
         {"action": action, "resource": {"type": "buckets", "id": bucket_id, "orgID": org_id}}
+        for action, kind in ROLE_GRANTS[role]
         for bucket_id in sorted(bucket_ids)
+        if bucket_ids[bucket_id] == kind
     ]
 
 
@@ -204,7 +222,7 @@ def _ensure_token(
     config: InfluxProvisioning,
     role: str,
     org_id: str,
-    bucket_ids: list[str],
+    bucket_ids: Mapping[str, BucketKind],
     existing: list[dict[str, Any]],
     rotate: bool,
 ) -> str:
@@ -229,18 +247,22 @@ def _ensure_token(
 
 
 def provision(config: InfluxProvisioning, rotate: bool = False) -> dict[str, str]:
-    """Set up the buckets and the ``sink`` and ``read`` tokens; what was done to each, for the log.
+    """Set up the buckets and the ``sink``, ``read`` and ``analysis`` tokens; what was done to
+    each, for the log.
 
     ``rotate``: new tokens even where the existing ones would do (the old ones are deleted)."""
     admin = _Admin(config)
     org_id = _org_id(admin, config.org)
     done: dict[str, str] = {}
-    bucket_ids: list[str] = []
+    bucket_ids: dict[str, BucketKind] = {}
     for bucket in config.buckets:
         bucket_id, done[f"bucket {bucket.name}"] = _ensure_bucket(admin, org_id, bucket)
-        bucket_ids.append(bucket_id)
+        bucket_ids[bucket_id] = bucket.kind
     existing = admin.call("GET", "/api/v2/authorizations" + _query(orgID=org_id)).get("authorizations") or []
-    for role in (SINK, READ):
+    kinds = set(bucket_ids.values())
+    for role, grants in ROLE_GRANTS.items():
+        if any(action == "write" and kind not in kinds for action, kind in grants):
+            continue  # nothing to write to here (a benchmark's scope has no evidence bucket)
         done[f"token {role}"] = _ensure_token(admin, config, role, org_id, bucket_ids, existing, rotate)
     return done
 
@@ -250,10 +272,10 @@ def revoke(config: InfluxProvisioning) -> int:
     admin = _Admin(config)
     org_id = _org_id(admin, config.org)
     existing = admin.call("GET", "/api/v2/authorizations" + _query(orgID=org_id)).get("authorizations") or []
-    descriptions = {role_description(role, config.scope) for role in ROLE_ACTIONS}
+    descriptions = {role_description(role, config.scope) for role in ROLE_GRANTS}
     ours = [a for a in existing if a.get("description") in descriptions]
     for authorization in ours:
         admin.call("DELETE", f"/api/v2/authorizations/{authorization['id']}", expect=204)
-    for role in ROLE_ACTIONS:
+    for role in ROLE_GRANTS:
         token_file(config.tokens_dir, role).unlink(missing_ok=True)
     return len(ours)

@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from collectors import collect_command
     from sensors import replay_command, simulate_command
-    from zerocarbon import agreements_command, principals_command, share_command
+    from zerocarbon import agreements_command, analyse_command, principals_command, share_command
 
     for name, command, handler in (
         ("simulate", simulate_command, _device_side(simulate_command.run)),
@@ -425,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("principals", principals_command, principals_command.from_settings),
         ("share", share_command, share_command.from_settings),
         ("agreements", agreements_command, agreements_command.from_settings),
+        ("analyse", analyse_command, analyse_command.from_settings),
     ):
         subcommand = sub.add_parser(
             name,

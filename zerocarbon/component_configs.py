@@ -185,6 +185,7 @@ def kafka_usernames(settings: Settings) -> dict[str, str]:
         kafka_principals.READER: settings.kafka_reader_username,
         kafka_principals.COLLECTOR: settings.kafka_collector_username,
         kafka_principals.SHARER: settings.kafka_sharer_username,
+        kafka_principals.ANALYST: settings.kafka_analyst_username,
     }
 
 
@@ -200,6 +201,7 @@ def kafka_configured_passwords(settings: Settings) -> dict[str, str]:
         kafka_principals.READER: settings.kafka_reader_password,
         kafka_principals.COLLECTOR: settings.kafka_collector_password,
         kafka_principals.SHARER: settings.kafka_sharer_password,
+        kafka_principals.ANALYST: settings.kafka_analyst_password,
     }
     return {name: secret.get_secret_value() for name, secret in configured.items() if secret is not None}
 
@@ -274,9 +276,13 @@ def influx_tokens_dir(settings: Settings) -> Path:
 
 
 def influx_buckets(settings: Settings) -> tuple[BucketRetention, ...]:
-    """The indicator buckets setup creates, with their retention (sinks/influx_buckets.py)."""
+    """The buckets setup creates, with their retention: the indicators' (sinks/influx_buckets.py)
+    and the causal evidence's, kept as long as the indicators."""
     plan = retention_plan(_influx_target(settings, token=""))
-    return tuple(BucketRetention(name, seconds) for name, seconds in plan.items())
+    evidence = BucketRetention(
+        settings.influx_evidence_bucket, settings.influx_retention_days * 86_400, influx_provisioning.EVIDENCE
+    )
+    return (*(BucketRetention(name, seconds) for name, seconds in plan.items()), evidence)
 
 
 def influx_setup_config(settings: Settings) -> InfluxProvisioning:
@@ -291,11 +297,12 @@ def influx_setup_config(settings: Settings) -> InfluxProvisioning:
 
 
 def influx_token(settings: Settings, role: str) -> str | None:
-    """The scoped token of ``role`` (``sink``, ``read``): its setting, else the file setup wrote
+    """The scoped token of ``role`` (``sink``, ``read``, ``analysis``): its setting, else the file setup wrote
     (None when neither exists: `stack up` or `zerocarbon influx setup` has not run)."""
     given = {
         influx_provisioning.SINK: settings.influx_sink_token,
         influx_provisioning.READ: settings.influx_read_token,
+        influx_provisioning.ANALYSIS: settings.influx_analysis_token,
     }[role]
     if given is not None and given.get_secret_value():  # an empty variable counts as unset
         return given.get_secret_value()

@@ -39,6 +39,8 @@ HOLDINGS["up"] = Holdings(
     tuple(dict.fromkeys(a for h in HOLDINGS.values() for a in h.addresses)),
     tuple(dict.fromkeys(s for h in HOLDINGS.values() for s in h.secrets)),
 )
+# Not run by `up`: scheduled apart (docker/compose.yaml's analyse).
+HOLDINGS["analyse"] = Holdings(("influx_host", "kafka_host"), ("influx_analysis_token",))
 
 
 def _value(secret: object) -> str | None:

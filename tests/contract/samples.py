@@ -67,6 +67,30 @@ INDICATOR = {
     "revision": 1,
     "updated_at": "2026-03-02T09:00:05.412+01:00",
 }
+EVIDENCE = {
+    "schema": "causal.evidence",
+    "schema_version": 1,
+    "hypothesis": "traffic-drives-no2",
+    "question": "Do more vehicles counted raise the NO2 measured in the same commune?",
+    "cause": "traffic_vehicles",
+    "effect": "environment_value{quantity=no2}",
+    "confounders": ["environment_value{quantity=temperature}"],
+    "commune": "17300",
+    "window_start": "2026-02-02T08:00:00Z",
+    "window_end": "2026-03-02T08:00:00Z",
+    "status": "evidence",
+    "lag_hours": 2,
+    "effect_size": 0.031,
+    "sign": 1,
+    "p_value": 0.00012,
+    "q": 0.05,
+    "tests_in_run": 57,
+    "n": 664,
+    "ccf_lag_hours": 2,
+    "ccf": 0.21,
+    "method_version": "1",
+    "computed_at": "2026-03-02T08:04:11Z",
+}
 REFUSED_PAYLOAD = json.dumps({**ELECTRICITY, "carrier": "coal"})
 DEAD_LETTER = {
     "schema": "deadletter.record",
@@ -213,6 +237,21 @@ VALID: dict[str, list[Payload]] = {
     "EvChargingSession": [CHARGING],
     "CarsharingTrip": [CARSHARING],
     "IndicatorUpdate": [INDICATOR],
+    "CausalEvidence": [
+        EVIDENCE,
+        {
+            **EVIDENCE,
+            "status": "insufficient_data",
+            "detail": "too few complete hours to fit lags up to 6 h",
+            "lag_hours": None,
+            "effect_size": None,
+            "sign": None,
+            "p_value": None,
+            "n": 0,
+            "ccf_lag_hours": None,
+            "ccf": None,
+        },
+    ],
     "DeadLetter": [DEAD_LETTER],
 }
 
@@ -317,6 +356,12 @@ INVALID: dict[str, list[Invalid]] = {
             "is not of type 'string'",
             dimensions={"commune": 17300},
         ),
+    ],
+    "CausalEvidence": [
+        _missing(EVIDENCE, "method_version"),
+        _wrong("unknown-status", EVIDENCE, "$.status", "is not one of", status="proof"),
+        _wrong("p-value-above-one", EVIDENCE, "$.p_value", "", p_value=1.5),
+        _wrong("lag-zero", EVIDENCE, "$.lag_hours", "", lag_hours=0),
     ],
     "DeadLetter": [
         _missing(DEAD_LETTER, "origin"),

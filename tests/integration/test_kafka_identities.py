@@ -24,8 +24,8 @@ from aiokafka.structs import TopicPartition
 
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
-from schemas.catalogue import INDICATOR_TOPIC, raw_topic, valid_topic
-from schemas.kafka_principals import ADMIN
+from schemas.catalogue import CAUSAL_EVIDENCE_TOPIC, INDICATOR_TOPIC, raw_topic, valid_topic
+from schemas.kafka_principals import ADMIN, ANALYST
 from stack.kafka_broker import read_generated
 from streams.kafka_admin import records_after, topic_ends
 from tests.integration.broker_clients import send_one, visible_topics
@@ -111,12 +111,21 @@ def test_a_reader_reads_the_indicators_but_not_the_readings(
     assert reader.username is not None
     asyncio.run(_read_one(reader, INDICATOR_TOPIC, group=f"{reader.username}-dashboard"))
     visible = asyncio.run(visible_topics(reader))
-    assert visible == {INDICATOR_TOPIC}, visible  # not a raw, valid or dead-letter topic
+    # The indicators and the causal evidence; not a raw, valid or dead-letter topic.
+    assert visible == {INDICATOR_TOPIC, CAUSAL_EVIDENCE_TOPIC}, visible
     # Its groups are its own: another party's group name is refused.
     with pytest.raises(GroupAuthorizationFailedError):
         asyncio.run(_read_one(reader, INDICATOR_TOPIC, group="zerocarbon-influx-sink"))
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(send_one(reader, INDICATOR_TOPIC, b"{}"))
+
+
+def test_the_analyst_writes_its_evidence_and_nothing_else(local_stack: Settings) -> None:
+    """`zerocarbon analyse` reads InfluxDB, not Kafka: it sees its own topic only."""
+    analyst = kafka_access(local_stack, ANALYST)
+    assert asyncio.run(visible_topics(analyst)) == {CAUSAL_EVIDENCE_TOPIC}
+    with pytest.raises(TopicAuthorizationFailedError):
+        asyncio.run(send_one(analyst, INDICATOR_TOPIC, b"{}"))
 
 
 def test_no_client_connects_without_a_login_or_without_tls(local_stack: Settings) -> None:

@@ -57,6 +57,8 @@ HOLDS: dict[str, dict[str, str]] = {
     "sink": _own("ZC_KAFKA_SINK_PASSWORD", "ZC_MQTT_SINK_PASSWORD", "ZC_METRICS_TOKEN"),
     "collect": _own("ZC_KAFKA_COLLECTOR_PASSWORD", "ZC_METRICS_TOKEN"),
     "share": _own("ZC_KAFKA_SHARER_PASSWORD", "ZC_METRICS_TOKEN"),
+    # Its InfluxDB token comes from influx-setup's volume for it, mounted read-only.
+    "analyse": _own("ZC_KAFKA_ANALYST_PASSWORD"),
     # Its scrape tokens come as compose secrets (files), from the same .env variables.
     "prometheus": {},
     "grafana": {"GF_SECURITY_ADMIN_PASSWORD": "ZC_GRAFANA_ADMIN_PASSWORD"},
@@ -72,6 +74,7 @@ SET_UP_FIRST = {
     "sink": ("kafka-setup", "mqtt-setup"),
     "collect": ("kafka-setup",),
     "share": ("kafka-setup",),
+    "analyse": ("kafka-setup", "influx-setup"),
 }
 
 

@@ -40,8 +40,9 @@ def test_the_image_builds_the_sinks_rust_line_formatter_beside_the_service() -> 
     stage = build_stage()
     wheel_builds = [shlex.split(run) for run in stage.runs if "pip wheel" in run]
     assert wheel_builds, f"{DOCKERFILE}'s build stage runs no `pip wheel`"
+    # The project with the extras its commands need (`analyse`: analysis), and the Rust wheel.
     targets = {word.removeprefix("./").rstrip("/") or "." for words in wheel_builds for word in words}
-    assert {".", NATIVE_LINES} <= targets
+    assert {".[analysis]", NATIVE_LINES} <= targets
     assert stage.copies_top_level(NATIVE_LINES.split("/")[0])
 
 

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from config.settings import Settings
 from stack.influx_provisioning import (
+    ANALYSIS,
     READ,
     SINK,
     BucketRetention,
@@ -38,16 +39,25 @@ from zerocarbon.component_configs import (
 )
 
 ORG = "0a1b2c3d4e5f6a7b"
-BUCKETS = ["1111111111111111", "2222222222222222"]
+INDICATOR_BUCKETS = ["1111111111111111", "2222222222222222"]
+EVIDENCE_BUCKET = "3333333333333333"
+BUCKETS = {**dict.fromkeys(INDICATOR_BUCKETS, "indicators"), EVIDENCE_BUCKET: "evidence"}
 
 
-def test_the_sink_may_only_write_and_the_readers_only_read_the_two_buckets() -> None:
-    for role, action in ((SINK, "write"), (READ, "read")):
-        permissions = role_permissions(role, ORG, BUCKETS)
-        assert {(p["action"], p["resource"]["type"], p["resource"]["orgID"]) for p in permissions} == {
-            (action, "buckets", ORG)
-        }
-        assert sorted(p["resource"]["id"] for p in permissions) == BUCKETS
+def _grants(permissions: list[dict[str, typing.Any]]) -> set[tuple[str, str]]:
+    assert {(p["resource"]["type"], p["resource"]["orgID"]) for p in permissions} == {("buckets", ORG)}
+    return {(p["action"], p["resource"]["id"]) for p in permissions}
+
+
+def test_each_role_may_do_its_one_thing_on_its_buckets_only() -> None:
+    """The sink writes the indicators; readers read everything; the analysis reads the
+    indicators and writes its evidence, and may not touch what the sink wrote."""
+    assert _grants(role_permissions(SINK, ORG, BUCKETS)) == {("write", b) for b in INDICATOR_BUCKETS}
+    assert _grants(role_permissions(READ, ORG, BUCKETS)) == {("read", b) for b in BUCKETS}
+    assert _grants(role_permissions(ANALYSIS, ORG, BUCKETS)) == {
+        *(("read", b) for b in INDICATOR_BUCKETS),
+        ("write", EVIDENCE_BUCKET),
+    }
 
 
 def test_an_existing_token_is_kept_only_with_exactly_the_wanted_permissions() -> None:
@@ -75,8 +85,10 @@ def test_a_retention_changed_by_setup_takes_influxdbs_shard_duration_for_it() ->
 
 
 def test_each_scope_and_role_has_its_own_description() -> None:
-    names = {role_description(role, scope) for role in (SINK, READ) for scope in ("service", "bench x")}
-    assert len(names) == 4
+    names = {
+        role_description(role, scope) for role in (SINK, READ, ANALYSIS) for scope in ("service", "bench x")
+    }
+    assert len(names) == 6
 
 
 def test_a_token_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
@@ -128,11 +140,12 @@ def test_a_missing_token_says_what_to_set_and_what_to_run(tmp_path: Path) -> Non
     assert str(tmp_path / "influxdb" / "tokens" / "read" / "token") in message
 
 
-def test_the_stack_sets_up_both_buckets_with_their_retention(tmp_path: Path) -> None:
+def test_the_stack_sets_up_its_buckets_with_their_retention(tmp_path: Path) -> None:
     settings = Settings(stack_home=tmp_path, influx_retention_days=0, influx_minute_retention_days=7)
     assert influx_buckets(settings) == (
         BucketRetention("indicators", 0),
         BucketRetention("indicators_1m", 7 * 86_400),
+        BucketRetention("causal_evidence", 0, "evidence"),
     )
     config = stack_config(settings)
     assert config.influx_buckets == influx_buckets(settings)
