@@ -112,3 +112,16 @@ from(bucket: {flux_string(bucket)})
   |> group(columns: ["producer"])
   |> mean()
 """
+
+
+def causal_evidence(bucket: str, since: datetime) -> str:
+    """The latest point of each hypothesis, commune and status since ``since``, its fields as
+    columns (pivoted before anything else: the fields are of several types, which one table
+    cannot hold in ``_value``); the newest per hypothesis and commune is the current one."""
+    return f"""
+from(bucket: {flux_string(bucket)})
+  |> range(start: {flux_time(since)})
+  |> filter(fn: (r) => r._measurement == "causal_evidence")
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> last(column: "_time")
+"""

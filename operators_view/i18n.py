@@ -84,6 +84,26 @@ EN: dict[str, str] = {
     "air.above": "Above the guideline",
     "air.below": "Within the guideline",
     "air.not_assessed": "Not assessed",
+    "section.evidence": "Causal evidence between indicators",
+    "section.evidence.caption": "The latest result of each hypothesis in each commune "
+    "(zerocarbon analyse, hourly indicators of the last 28 days)",
+    "evidence.caveat": "Evidence, not proof: a link means that the cause's past helps predict the "
+    "effect beyond the effect's own past and the confounders named by the hypothesis; a cause that "
+    "is not measured can make or hide one. The false discovery rate is held at 5 % across each "
+    "run's tests.",
+    "col.hypothesis": "Hypothesis",
+    "col.finding": "Finding",
+    "col.lag_hours": "Lag (h)",
+    "col.direction": "Direction",
+    "col.p_value": "p-value",
+    "col.hours_used": "Hours used",
+    "col.window_end": "Data up to",
+    "evidence.evidence": "Evidence of a link",
+    "evidence.no_evidence": "No evidence",
+    "evidence.insufficient_data": "Not enough data",
+    "evidence.raises": "raises",
+    "evidence.lowers": "lowers",
+    "evidence.territory": "Territory",
     "section.health": "Platform health",
     "section.validation": "Validation",
     "fig.received_per_second": "Readings validated per second",
@@ -237,6 +257,26 @@ FR: dict[str, str] = {
     "air.above": "Au-dessus du seuil",
     "air.below": "Sous le seuil",
     "air.not_assessed": "Non évalué",
+    "section.evidence": "Indices de liens de cause entre indicateurs",
+    "section.evidence.caption": "Le dernier résultat de chaque hypothèse dans chaque commune "
+    "(zerocarbon analyse, indicateurs horaires des 28 derniers jours)",
+    "evidence.caveat": "Un indice, pas une preuve : un lien signifie que le passé de la cause aide à "
+    "prévoir l'effet au-delà du passé de l'effet lui-même et des facteurs de confusion nommés par "
+    "l'hypothèse ; une cause non mesurée peut en créer ou en masquer un. Le taux de fausses "
+    "découvertes est tenu à 5 % sur les tests de chaque exécution.",
+    "col.hypothesis": "Hypothèse",
+    "col.finding": "Résultat",
+    "col.lag_hours": "Décalage (h)",
+    "col.direction": "Sens",
+    "col.p_value": "Valeur p",
+    "col.hours_used": "Heures utilisées",
+    "col.window_end": "Données jusqu'au",
+    "evidence.evidence": "Indice d'un lien",
+    "evidence.no_evidence": "Pas d'indice",
+    "evidence.insufficient_data": "Données insuffisantes",
+    "evidence.raises": "augmente",
+    "evidence.lowers": "diminue",
+    "evidence.territory": "Territoire",
     "section.health": "Santé de la plateforme",
     "section.validation": "Validation",
     "fig.received_per_second": "Mesures validées par seconde",

@@ -15,6 +15,8 @@ from sinks.influx_target import InfluxTarget
 
 Row = dict[str, Any]
 _TAGS = ("window", "commune", "sector", "mode", "station", "quantity", "producer")
+EVIDENCE_KEPT = timedelta(days=2)
+"""How old the newest evidence of a hypothesis may be to show: the analysis runs hourly."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class IndicatorRows:
     exceedances: list[Row]
     producer_last_events: list[Row]
     producer_completeness: list[Row]
+    evidence: list[Row]
 
 
 def _rows(client: InfluxDBClient, query: str) -> list[Row]:
@@ -62,8 +65,9 @@ def _rows(client: InfluxDBClient, query: str) -> list[Row]:
 class IndicatorReader:
     """One InfluxDB client kept open while the page is watched (blocking: run in a thread)."""
 
-    def __init__(self, target: InfluxTarget) -> None:
+    def __init__(self, target: InfluxTarget, evidence_bucket: str) -> None:
         self._target = target
+        self._evidence_bucket = evidence_bucket
         self._client = InfluxDBClient(url=target.url, token=target.token, org=target.org, timeout=10_000)
 
     def close(self) -> None:
@@ -81,4 +85,15 @@ class IndicatorReader:
             exceedances=_rows(client, flux_queries.who_exceedance_days(bucket, at.year)),
             producer_last_events=_rows(client, flux_queries.producer_last_events(bucket, at.year)),
             producer_completeness=_rows(client, flux_queries.producer_completeness(bucket, at.hour)),
+            evidence=self.evidence(at.now - EVIDENCE_KEPT),
         )
+
+    def evidence(self, since: datetime) -> list[Row]:
+        """The causal evidence points since ``since``: their tags, time and fields."""
+        query = flux_queries.causal_evidence(self._evidence_bucket, since)
+        out = []
+        for table in self._client.query_api().query(query):
+            for record in table.records:
+                out.append({k: v for k, v in record.values.items() if k not in ("result", "table")})
+                out[-1]["time"] = out[-1].pop("_time")
+        return out

@@ -11,11 +11,14 @@ import logging
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from analysis.hypotheses import HypothesisError, load_hypotheses
 from operators_view import territory_figures
+from operators_view.causal_evidence_rows import current_evidence
 from operators_view.consumer_lag import ConsumerLagReader
 from operators_view.dead_letter_tail import DeadLetterTail
 from operators_view.health_sources import (
@@ -31,8 +34,20 @@ from operators_view.view_config import ViewConfig
 from reference.loader import load_reference
 from schemas.environment import UNIT_OF
 from schemas.local_calendar import ZoneCalendar
+from streams.indicators.catalogue import INDICATORS
 
 log = logging.getLogger("zerocarbon.view")
+
+
+def hypothesis_questions(reference_dir: Path) -> dict[str, str]:
+    """Each hypothesis's question, in words, from the hypotheses file the analysis reads; none
+    when it is refused (the page still shows the evidence, by name)."""
+    try:
+        hypotheses = load_hypotheses(reference_dir / "hypotheses.toml", frozenset(INDICATORS))
+    except (OSError, HypothesisError) as exc:
+        log.warning("the hypotheses' questions are not shown: %s", exc)
+        return {}
+    return {h.name: h.question for h in hypotheses}
 
 
 def _failure(exc: BaseException) -> str:
@@ -50,6 +65,7 @@ class PageSnapshots:
         self.units = {quantity.value: unit for quantity, unit in UNIT_OF.items()}
         self.groups = {config.worker_group: "worker", config.sink_group: "sink"}
         self.calendar = ZoneCalendar(config.time_zone)
+        self.questions = hypothesis_questions(config.reference_dir)
         self._session: aiohttp.ClientSession | None = None
         self._reader: IndicatorReader | None = None
         self._lag: ConsumerLagReader | None = None
@@ -59,7 +75,7 @@ class PageSnapshots:
 
     async def open(self) -> None:
         self._session = aiohttp.ClientSession()
-        self._reader = IndicatorReader(self.config.influx)
+        self._reader = IndicatorReader(self.config.influx, self.config.evidence_bucket)
         self._tail = DeadLetterTail(self.config.kafka, self.config.dead_letters_kept)
         self._tail.start()
 
@@ -147,7 +163,14 @@ class PageSnapshots:
 
     def _territory(self, rows: IndicatorRows | None, at: Instants) -> dict[str, Any]:
         if rows is None:
-            return {"territory": None, "by_commune": [], "by_sector": [], "mobility": [], "air": []}
+            return {
+                "territory": None,
+                "by_commune": [],
+                "by_sector": [],
+                "mobility": [],
+                "air": [],
+                "evidence": [],
+            }
         energy = territory_figures.emissions_and_energy(
             rows.emissions_and_energy, at.day, at.hour, self.commune_names
         )
@@ -165,6 +188,7 @@ class PageSnapshots:
                 asdict(row) for row in territory_figures.mobility_by_mode(rows.mobility, at.day, at.hour)
             ],
             "air": [asdict(row) for row in air],
+            "evidence": current_evidence(rows.evidence, self.questions, self.commune_names),
         }
 
     @staticmethod

@@ -26,6 +26,7 @@ class ViewConfig:
     bridge_status_dir: Path
     reference_dir: Path  # commune names, WHO guidelines
     time_zone: str = "UTC"  # where the indicator stage's days begin: "today" on the page
+    evidence_bucket: str = "causal_evidence"  # what `zerocarbon analyse` writes
     # The token the page requires (None: open, which only loopback allows; docs/security.md),
     # and the one it shows the worker's /counters.
     token: str | None = None

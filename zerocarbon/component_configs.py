@@ -401,6 +401,7 @@ def view_config(settings: Settings) -> ViewConfig:
         bridge_status_dir=bridge_status_dir(settings),
         reference_dir=reference_dir(settings),
         time_zone=settings.time_zone,
+        evidence_bucket=settings.influx_evidence_bucket,
         token=settings.view_token.get_secret_value() if settings.view_token is not None else None,
         worker_token=worker_web_token(settings),
     )

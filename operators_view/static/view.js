@@ -192,6 +192,25 @@
     }, 8);
   }
 
+  function renderEvidence(s) {
+    fillTable("evidence", s.evidence || [], (row) => {
+      const direction = row.sign === null || row.sign === undefined ? "—" : t(row.sign > 0 ? "evidence.raises" : "evidence.lowers");
+      const hypothesis = document.createElement("span");
+      hypothesis.textContent = row.question || row.hypothesis;
+      hypothesis.title = row.hypothesis;
+      return [
+        [hypothesis],
+        [row.place || t("evidence.territory")],
+        [t(`evidence.${row.status}`) + (row.detail ? ` (${row.detail})` : ""), `status-${row.status}`],
+        [number(row.lag_hours, 0), "num"],
+        [direction],
+        [row.p_value === null || row.p_value === undefined ? "—" : row.p_value.toExponential(1), "num"],
+        [number(row.n, 0), "num"],
+        [new Intl.DateTimeFormat(locale(), { dateStyle: "short", timeStyle: "short" }).format(new Date(row.computed_for))],
+      ];
+    }, 8);
+  }
+
   function deadLetterItem(letter) {
     const li = document.createElement("li");
     li.dataset.offset = letter.offset;
@@ -293,6 +312,7 @@
   function render(s, force = false) {
     renderTerritory(s);
     renderBreakdowns(s);
+    renderEvidence(s);
     renderHealth(s.health, force);
     renderSources(s.sources);
     const updated = document.getElementById("updated");

@@ -9,6 +9,7 @@ three hours later; in commune B they are unrelated. Only A's is evidence. The wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from analysis.synthetic_series import planted_var
 from config.kafka_access import KafkaAccess
 from config.settings import Settings
+from operators_view.causal_evidence_rows import current_evidence
+from operators_view.indicator_reader import IndicatorReader
 from schemas.catalogue import CAUSAL_EVIDENCE_TOPIC
 from schemas.causal_evidence import CausalEvidence
 from sinks.influx_readback import flux_string
@@ -123,6 +126,17 @@ from(bucket: {flux_string(settings.influx_evidence_bucket)})
         (unlinked, "no_evidence"),
     }
     assert {r.values["commune"]: r.get_value() for r in rows}[linked] == pytest.approx(found.p_value)
+
+    # What the operators' page shows, through its own reader and query.
+    reader = IndicatorReader(influx_target, settings.influx_evidence_bucket)
+    try:
+        points = await asyncio.to_thread(reader.evidence, END - timedelta(hours=1))
+    finally:
+        reader.close()
+    shown = {r["commune"]: r for r in current_evidence(points, {}, {}) if r["commune"] in (linked, unlinked)}
+    assert (shown[linked]["status"], shown[linked]["lag_hours"], shown[linked]["sign"]) == ("evidence", 3, 1)
+    assert shown[unlinked]["status"] == "no_evidence"
+    assert shown[linked]["computed_for"] == END.isoformat()
 
 
 def test_the_analysis_token_may_not_write_the_indicators(settings: Settings) -> None:
