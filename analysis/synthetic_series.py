@@ -51,6 +51,17 @@ def planted_var(rng: np.random.Generator, hours: int) -> Scenario:
     )  # fmt: skip
 
 
+def weak_lag(rng: np.random.Generator, hours: int) -> Scenario:
+    """x drives y at 2 hours with a small coefficient: the cause explains about 2 % of the
+    effect's variance, as a real driver among many others might."""
+    x = _ar1(rng, hours, 0.6)
+    y = np.zeros(hours)
+    noise = rng.normal(0, 1, hours)
+    for t in range(2, hours):
+        y[t] = 0.4 * y[t - 1] + 0.15 * x[t - 2] + noise[t]
+    return Scenario("weak lag", {"x": x, "y": y}, [Pair("x", "y", True), Pair("y", "x", False)])
+
+
 def common_driver(rng: np.random.Generator, hours: int) -> Scenario:
     """d drives a (at 1 hour) and b (at 4 hours): a seems to lead b unless d is controlled for."""
     d = _ar1(rng, hours, 0.7)
@@ -82,4 +93,4 @@ def seasonal_unlinked(rng: np.random.Generator, hours: int) -> Scenario:
     return Scenario("seasonal, no link", {"u": u, "v": v}, [Pair("u", "v", False), Pair("v", "u", False)])
 
 
-SCENARIOS = (planted_var, common_driver, random_walks, seasonal_unlinked)
+SCENARIOS = (planted_var, weak_lag, common_driver, random_walks, seasonal_unlinked)
