@@ -12,7 +12,16 @@ from abc import abstractmethod
 from typing import Any
 
 from schemas.environment import UNIT_OF, EnvQuantity
-from sensors.load_shapes import LocalClock, heating_need, occupancy, outdoor_temperature, sun_height, traffic
+from sensors.load_shapes import (
+    NO2_DELAY_S,
+    LocalClock,
+    heating_need,
+    occupancy,
+    outdoor_temperature,
+    sun_height,
+    traffic,
+    traffic_anomaly,
+)
 from sensors.simulated_device import SimulatedDevice
 
 
@@ -41,7 +50,7 @@ class AirQualityStation(_CyclingSensor):
     quantities = (EnvQuantity.NO2, EnvQuantity.PM10, EnvQuantity.PM25, EnvQuantity.O3)
 
     def value(self, quantity: EnvQuantity, t: float, clock: LocalClock, rng: random.Random) -> float:
-        road = traffic(clock) * self.exposure
+        road = traffic(clock) * (1.0 + traffic_anomaly(self.spec.commune, t - NO2_DELAY_S)) * self.exposure
         if quantity is EnvQuantity.NO2:
             return max(0.0, 6.0 + 42.0 * road + rng.gauss(0, 3))
         pm10 = 9.0 + 9.0 * road + 14.0 * heating_need(outdoor_temperature(clock)) + rng.gauss(0, 2)

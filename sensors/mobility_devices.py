@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sensors.load_shapes import LocalClock, occupancy, tourism, traffic
+from sensors.load_shapes import LocalClock, occupancy, tourism, traffic, traffic_anomaly
 from sensors.simulated_device import SimulatedDevice, iso_utc
 
 
@@ -83,7 +83,7 @@ class TrafficCounter(SimulatedDevice):
         self.lane = rng.randrange(1, 3)
 
     def fields(self, t: float, device_t: float, clock: LocalClock, rng: random.Random) -> dict[str, Any]:
-        flow = traffic(clock)
+        flow = traffic(clock) * (1.0 + traffic_anomaly(self.spec.commune, t))
         return {
             "kind": "traffic_count",
             "interval_start": iso_utc(device_t - self.interval_s),
