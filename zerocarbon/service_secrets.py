@@ -33,14 +33,13 @@ HOLDINGS: dict[str, Holdings] = {
     "worker": Holdings(("worker_web_host", "kafka_host"), ()),
     "sink": Holdings(("influx_host", "kafka_host", "mqtt_host"), ("influx_sink_token",)),
     "view": Holdings(("view_host", "influx_host", "kafka_host", "worker_web_host"), ("influx_read_token",)),
+    "analyse": Holdings(("influx_host", "kafka_host"), ("influx_analysis_token",)),
 }
 # `up` runs the stack and every command above: it refuses what any of them would.
 HOLDINGS["up"] = Holdings(
     tuple(dict.fromkeys(a for h in HOLDINGS.values() for a in h.addresses)),
     tuple(dict.fromkeys(s for h in HOLDINGS.values() for s in h.secrets)),
 )
-# Not run by `up`: scheduled apart (docker/compose.yaml's analyse).
-HOLDINGS["analyse"] = Holdings(("influx_host", "kafka_host"), ("influx_analysis_token",))
 
 
 def _value(secret: object) -> str | None:

@@ -1,6 +1,7 @@
 """`zerocarbon up | down | ps`: the local stack and the service's processes, kept running.
 
-The processes (bridges, workers, the sink, the operators' page) run under supervisord
+The processes (bridges, workers, the sink, the operators' page, the sharing stage, the causal
+analysis) run under supervisord
 (docs/operations.md says why: a well-kept supervisor, no process manager of ours): one that
 exits is started again, with supervisord's backoff when it dies during its first
 ``START_SECONDS``; each restart is counted by zerocarbon/restart_counter.py, its event
@@ -55,7 +56,8 @@ def programs(
     settings: Settings, workers: int, bridges: int, collect: list[str] | None = None
 ) -> list[Program]:
     """What `up` runs: ``workers`` workers (each its page on the next port), ``bridges`` bridges
-    (each its own MQTT client id and metrics port), one sink, the operators' page; with
+    (each its own MQTT client id and metrics port), one sink, the operators' page, the sharing
+    stage and the causal analysis (hourly); with
     ``collect``, the pull collectors it names (all the shipped ones when empty)."""
     found: list[Program] = []
     for i in range(workers):
@@ -81,6 +83,7 @@ def programs(
     found.append(Program("sink", ("sink",)))
     found.append(Program("view", ("view",)))
     found.append(Program("share", ("share",)))  # idle until an agreement is granted
+    found.append(Program("analyse", ("analyse", "--every", "3600")))  # the causal evidence, hourly
     if collect is not None:
         found.append(Program("collect", ("collect", *collect)))
     return found

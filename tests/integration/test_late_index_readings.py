@@ -45,9 +45,10 @@ from tests.integration.late_scenario import (
     stored_windows,
     window_bounds,
 )
-from zerocarbon.demo import validation_totals, worker_counters
+from zerocarbon.demo import worker_counters
 
 INDUSTRY = METERS[2]
+PRODUCER = "golden-tests"
 HOUR, DAY = 3600, 86400
 Index = tuple[int, int]
 """An index of the tertiary meter: its event time (epoch s) and its value in Wh."""
@@ -101,7 +102,8 @@ async def test_a_meter_s_backlog_after_its_live_index_counts_where_each_index_be
 
     before = worker_counters(settings)
     since, offsets = datetime.now(UTC), await indicator_offsets(kafka_admin, settings)
-    await publish(kafka_admin, intervals(run, INDUSTRY, t0 - 8 * HOUR, t0, QUARTER, (2_000, 40_000), rng))
+    industry = intervals(run, INDUSTRY, t0 - 8 * HOUR, t0, QUARTER, (2_000, 40_000), rng)
+    await publish(kafka_admin, industry)
     await _publish_indexes(kafka_admin, run, live)
     tertiary = series_of(TERTIARY.series)
     closed = t0 - 3 * HOUR  # the hour of the last index before the meter went offline
@@ -129,5 +131,11 @@ async def test_a_meter_s_backlog_after_its_live_index_counts_where_each_index_be
     }
     # Each index of the backlog takes back the delta counted at T0 and counts it again from itself.
     assert moved == {"index_out_of_order": 0, "index_recounts": 2 * len(backlog), "index_baselines": 1}, moved
-    validated = {k: v - validation_totals(before)[k] for k, v in validation_totals(after).items()}
-    assert validated["dead_lettered"] == 0 and validated["accepted"] == validated["received"], validated
+    # The golden meters' producer only: a record another test left on a raw topic (a principal's
+    # test payload, dead-lettered when a worker reads it) is not this scenario's.
+    validated = {
+        outcome: after.get(outcome, {}).get(PRODUCER, 0) - before.get(outcome, {}).get(PRODUCER, 0)
+        for outcome in ("accepted", "duplicates", "dead_lettered")
+    }
+    sent = len(industry) + len(live) + len(backlog)
+    assert validated == {"accepted": sent, "duplicates": 0, "dead_lettered": 0}, validated

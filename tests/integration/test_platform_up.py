@@ -69,7 +69,7 @@ def platform(settings: Settings) -> Iterator[dict[str, dict[str, Any]]]:
 
 
 def test_up_runs_every_process_and_ps_says_so(platform: dict[str, dict[str, Any]]) -> None:
-    assert set(platform) == {"worker", "bridge", "sink", "view", "share"}
+    assert set(platform) == {"worker", "bridge", "sink", "view", "share", "analyse"}
     table = ps()
     assert all(row["state"] == "RUNNING" and row["restarts"] == 0 for row in table.values()), table
     assert table["worker"]["health"] == "pass", table["worker"]

@@ -16,7 +16,7 @@ from zerocarbon.supervised_platform import PlatformFiles, programs, supervisord_
 def test_up_runs_the_workers_and_bridges_asked_for_each_on_its_own_ports_and_ids() -> None:
     settings = Settings(worker_web_port=6066, bridge_metrics_port=9471, bridge_client_id="zc-b")
     found = {p.name: p for p in programs(settings, workers=2, bridges=2)}
-    assert list(found) == ["worker-1", "worker-2", "bridge-1", "bridge-2", "sink", "view", "share"]
+    assert list(found) == ["worker-1", "worker-2", "bridge-1", "bridge-2", "sink", "view", "share", "analyse"]
     assert [found[f"worker-{i}"].env["ZC_WORKER_WEB_PORT"] for i in (1, 2)] == ["6066", "6067"]
     assert [found[f"bridge-{i}"].args for i in (1, 2)] == [
         ("bridge", "--client-id", "zc-b-1"),
@@ -25,7 +25,7 @@ def test_up_runs_the_workers_and_bridges_asked_for_each_on_its_own_ports_and_ids
     assert [found[f"bridge-{i}"].env["ZC_BRIDGE_METRICS_PORT"] for i in (1, 2)] == ["9471", "9472"]
     assert {found[f"bridge-{i}"].env["ZC_BRIDGE_SHARED_GROUP"] for i in (1, 2)} == {"zerocarbon-bridges"}
     one = [p.name for p in programs(settings, workers=1, bridges=1)]
-    assert one == ["worker", "bridge", "sink", "view", "share"]
+    assert one == ["worker", "bridge", "sink", "view", "share", "analyse"]
     collecting = programs(settings, workers=1, bridges=1, collect=["yelo-bike-stations"])
     assert [(p.name, p.args) for p in collecting][-1] == ("collect", ("collect", "yelo-bike-stations"))
     assert programs(settings, 1, 1, collect=[])[-1].args == ("collect",)  # every shipped collector
@@ -80,6 +80,6 @@ def test_the_listener_counts_restarts_and_answers_each_event(tmp_path: Path) -> 
 
 
 def test_up_refuses_what_any_command_it_runs_would() -> None:
-    for command in ("stack up", "bridge", "worker", "sink", "view"):
+    for command in ("stack up", "bridge", "worker", "sink", "view", "analyse"):
         assert set(HOLDINGS[command].addresses) <= set(HOLDINGS["up"].addresses)
         assert set(HOLDINGS[command].secrets) <= set(HOLDINGS["up"].secrets)
