@@ -47,7 +47,9 @@ async def declare_catalogue(settings: Settings) -> list[str]:
     async with KafkaIdentities(admin) as identities:
         for principal, acls in bench_grants().items():
             await identities.grant(usernames[principal], acls)
-    return await kafka_admin.ensure_topics(admin, kafka_admin.catalogue(settings.kafka_partitions))
+    return await kafka_admin.ensure_topics(
+        admin, kafka_admin.catalogue(settings.kafka_partitions), settings.kafka_replication
+    )
 
 
 def bench_grants() -> dict[str, tuple[KafkaAcl, ...]]:

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from config.development_secrets import DEVELOPMENT_INFLUX_PASSWORD, DEVELOPMENT_INFLUX_TOKEN
+from config.kafka_cluster import MAX_BROKERS, bootstrap_servers, default_replication
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -58,6 +59,19 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="1g", description="JVM heap (-Xms and -Xmx) of the local broker")
     kafka_data_dir: Path | None = None
     kafka_partitions: int = Field(default=4, description="default partitions of new topics")
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_BROKERS,
+        description="brokers of the local stack's KRaft cluster; node n's ports are the first's + 100(n-1)",
+    )
+    kafka_replication_factor: int | None = Field(
+        default=None, ge=1, description="copies of each topic the admin creates (default: min(brokers, 3))"
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="host:port,... the clients reach first (default: every local broker at kafka_host)",
+    )
 
     # Kafka principals (docs/security.md), one SCRAM-SHA-512 login each. A password left unset
     # is, on the local stack, the one `zerocarbon stack up` generated under
@@ -349,7 +363,14 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        return bootstrap_servers(self.kafka_host, self.kafka_port, self.kafka_brokers)
+
+    @property
+    def kafka_replication(self) -> int:
+        """The replication factor of the topics the admin creates."""
+        return self.kafka_replication_factor or default_replication(self.kafka_brokers)
 
     @property
     def influx_url(self) -> str:

@@ -8,6 +8,7 @@ import dataclasses
 import fcntl
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from stack.stack_config import StackConfig
 
 def services(config: StackConfig) -> list[LocalService]:
     """The stack's services in start order (stopped in reverse)."""
-    stack: list[LocalService] = [MosquittoBroker(config), InfluxDBServer(config), KafkaBroker(config)]
+    brokers = [KafkaBroker(config, node) for node in range(1, config.kafka_brokers + 1)]
+    stack: list[LocalService] = [MosquittoBroker(config), InfluxDBServer(config), *brokers]
     return [*stack, PrometheusServer(config)] if config.prometheus else stack
 
 
@@ -71,7 +73,25 @@ def install(config: StackConfig) -> None:
 def down(config: StackConfig) -> list[str]:
     """Stop every running service cleanly; return the names of those stopped."""
     with one_at_a_time(config.home):
-        return [service.name for service in reversed(services(config)) if service.stop()]
+        stopped: list[str] = []
+        stack = list(reversed(services(config)))
+        brokers = [service for service in stack if isinstance(service, KafkaBroker)]
+        for service in stack:
+            if isinstance(service, KafkaBroker):
+                if service is brokers[0]:
+                    stopped += _stop_together(brokers)
+            elif service.stop():
+                stopped.append(service.name)
+        return stopped
+
+
+def _stop_together(brokers: list[KafkaBroker]) -> list[str]:
+    """A cluster's nodes stopped one after the other: the last ones lose their controllers'
+    quorum and wait for it in their controlled shutdown. Stopped together, each sees the
+    others leave."""
+    with ThreadPoolExecutor(max_workers=len(brokers)) as pool:
+        results = list(pool.map(lambda broker: broker.stop(), brokers))
+    return [broker.name for broker, stopped in zip(brokers, results, strict=True) if stopped]
 
 
 def status(config: StackConfig) -> list[dict[str, Any]]:

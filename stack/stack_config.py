@@ -37,7 +37,11 @@ class StackConfig:
     # their retention, and where the sink's and the readers' scoped tokens are written.
     influx_buckets: tuple[BucketRetention, ...]
     influx_tokens_dir: Path
-    kafka_data_dir: Path | None = None  # None: under ``home``
+    kafka_data_dir: Path | None = None  # None: under ``home`` (node n > 1: ``<dir>-n``)
+    # The KRaft cluster (config/kafka_cluster.py): node n's ports are each port above plus
+    # 100 (n - 1); every topic, internal ones included, has ``kafka_replication`` copies.
+    kafka_brokers: int = 1
+    kafka_replication: int = 1
     mosquitto_data_dir: Path | None = None
     influx_data_dir: Path | None = None
     # MQTT principals (schemas/mqtt_principals.py): each service principal's user name, and

@@ -9,6 +9,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from config.kafka_access import KafkaAccess
+from config.kafka_cluster import faust_broker_urls
 from config.web_access import require_token_beyond_loopback
 from schemas.catalogue import DEAD_LETTER_MAX_BYTES
 from streams.worker_config import WorkerConfig
@@ -24,13 +25,14 @@ def create_app(config: WorkerConfig) -> faust.App:
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         config.worker_id,
-        broker=f"kafka://{config.kafka.bootstrap}",
+        broker=faust_broker_urls(config.kafka.bootstrap),
         broker_credentials=faust_credentials(config.kafka),
         # No faust table: the indicator state is checkpointed to Kafka by the agent itself
         # (streams/indicators/checkpoints.py), so no RocksDB store either.
         store="memory://",
         datadir=str(datadir),
         topic_partitions=config.partitions,
+        topic_replication_factor=config.replication,
         consumer_auto_offset_reset="earliest",
         # Static membership (KIP-345) only when asked for: a static member that rejoins with
         # another set of topics (a new version of the worker) gets its previous assignment

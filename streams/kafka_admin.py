@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -29,6 +29,7 @@ from aiokafka.errors import (
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from config.kafka_access import KafkaAccess, MissingTopics
+from config.kafka_cluster import min_insync_replicas
 from schemas.catalogue import channels
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,12 @@ def catalogue(partitions: int, used_by: str | None = None) -> list[TopicSpec]:
     ]
 
 
-async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec], replication: int) -> list[str]:
+    """Create the topics that do not exist yet, with ``replication`` copies each and the
+    ``min.insync.replicas`` that goes with it (config/kafka_cluster.py); return the names
+    created. A topic that exists keeps its copies (Kafka moves replicas only by reassignment)."""
+    insync = {"min.insync.replicas": str(min_insync_replicas(replication))}
+    specs = [replace(s, config={**s.config, **insync}) for s in specs]
     admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
@@ -70,10 +75,10 @@ async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec]) -> list[str]
             # If another process of ours wins the race, the topic is there, as wanted.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+                    [NewTopic(s.name, s.partitions, replication, topic_configs=s.config) for s in missing]
                 )
             log.info("created Kafka topics %s", [s.name for s in missing])
-        present = [s for s in specs if s.name in existing and s.config]
+        present = [s for s in specs if s.name in existing]
         if present:
             # Topics created by an older version keep up with the catalogue's configuration.
             resources = [ConfigResource(ConfigResourceType.TOPIC, s.name, s.config) for s in present]

@@ -19,6 +19,7 @@ class WorkerConfig:
     data_dir: Path
     web_host: str
     web_port: int
+    replication: int = 1  # copies of the topics faust makes itself (the assignor's leader topic)
     session_timeout_seconds: float = 15.0
     instance_id: str | None = None
     dedup_horizon_seconds: float = 3600.0

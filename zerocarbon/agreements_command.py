@@ -73,6 +73,7 @@ class AgreementsConfig:
     indicators: frozenset[str]
     key_file: Path
     partitions: int
+    replication: int = 1  # copies of a party's topic, as of the catalogue's
     time_zone: str = "UTC"  # whose local dates open-data's DAY names
 
 
@@ -218,7 +219,7 @@ async def _grant(args: argparse.Namespace, config: AgreementsConfig, admin: Kafk
     agreement = load_agreement_file(args.file, config.indicators)
     topic = share_topic(agreement.party)
     spec = TopicSpec(topic, config.partitions, {"retention.ms": str(PARTY_TOPIC_RETENTION_MS)})
-    await ensure_topics(admin, [spec])
+    await ensure_topics(admin, [spec], config.replication)
     now = datetime.now(UTC)
     await _send(
         admin,

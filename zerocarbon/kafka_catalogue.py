@@ -17,7 +17,9 @@ from zerocarbon.component_configs import required_kafka_access
 def declare_catalogue(settings: Settings) -> list[str]:
     """Create the catalogue's missing topics (and align their configuration); the names created."""
     admin = required_kafka_access(settings, ADMIN)
-    created = asyncio.run(ensure_topics(admin, catalogue(settings.kafka_partitions)))
+    created = asyncio.run(
+        ensure_topics(admin, catalogue(settings.kafka_partitions), settings.kafka_replication)
+    )
     if created:
         print(f"[stack] created Kafka topics {', '.join(created)}", flush=True)
     return created

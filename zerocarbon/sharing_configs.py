@@ -55,5 +55,6 @@ def agreements_config(settings: Settings) -> AgreementsConfig:
         indicators=known_indicators(),
         key_file=pseudonym_key_file(settings),
         partitions=settings.kafka_partitions,
+        replication=settings.kafka_replication,
         time_zone=settings.time_zone,
     )

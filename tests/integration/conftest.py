@@ -46,7 +46,11 @@ def local_stack(settings: Settings, stack_config: StackConfig) -> Iterator[Setti
     assert all(service["healthy"] for service in report), report
     # The service's topics, declared by the admin as `zerocarbon stack up` declares them: no
     # service may create one, and the broker creates none by itself.
-    asyncio.run(ensure_topics(admin_access(settings), catalogue(settings.kafka_partitions)))
+    asyncio.run(
+        ensure_topics(
+            admin_access(settings), catalogue(settings.kafka_partitions), settings.kafka_replication
+        )
+    )
     yield settings
     for service in reversed(services):
         if service.name not in running_before:

@@ -29,7 +29,7 @@ async def _write(kafka: KafkaAccess, records: list[tuple[bytes, bytes | None]]) 
 async def test_reading_forward_gives_what_a_whole_read_gives(
     settings: Settings, kafka_admin: KafkaAccess
 ) -> None:
-    await ensure_topics(kafka_admin, catalogue(settings.kafka_partitions))
+    await ensure_topics(kafka_admin, catalogue(settings.kafka_partitions), settings.kafka_replication)
     run = uuid.uuid4().hex[:8]
     a, b, c = (f"test.reader-{run}:{n}".encode() for n in range(3))
     await _write(kafka_admin, [(a, b"a1"), (b, b"b1")])
