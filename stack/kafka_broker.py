@@ -324,7 +324,7 @@ class KafkaBroker(LocalService):
         if self.node == 1:
             asyncio.run(self._provision())
         try:
-            asyncio.run(_metadata_brokers(self.admin_access()))
+            asyncio.run(metadata_brokers(self.admin_access()))
         except Exception as exc:
             raise StackError(
                 f"kafka: the admin cannot connect over SASL_SSL at {self.endpoint} ({exc!r}); "
@@ -392,13 +392,13 @@ class KafkaBroker(LocalService):
         if BROKER not in self.passwords(generate=False):
             return False, self.installed_version(), "no broker credential yet: run `zerocarbon stack up`"
         try:
-            brokers = asyncio.run(_metadata_brokers(self.broker_access()))
+            brokers = asyncio.run(metadata_brokers(self.broker_access()))
         except Exception as exc:  # any failure means "not serving yet"; the detail says why
             return False, self.installed_version(), f"metadata request failed: {exc!r}"
         return True, self.installed_version(), f"metadata lists broker(s) {brokers}"
 
 
-async def _metadata_brokers(access: KafkaAccess) -> list[str]:
+async def metadata_brokers(access: KafkaAccess) -> list[str]:
     """Send a real metadata request and list the brokers it returns."""
 
     from aiokafka.client import AIOKafkaClient

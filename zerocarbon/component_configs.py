@@ -220,10 +220,12 @@ def tls_ca_file(settings: Settings) -> Path:
 
 
 def broker_access(settings: Settings, password: str) -> KafkaAccess:
-    """The broker's own login, on its inter-broker listener (SASL PLAIN, no TLS): what provisions
-    the principals of a Kafka deployed apart (`zerocarbon kafka setup`)."""
+    """The broker's own login, on its inter-broker listener (SASL PLAIN over TLS, trusting
+    ZC_TLS_CA_FILE): what provisions the principals of a Kafka deployed apart (`zerocarbon kafka
+    setup`). Across containers or hosts that listener carries the brokers' replication and
+    their password: never in clear (docker/kafka/server.properties)."""
     address = f"{settings.kafka_host}:{settings.kafka_internal_port}"
-    return KafkaAccess(address, BROKER_USERNAME, password, mechanism="PLAIN")
+    return KafkaAccess(address, BROKER_USERNAME, password, ca_file=tls_ca_file(settings), mechanism="PLAIN")
 
 
 def kafka_password(settings: Settings, principal: str) -> str | None:

@@ -14,6 +14,7 @@ processes on this machine does (benchmarks measure beside them otherwise).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import ipaddress
 import os
@@ -42,7 +43,7 @@ from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from schemas.device_topics import DEVICE_FILTER, device_topic
 from schemas.mqtt_principals import MqttLogin
 from stack import isolated_stack
-from stack.kafka_broker import BROKER, KafkaBroker
+from stack.kafka_broker import BROKER, BROKER_USERNAME, KafkaBroker, metadata_brokers, new_cluster_id
 from stack.mosquitto_broker import DYNSEC_PLUGIN, MOSQUITTO, MosquittoBroker
 from streams.kafka_admin import records_after, topic_ends
 from tests.free_ports import free_port
@@ -123,7 +124,8 @@ def delivered(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -
 def _tls_issue(made: Delivered, owner: str) -> subprocess.CompletedProcess[str]:
     return _zerocarbon(
         {"ZC_STACK_HOME": str(made.home)},
-        "tls", "issue", "--name=kafka", "--name=mosquitto", "--name=localhost",
+        "tls", "issue", "--name=kafka-1", "--name=kafka-2", "--name=kafka-3", "--name=mosquitto",
+        "--name=localhost",
         f"--deliver-server={made.kafka}:{owner}", f"--deliver-server={made.mosquitto}:{owner}",
         f"--deliver-ca={made.clients}",
     )  # fmt: skip
@@ -147,13 +149,17 @@ def test_tls_issue_hands_each_container_its_files_and_keeps_the_cas_key(delivere
 # -- Kafka ------------------------------------------------------------------------------------
 
 
+NODES = (1, 2, 3)
+
+
 @dataclass(frozen=True)
 class Kafka:
-    broker: KafkaBroker  # the local stack's, for its jars, its JVM command line and its probe
-    bootstrap: str
-    internal_port: int
+    broker: KafkaBroker  # the local stack's, for its jars and its JVM command line
+    bootstrap: str  # node 1's clients' listener
+    internal_port: int  # node 1's inter-broker listener
     passwords: dict[str, str]  # principal -> password, the broker's included
     ca_file: Path
+    kafka_tls: Path  # what compose mounts at /etc/zerocarbon/kafka-tls
 
     def access(self, principal: str) -> KafkaAccess:
         username = kafka_principals.DEFAULT_USERNAMES[principal]
@@ -164,11 +170,12 @@ class Kafka:
 def kafka(
     settings: Settings, delivered: Delivered, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kafka]:
-    """docker/kafka/start.sh with docker/kafka/server.properties, as the kafka service runs
-    them, then `zerocarbon kafka setup` as kafka-setup runs it (the broker's login on the
-    loopback listener, the admin over SASL_SSL)."""
+    """docker/kafka/start.sh with docker/kafka/server.properties, as the three kafka-N services
+    run them (each with its node id, its name and its volume; one cluster id), then `zerocarbon
+    kafka setup` as kafka-setup runs it (the broker's login on node 1's inter-broker listener
+    at localhost, over TLS; the admin over SASL_SSL)."""
     base = tmp_path_factory.mktemp("kafka")
-    client, controller, internal = free_port(), free_port(), free_port()
+    ports = {node: (free_port(), free_port(), free_port()) for node in NODES}  # client, controller, internal
     passwords = {BROKER: BROKER_PASSWORD}
     passwords |= {p: secrets.token_urlsafe(16) for p in kafka_principals.SERVICE_PRINCIPALS}
     broker = KafkaBroker(
@@ -177,28 +184,37 @@ def kafka(
                 stack_home=base / "home",
                 cache_dir=settings.cache_dir,
                 kafka_version=settings.kafka_version,
-                kafka_internal_port=internal,
                 kafka_broker_password=BROKER_PASSWORD,
             )
         )
     )
     broker.install()
-    config = base / "config"  # what compose mounts at /etc/zerocarbon/kafka
-    config.mkdir()
-    shutil.copy(DOCKER / "kafka" / "start.sh", config / "start.sh")
-    (config / "server.properties").write_text(
-        _moved(
-            (DOCKER / "kafka" / "server.properties").read_text(),
-            [
-                ("CLIENT://0.0.0.0:9092", f"CLIENT://127.0.0.1:{client}"),  # not beyond this machine
-                ("CLIENT://kafka:9092", f"CLIENT://localhost:{client}"),  # compose's name for it
-                ("127.0.0.1:9093", f"127.0.0.1:{controller}"),
-                ("127.0.0.1:9094", f"127.0.0.1:{internal}"),
-                ("/etc/zerocarbon/kafka-tls/", f"{delivered.kafka}/"),
-                ("/var/lib/kafka/data", str(base / "data")),
-            ],
+    template = (DOCKER / "kafka" / "server.properties").read_text()
+    voters = [(f"{node}@kafka-{node}:9093", f"{node}@127.0.0.1:{ports[node][1]}") for node in NODES]
+    starts = []
+    for node in NODES:
+        client, controller, internal = ports[node]
+        config = base / f"config-{node}"  # what compose mounts at /etc/zerocarbon/kafka
+        config.mkdir()
+        shutil.copy(DOCKER / "kafka" / "start.sh", config / "start.sh")
+        (config / "server.properties").write_text(
+            _moved(
+                template,
+                [
+                    # Not beyond this machine, and one port per node where each container has its own.
+                    ("CLIENT://0.0.0.0:9092", f"CLIENT://127.0.0.1:{client}"),
+                    ("CONTROLLER://0.0.0.0:9093", f"CONTROLLER://127.0.0.1:{controller}"),
+                    ("INTERNAL://0.0.0.0:9094", f"INTERNAL://127.0.0.1:{internal}"),
+                    # Advertised: the node's name still from its environment, its port here.
+                    ("}:9092", f"}}:{client}"),
+                    ("}:9094", f"}}:{internal}"),
+                    *voters,
+                    ("/etc/zerocarbon/kafka-tls/", f"{delivered.kafka}/"),
+                    ("/var/lib/kafka/data", str(base / f"data-{node}")),
+                ],
+            )
         )
-    )
+        starts.append((config / "start.sh", {"ZC_KAFKA_NODE_ID": str(node)}))
     # The image's bin/ scripts, as wrappers around the jars the local stack runs.
     kafka_home = base / "opt-kafka"
     (kafka_home / "bin").mkdir(parents=True)
@@ -209,54 +225,87 @@ def kafka(
         wrapper = kafka_home / "bin" / script
         wrapper.write_text(f'#!/bin/sh\nexec {shlex.join(broker._jvm(main))} "$@"\n')
         wrapper.chmod(0o755)
-    # Logs to stderr: `kafka-storage.sh random-uuid` prints the id on stdout, as the image's does.
     broker.dirs.config_dir.mkdir(parents=True, exist_ok=True)
     (broker.dirs.config_dir / "log4j2.properties").write_text(
         "appender.err.type = Console\nappender.err.name = err\nappender.err.target = SYSTEM_ERR\n"
         "appender.err.layout.type = PatternLayout\nappender.err.layout.pattern = [%d] %p %m (%c)%n\n"
         "rootLogger.level = info\nrootLogger.appenderRef.err.ref = err\n"
     )
-    log = base / "kafka.log"
-    environment = {**os.environ, "KAFKA_HOME": str(kafka_home), "ZC_KAFKA_BROKER_PASSWORD": BROKER_PASSWORD}
-    proc = _start_kafka(config / "start.sh", environment, broker, log)
+    environment = {
+        **os.environ, "KAFKA_HOME": str(kafka_home), "ZC_KAFKA_BROKER_PASSWORD": BROKER_PASSWORD,
+        "ZC_KAFKA_NODE_HOST": "localhost", "ZC_KAFKA_CLUSTER_ID": new_cluster_id(),
+    }  # fmt: skip
+    own_login = KafkaAccess(
+        f"localhost:{ports[1][2]}",
+        BROKER_USERNAME,
+        BROKER_PASSWORD,
+        ca_file=delivered.ca_file,
+        mechanism="PLAIN",
+    )
+    procs = _start_cluster(starts, environment, own_login, base)
     try:
         setup = _zerocarbon(
             {
                 "ZC_STACK_HOME": str(base / "home"),
                 "ZC_KAFKA_HOST": "localhost",
-                "ZC_KAFKA_PORT": str(client),
-                "ZC_KAFKA_INTERNAL_PORT": str(internal),
+                "ZC_KAFKA_PORT": str(ports[1][0]),
+                "ZC_KAFKA_INTERNAL_PORT": str(ports[1][2]),
+                "ZC_KAFKA_REPLICATION_FACTOR": "3",
                 "ZC_TLS_CA_FILE": str(delivered.ca_file),
                 **{f"ZC_KAFKA_{p.upper()}_PASSWORD": password for p, password in passwords.items()},
             },
             "kafka", "setup",
         )  # fmt: skip
         assert setup.returncode == 0, f"{setup.stdout}\n{setup.stderr}"
-        # As after `docker compose restart kafka`: start.sh on a formatted volume keeps its
-        # cluster id, and the principals kafka-setup made are in KRaft's metadata log.
-        _stop(proc)
-        proc = _start_kafka(config / "start.sh", environment, broker, log)
-        yield Kafka(broker, f"localhost:{client}", internal, passwords, delivered.ca_file)
+        # As after `docker compose restart`: start.sh on a formatted volume keeps its cluster
+        # id, and the principals kafka-setup made are in KRaft's metadata log.
+        _stop_all(procs)
+        procs = _start_cluster(starts, environment, own_login, base)
+        yield Kafka(
+            broker, f"localhost:{ports[1][0]}", ports[1][2], passwords, delivered.ca_file, delivered.kafka
+        )
     finally:
-        _stop(proc)
+        _stop_all(procs)
 
 
-def _start_kafka(
-    start: Path, environment: dict[str, str], broker: KafkaBroker, log: Path
-) -> subprocess.Popen[bytes]:
-    """``sh start.sh`` in a process group of its own, once the broker answers its own login."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            ["sh", str(start)], env=environment, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+def _start_cluster(
+    starts: list[tuple[Path, dict[str, str]]], environment: dict[str, str], own_login: KafkaAccess, base: Path
+) -> list[subprocess.Popen[bytes]]:
+    """``sh start.sh`` of each node in a process group of its own, once node 1 answers its own
+    login with the three brokers registered."""
+    procs = []
+    for start, node_env in starts:
+        with (base / f"kafka-{node_env['ZC_KAFKA_NODE_ID']}.log").open("ab") as out:
+            procs.append(
+                subprocess.Popen(
+                    ["sh", str(start)],
+                    env={**environment, **node_env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     deadline = time.monotonic() + 180
-    while not (served := broker.probe())[0]:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
-            raise AssertionError(f"Kafka did not serve ({served[2]}):\n{log.read_text()[-3000:]}")
+    brokers: list[str] = []
+    while len(brokers) < len(starts):
+        if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
+            _stop_all(procs)
+            logs = "\n".join(path.read_text()[-1500:] for path in sorted(base.glob("kafka-*.log")))
+            raise AssertionError(f"the cluster did not serve (brokers {brokers}):\n{logs}")
         time.sleep(1)
-    return proc
+        with contextlib.suppress(Exception):  # not serving yet: any failure means wait
+            brokers = asyncio.run(metadata_brokers(own_login))
+    return procs
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """The nodes stopped together: one after the other, the last ones would wait for a quorum."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        _stop(proc)
 
 
 def test_docker_kafka_takes_the_bridges_readings_and_nothing_beyond_its_rights(kafka: Kafka) -> None:
@@ -316,9 +365,14 @@ def test_the_kafka_healthchecks_client_configuration_logs_in_as_the_broker(
     clients resolve the env config provider as its broker does."""
     source = tmp_path / "Healthcheck.java"
     source.write_text(HEALTHCHECK_CLIENT)
-    argv = kafka.broker._jvm(
-        str(source), f"127.0.0.1:{kafka.internal_port}", str(DOCKER / "kafka" / "internal-client.properties")
+    client_config = tmp_path / "internal-client.properties"
+    client_config.write_text(
+        _moved(
+            (DOCKER / "kafka" / "internal-client.properties").read_text(),
+            [("/etc/zerocarbon/kafka-tls/", f"{kafka.kafka_tls}/")],
+        )
     )
+    argv = kafka.broker._jvm(str(source), f"localhost:{kafka.internal_port}", str(client_config))
     results = {
         password: subprocess.run(
             argv, env={**os.environ, "ZC_KAFKA_BROKER_PASSWORD": password}, capture_output=True, text=True,
@@ -328,7 +382,7 @@ def test_the_kafka_healthchecks_client_configuration_logs_in_as_the_broker(
     }  # fmt: skip
     right, wrong = results[BROKER_PASSWORD], results[BROKER_PASSWORD + "x"]
     assert right.returncode == 0, right.stderr[-3000:]
-    assert f"127.0.0.1:{kafka.internal_port}" in right.stdout or "id: 1" in right.stdout, right.stdout
+    assert f"localhost:{kafka.internal_port}" in right.stdout or "id: 1" in right.stdout, right.stdout
     assert wrong.returncode != 0 and "Authentication failed" in wrong.stderr, wrong.stderr[-3000:]
 
 

@@ -1,5 +1,5 @@
 """docker/ keeps the security of the local stack (docs/security.md, docs/deployment.md):
-Kafka's plaintext listeners on the loopback only, Mosquitto with TLS and logins only, no
+Kafka's listeners in TLS beyond the loopback, Mosquitto with TLS and logins only, no
 default secret in the compose file, the CA's key in one service, each service with its own
 passwords only. Each rule is also shown to catch the mistake it is there for.
 
@@ -42,7 +42,7 @@ def _own(*names: str) -> dict[str, str]:
 # must be added here, which is when its secrets are reviewed.
 HOLDS: dict[str, dict[str, str]] = {
     "tls": {},
-    "kafka": _own("ZC_KAFKA_BROKER_PASSWORD"),
+    **{f"kafka-{node}": _own("ZC_KAFKA_BROKER_PASSWORD") for node in (1, 2, 3)},
     "kafka-setup": _own(*KAFKA_PASSWORDS),
     "mqtt-init": _own("ZC_MQTT_ADMIN_PASSWORD"),
     "mosquitto": {},
@@ -109,9 +109,9 @@ def _service_rules(name: str) -> dict[str, Any]:
             "properties": {step: DONE for step in SET_UP_FIRST[name]},
         }
     if name == "kafka-setup":
-        # The broker's own login is taken on Kafka's loopback listener only.
+        # The broker's own login is taken on a Kafka node's own listener at localhost only.
         rules["required"] = [*rules["required"], "network_mode"]
-        rules["properties"]["network_mode"] = {"const": "service:kafka"}
+        rules["properties"]["network_mode"] = {"const": "service:kafka-1"}
         environment["required"] = [*environment["required"], "ZC_KAFKA_HOST"]
         environment["properties"]["ZC_KAFKA_HOST"] = {"const": "localhost"}
     return rules
@@ -177,10 +177,11 @@ MUTATIONS = {
     "a password written in the file": (
         lambda text: text.replace(
             "ZC_KAFKA_BROKER_PASSWORD: ${ZC_KAFKA_BROKER_PASSWORD:?set ZC_KAFKA_BROKER_PASSWORD, "
-            "the Kafka broker's own password (docs/deployment.md)}\n      # Kafka's own default",
-            "ZC_KAFKA_BROKER_PASSWORD: hunter2\n      # Kafka's own default",
+            "the Kafka broker's own password (docs/deployment.md)}\n    volumes:",
+            "ZC_KAFKA_BROKER_PASSWORD: hunter2\n    volumes:",
+            1,
         ),
-        "$.services.kafka.environment.ZC_KAFKA_BROKER_PASSWORD",
+        "$.services['kafka-1'].environment.ZC_KAFKA_BROKER_PASSWORD",
     ),
     "the bridge given the worker's password": (
         lambda text: text.replace(
@@ -200,11 +201,12 @@ MUTATIONS = {
         lambda text: text.replace(
             "      - kafka-tls:/etc/zerocarbon/kafka-tls:ro\n",
             "      - kafka-tls:/etc/zerocarbon/kafka-tls:ro\n      - tls-ca:/ca:ro\n",
+            1,
         ),
-        "$.services.kafka.volumes",
+        "$.services['kafka-1'].volumes",
     ),
     "kafka-setup outside Kafka's network": (
-        lambda text: text.replace('    network_mode: "service:kafka"\n', ""),
+        lambda text: text.replace('    network_mode: "service:kafka-1"\n', ""),
         "$.services['kafka-setup']",
     ),
     "a plaintext MQTT port published": (
@@ -262,14 +264,16 @@ def kafka_problems(text: str) -> list[str]:
                 problems.append(f"{key}: {name} ({protocol}) is bound to {host or 'every interface'}")
             elif protocol not in ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"):
                 problems.append(f"{key}: {name} speaks {protocol}")
+    controller = props.get("controller.listener.names", "")
     voters = props.get("controller.quorum.voters", "")
-    if not re.fullmatch(r"\d+@127\.0\.0\.1:\d+", voters):
-        problems.append(f"the KRaft controller is reached at {voters!r}, not on the loopback")
-    client = [name for name, protocol in protocols.items() if protocol == "SASL_SSL"]
-    for name in client:
-        mechanisms = props.get(f"listener.name.{name.lower()}.sasl.enabled.mechanisms")
-        if mechanisms != "SCRAM-SHA-512":
-            problems.append(f"{name} takes {mechanisms}, not SCRAM-SHA-512 only")
+    beyond = [v for v in voters.split(",") if not re.fullmatch(r"\d+@127\.0\.0\.1:\d+", v)]
+    if beyond and protocols.get(controller) != "SASL_SSL":
+        problems.append(f"the KRaft controllers are reached at {beyond} over {protocols.get(controller)}")
+    # The clients' listener takes SCRAM logins only; the brokers' own (controller,
+    # inter-broker) take the broker's PLAIN login, which only the broker knows.
+    mechanisms = props.get("listener.name.client.sasl.enabled.mechanisms")
+    if mechanisms != "SCRAM-SHA-512":
+        problems.append(f"CLIENT takes {mechanisms}, not SCRAM-SHA-512 only")
     wanted = {
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found": "false",
@@ -286,14 +290,14 @@ def kafka_problems(text: str) -> list[str]:
     return problems
 
 
-def test_kafkas_plaintext_listeners_stay_on_the_loopback() -> None:
+def test_kafka_speaks_tls_beyond_the_loopback() -> None:
     assert kafka_problems(KAFKA_PROPERTIES.read_text()) == []
 
 
 KAFKA_MUTATIONS = {
-    "the inter-broker listener beyond the loopback": ("INTERNAL://127.0.0.1:9094", "INTERNAL://0.0.0.0:9094"),
+    "the inter-broker listener in clear": ("INTERNAL:SASL_SSL", "INTERNAL:SASL_PLAINTEXT"),
     "the clients' listener in clear": ("CLIENT:SASL_SSL", "CLIENT:SASL_PLAINTEXT"),
-    "the controller reached beyond the loopback": ("1@127.0.0.1:9093", "1@kafka:9093"),
+    "the controllers reached in clear": ("CONTROLLER:SASL_SSL", "CONTROLLER:SASL_PLAINTEXT"),
     "everyone allowed without an ACL": (
         "allow.everyone.if.no.acl.found=false",
         "allow.everyone.if.no.acl.found=true",
@@ -384,7 +388,8 @@ def test_the_brokers_read_what_the_one_shots_write() -> None:
     props = properties(KAFKA_PROPERTIES.read_text())
     keystore = Path(props["listener.name.client.ssl.keystore.location"])
     assert f"kafka-tls:{keystore.parent}:ro" in compose and keystore.name == "server-keystore.pem"
-    assert f"kafka-data:{props['log.dirs']}" in compose
+    assert all(f"kafka-data-{node}:{props['log.dirs']}" in compose for node in (1, 2, 3))
+    assert Path(props["ssl.truststore.location"]).parent == keystore.parent
     conf = dict(
         line.split(" ", 1) for line in MOSQUITTO_CONF.read_text().splitlines() if line and line[0] != "#"
     )

@@ -62,23 +62,34 @@ def test_docker_mosquitto_config_keeps_the_local_delivery_settings(tmp_path: Pat
 # addresses and paths of the container, and how the broker's password gets in (docker/ reads
 # it from the environment through Kafka's env config provider; the local file holds it).
 KAFKA_PLACE_KEYS = {
+    "node.id",
     "listeners",
     "advertised.listeners",
     "controller.quorum.voters",
     "log.dirs",
     "listener.name.client.ssl.keystore.location",
+    # Across containers, the brokers' own listeners speak TLS (on one host, the loopback).
+    "listener.security.protocol.map",
 }
 KAFKA_DOCKER_ONLY = {
     "config.providers",
     "config.providers.env.class",
     "config.providers.env.param.allowlist.pattern",
+    "listener.name.controller.ssl.keystore.type",
+    "listener.name.controller.ssl.keystore.location",
+    "listener.name.internal.ssl.keystore.type",
+    "listener.name.internal.ssl.keystore.location",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
 }
 
 
 def test_docker_kafka_config_keeps_the_local_settings(tmp_path: Path) -> None:
     """Deployments must secure, replicate and retain exactly as the local broker the tests ran
-    against; only addresses, paths and the password's source differ."""
-    broker = KafkaBroker(_config(tmp_path))
+    against (the local stack of three brokers, as compose runs three); only addresses, paths,
+    the sources of the password and of the node's id, and TLS between the nodes differ."""
+    stack, cache = tmp_path / "stack", tmp_path / "cache"
+    broker = KafkaBroker(stack_config(Settings(stack_home=stack, cache_dir=cache, kafka_brokers=3)))
     local = _properties(broker._properties())
     docker = _properties((DOCKER / "kafka" / "server.properties").read_text())
     password = broker.passwords()["broker"]
