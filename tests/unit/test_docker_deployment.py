@@ -52,8 +52,11 @@ HOLDS: dict[str, dict[str, str]] = {
         "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": "ZC_INFLUX_TOKEN",
     },
     "influx-setup": _own("ZC_INFLUX_TOKEN"),
-    "bridge": _own("ZC_KAFKA_BRIDGE_PASSWORD", "ZC_MQTT_BRIDGE_PASSWORD", "ZC_METRICS_TOKEN"),
-    "worker": _own("ZC_KAFKA_WORKER_PASSWORD", "ZC_WORKER_WEB_TOKEN"),
+    **{
+        f"bridge-{n}": _own("ZC_KAFKA_BRIDGE_PASSWORD", "ZC_MQTT_BRIDGE_PASSWORD", "ZC_METRICS_TOKEN")
+        for n in (1, 2)
+    },
+    **{f"worker-{n}": _own("ZC_KAFKA_WORKER_PASSWORD", "ZC_WORKER_WEB_TOKEN") for n in (1, 2)},
     "sink": _own("ZC_KAFKA_SINK_PASSWORD", "ZC_MQTT_SINK_PASSWORD", "ZC_METRICS_TOKEN"),
     "collect": _own("ZC_KAFKA_COLLECTOR_PASSWORD", "ZC_METRICS_TOKEN"),
     "share": _own("ZC_KAFKA_SHARER_PASSWORD", "ZC_METRICS_TOKEN"),
@@ -69,8 +72,10 @@ PUBLISHED = {"mosquitto": ["8883:8883"], "influxdb": ["8086:8086"], "grafana": [
 DONE = {"required": ["condition"], "properties": {"condition": {"const": "service_completed_successfully"}}}
 # Who starts only once the brokers are set up (their principals exist).
 SET_UP_FIRST = {
-    "bridge": ("kafka-setup", "mqtt-setup"),
-    "worker": ("kafka-setup",),
+    "bridge-1": ("kafka-setup", "mqtt-setup"),
+    "bridge-2": ("kafka-setup", "mqtt-setup"),
+    "worker-1": ("kafka-setup",),
+    "worker-2": ("kafka-setup",),
     "sink": ("kafka-setup", "mqtt-setup"),
     "collect": ("kafka-setup",),
     "share": ("kafka-setup",),
@@ -158,13 +163,6 @@ def test_the_compose_file_keeps_every_rule(tmp_path: Path) -> None:
     assert compose_problems(COMPOSE, tmp_path) == []
 
 
-def _line_of(service: str, text: str) -> str:
-    """The ``command:`` line of ``service``: a place to insert a mutation under it."""
-    match = re.search(rf"^  {re.escape(service)}:\n(?:    .*\n)*?    command: .*\n", text, re.M)
-    assert match is not None, service
-    return match.group(0)
-
-
 MUTATIONS = {
     "a password with a default": (
         lambda text: text.replace(
@@ -185,10 +183,10 @@ MUTATIONS = {
     ),
     "the bridge given the worker's password": (
         lambda text: text.replace(
-            (line := _line_of("bridge", text)) + "    environment:\n",
+            (line := "  bridge-2:\n    <<: *bridge\n") + "    environment:\n",
             line + "    environment:\n      ZC_KAFKA_WORKER_PASSWORD: ${ZC_KAFKA_WORKER_PASSWORD:?x}\n",
         ),
-        "$.services.bridge.environment",
+        "$.services['bridge-2'].environment",
     ),
     "a secret in every service's shared environment": (
         lambda text: text.replace(
