@@ -34,16 +34,24 @@ class Selector:
 @dataclass(frozen=True)
 class Hypothesis:
     name: str
-    question: str
+    question: str  # in English, as the published evidence carries it
     cause: Selector
     effect: Selector
     per: str
     max_lag_hours: int
     max_gap_hours: int
     confounders: tuple[Selector, ...] = field(default=())
+    question_fr: str = ""  # the operators' page's French; empty: the English is shown
+
+    def questions(self) -> dict[str, str]:
+        """The question in each language of the operators' page (English where none is given)."""
+        return {"en": self.question, "fr": self.question_fr or self.question}
 
 
-_KEYS = {"name", "question", "cause", "effect", "per", "max_lag_hours", "max_gap_hours", "confounders"}
+_KEYS = {
+    "name", "question", "question_fr", "cause", "effect", "per",
+    "max_lag_hours", "max_gap_hours", "confounders",
+}  # fmt: skip
 
 
 def _selector(raw: Any, where: str, indicators: frozenset[str]) -> Selector:
@@ -89,6 +97,7 @@ def parse_hypotheses(doc: Mapping[str, Any], indicators: frozenset[str]) -> list
             Hypothesis(
                 name=name,
                 question=str(raw.get("question", "")),
+                question_fr=str(raw.get("question_fr", "")),
                 cause=_selector(raw.get("cause"), f"{where}.cause", indicators),
                 effect=_selector(raw.get("effect"), f"{where}.effect", indicators),
                 per=per,

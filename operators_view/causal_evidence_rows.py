@@ -25,7 +25,7 @@ STATUS_ORDER = {"evidence": 0, "no_evidence": 1, "insufficient_data": 2}
 
 
 def current_evidence(
-    rows: Iterable[Row], questions: Mapping[str, str], commune_names: Mapping[str, str]
+    rows: Iterable[Row], questions: Mapping[str, Mapping[str, str]], commune_names: Mapping[str, str]
 ) -> list[Row]:
     """The newest row of each (hypothesis, commune), evidence first, then by hypothesis."""
     newest: dict[tuple[str, str], Row] = {}
@@ -38,7 +38,7 @@ def current_evidence(
         out.append(
             {
                 "hypothesis": hypothesis,
-                "question": questions.get(hypothesis, ""),
+                "questions": dict(questions.get(hypothesis, {})),  # language -> question
                 "commune": commune,
                 "place": commune_names.get(commune, commune) if commune else "",
                 "status": row.get("status"),

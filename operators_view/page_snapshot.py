@@ -39,15 +39,15 @@ from streams.indicators.catalogue import INDICATORS
 log = logging.getLogger("zerocarbon.view")
 
 
-def hypothesis_questions(reference_dir: Path) -> dict[str, str]:
-    """Each hypothesis's question, in words, from the hypotheses file the analysis reads; none
-    when it is refused (the page still shows the evidence, by name)."""
+def hypothesis_questions(reference_dir: Path) -> dict[str, dict[str, str]]:
+    """Each hypothesis's question in each of the page's languages, from the hypotheses file the
+    analysis reads; none when it is refused (the page still shows the evidence, by name)."""
     try:
         hypotheses = load_hypotheses(reference_dir / "hypotheses.toml", frozenset(INDICATORS))
     except (OSError, HypothesisError) as exc:
         log.warning("the hypotheses' questions are not shown: %s", exc)
         return {}
-    return {h.name: h.question for h in hypotheses}
+    return {h.name: h.questions() for h in hypotheses}
 
 
 def _failure(exc: BaseException) -> str:

@@ -196,7 +196,8 @@
     fillTable("evidence", s.evidence || [], (row) => {
       const direction = row.sign === null || row.sign === undefined ? "—" : t(row.sign > 0 ? "evidence.raises" : "evidence.lowers");
       const hypothesis = document.createElement("span");
-      hypothesis.textContent = row.question || row.hypothesis;
+      const questions = row.questions || {};
+      hypothesis.textContent = questions[lang] || questions.en || row.hypothesis;
       hypothesis.title = row.hypothesis;
       return [
         [hypothesis],
