@@ -12,9 +12,9 @@ series of a commune whole, and a commune-level ratio is a pure function of its s
   year's sum is its DJU, by which French energy managers compare heating between years);
 - ``emissions_per_inhabitant_kgco2e`` and ``energy_consumed_per_inhabitant_kwh`` {commune}:
   the commune's emissions (energy, mobility and EV charging, as the territory's total counts
-  them) or energy consumed over a day or the year to date, per inhabitant (INSEE population
-  of reference/data/communes.csv): figures a person compares between communes of different
-  sizes.
+  them) or energy consumed over a day, a month or the year to date, per inhabitant (INSEE
+  population of reference/data/communes.csv): figures a person compares between communes of
+  different sizes, and a month's between years.
 A ratio is republished whenever one of its terms changes; it is final when every term is.
 """
 
@@ -24,13 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
-from schemas.local_calendar import DAY
+from schemas.local_calendar import DAY, MONTH
 from streams.indicators.enrichment import Dimensions
 from streams.indicators.window_state import WindowKey, WindowState, WindowUpdate, commune_of
 
 # Per inhabitant: the indicator published -> the indicators summed (as sinks/territory_rollup.py
-# sums the territory's emissions). Days and the year to date only: a minute per inhabitant
-# says nothing, and each would be one more update per reading.
+# sums the territory's emissions). Days, local months and the year to date only: a minute per
+# inhabitant says nothing, and each would be one more update per reading.
 PER_INHABITANT: dict[str, tuple[str, ...]] = {
     "emissions_per_inhabitant_kgco2e": (
         "emissions_kgco2e",
@@ -39,7 +39,7 @@ PER_INHABITANT: dict[str, tuple[str, ...]] = {
     ),
     "energy_consumed_per_inhabitant_kwh": ("energy_consumed_kwh",),
 }
-PER_INHABITANT_SIZES = frozenset({DAY, 0})
+PER_INHABITANT_SIZES = frozenset({DAY, MONTH, 0})
 DJU_BASE_CELSIUS = 18.0  # the base of unified degree days (degrés-jours unifiés) for heating
 _DIVIDED = {term: name for name, terms in PER_INHABITANT.items() for term in terms}
 # The window sums the ratios are made of.

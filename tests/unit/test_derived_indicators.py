@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from schemas.local_calendar import MONTH
 from streams.indicators.derived import derive
 from streams.indicators.enrichment import Contribution, Measure
 from streams.indicators.window_state import DAY, WindowState, WindowUpdate
@@ -146,7 +147,10 @@ def test_emissions_per_inhabitant_sum_the_commune_s_energy_mobility_and_charging
     assert found[("emissions_per_inhabitant_kgco2e", "17300", 0)].total == by_hand  # year to date
     assert found[("emissions_per_inhabitant_kgco2e", "17028", DAY)].total == 487.3 / 9746
     assert not found[("emissions_per_inhabitant_kgco2e", "17300", DAY)].final  # the day is open
-    assert {size for _, _, size in found} == {DAY, 0}  # no hourly figure per inhabitant
+    assert {size for _, _, size in found} == {
+        DAY,
+        0,
+    }  # no hourly figure per inhabitant (no month counted here)
     assert not any(name == "energy_consumed_per_inhabitant_kwh" for name, _, _ in found)  # no energy read
 
 
@@ -169,6 +173,34 @@ def test_energy_per_inhabitant_and_a_commune_without_population() -> None:
     assert not [
         u for u in derive(updates, state, WHO) if "per_inhabitant" in u.indicator
     ]  # no populations given
+
+
+def test_a_local_month_per_inhabitant_sums_its_days_and_closes_with_the_month() -> None:
+    """A month (local, as the state's calendar cuts it) per inhabitant: the month's energy over
+    the population, open while the month is, final once a reading of the next month closes it."""
+    state = WindowState(sizes=(DAY, MONTH), grace_seconds=0)
+    state.add_all(
+        [
+            energy("a", 5, "residential", "electricity", 10.0),
+            energy("b", 60 * 24 * 3, "tertiary", "natural_gas", 30.0),
+        ]
+    )
+    monthly = [
+        u
+        for u in derive(state.flush(), state, WHO, POPULATIONS)
+        if u.indicator == "energy_consumed_per_inhabitant_kwh" and u.size == MONTH
+    ]
+    assert [(u.total, u.final) for u in monthly] == [(40.0 / 79851, False)]
+    april = int((H.replace(month=4, day=1, hour=0) + timedelta(hours=1)).timestamp())  # 2 April 01:00
+    state.add_all([energy("c", (april - int(H.timestamp())) // 60, "residential", "electricity", 5.0)])
+    closed = {
+        u.start: u
+        for u in derive(state.flush(), state, WHO, POPULATIONS)
+        if u.indicator == "energy_consumed_per_inhabitant_kwh" and u.size == MONTH
+    }
+    march = int(H.replace(day=1, hour=0).timestamp())
+    assert (closed[march].total, closed[march].final) == (40.0 / 79851, True)
+    assert closed[max(closed)].total == 5.0 / 79851
 
 
 def test_a_day_s_heating_degree_days_are_18_minus_its_mean_temperature() -> None:
