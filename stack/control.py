@@ -47,6 +47,8 @@ def up(config: StackConfig) -> list[dict[str, Any]]:
 
 
 def _up(stack: list[LocalService]) -> None:
+    for broker in (service for service in stack if isinstance(service, KafkaBroker)):
+        broker.check_cluster()  # a refused cluster starts nothing, not even Mosquitto
     for service in stack:
         if service.start():
             print(f"[stack] started {service.name} (log: {service.dirs.log_file})", flush=True)

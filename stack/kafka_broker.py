@@ -287,6 +287,10 @@ class KafkaBroker(LocalService):
         if not (self.dirs.data / "meta.properties").exists():
             self._format_storage(cluster_id)
 
+    def check_cluster(self) -> None:
+        """StackError when the stack's cluster was formatted with another number of brokers."""
+        self._cluster_id()
+
     def _cluster_id(self) -> str:
         """The id every node is formatted with, and a refusal when the stack's cluster was
         formatted with another number of brokers: KRaft's voters are fixed at formatting."""

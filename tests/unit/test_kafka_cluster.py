@@ -18,6 +18,7 @@ from config.settings import Settings
 from stack import control
 from stack.errors import StackError
 from stack.kafka_broker import KafkaBroker, cluster_file
+from stack.service import LocalService
 from zerocarbon.component_configs import stack_config
 
 
@@ -116,3 +117,14 @@ def test_a_stack_made_before_clusters_is_one_broker_with_its_own_id(tmp_path: Pa
     assert KafkaBroker(config)._cluster_id() == "AbCdEfGhIjKlMnOpQrStUv"
     with pytest.raises(StackError, match="cluster of 1 broker"):
         KafkaBroker(stack_config(_settings(tmp_path, kafka_brokers=3)))._cluster_id()
+
+
+def test_a_refused_cluster_starts_nothing_of_the_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(LocalService, "start", lambda service: started.append(service.name))
+    KafkaBroker(stack_config(_settings(tmp_path, kafka_brokers=3)))._cluster_id()
+    with pytest.raises(StackError, match="ZC_KAFKA_BROKERS is 1"):
+        control.up(stack_config(_settings(tmp_path)))
+    assert started == []
