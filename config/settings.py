@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, description="clients' listener: SASL_SSL, SCRAM-SHA-512")
     kafka_controller_port: int = Field(default=9093, description="KRaft controller, loopback only")
     kafka_internal_port: int = Field(default=9094, description="the broker's own listener, loopback only")
+    kafka_internal_tls: bool = Field(
+        default=False,
+        description="`kafka setup` reaches the broker's own listener over TLS (compose's nodes)",
+    )
     kafka_heap: str = Field(default="1g", description="JVM heap (-Xms and -Xmx) of the local broker")
     kafka_data_dir: Path | None = None
     kafka_partitions: int = Field(default=4, description="default partitions of new topics")

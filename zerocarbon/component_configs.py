@@ -220,12 +220,14 @@ def tls_ca_file(settings: Settings) -> Path:
 
 
 def broker_access(settings: Settings, password: str) -> KafkaAccess:
-    """The broker's own login, on its inter-broker listener (SASL PLAIN over TLS, trusting
-    ZC_TLS_CA_FILE): what provisions the principals of a Kafka deployed apart (`zerocarbon kafka
-    setup`). Across containers or hosts that listener carries the brokers' replication and
-    their password: never in clear (docker/kafka/server.properties)."""
+    """The broker's own login, on its inter-broker listener (SASL PLAIN): what provisions the
+    principals of a Kafka deployed apart (`zerocarbon kafka setup`). Over TLS, trusting
+    ZC_TLS_CA_FILE, with ``kafka_internal_tls``: across containers or hosts that listener
+    carries the brokers' replication and their password (docker/kafka/server.properties); a
+    broker whose own listener stays on its loopback (the local stack's) speaks it in clear."""
     address = f"{settings.kafka_host}:{settings.kafka_internal_port}"
-    return KafkaAccess(address, BROKER_USERNAME, password, ca_file=tls_ca_file(settings), mechanism="PLAIN")
+    ca_file = tls_ca_file(settings) if settings.kafka_internal_tls else None
+    return KafkaAccess(address, BROKER_USERNAME, password, ca_file=ca_file, mechanism="PLAIN")
 
 
 def kafka_password(settings: Settings, principal: str) -> str | None:

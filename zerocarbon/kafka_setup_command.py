@@ -18,8 +18,8 @@ from zerocarbon.kafka_catalogue import declare_catalogue
 HELP = "set up Kafka's service principals, their ACLs and the topics (a cluster of your own)"
 DESCRIPTION = (
     "For a Kafka deployed apart: as the broker's own login (ZC_KAFKA_BROKER_PASSWORD, SASL PLAIN "
-    "over TLS on the broker's inter-broker listener at ZC_KAFKA_HOST:ZC_KAFKA_INTERNAL_PORT, "
-    "trusting ZC_TLS_CA_FILE), give each "
+    "on the broker's inter-broker listener at ZC_KAFKA_HOST:ZC_KAFKA_INTERNAL_PORT, over TLS "
+    "trusting ZC_TLS_CA_FILE when ZC_KAFKA_INTERNAL_TLS is true), give each "
     "service principal the SCRAM-SHA-512 password its ZC_KAFKA_<PRINCIPAL>_PASSWORD sets and "
     "exactly the ACLs of its role; then, as the admin over SASL_SSL, create the catalogue's "
     "topics with ZC_KAFKA_REPLICATION_FACTOR copies. Idempotent. Every password must be set: "

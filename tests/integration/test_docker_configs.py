@@ -250,6 +250,7 @@ def kafka(
                 "ZC_KAFKA_HOST": "localhost",
                 "ZC_KAFKA_PORT": str(ports[1][0]),
                 "ZC_KAFKA_INTERNAL_PORT": str(ports[1][2]),
+                "ZC_KAFKA_INTERNAL_TLS": "true",
                 "ZC_KAFKA_REPLICATION_FACTOR": "3",
                 "ZC_TLS_CA_FILE": str(delivered.ca_file),
                 **{f"ZC_KAFKA_{p.upper()}_PASSWORD": password for p, password in passwords.items()},

@@ -117,8 +117,10 @@ def _service_rules(name: str) -> dict[str, Any]:
         # The broker's own login is taken on a Kafka node's own listener at localhost only.
         rules["required"] = [*rules["required"], "network_mode"]
         rules["properties"]["network_mode"] = {"const": "service:kafka-1"}
-        environment["required"] = [*environment["required"], "ZC_KAFKA_HOST"]
+        environment["required"] = [*environment["required"], "ZC_KAFKA_HOST", "ZC_KAFKA_INTERNAL_TLS"]
         environment["properties"]["ZC_KAFKA_HOST"] = {"const": "localhost"}
+        # ... over TLS: that listener reaches across containers, and carries the password.
+        environment["properties"]["ZC_KAFKA_INTERNAL_TLS"] = {"const": "true"}
     return rules
 
 
@@ -202,6 +204,12 @@ MUTATIONS = {
             1,
         ),
         "$.services['kafka-1'].volumes",
+    ),
+    "kafka-setup's login in clear": (
+        lambda text: text.replace(
+            '      ZC_KAFKA_INTERNAL_TLS: "true"\n', '      ZC_KAFKA_INTERNAL_TLS: "false"\n'
+        ),
+        "$.services['kafka-setup'].environment.ZC_KAFKA_INTERNAL_TLS",
     ),
     "kafka-setup outside Kafka's network": (
         lambda text: text.replace('    network_mode: "service:kafka-1"\n', ""),
