@@ -14,7 +14,6 @@ processes on this machine does (benchmarks measure beside them otherwise).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import ipaddress
 import os
@@ -22,11 +21,9 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,11 +40,12 @@ from schemas.catalogue import INDICATOR_TOPIC, raw_topic
 from schemas.device_topics import DEVICE_FILTER, device_topic
 from schemas.mqtt_principals import MqttLogin
 from stack import isolated_stack
-from stack.kafka_broker import BROKER, BROKER_USERNAME, KafkaBroker, metadata_brokers, new_cluster_id
+from stack.kafka_broker import BROKER, BROKER_USERNAME, KafkaBroker, new_cluster_id
 from stack.mosquitto_broker import DYNSEC_PLUGIN, MOSQUITTO, MosquittoBroker
 from streams.kafka_admin import records_after, topic_ends
 from tests.free_ports import free_port
 from tests.integration.broker_clients import NOT_AUTHORIZED, Client, send_one
+from tests.integration.docker_processes import moved, run_zerocarbon, start_cluster, stop, stop_all
 from zerocarbon.component_configs import stack_config
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
@@ -63,36 +61,6 @@ def local_stack(settings: Settings) -> Settings:
     machine; these brokers wait for them, and they for these."""
     isolated_stack.hold_instance()
     return settings
-
-
-def _moved(text: str, substitutions: list[tuple[str, str]]) -> str:
-    """``text`` with the container's addresses and paths replaced by this machine's."""
-    for old, new in substitutions:
-        assert old in text, f"{old!r} is no longer in the file: update this test's substitutions"
-        text = text.replace(old, new)
-    return text
-
-
-def _zerocarbon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`zerocarbon ARGS...` as compose's one-shot runs it, with ``env`` as its settings."""
-    return subprocess.run(
-        [sys.executable, "-m", "zerocarbon.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=180,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group this test started (start.sh and its JVMs), then SIGKILL."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @dataclass(frozen=True)
@@ -122,7 +90,7 @@ def delivered(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _tls_issue(made: Delivered, owner: str) -> subprocess.CompletedProcess[str]:
-    return _zerocarbon(
+    return run_zerocarbon(
         {"ZC_STACK_HOME": str(made.home)},
         "tls", "issue", "--name=kafka-1", "--name=kafka-2", "--name=kafka-3", "--name=mosquitto",
         "--name=localhost",
@@ -198,7 +166,7 @@ def kafka(
         config.mkdir()
         shutil.copy(DOCKER / "kafka" / "start.sh", config / "start.sh")
         (config / "server.properties").write_text(
-            _moved(
+            moved(
                 template,
                 [
                     # Not beyond this machine, and one port per node where each container has its own.
@@ -242,9 +210,9 @@ def kafka(
         ca_file=delivered.ca_file,
         mechanism="PLAIN",
     )
-    procs = _start_cluster(starts, environment, own_login, base)
+    procs = start_cluster(starts, environment, own_login, base)
     try:
-        setup = _zerocarbon(
+        setup = run_zerocarbon(
             {
                 "ZC_STACK_HOME": str(base / "home"),
                 "ZC_KAFKA_HOST": "localhost",
@@ -260,53 +228,13 @@ def kafka(
         assert setup.returncode == 0, f"{setup.stdout}\n{setup.stderr}"
         # As after `docker compose restart`: start.sh on a formatted volume keeps its cluster
         # id, and the principals kafka-setup made are in KRaft's metadata log.
-        _stop_all(procs)
-        procs = _start_cluster(starts, environment, own_login, base)
+        stop_all(procs)
+        procs = start_cluster(starts, environment, own_login, base)
         yield Kafka(
             broker, f"localhost:{ports[1][0]}", ports[1][2], passwords, delivered.ca_file, delivered.kafka
         )
     finally:
-        _stop_all(procs)
-
-
-def _start_cluster(
-    starts: list[tuple[Path, dict[str, str]]], environment: dict[str, str], own_login: KafkaAccess, base: Path
-) -> list[subprocess.Popen[bytes]]:
-    """``sh start.sh`` of each node in a process group of its own, once node 1 answers its own
-    login with the three brokers registered."""
-    procs = []
-    for start, node_env in starts:
-        with (base / f"kafka-{node_env['ZC_KAFKA_NODE_ID']}.log").open("ab") as out:
-            procs.append(
-                subprocess.Popen(
-                    ["sh", str(start)],
-                    env={**environment, **node_env},
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-    deadline = time.monotonic() + 180
-    brokers: list[str] = []
-    while len(brokers) < len(starts):
-        if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
-            _stop_all(procs)
-            logs = "\n".join(path.read_text()[-1500:] for path in sorted(base.glob("kafka-*.log")))
-            raise AssertionError(f"the cluster did not serve (brokers {brokers}):\n{logs}")
-        time.sleep(1)
-        with contextlib.suppress(Exception):  # not serving yet: any failure means wait
-            brokers = asyncio.run(metadata_brokers(own_login))
-    return procs
-
-
-def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    """The nodes stopped together: one after the other, the last ones would wait for a quorum."""
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        _stop(proc)
+        stop_all(procs)
 
 
 def test_docker_kafka_takes_the_bridges_readings_and_nothing_beyond_its_rights(kafka: Kafka) -> None:
@@ -368,7 +296,7 @@ def test_the_kafka_healthchecks_client_configuration_logs_in_as_the_broker(
     source.write_text(HEALTHCHECK_CLIENT)
     client_config = tmp_path / "internal-client.properties"
     client_config.write_text(
-        _moved(
+        moved(
             (DOCKER / "kafka" / "internal-client.properties").read_text(),
             [("/etc/zerocarbon/kafka-tls/", f"{kafka.kafka_tls}/")],
         )
@@ -412,7 +340,7 @@ def mosquitto(
     MosquittoBroker(stack_config(settings)).install()  # Debian's packages: present, or installed
     conf = base / "mosquitto.conf"
     conf.write_text(
-        _moved(
+        moved(
             (DOCKER / "mosquitto" / "mosquitto.conf").read_text(),
             [
                 ("listener 8883\n", f"listener {port} 127.0.0.1\n"),  # not beyond this machine
@@ -430,7 +358,7 @@ def mosquitto(
         p: MqttLogin(usernames[p], secrets.token_urlsafe(16)) for p in mqtt_principals.SERVICE_PRINCIPALS
     }
     passwords = {f"ZC_MQTT_{p.upper()}_PASSWORD": login.password for p, login in logins.items()}
-    init = _zerocarbon(
+    init = run_zerocarbon(
         {"ZC_STACK_HOME": str(base / "home"), "ZC_MQTT_ADMIN_PASSWORD": passwords["ZC_MQTT_ADMIN_PASSWORD"]},
         "mqtt", "init", "--dynsec-file", str(data / "dynamic-security.json"),
         "--owner", f"{os.getuid()}:{os.getgid()}",
@@ -455,12 +383,12 @@ def mosquitto(
             "ZC_TLS_CA_FILE": str(delivered.ca_file),
             **passwords,
         }
-        setup = _zerocarbon(setup_env, "mqtt", "setup")
+        setup = run_zerocarbon(setup_env, "mqtt", "setup")
         assert setup.returncode == 0, f"{setup.stdout}\n{setup.stderr}\n{log.read_text()[-3000:]}"
         client_settings = Settings(mqtt_host="localhost", mqtt_port=port, tls_ca_file=delivered.ca_file)
         yield Mosquitto(proc.pid, port, client_settings, logins, setup_env)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _listening(pid: int) -> set[tuple[str, int]]:
@@ -524,7 +452,7 @@ def test_mqtt_setup_again_leaves_a_connected_service_alone(mosquitto: Mosquitto)
     bridge = Client(mosquitto.settings, mosquitto.logins[mqtt_principals.BRIDGE])
     try:
         assert bridge.accepted
-        again = _zerocarbon(mosquitto.setup_env, "mqtt", "setup")
+        again = run_zerocarbon(mosquitto.setup_env, "mqtt", "setup")
         assert again.returncode == 0, again.stderr
         time.sleep(1)
         assert bridge.disconnected_at is None
@@ -542,6 +470,6 @@ def test_the_mosquitto_healthcheck_tells_a_serving_broker(mosquitto: Mosquitto, 
     # No options of this machine's user (mosquitto_sub reads $XDG_CONFIG_HOME/mosquitto_sub).
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     for port, healthy in ((mosquitto.port, True), (free_port(), False)):
-        check = _moved(command, [("-p 8883", f"-p {port}"), ("/mosquitto/tls/ca.crt", str(ca_file))])
+        check = moved(command, [("-p 8883", f"-p {port}"), ("/mosquitto/tls/ca.crt", str(ca_file))])
         done = subprocess.run(["sh", "-c", check], env=env, capture_output=True, text=True, timeout=30)
         assert (done.returncode == 0) is healthy, (port, done.stdout, done.stderr)
