@@ -78,6 +78,8 @@ class EndToEndPlan:
     idle_seconds: float
     warmup_readings: int = 500
     visible_timeout: float = 300.0
+    # ZC_ settings the worker and the sink run with (the flush intervals of flush_intervals.py).
+    settings_env: tuple[tuple[str, str], ...] = ()
 
 
 class _Session:
@@ -192,8 +194,9 @@ def run_end_to_end(
     try:
         setup = prepare_sink_target(settings, target)
         procs["bridge"] = start_bridge(folder / "bridge.log", bridge_id)
-        procs["worker"] = start_worker(settings, folder / "worker.log", reference_dir)
-        procs["sink"] = start_sink(settings, folder / "sink.log", target)
+        env = dict(plan.settings_env)
+        procs["worker"] = start_worker(settings, folder / "worker.log", reference_dir, settings_env=env)
+        procs["sink"] = start_sink(settings, folder / "sink.log", target, settings_env=env)
         ours = {name: proc.pid for name, proc in procs.items()}
         # The suite's own process polls InfluxDB (and the load runs in a child that reports its CPU).
         pids = {**ours, **stack_pids(settings), "suite": os.getpid()}

@@ -37,7 +37,6 @@ from reference.loader import load_reference
 from schemas.catalogue import valid_topic
 from schemas.indicator import IndicatorUpdate
 from schemas.local_calendar import ZoneCalendar
-from streams.indicators.agent import FLUSH_EVERY_SECONDS
 from streams.indicators.engine import IndicatorPartition, ValidRecord
 from streams.validation.engine import VALID_ARRAY
 from streams.worker_config import WorkerConfig
@@ -240,6 +239,7 @@ WORKLOADS: dict[str, Callable[[int, int], list[Record]]] = {
 _WORKER_DEFAULTS = {f.name: f.default for f in fields(WorkerConfig)}
 CHECKPOINT_SECONDS: float = _WORKER_DEFAULTS["checkpoint_seconds"]
 GRACE_SECONDS: int = _WORKER_DEFAULTS["grace_seconds"]
+FLUSH_SECONDS: float = _WORKER_DEFAULTS["flush_seconds"]
 ZONE = ZoneCalendar(_WORKER_DEFAULTS["time_zone"])  # local days, as the worker cuts them
 
 
@@ -280,7 +280,7 @@ def run_once(
         if n % flush_every == 0 or n == len(read):
             flushes += 1
             for engine in engines.values():
-                published = engine.flush(now, flushes * FLUSH_EVERY_SECONDS, ref)
+                published = engine.flush(now, flushes * FLUSH_SECONDS, ref)
                 updates += len(published.updates)
                 dead += len(published.dead_letters)
                 if published.checkpoint is not None:  # delivered, as far as this benchmark goes

@@ -19,7 +19,7 @@ def _n(value: Any) -> str:
     return str(value)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+def table_lines(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_n(cell) for cell in row) + " |" for row in rows]
     return [*lines, ""]
@@ -35,11 +35,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['total_seconds']:.0f} s in all.",
         "",
     ]
-    out += _table(
+    out += table_lines(
         ["target", "measured", "wanted", "met"],
         [[t["target"], t["measured"], t["wanted"], t["met"]] for t in results["targets"]],
     )
-    out += _table(
+    out += table_lines(
         ["end to end, offered readings/s", "readings", "published/s", "publish → all visible (s)",
          "readings/s end to end", "tail (s)", "latency p50 / p95 / p99 / max (s)"],
         [
@@ -51,18 +51,18 @@ def markdown(results: dict[str, Any]) -> str:
             for r in e2e["runs"]
         ],
     )  # fmt: skip
-    out += _table(
+    out += table_lines(
         ["stage alone", "readings", "rate", "unit"],
         [
             [s["stage"], s.get("readings", s.get("updates")), _stage_rate(s), _stage_unit(s)]
             for s in results["stages"]
         ],
     )
-    out += _table(
+    out += table_lines(
         ["part's limit", "rate", "unit"],
         [[p["part"], *_limit_rate(p)] for p in results["limits"]],
     )
-    out += _table(
+    out += table_lines(
         [
             "implementation (Kafka to Kafka, same records)",
             "readings/s",
@@ -75,7 +75,7 @@ def markdown(results: dict[str, Any]) -> str:
         ],
     )
     cpu = fp["cpu_seconds_per_million_readings"]
-    out += _table(
+    out += table_lines(
         ["footprint per million readings (all end-to-end runs)", "value"],
         [
             *[[f"CPU-seconds, {name}", value] for name, value in cpu.items()],

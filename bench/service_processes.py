@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +35,19 @@ def start_worker_group_at_end(settings: Settings) -> None:
 
 
 def start_worker(
-    settings: Settings, log: Path, reference_dir: Path, from_end: bool = True, time_zone: str | None = None
+    settings: Settings,
+    log: Path,
+    reference_dir: Path,
+    from_end: bool = True,
+    time_zone: str | None = None,
+    settings_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`zerocarbon worker` as ``BENCH_WORKER_ID``, from the current end of its topics (or, with
     ``from_end`` False, from where ``start_worker_group_at_end`` left its group), cutting its days
-    in ``time_zone`` (None: the settings')."""
+    in ``time_zone`` (None: the settings'), with ``settings_env`` (ZC_ settings) beside."""
     if from_end:
         start_worker_group_at_end(settings)
-    env = {"ZC_WORKER_ID": BENCH_WORKER_ID, "ZC_REFERENCE_DIR": str(reference_dir)}
+    env = {**(settings_env or {}), "ZC_WORKER_ID": BENCH_WORKER_ID, "ZC_REFERENCE_DIR": str(reference_dir)}
     if time_zone is not None:
         env["ZC_TIME_ZONE"] = time_zone
     return start_service(["worker"], log, env, timeout=180)
@@ -89,11 +95,14 @@ def forget_sink_target(setup: InfluxProvisioning) -> None:
     revoke(setup)
 
 
-def start_sink(settings: Settings, log: Path, target: SinkTarget) -> subprocess.Popen[bytes]:
+def start_sink(
+    settings: Settings, log: Path, target: SinkTarget, settings_env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """`zerocarbon sink` from the current end of zc.indicators into ``target``'s buckets, with
-    the token ``prepare_sink_target`` made for them."""
+    the token ``prepare_sink_target`` made for them (and ``settings_env`` beside)."""
     asyncio.run(start_group_at_end(settings, target.group, [INDICATOR_TOPIC]))
     env = {
+        **(settings_env or {}),
         "ZC_SINK_GROUP": target.group,
         "ZC_INFLUX_BUCKET": target.bucket,
         "ZC_INFLUX_MINUTE_BUCKET": target.minute_bucket,

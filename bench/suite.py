@@ -79,7 +79,7 @@ class SuiteOptions:
         )
 
 
-def _clean_up(settings: Settings, before: dict[str, Any]) -> dict[str, Any]:
+def clean_up(settings: Settings, before: dict[str, Any]) -> dict[str, Any]:
     """Leave the stack as the service expects it: no bench topics, a fresh indicator state, the
     service's groups past the suite's records (where they were caught up before it)."""
     asyncio.run(forget_indicator_state(settings))
@@ -164,7 +164,7 @@ def run_suite(options: SuiteOptions, folder: Path) -> dict[str, Any]:
         print("[bench] end to end", flush=True)
         results["end_to_end"] = run_end_to_end(settings, workload, reference_dir, options.end_to_end, folder)
     finally:
-        results["clean_up"] = _clean_up(settings, before)
+        results["clean_up"] = clean_up(settings, before)
     results["total_seconds"] = round(time.monotonic() - started, 1)
     results["targets"] = evaluate(results)
     return results

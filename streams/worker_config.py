@@ -27,6 +27,8 @@ class WorkerConfig:
     # The territory's IANA time zone: where its days and years begin (local_calendar.py).
     time_zone: str = DEFAULT_TIME_ZONE
     checkpoint_seconds: float = 5.0
+    # How often the windows that moved are sent to zc.indicators (and checkpoints considered).
+    flush_seconds: float = 1.0
     # A partition that receives nothing this long closes its windows as time passes; 0: never.
     idle_close_seconds: float = 0.0
     reference_dir: Path | None = None

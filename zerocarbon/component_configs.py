@@ -72,6 +72,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         grace_seconds=settings.indicator_grace_seconds,
         time_zone=settings.time_zone,
         checkpoint_seconds=settings.indicator_checkpoint_seconds,
+        flush_seconds=settings.indicator_flush_seconds,
         idle_close_seconds=settings.indicator_idle_close_seconds,
         reference_dir=settings.reference_dir,
         store_dir=settings.indicator_store_dir or settings.stack_home / "worker" / "indicator-windows",

@@ -3,9 +3,9 @@
 A thin loop around streams/indicators/engine.py, one ``IndicatorPartition`` per source
 partition, which holds the bookkeeping and its invariants: faust event -> ``ValidRecord`` ->
 ``engine.apply`` -> count (and acknowledge at once what a restored checkpoint includes).
-Once a second the flush sends each engine's updates to ``zc.indicators`` (which
-``zerocarbon sink`` writes to InfluxDB) and its dead letters to ``zc.deadletter``, waits
-for Kafka to have them, then sends the checkpoint when one is due (every
+Every ``ZC_INDICATOR_FLUSH_SECONDS`` (one by default) the flush sends each engine's updates
+to ``zc.indicators`` (which ``zerocarbon sink`` writes to InfluxDB) and its dead letters to
+``zc.deadletter``, waits for Kafka to have them, then sends the checkpoint when one is due (every
 ``ZC_INDICATOR_CHECKPOINT_SECONDS``) to ``zc.indicator-checkpoints``, waits again, and
 acknowledges the records it covers. A partition assigned (or met) is restored from its
 checkpoint; a revoked one is forgotten. On the way out (SIGTERM) one last flush
@@ -41,7 +41,6 @@ from streams.worker_config import WorkerConfig
 from streams.worker_health import WorkerHealth
 
 log = logging.getLogger(__name__)
-FLUSH_EVERY_SECONDS = 1.0
 SLOW_FLUSH_SECONDS = 2.0
 CHECKPOINT_RETRY_SECONDS = 1.0
 LAST_FLUSH_SECONDS = 5.0
@@ -253,7 +252,7 @@ def register_indicator_agent(
             timings.observe("checkpoint", time.monotonic() - delivered)
         return written
 
-    @app.timer(interval=FLUSH_EVERY_SECONDS)
+    @app.timer(interval=config.flush_seconds)
     async def publish_indicator_updates() -> None:
         if health.failed:
             return  # the worker is stopping (streams/worker_health.py); no flush after a death
