@@ -2,9 +2,10 @@
 
 A reading waits for two timers in series before InfluxDB shows it: the worker's flush
 (``ZC_INDICATOR_FLUSH_SECONDS``), which sends every window that moved since the last one,
-then the sink's write (``ZC_SINK_FLUSH_INTERVAL_SECONDS``). Shorter intervals make fresher
-figures and cost more: a window that moves in every flush is sent at every flush, so the
-updates per reading, the sink's work and InfluxDB's grow as the interval shrinks.
+then the sink's write (``ZC_SINK_FLUSH_INTERVAL_SECONDS``). Shorter intervals should make
+fresher figures, and cost more: a window that moves in every flush is sent at every flush, so the
+updates per reading, the sink's work and InfluxDB's grow as the interval shrinks; on a
+loaded machine that work can cost more latency than the timers save (bench/README.md).
 
 For each pair of intervals this runs the suite's end-to-end measure (``end_to_end.py``: our
 bridge, worker and sink started afresh with those settings, MQTT publish to visible in

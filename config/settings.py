@@ -257,8 +257,8 @@ class Settings(BaseSettings):
         default=1.0,
         ge=0.05,
         le=60.0,
-        description="how often the worker sends the windows that moved to zc.indicators: shorter, "
-        "fresher figures and more updates per reading (bench/README.md, the latency table)",
+        description="how often the worker sends the windows that moved to zc.indicators: shorter sends "
+        "more updates per reading, which a loaded machine pays in latency (bench/README.md)",
     )
 
     # The InfluxDB sink (sinks/README.md): zc.indicators -> InfluxDB, and retained MQTT.
